@@ -1,0 +1,1 @@
+"""The `crmsync` command line: typer commands that render what the library does."""

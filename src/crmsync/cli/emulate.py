@@ -1,0 +1,112 @@
+"""`crmsync emulate`: serve one or all vendor emulators, seeded, and print how to connect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crmsync.emulators.registry import (
+    DEFAULT_PORTS,
+    VENDOR_NAMES,
+    BuiltEmulator,
+    EmulatorConfigError,
+    VendorName,
+    build_emulator,
+)
+from crmsync.emulators.server import ServedApp, serve_many
+from crmsync.emulators.tls import generate_certificates
+
+console = Console()
+
+
+class Target(StrEnum):
+    salesforce = "salesforce"
+    hubspot = "hubspot"
+    dynamics = "dynamics"
+    all = "all"
+
+
+def parse_settings(settings: list[str]) -> dict[VendorName, dict[str, str]]:
+    """`vendor.field=value` pairs into per-vendor overrides, with a clear error for a malformed one."""
+    parsed: dict[VendorName, dict[str, str]] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        vendor, dot, field = key.partition(".")
+        if not sep or not dot or vendor not in VENDOR_NAMES or not field:
+            raise typer.BadParameter(
+                f"{item!r}: expected VENDOR.FIELD=VALUE with VENDOR one of {', '.join(VENDOR_NAMES)}",
+                param_hint="--set",
+            )
+        parsed.setdefault(vendor, {})[field] = value
+    return parsed
+
+
+def build_all(names: list[VendorName], settings: dict[VendorName, dict[str, str]]) -> list[BuiltEmulator]:
+    built = []
+    for name in names:
+        try:
+            built.append(build_emulator(name, settings.get(name)))
+        except EmulatorConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--set / CRMSYNC_<VENDOR>_<FIELD>") from exc
+    return built
+
+
+def print_connection_table(served: list[ServedApp], built: list[BuiltEmulator], ca_file: Path | None) -> None:
+    table = Table(title="crmsync emulators", show_lines=True)
+    table.add_column("emulator", style="bold")
+    table.add_column("base URL")
+    table.add_column("credentials it accepts")
+    for app, emulator in zip(served, built, strict=True):
+        creds = "\n".join(f"{k}: {v}" for k, v in emulator.vendor.credentials().items())
+        table.add_row(emulator.name, app.base_url, creds)
+    console.print(table)
+    if ca_file is not None:
+        console.print(f"TLS test CA (trust it in your client): [bold]{ca_file}[/bold]")
+    console.print("Control plane: <base URL>/_emulator (reset, seed, clock, faults, stats, deliveries). Ctrl-C stops.")
+
+
+def emulate(
+    target: Annotated[Target, typer.Argument(help="Which emulator to run.")] = Target.all,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port (with 'all': the first of three consecutive ports). Default 18081-18083."),
+    ] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS with a generated test CA.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the deterministic data generator.")] = 1,
+    records: Annotated[int, typer.Option(min=0, help="Records to seed in each emulator.")] = 1000,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a setting: VENDOR.FIELD=VALUE (repeatable)."),
+    ] = None,
+    tls_dir: Annotated[Path | None, typer.Option(help="Where to write the test CA and certificate.")] = None,
+) -> None:
+    """Serve faithful local emulators of the Salesforce, HubSpot and Dataverse APIs."""
+    names: list[VendorName] = list(VENDOR_NAMES) if target is Target.all else [cast(VendorName, target.value)]
+    built = build_all(names, parse_settings(setting or []))
+    for emulator in built:
+        started = time.perf_counter()
+        counts = emulator.vendor.seed(seed, records)
+        elapsed = time.perf_counter() - started
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+        console.print(f"seeded {emulator.name}: {summary} in {elapsed:.1f}s")
+    certificates = generate_certificates(tls_dir) if tls else None
+    ports = [port + i for i in range(len(built))] if port is not None else [DEFAULT_PORTS[n] for n in names]
+    asyncio.run(
+        serve_many(
+            [(e.name, e.app) for e in built],
+            host=host,
+            ports=ports,
+            tls=certificates,
+            on_ready=lambda served: print_connection_table(
+                served, built, certificates.ca_file if certificates else None
+            ),
+        )
+    )

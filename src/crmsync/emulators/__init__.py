@@ -1,0 +1,1 @@
+"""Faithful local emulators of the Salesforce, HubSpot and Dataverse APIs, with fault injection."""

@@ -1,0 +1,1 @@
+"""Vendor-neutral emulator machinery: store, clock, ids, faults, limits, webhooks, control plane."""

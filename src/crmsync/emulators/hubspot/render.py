@@ -1,0 +1,127 @@
+"""Serialises records the way HubSpot does: string values, requested properties, timestamps, associations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from crmsync.emulators.core.store import StoredRecord
+from crmsync.emulators.hubspot.associations import association_type
+from crmsync.emulators.hubspot.schema import ObjectType
+from crmsync.emulators.hubspot.state import OBJECT_TYPES_BY_NAME, Portal
+from crmsync.emulators.hubspot.timefmt import iso_ms
+
+_FIELD, _ID, _CREATED, _MODIFIED = 0, 1, 2, 3
+
+
+class RecordView:
+    """A per-request rendering plan, so per-record work is a short loop over precomputed names."""
+
+    def __init__(
+        self,
+        portal: Portal,
+        ot: ObjectType,
+        requested: Iterable[str] | None = None,
+        *,
+        with_history: Iterable[str] = (),
+        associations: Iterable[ObjectType] = (),
+    ) -> None:
+        self.portal = portal
+        self.ot = ot
+        defs = portal.catalog.of(ot)
+        names = {n for n in (ot.defaults if requested is None else requested) if n in defs}
+        self.plan = _plan(ot, names)
+        self.history = sorted(n for n in set(with_history) if n in defs)
+        self.associations = list(dict.fromkeys(associations))
+        self.url_prefix = f"https://app.hubspot.com/contacts/{portal.portal_id}/record/{ot.type_id}/"
+
+    def render(self, record: StoredRecord) -> dict[str, Any]:
+        fields = record.fields
+        props: dict[str, Any] = {}
+        for name, kind in self.plan:
+            if kind == _FIELD:
+                props[name] = fields.get(name)
+            elif kind == _ID:
+                props[name] = record.id
+            elif kind == _CREATED:
+                props[name] = iso_ms(record.created_ms)
+            else:
+                props[name] = iso_ms(record.modified_ms)
+        return self._envelope(record, props)
+
+    def _envelope(self, record: StoredRecord, props: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": record.id, "properties": props}
+        if self.history:
+            out["propertiesWithHistory"] = {name: self._history(record, name) for name in self.history}
+        out["createdAt"] = iso_ms(record.created_ms)
+        out["updatedAt"] = iso_ms(record.modified_ms)
+        out["archived"] = record.deleted_ms is not None
+        if record.deleted_ms is not None:
+            out["archivedAt"] = iso_ms(record.deleted_ms)
+        out["url"] = self.url_prefix + record.id
+        if self.associations:
+            found = associations_of(self.portal, self.ot, record.id, self.associations)
+            if found:
+                out["associations"] = found
+        return out
+
+    def _history(self, record: StoredRecord, name: str) -> list[dict[str, Any]]:
+        rendered = []
+        for value, ms, source_type, source_id in self.portal.property_history(self.ot, record, name):
+            entry: dict[str, Any] = {"value": value, "timestamp": iso_ms(ms), "sourceType": source_type}
+            if source_id:
+                entry["sourceId"] = source_id
+            rendered.append(entry)
+        return rendered
+
+    def render_all(self, record: StoredRecord) -> dict[str, Any]:
+        """Every property with a value (create and merge responses)."""
+        return self._envelope(record, _values(record, _plan(self.ot, set(record.fields))))
+
+    def render_written(self, record: StoredRecord, written: Mapping[str, str]) -> dict[str, Any]:
+        """The written properties as stored ("" for cleared) plus the stamps (update responses)."""
+        props = _values(record, _plan(self.ot, set(written)))
+        for name, value in written.items():
+            if value == "":
+                props[name] = ""
+        return self._envelope(record, props)
+
+
+def _plan(ot: ObjectType, names: set[str]) -> list[tuple[str, int]]:
+    special = {"hs_object_id": _ID, ot.created_prop: _CREATED, ot.modified_prop: _MODIFIED}
+    return [(name, special.get(name, _FIELD)) for name in sorted(names | set(special))]
+
+
+def _values(record: StoredRecord, plan: list[tuple[str, int]]) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for name, kind in plan:
+        if kind == _FIELD:
+            props[name] = record.fields.get(name)
+        elif kind == _ID:
+            props[name] = record.id
+        elif kind == _CREATED:
+            props[name] = iso_ms(record.created_ms)
+        else:
+            props[name] = iso_ms(record.modified_ms)
+    return props
+
+
+def associations_of(portal: Portal, ot: ObjectType, record_id: str, to_types: list[ObjectType]) -> dict[str, Any]:
+    """The v3 `associations` block: one entry per (target, type), live targets only, empty types omitted."""
+    found: dict[str, Any] = {}
+    for to_ot in to_types:
+        target_coll = portal.collection(to_ot)
+        results = []
+        for to_id, type_ids in portal.associations.targets(ot, record_id, to_ot).items():
+            if target_coll.get(to_id) is None:
+                continue
+            for type_id in type_ids:
+                atype = association_type(type_id)
+                results.append({"id": to_id, "type": atype.name if atype else str(type_id)})
+        if results:
+            found[to_ot.name] = {"results": results}
+    return found
+
+
+def object_type_named(name: str) -> ObjectType | None:
+    return OBJECT_TYPES_BY_NAME.get(name)
