@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.responses import Response
 
@@ -218,7 +218,7 @@ class BatchRunner:
                 )
             url = f"{found[0]}({found[1]})" + (f"/{rest}" if rest else "")
         split = urlsplit(url)
-        path = split.path
+        path = unquote(split.path)  # as for top-level requests: key values arrive percent-decoded
         at = path.find(API_PREFIX)
         if at >= 0:
             path = path[at + len(API_PREFIX) :]

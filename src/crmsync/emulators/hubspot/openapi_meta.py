@@ -20,10 +20,11 @@ from crmsync.emulators.hubspot.openapi_schemas import (
     obj,
     ref,
 )
+from crmsync.emulators.hubspot.routes_batch import MAX_INPUTS
 
 Paths = dict[str, dict[str, Any]]
-# Association batches accept ten times the object batch size, as HubSpot's v4 endpoints do.
-MAX_ASSOCIATION_INPUTS = 1000
+# Association batches accept ten times the object batch size (see routes_associations).
+MAX_ASSOCIATION_INPUTS = MAX_INPUTS * 10
 
 
 def _path(name: str, description: str, example: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmsync.emulators.hubspot.schema import FIELD_TYPES, OBJECT_TYPES, PROPERTY_TYPES
-from crmsync.emulators.hubspot.search import OPERATORS
+from crmsync.emulators.hubspot.search import MAX_FILTERS_PER_GROUP, MAX_GROUPS, MAX_QUERY_LENGTH, OPERATORS
 
 Schema = dict[str, Any]
 
@@ -211,7 +211,10 @@ def _input_schemas() -> dict[str, Schema]:
         ),
         "PublicObjectSearchRequest": obj(
             {
-                "filterGroups": array(obj({"filters": array(ref("Filter"))}, ("filters",)), maxItems=5),
+                "filterGroups": array(
+                    obj({"filters": array(ref("Filter"), maxItems=MAX_FILTERS_PER_GROUP)}, ("filters",)),
+                    maxItems=MAX_GROUPS,
+                ),
                 "sorts": array(
                     {
                         "oneOf": [
@@ -224,7 +227,7 @@ def _input_schemas() -> dict[str, Schema]:
                     },
                     maxItems=1,
                 ),
-                "query": STRING,
+                "query": {"type": "string", "maxLength": MAX_QUERY_LENGTH},
                 "properties": STRING_LIST,
                 "limit": {"type": "integer", "minimum": 0, "maximum": 200},
                 "after": STRING,

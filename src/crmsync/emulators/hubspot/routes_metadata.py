@@ -86,6 +86,8 @@ def property_from_body(body: dict[str, Any], *, created_iso: str, user_id: str) 
     if not isinstance(unique, bool) or not isinstance(description, str):
         raise errors.validation("hasUniqueValue must be a boolean and description a string")
     display_order = body.get("displayOrder", -1)
+    if not isinstance(display_order, int) or isinstance(display_order, bool):
+        raise errors.validation("displayOrder must be an integer")
     return PropertyDef(
         name,
         label,
@@ -98,7 +100,7 @@ def property_from_body(body: dict[str, Any], *, created_iso: str, user_id: str) 
         hubspot_defined=False,
         description=description,
         created_iso=created_iso,
-        display_order=display_order if isinstance(display_order, int) else -1,
+        display_order=display_order,
         extra={"createdUserId": user_id, "updatedUserId": user_id},
     )
 

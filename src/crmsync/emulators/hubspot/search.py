@@ -78,7 +78,7 @@ def _operand(kind: str, prop: PropertyDef, raw: Any) -> Any:
             raise errors.validation(f"Invalid filter value for {prop.name}: {text} is not a date")
         return ms
     try:
-        number = float(text)
+        number = math.nan if "_" in text else float(text)
     except ValueError:
         number = math.nan
     if not math.isfinite(number):

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 _DAY_MS = 86_400_000
+# Years 1..9999: the instants an ISO-8601 stamp can show (larger epochs would crash or render as garbage).
+MIN_MS = -62_135_596_800_000
+MAX_MS = 253_402_300_799_999
 
 
 @lru_cache(maxsize=65_536)
@@ -57,6 +60,10 @@ def parse_ms(value: str) -> int | None:
         return int(parsed.timestamp() * 1000)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def representable(ms: int) -> bool:
+    return MIN_MS <= ms <= MAX_MS
 
 
 def is_midnight(ms: int) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from crmsync.emulators.hubspot.errors import property_error
 from crmsync.emulators.hubspot.schema import PropertyDef
-from crmsync.emulators.hubspot.timefmt import clock_text, date_value, is_midnight, iso_value, parse_ms
+from crmsync.emulators.hubspot.timefmt import clock_text, date_value, is_midnight, iso_value, parse_ms, representable
 
 PropertyProblem = dict[str, Any]
 _EMAIL_DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -61,7 +61,8 @@ def coerce(prop: PropertyDef, raw: Any) -> tuple[str, PropertyProblem | None]:
         return text, None
     if kind == "number":
         try:
-            number = float(text)
+            # Python's float() also reads "1_000"; HubSpot's number parser does not.
+            number = math.nan if "_" in text else float(text)
         except ValueError:
             number = math.nan
         if not math.isfinite(number):
@@ -76,12 +77,12 @@ def coerce(prop: PropertyDef, raw: Any) -> tuple[str, PropertyProblem | None]:
         return _enumeration(prop, text)
     if kind == "datetime":
         ms = parse_ms(text)
-        if ms is None:
+        if ms is None or not representable(ms):
             return "", property_error(name, "INVALID_LONG", f"{text} was not a valid long.")
         return iso_value(ms), None
     if kind == "date":
         ms = parse_ms(text)
-        if ms is None:
+        if ms is None or not representable(ms):
             return "", property_error(name, "INVALID_DATE", f"{text} is not a valid date.")
         if not is_midnight(ms):
             return "", property_error(name, "INVALID_DATE", f"{text} is at {clock_text(ms)} UTC, not midnight!")

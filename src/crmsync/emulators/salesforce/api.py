@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from crmsync.emulators.salesforce.org import Org
     from crmsync.emulators.salesforce.vendor import SalesforceVendor
 
-_VERSION = re.compile(r"^v(\d{2})\.(\d)$")
+# ASCII digits only, and the whole segment: "v60.0\n" or "v٦٠.٠" is no version.
+_VERSION = re.compile(r"v([0-9]{2})\.([0-9])")
 DATA = "/services/data/{version}"
 
 
@@ -44,7 +45,7 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 
 def check_version(vendor: SalesforceVendor, version: str) -> None:
-    match = _VERSION.match(version)
+    match = _VERSION.fullmatch(version)
     cfg = vendor.config
     if match is None or not cfg.min_api_version <= float(version[1:]) <= cfg.max_api_version:
         raise not_found()

@@ -14,9 +14,10 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @lru_cache(maxsize=65_536)
-@lru_cache(maxsize=65_536)
 def _second(seconds: int) -> str:
-    return f"{datetime.fromtimestamp(seconds, tz=UTC):%Y-%m-%dT%H:%M:%S}"
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    # %Y does not pad years before 1000 on glibc ("1-01-01"), which nothing could parse back
+    return f"{moment.year:04d}{moment:-%m-%dT%H:%M:%S}"
 
 
 def format_ms(ms: int) -> str:

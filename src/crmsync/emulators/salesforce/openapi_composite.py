@@ -110,7 +110,7 @@ def composite_paths() -> Paths:
             "patch": _collection_op(
                 "collections_update",
                 f"Update up to {MAX_COLLECTION} records by Id",
-                {"records": [{"attributes": {"type": "Account"}, "id": "001000000000001AAA", "Name": "Renamed"}]},
+                {"records": [{"attributes": {"type": "Account"}, "Id": "001000000000001AAA", "Name": "Renamed"}]},
             ),
             "delete": {
                 "operationId": "collections_delete",

@@ -18,6 +18,7 @@ DATA = "/services/data/{version}"
 LIMIT_INFO = {
     "Sforce-Limit-Info": {
         "description": "`api-usage=N/M`: API requests used in the rolling 24 hours out of the daily allocation",
+        "required": True,
         "schema": {"type": "string", "pattern": r"^api-usage=\d+/\d+$"},
     }
 }
@@ -104,7 +105,11 @@ def meta_paths() -> Paths:
                     ref("Describe"),
                     {
                         **LIMIT_INFO,
-                        "Last-Modified": {"description": "when the schema last changed", "schema": {"type": "string"}},
+                        "Last-Modified": {
+                            "description": "when the schema last changed",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
                     },
                 ),
                 "304": {"description": "the schema has not changed since If-Modified-Since"},

@@ -40,7 +40,7 @@ def _window_op(op_id: str, summary: str, days: int, result: str) -> dict[str, An
             param_ref("SObject"),
             query_param(
                 "start",
-                {"type": "string"},
+                {"type": "string", "format": "date-time"},
                 f"window start ({_WINDOW}); at most {days} days ago; missing → 400 MISSING_ARGUMENT, "
                 "unparseable or out of range → 400 INVALID_REPLICATION_DATE",
                 required=True,
@@ -48,7 +48,7 @@ def _window_op(op_id: str, summary: str, days: int, result: str) -> dict[str, An
             ),
             query_param(
                 "end",
-                {"type": "string"},
+                {"type": "string", "format": "date-time"},
                 f"window end ({_WINDOW}); must follow start",
                 required=True,
                 example="2030-01-01T01:00:00Z",

@@ -151,3 +151,13 @@ async def test_partial_batch_fault_fails_a_share_of_parts(client: httpx.AsyncCli
     assert statuses.count("503") == 2
     assert statuses.count("204") == 2
     assert len(await _names(client, "accounts", "name")) == 2
+
+
+async def test_part_urls_are_percent_decoded_like_top_level_requests(client: httpx.AsyncClient) -> None:
+    await client.post("/_emulator/keys", json={"table": "account", "columns": ["accountnumber"]})
+    body = _batch(_request("PATCH", f"{API}/accounts(accountnumber='A%201%2F2')", {"name": "Spaced"}))
+    response = await _post(client, body, prefer="odata.continue-on-error")
+    assert response.status_code == 200
+    assert "HTTP/1.1 204" in response.text
+    found = (await client.get(f"{API}/accounts(accountnumber='A 1/2')?$select=name")).json()
+    assert found["name"] == "Spaced"
