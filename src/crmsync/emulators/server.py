@@ -15,6 +15,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from crmsync.emulators.core.app import InjectedDrop
 from crmsync.emulators.tls import TestCertificates, generate_certificates
 
 
@@ -44,6 +45,8 @@ class _CutConnectionFilter(logging.Filter):
     """Injected 'drop' faults end responses early on purpose; uvicorn would log each as an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InjectedDrop):
+            return False
         return "without completing response" not in record.getMessage()
 
 

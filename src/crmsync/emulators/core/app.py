@@ -45,6 +45,8 @@ class _CrashGuardMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except InjectedDrop:
+            raise
         except Exception:
             log.exception("emulator %s failed on %s %s", self.vendor.name, scope["method"], scope["path"])
             if started:
@@ -134,6 +136,11 @@ class _FaultAndLimitMiddleware:
                 vendor.release(scope)
 
 
+class InjectedDrop(ConnectionResetError):
+    """Raised after a cut-short response: over a socket the server closes the connection; in-process
+    (httpx.ASGITransport) the client sees a connection reset, as it would from a real network."""
+
+
 async def _drop(send: Send) -> None:
     """Start a response and cut it short: the client sees the peer close mid-body."""
     await send(
@@ -144,6 +151,7 @@ async def _drop(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b'{"partial', "more_body": True})
+    raise InjectedDrop("connection dropped by the emulator's fault plan")
 
 
 def partial_failure_share(request: Request) -> float:

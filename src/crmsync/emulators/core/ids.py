@@ -26,6 +26,21 @@ def salesforce_checksum(id15: str) -> str:
     return "".join(suffix)
 
 
+_TAIL_SPAN = 62 * 62
+
+
+def _tails() -> list[tuple[str, int]]:
+    """Every two-digit base62 tail with the checksum bits it sets (positions 3 and 4 of the last chunk)."""
+    out = []
+    for value in range(_TAIL_SPAN):
+        first, second = _BASE62[value // 62], _BASE62[value % 62]
+        out.append((first + second, ((first.isupper()) << 3) | ((second.isupper()) << 4)))
+    return out
+
+
+_TAILS = _tails()
+
+
 def salesforce_id18(id15: str) -> str:
     return id15 + salesforce_checksum(id15)
 
@@ -49,15 +64,32 @@ class SalesforceIds:
         self._pod = pod
         self._next: dict[str, int] = {}
         self._start = start
+        # Per prefix: the id's first 13 characters for the current run of 62² numbers, with the checksum
+        # parts they fix. Seeding a million records makes a million ids, so only the last two digits and one
+        # checksum character are worked out per id.
+        self._heads: dict[str, tuple[int, str, str, int]] = {}
 
     def next(self, key_prefix: str) -> str:
         n = self._next.get(key_prefix, self._start)
         self._next[key_prefix] = n + 1
+        high, low = divmod(n, _TAIL_SPAN)
+        head = self._heads.get(key_prefix)
+        if head is None or head[0] != high:
+            head = self._heads[key_prefix] = self._head(key_prefix, high)
+        tail, tail_bits = _TAILS[low]
+        return f"{head[1]}{tail}{head[2]}{_SF_CHECKSUM_ALPHABET[head[3] | tail_bits]}"
+
+    def _head(self, key_prefix: str, high: int) -> tuple[int, str, str, int]:
         digits = []
+        n = high * _TAIL_SPAN
         for _ in range(9):
             n, r = divmod(n, 62)
             digits.append(_BASE62[r])
-        return salesforce_id18(key_prefix + self._pod + "".join(reversed(digits)))
+        id15 = key_prefix + self._pod + "".join(reversed(digits))
+        checksum = salesforce_checksum(id15)
+        # The last chunk's bits from its first three characters; the two tail characters add theirs per id.
+        bits = sum(1 << position for position in range(3) if "A" <= id15[10 + position] <= "Z")
+        return high, id15[:13], checksum[:2], bits
 
 
 class HubSpotIds:

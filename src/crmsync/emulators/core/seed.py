@@ -131,6 +131,23 @@ def _mix(*values: int) -> int:
     return x
 
 
+def _mix1(x: int, a: int) -> int:
+    """One more input into a running `_mix` state."""
+    x = (x ^ (a & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK
+    return x ^ (x >> 31)
+
+
+def _mix2(x: int, a: int, b: int) -> int:
+    """`_mix(seed, a, b)` given `x = _mix(seed)`, unrolled: it runs several times for every seeded record."""
+    x = (x ^ (a & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK
+    x ^= x >> 31
+    x = (x ^ (b & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK
+    return x ^ (x >> 31)
+
+
 @dataclass(frozen=True, slots=True)
 class SeedCompany:
     key: int
@@ -196,6 +213,24 @@ class SeedActivity:
     duration_minutes: int | None
 
 
+# A person's fields in SeedPerson order (key ... lifecycle, duplicate_of).
+_PersonValues = tuple[
+    int, str | None, str | None, str | None, str | None, str | None, str | None, int | None,
+    str | None, str | None, str | None, str | None, str | None, str | None, str, int | None,
+]  # fmt: skip
+
+
+@lru_cache(maxsize=8192)
+def _street(number: int, name: str) -> str:
+    # 999 numbers x 8 streets: cached, seeded records share these strings instead of holding a copy each.
+    return f"{number} {name}"
+
+
+@lru_cache(maxsize=1024)
+def _day(offset: int) -> date:
+    return (_EPOCH + timedelta(days=offset)).date()
+
+
 @lru_cache(maxsize=8192)
 def _slug(text: str) -> str:
     out = []
@@ -228,16 +263,30 @@ class World:
 
     def __init__(self, seed: int = 1) -> None:
         self.seed = seed
+        self._x = _mix(seed)  # every hash starts with the seed: mix it in once
 
     def members(self, company_key: int) -> str:
-        return _MEMBERSHIP[_mix(self.seed, company_key, 1) % len(_MEMBERSHIP)]
+        return _MEMBERSHIP[_mix2(self._x, company_key, 1) % len(_MEMBERSHIP)]
 
     def system(self, name: SystemName, records: int) -> SystemSeed:
         return SystemSeed(self, name, records)
 
     # ---- canonical entities (the "truth" before each system's variations) -------------------
+    def company_name(self, key: int) -> str:
+        h = _mix2(self._x, key, 2)
+        word = COMPANY_WORDS[h % len(COMPANY_WORDS)]
+        suffix = COMPANY_SUFFIXES[(h >> 8) % len(COMPANY_SUFFIXES)]
+        return f"{word} {suffix} {key}" if key >= len(COMPANY_WORDS) else f"{word} {suffix}"
+
+    def company_domain(self, key: int) -> str | None:
+        """`company(key).domain` without building the rest of the company."""
+        h = _mix2(self._x, key, 2)
+        if (h >> 40) % 20 == 0:
+            return None
+        return f"{_slug(COMPANY_WORDS[h % len(COMPANY_WORDS)])}{key}.example.com"
+
     def company(self, key: int) -> SeedCompany:
-        h = _mix(self.seed, key, 2)
+        h = _mix2(self._x, key, 2)
         word = COMPANY_WORDS[h % len(COMPANY_WORDS)]
         suffix = COMPANY_SUFFIXES[(h >> 8) % len(COMPANY_SUFFIXES)]
         name = f"{word} {suffix} {key}" if key >= len(COMPANY_WORDS) else f"{word} {suffix}"
@@ -252,7 +301,7 @@ class World:
             website=None if blank in (0, 1) else f"https://www.{domain}",
             industry=None if blank == 2 else INDUSTRIES[(h >> 24) % len(INDUSTRIES)],
             phone=None if blank == 3 else phone,
-            street=f"{(h >> 28) % 999 + 1} {STREETS[(h >> 32) % len(STREETS)]}",
+            street=_street((h >> 28) % 999 + 1, STREETS[(h >> 32) % len(STREETS)]),
             city=city,
             state=state,
             postal_code=postal,
@@ -263,8 +312,12 @@ class World:
         )
 
     def person(self, key: int, company: SeedCompany | None = None) -> SeedPerson:
-        h = _mix(self.seed, key, 3)
-        company_key = key // PEOPLE_PER_COMPANY
+        domain = company.domain if company is not None else self.company_domain(key // PEOPLE_PER_COMPANY)
+        return SeedPerson(*self._person_values(key, domain))
+
+    def _person_values(self, key: int, domain: str | None) -> _PersonValues:
+        """A person's fields in `SeedPerson` order, given its company's domain (built once per person)."""
+        h = _mix2(self._x, key, 3)
         if h % 97 == 0:
             first, last = CJK_NAMES[(h >> 8) % len(CJK_NAMES)]
             email_local = f"user{key}"
@@ -272,39 +325,40 @@ class World:
             first = FIRST_NAMES[(h >> 8) % len(FIRST_NAMES)]
             last = LAST_NAMES[(h >> 16) % len(LAST_NAMES)]
             email_local = f"{_slug(first)}.{_slug(last)}{key}"
-        company = company or self.company(company_key)
-        domain = company.domain or "mail.example.org"
         city, state, postal, country, area = CITIES[(h >> 24) % len(CITIES)]
         blank = (h >> 40) % 25
-        return SeedPerson(
-            key=key,
-            first_name=None if blank == 0 else first,
-            last_name=last,
-            email=None if blank == 1 else f"{email_local}@{domain}",
-            phone=None if blank == 2 else self._phone(h >> 28, area or "415", country),
-            mobile=None if blank < 12 else self._phone(h >> 32, area or "415", country),
-            title=None if blank == 3 else TITLES[(h >> 36) % len(TITLES)],
-            company_key=None if blank == 4 else company_key,
-            street=f"{(h >> 44) % 999 + 1} {STREETS[(h >> 52) % len(STREETS)]}",
-            city=city,
-            state=state,
-            postal_code=postal,
-            country=country,
-            lead_source=None if blank == 5 else LEAD_SOURCES[(h >> 48) % len(LEAD_SOURCES)],
-            lifecycle=LIFECYCLES[(h >> 56) % len(LIFECYCLES)],
+        phone_area = area or "415"
+        return (
+            key,
+            None if blank == 0 else first,
+            last,
+            None if blank == 1 else f"{email_local}@{domain or 'mail.example.org'}",
+            None if blank == 2 else self._phone(h >> 28, phone_area, country),
+            None if blank < 12 else self._phone(h >> 32, phone_area, country),
+            None if blank == 3 else TITLES[(h >> 36) % len(TITLES)],
+            None if blank == 4 else key // PEOPLE_PER_COMPANY,
+            _street((h >> 44) % 999 + 1, STREETS[(h >> 52) % len(STREETS)]),
+            city,
+            state,
+            postal,
+            country,
+            None if blank == 5 else LEAD_SOURCES[(h >> 48) % len(LEAD_SOURCES)],
+            LIFECYCLES[(h >> 56) % len(LIFECYCLES)],
+            None,
         )
 
-    def deal(self, key: int) -> SeedDeal:
-        h = _mix(self.seed, key, 4)
+    def deal(self, key: int, company_name: str | None = None) -> SeedDeal:
+        h = _mix2(self._x, key, 4)
         company_key = (key * 2) // _DEALS_PER_PAIR
         contact_key = company_key * PEOPLE_PER_COMPANY + h % PEOPLE_PER_COMPANY
-        company = self.company(company_key)
+        if company_name is None:
+            company_name = self.company_name(company_key)
         stage = STAGES[(h >> 8) % len(STAGES)]
         return SeedDeal(
             key=key,
-            name=f"{company.name} - {('Expansion', 'Renewal', 'New Logo', 'Pilot')[(h >> 12) % 4]} {key}",
+            name=f"{company_name} - {('Expansion', 'Renewal', 'New Logo', 'Pilot')[(h >> 12) % 4]} {key}",
             amount=None if h % 31 == 0 else float(((h >> 16) % 500 + 1) * 1000),
-            close_date=(_EPOCH + timedelta(days=int((h >> 24) % 900))).date(),
+            close_date=_day(int((h >> 24) % 900)),
             stage=stage,
             company_key=company_key,
             contact_key=None if h % 11 == 0 else contact_key,
@@ -312,7 +366,7 @@ class World:
         )
 
     def activity(self, key: int) -> SeedActivity:
-        h = _mix(self.seed, key, 5)
+        h = _mix2(self._x, key, 5)
         company_key = (key * 2) // _ACTIVITIES_PER_PAIR
         kind = ACTIVITY_KINDS[h % len(ACTIVITY_KINDS)]
         deal_key = (company_key * _DEALS_PER_PAIR + 1) // 2  # the company's first deal
@@ -353,36 +407,46 @@ class SystemSeed:
         pairs, rest = divmod(records, _RECORDS_PER_PAIR)
         self.company_count = 2 * pairs + (1 if rest else 0)
         self._salt = SYSTEMS.index(system) + 11
+        self._keys: list[int] | None = None
 
     def company_keys(self) -> Iterator[int]:
-        found = 0
-        key = 0
-        while found < self.company_count:
-            if self.letter in self.world.members(key):
-                found += 1
-                yield key
-            key += 1
+        # Worked out once: every generator walks the same companies, and membership costs a hash per key.
+        if self._keys is None:
+            keys: list[int] = []
+            world, letter, count = self.world, self.letter, self.company_count
+            key = 0
+            while len(keys) < count:
+                if letter in world.members(key):
+                    keys.append(key)
+                key += 1
+            self._keys = keys
+        return iter(self._keys)
 
     def companies(self) -> Iterator[SeedCompany]:
         for key in self.company_keys():
             yield self._vary_company(self.world.company(key))
 
     def people(self) -> Iterator[SeedPerson]:
+        world = self.world
+        x, salt = world._x, self._salt
         for company_key in self.company_keys():
-            company = self.world.company(company_key)
+            domain = world.company_domain(company_key)
             for offset in range(PEOPLE_PER_COMPANY):
                 key = company_key * PEOPLE_PER_COMPANY + offset
-                person = self._vary_person(self.world.person(key, company))
+                h = _mix2(x, key, salt)
+                person = SeedPerson(*self._vary_values(world._person_values(key, domain), h))
                 yield person
-                if _mix(self.world.seed, key, self._salt, 9) % 50 == 0:
+                if _mix1(h, 9) % 50 == 0:  # = _mix(seed, key, salt, 9)
                     yield self._duplicate(person)
 
     def deals(self) -> Iterator[SeedDeal]:
+        world = self.world
         for company_key in self.company_keys():
             first = (company_key * _DEALS_PER_PAIR + 1) // 2
             last = ((company_key + 1) * _DEALS_PER_PAIR + 1) // 2
+            name = world.company_name(company_key) if last > first else None
             for key in range(first, last):
-                yield self.world.deal(key)
+                yield world.deal(key, name)
 
     def activities(self) -> Iterator[SeedActivity]:
         for company_key in self.company_keys():
@@ -393,7 +457,7 @@ class SystemSeed:
 
     # ---- per-system variations -------------------------------------------------------------
     def _vary_company(self, company: SeedCompany) -> SeedCompany:
-        h = _mix(self.world.seed, company.key, self._salt)
+        h = _mix2(self.world._x, company.key, self._salt)
         domain = company.domain
         if domain is not None and h % 7 == 0:
             domain = domain.upper() if h % 2 else domain.replace(".example.com", ".EXAMPLE.com")
@@ -401,37 +465,38 @@ class SystemSeed:
         name = company.name
         if h % 23 == 0:
             name = name + (" Incorporated" if self.system == "dynamics" else "")
-        return replace(company, domain=domain, phone=phone, name=name)
+        c = company  # built directly rather than with dataclasses.replace: this runs once per seeded company
+        return SeedCompany(
+            c.key, name, domain, c.website, c.industry, phone, c.street, c.city, c.state, c.postal_code, c.country,
+            c.employees, c.annual_revenue, c.description,
+        )  # fmt: skip
 
     def _vary_person(self, person: SeedPerson) -> SeedPerson:
-        h = _mix(self.world.seed, person.key, self._salt)
-        email = person.email
+        h = _mix2(self.world._x, person.key, self._salt)
+        values: _PersonValues = (
+            person.key, person.first_name, person.last_name, person.email, person.phone, person.mobile,
+            person.title, person.company_key, person.street, person.city, person.state, person.postal_code,
+            person.country, person.lead_source, person.lifecycle, person.duplicate_of,
+        )  # fmt: skip
+        return SeedPerson(*self._vary_values(values, h))
+
+    def _vary_values(self, values: _PersonValues, h: int) -> _PersonValues:
+        """This system's variant of a person's values; `h` is `_mix(seed, key, salt)`.
+
+        Works on the value tuple so a seeded person is built once (a frozen dataclass is slow to build)."""
+        (key, first, last, email, phone, mobile, title, company_key, street, city, state, postal, country, source,
+         lifecycle, duplicate_of) = values  # fmt: skip
         if email is not None and self.system != "hubspot" and h % 9 == 0:
             email = f" {email[0].upper()}{email[1:]} " if h % 2 else email.upper()
-        title = person.title
         if h % 10 == 0:
             title = TITLES[(h >> 8) % len(TITLES)]  # this system's copy disagrees
         elif h % 41 == 0:
             title = None
-        # Built directly rather than with dataclasses.replace: this runs once per seeded person.
-        return SeedPerson(
-            person.key,
-            person.first_name,
-            person.last_name,
-            email,
-            _format_phone(person.phone, self.system),
-            _format_phone(person.mobile, self.system),
-            title,
-            person.company_key,
-            person.street,
-            person.city,
-            person.state,
-            person.postal_code,
-            person.country,
-            person.lead_source,
-            person.lifecycle,
-            person.duplicate_of,
-        )
+        system = self.system
+        return (
+            key, first, last, email, _format_phone(phone, system), _format_phone(mobile, system), title,
+            company_key, street, city, state, postal, country, source, lifecycle, duplicate_of,
+        )  # fmt: skip
 
     def _duplicate(self, person: SeedPerson) -> SeedPerson:
         email = person.email

@@ -31,33 +31,52 @@ class RecordView:
         defs = portal.catalog.of(ot)
         names = {n for n in (ot.defaults if requested is None else requested) if n in defs}
         self.plan = _plan(ot, names)
+        # Fields read with one dict comprehension; the three bookkeeping properties are then overwritten in
+        # place (assignment keeps a key's position, so properties stay in name order).
+        self.names = tuple(name for name, _ in self.plan)
         self.history = sorted(n for n in set(with_history) if n in defs)
         self.associations = list(dict.fromkeys(associations))
         self.url_prefix = f"https://app.hubspot.com/contacts/{portal.portal_id}/record/{ot.type_id}/"
+        self._iso: dict[int, str] = {}
+
+    def _stamp(self, ms: int) -> str:
+        # A page's records were mostly written in the same few milliseconds: render each stamp once per view.
+        text = self._iso.get(ms)
+        if text is None:
+            if len(self._iso) > 4096:
+                self._iso.clear()
+            text = self._iso[ms] = iso_ms(ms)
+        return text
 
     def render(self, record: StoredRecord) -> dict[str, Any]:
-        fields = record.fields
-        props: dict[str, Any] = {}
-        for name, kind in self.plan:
-            if kind == _FIELD:
-                props[name] = fields.get(name)
-            elif kind == _ID:
-                props[name] = record.id
-            elif kind == _CREATED:
-                props[name] = iso_ms(record.created_ms)
-            else:
-                props[name] = iso_ms(record.modified_ms)
-        return self._envelope(record, props)
+        get = record.fields.get
+        props = {name: get(name) for name in self.names}
+        created = self._stamp(record.created_ms)
+        modified = self._stamp(record.modified_ms)
+        ot = self.ot
+        props["hs_object_id"] = record.id
+        props[ot.created_prop] = created
+        props[ot.modified_prop] = modified
+        if self.history or self.associations or record.deleted_ms is not None:
+            return self._envelope(record, props)
+        return {
+            "id": record.id,
+            "properties": props,
+            "createdAt": created,
+            "updatedAt": modified,
+            "archived": False,
+            "url": self.url_prefix + record.id,
+        }
 
     def _envelope(self, record: StoredRecord, props: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": record.id, "properties": props}
         if self.history:
             out["propertiesWithHistory"] = {name: self._history(record, name) for name in self.history}
-        out["createdAt"] = iso_ms(record.created_ms)
-        out["updatedAt"] = iso_ms(record.modified_ms)
+        out["createdAt"] = self._stamp(record.created_ms)
+        out["updatedAt"] = self._stamp(record.modified_ms)
         out["archived"] = record.deleted_ms is not None
         if record.deleted_ms is not None:
-            out["archivedAt"] = iso_ms(record.deleted_ms)
+            out["archivedAt"] = self._stamp(record.deleted_ms)
         out["url"] = self.url_prefix + record.id
         if self.associations:
             found = associations_of(self.portal, self.ot, record.id, self.associations)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-from typing import Any
+import gc
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
 
 from crmsync.emulators.core.seed import World
 from crmsync.emulators.core.store import UniqueViolation
@@ -50,8 +51,15 @@ def _types(*ids: int) -> list[AssociationType]:
     return [t for t in (association_type(i) for i in ids) if t is not None]
 
 
+def _ids(*ids: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(type ids, inverse type ids), each sorted: what `AssociationIndex.link` takes."""
+    types = _types(*ids)
+    return tuple(sorted(t.type_id for t in types)), tuple(sorted(t.inverse_id for t in types))
+
+
+# Engagement kind → (type ids to contact, to company, to deal).
 ENGAGEMENT_LINKS = {
-    kind: (_types(contact), _types(company), _types(deal))
+    kind: (_ids(contact), _ids(company), _ids(deal))
     for kind, (contact, company, deal) in {
         "note": (202, 190, 214),
         "task": (204, 192, 216),
@@ -59,11 +67,41 @@ ENGAGEMENT_LINKS = {
         "meeting": (200, 188, 212),
     }.items()
 }
+_COMPANY_FIELDS = (
+    "name",
+    "domain",
+    "website",
+    "industry",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "numberofemployees",
+    "annualrevenue",
+    "description",
+)
+_CONTACT_FIELDS = (
+    "firstname",
+    "lastname",
+    "email",
+    "phone",
+    "mobilephone",
+    "jobtitle",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "associatedcompanyid",
+)
+_LIFECYCLES = frozenset(LIFECYCLE_STAGES)
+_FREEZE_FROM = 100_000
 
 
-def _put(fields: dict[str, str], name: str, value: Any) -> None:
-    if value is not None and value != "":
-        fields[name] = value if isinstance(value, str) else str(value)
+def _text(value: float | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _ot(name: str) -> ObjectType:
@@ -74,119 +112,172 @@ def _ot(name: str) -> ObjectType:
 
 def seed_portal(portal: Portal, seed: int, records: int) -> dict[str, int]:
     """Insert the world's HubSpot share without firing webhooks; returns counts per object type."""
+    collecting = gc.isenabled()
+    # Seeding makes millions of long-lived objects: cycle collections in the middle of it would re-scan them
+    # over and over (a fifth of the time at a million records) and find nothing, as records hold no cycles.
+    gc.disable()
+    try:
+        counts = _seed(portal, seed, records)
+    finally:
+        if collecting:
+            gc.enable()
+    if records >= _FREEZE_FROM:
+        gc.freeze()  # and keep later collections from walking the seeded portal while it serves
+    return counts
+
+
+def _seed(portal: Portal, seed: int, records: int) -> dict[str, int]:
     world = World(seed).system("hubspot", records)
     contacts, companies, deals = _ot("contacts"), _ot("companies"), _ot("deals")
-    assoc = portal.associations
+    link = portal.associations.link
     next_id = portal.ids.next
-    company_ids: dict[int, str] = {}
-    person_ids: dict[int, str] = {}
-    deal_ids: dict[int, str] = {}
+    # Keyed by world key; None (an unlinked entity) is never a key, so `.get(None)` finds nothing.
+    company_ids: dict[int | None, str] = {}
+    person_ids: dict[int | None, str] = {}
+    deal_ids: dict[int | None, str] = {}
     counts = {"companies": 0, "contacts": 0, "deals": 0, "tasks": 0, "calls": 0, "meetings": 0, "notes": 0}
-    coll = portal.collection(companies)
+    insert = portal.collection(companies).insert
     for c in world.companies():
+        company_values = (
+            c.name,
+            c.domain,
+            c.website,
+            INDUSTRY.get(c.industry or ""),
+            c.phone,
+            c.street,
+            c.city,
+            c.state,
+            c.postal_code,
+            c.country,
+            _text(c.employees),
+            _text(c.annual_revenue),
+            c.description,
+        )
         fields = {"lifecyclestage": "customer", "hs_object_source": "IMPORT"}
-        _put(fields, "name", c.name)
-        _put(fields, "domain", c.domain)
-        _put(fields, "website", c.website)
-        _put(fields, "industry", INDUSTRY.get(c.industry or ""))
-        _put(fields, "phone", c.phone)
-        _put(fields, "address", c.street)
-        _put(fields, "city", c.city)
-        _put(fields, "state", c.state)
-        _put(fields, "zip", c.postal_code)
-        _put(fields, "country", c.country)
-        _put(fields, "numberofemployees", c.employees)
-        _put(fields, "annualrevenue", c.annual_revenue)
-        _put(fields, "description", c.description)
+        for name, value in zip(_COMPANY_FIELDS, company_values, strict=True):
+            if value:
+                fields[name] = value
         record_id = next_id()
-        coll.insert(record_id, fields, source=_SEED_SOURCE, emit=False)
+        insert(record_id, fields, source=_SEED_SOURCE, emit=False)
         company_ids[c.key] = record_id
-        counts["companies"] += 1
-    coll = portal.collection(contacts)
-    contact_company = _types(279, 1)
+    counts["companies"] = len(company_ids)
+    insert = portal.collection(contacts).insert
+    contact_company, contact_company_inverse = _ids(279, 1)
     for p in world.people():
-        fields = {"lifecyclestage": p.lifecycle if p.lifecycle in LIFECYCLE_STAGES else "lead"}
-        _put(fields, "firstname", p.first_name)
-        _put(fields, "lastname", p.last_name)
-        _put(fields, "email", p.email)
-        _put(fields, "phone", p.phone)
-        _put(fields, "mobilephone", p.mobile)
-        _put(fields, "jobtitle", p.title)
-        _put(fields, "address", p.street)
-        _put(fields, "city", p.city)
-        _put(fields, "state", p.state)
-        _put(fields, "zip", p.postal_code)
-        _put(fields, "country", p.country)
-        company_id = company_ids.get(p.company_key) if p.company_key is not None else None
-        _put(fields, "associatedcompanyid", company_id)
+        company_id = company_ids.get(p.company_key)
+        values = (
+            p.first_name,
+            p.last_name,
+            p.email,
+            p.phone,
+            p.mobile,
+            p.title,
+            p.street,
+            p.city,
+            p.state,
+            p.postal_code,
+            p.country,
+            company_id,
+        )
+        fields = {"lifecyclestage": p.lifecycle if p.lifecycle in _LIFECYCLES else "lead"}
+        for name, value in zip(_CONTACT_FIELDS, values, strict=True):
+            if value:
+                fields[name] = value
         record_id = next_id()
         try:
-            coll.insert(record_id, fields, source=_SEED_SOURCE, emit=False)
+            insert(record_id, fields, source=_SEED_SOURCE, emit=False)
         except UniqueViolation:
             # HubSpot never holds two contacts with one email: a duplicate person lands without it.
             del fields["email"]
-            coll.insert(record_id, fields, source=_SEED_SOURCE, emit=False)
-        if p.key not in person_ids:
-            person_ids[p.key] = record_id
+            insert(record_id, fields, source=_SEED_SOURCE, emit=False)
+        person_ids.setdefault(p.key, record_id)
         if company_id is not None:
-            assoc.add(contacts, record_id, companies, company_id, contact_company)
+            link("contacts", record_id, "companies", company_id, contact_company, contact_company_inverse)
         counts["contacts"] += 1
-    coll = portal.collection(deals)
-    deal_company, deal_contact = _types(341, 5), _types(3)
+    insert = portal.collection(deals).insert
+    deal_company, deal_company_inverse = _ids(341, 5)
+    deal_contact, deal_contact_inverse = _ids(3)
     for d in world.deals():
         stage = STAGE.get(d.stage, "appointmentscheduled")
-        closes = int(datetime.combine(d.close_date, time(), tzinfo=UTC).timestamp() * 1000)
         fields = {
             "pipeline": "default",
             "dealstage": stage,
-            "closedate": iso_value(closes),
-            **stage_flags(stage),
+            "closedate": _close_date(d.close_date),
+            **_stage_flags(stage),
         }
-        _put(fields, "dealname", d.name)
-        _put(fields, "amount", d.amount)
+        if d.name:
+            fields["dealname"] = d.name
+        if d.amount is not None:
+            fields["amount"] = str(d.amount)
         kind = (d.deal_type or "").lower()
-        _put(fields, "dealtype", "newbusiness" if "new" in kind else "existingbusiness" if kind else None)
+        if kind:
+            fields["dealtype"] = "newbusiness" if "new" in kind else "existingbusiness"
         record_id = next_id()
-        coll.insert(record_id, fields, source=_SEED_SOURCE, emit=False)
+        insert(record_id, fields, source=_SEED_SOURCE, emit=False)
         deal_ids[d.key] = record_id
-        if d.company_key in company_ids:
-            assoc.add(deals, record_id, companies, company_ids[d.company_key], deal_company)
-        if d.contact_key in person_ids:
-            assoc.add(deals, record_id, contacts, person_ids[d.contact_key], deal_contact)
-        counts["deals"] += 1
+        company_id = company_ids.get(d.company_key)
+        if company_id is not None:
+            link("deals", record_id, "companies", company_id, deal_company, deal_company_inverse)
+        contact_id = person_ids.get(d.contact_key)
+        if contact_id is not None:
+            link("deals", record_id, "contacts", contact_id, deal_contact, deal_contact_inverse)
+    counts["deals"] = len(deal_ids)
+    inserts = {kind: portal.collection(_ot(name)).insert for kind, name in ENGAGEMENT_TYPES.items()}
     for a in world.activities():
         name = ENGAGEMENT_TYPES[a.kind]
-        ot = _ot(name)
         due_ms = int(a.due.timestamp() * 1000)
         fields = {"hs_timestamp": iso_value(due_ms)}
         if a.kind == "task":
-            fields |= {"hs_task_status": TASK_STATUS[a.status], "hs_task_priority": PRIORITY[a.priority]}
+            fields["hs_task_status"] = TASK_STATUS[a.status]
+            fields["hs_task_priority"] = PRIORITY[a.priority]
             fields["hs_task_type"] = "TODO"
-            _put(fields, "hs_task_subject", a.subject)
-            _put(fields, "hs_task_body", a.body)
+            if a.subject:
+                fields["hs_task_subject"] = a.subject
+            if a.body:
+                fields["hs_task_body"] = a.body
         elif a.kind == "call":
-            _put(fields, "hs_call_title", a.subject)
-            _put(fields, "hs_call_body", a.body)
-            _put(fields, "hs_call_duration", (a.duration_minutes or 0) * 60_000 or None)
+            if a.subject:
+                fields["hs_call_title"] = a.subject
+            if a.body:
+                fields["hs_call_body"] = a.body
+            if a.duration_minutes:
+                fields["hs_call_duration"] = str(a.duration_minutes * 60_000)
             fields["hs_call_status"] = "COMPLETED"
         elif a.kind == "meeting":
-            _put(fields, "hs_meeting_title", a.subject)
-            _put(fields, "hs_meeting_body", a.body)
+            if a.subject:
+                fields["hs_meeting_title"] = a.subject
+            if a.body:
+                fields["hs_meeting_body"] = a.body
             fields["hs_meeting_start_time"] = fields["hs_timestamp"]
-            end = due_ms + (a.duration_minutes or 30) * 60_000
-            fields["hs_meeting_end_time"] = iso_value(end)
+            fields["hs_meeting_end_time"] = iso_value(due_ms + (a.duration_minutes or 30) * 60_000)
         else:
-            _put(fields, "hs_note_body", a.body or a.subject)
+            body = a.body or a.subject
+            if body:
+                fields["hs_note_body"] = body
         record_id = next_id()
-        portal.collection(ot).insert(record_id, fields, source=_SEED_SOURCE, emit=False)
-        to_contact, to_company, to_deal = ENGAGEMENT_LINKS[a.kind]
-        if a.contact_key in person_ids:
-            assoc.add(ot, record_id, contacts, person_ids[a.contact_key], to_contact)
-        if a.company_key in company_ids:
-            assoc.add(ot, record_id, companies, company_ids[a.company_key], to_company)
-        if a.deal_key in deal_ids:
-            assoc.add(ot, record_id, deals, deal_ids[a.deal_key], to_deal)
+        inserts[a.kind](record_id, fields, source=_SEED_SOURCE, emit=False)
+        (to_contact, to_contact_inv), (to_company, to_company_inv), (to_deal, to_deal_inv) = ENGAGEMENT_LINKS[a.kind]
+        contact_id = person_ids.get(a.contact_key)
+        if contact_id is not None:
+            link(name, record_id, "contacts", contact_id, to_contact, to_contact_inv)
+        company_id = company_ids.get(a.company_key)
+        if company_id is not None:
+            link(name, record_id, "companies", company_id, to_company, to_company_inv)
+        deal_id = deal_ids.get(a.deal_key)
+        if deal_id is not None:
+            link(name, record_id, "deals", deal_id, to_deal, to_deal_inv)
         counts[name] += 1
     for ot_name in counts:
         portal.writes[ot_name] += 1
     return counts
+
+
+@lru_cache(maxsize=4096)
+def _close_date(day: date) -> str:
+    return iso_value(int(datetime.combine(day, time(), tzinfo=UTC).timestamp() * 1000))
+
+
+@lru_cache(maxsize=64)
+def _stage_flags(stage: str) -> dict[str, str]:
+    """Shared per stage (callers copy it into the record's own dict)."""
+    return stage_flags(stage)

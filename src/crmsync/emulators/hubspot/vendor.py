@@ -23,6 +23,7 @@ from crmsync.emulators.hubspot.routes_batch import BatchRoutes
 from crmsync.emulators.hubspot.routes_metadata import MetadataRoutes
 from crmsync.emulators.hubspot.routes_objects import ObjectRoutes
 from crmsync.emulators.hubspot.routes_search import SearchRoutes
+from crmsync.emulators.hubspot.routing import RouteTable
 from crmsync.emulators.hubspot.seed import seed_portal
 from crmsync.emulators.hubspot.state import Portal
 from crmsync.emulators.hubspot.webhooks import WebhookHub
@@ -52,7 +53,7 @@ class HubSpotEmulator:
             self.metadata.add_property(ot, definition)
 
     def routes(self) -> list[BaseRoute]:
-        return [
+        table = [
             *self.auth.routes(),
             *self.search.routes(),
             *BatchRoutes(self.ctx).routes(),
@@ -60,6 +61,7 @@ class HubSpotEmulator:
             *AssociationRoutes(self.ctx).routes(),
             *self.metadata.routes(),
         ]
+        return [RouteTable(table)]
 
     def error_response(self, status: int, message: str, *, retry_after_s: float | None = None) -> Response:
         if status == 429:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -25,10 +25,51 @@ _CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# An index entry: one record id (by far the usual case: a bare str costs nothing beyond the id itself, where even
+# a one-element list costs 64 bytes and a set 216), or a list of ids once a second record shares the key.
+Ids = str | list[str]
+Index = dict[Any, Ids]
+
+
 def _norm(fdef: FieldDef, value: Any) -> Any:
     if isinstance(value, str) and fdef.type in STRING_TYPES and not fdef.case_sensitive:
-        return value.lower()
+        lowered = value.lower()
+        return value if lowered == value else lowered  # share the stored string when it is lower case already
     return value
+
+
+def _index_add(index: Index, key: Any, record_id: str) -> None:
+    found = index.get(key)
+    if found is None:
+        index[key] = record_id
+    elif isinstance(found, str):
+        if found != record_id:
+            index[key] = [found, record_id]
+    else:  # writes unindex a record before indexing it again, so no id is listed twice
+        found.append(record_id)
+
+
+def _index_remove(index: Index, key: Any, record_id: str) -> None:
+    found = index.get(key)
+    if found is None:
+        return
+    if isinstance(found, str):
+        if found == record_id:
+            del index[key]
+    elif record_id in found:
+        found.remove(record_id)
+        if len(found) == 1:
+            index[key] = found[0]
+        elif not found:
+            del index[key]
+
+
+def index_ids(index: Index, key: Any) -> list[str]:
+    """The ids under a key, as a fresh list (callers may write while they walk it)."""
+    found = index.get(key)
+    if found is None:
+        return []
+    return [found] if isinstance(found, str) else list(found)
 
 
 class Org:
@@ -68,20 +109,51 @@ class Org:
                 if all(f.name != fdef.name for f in self.lookup_fields[name]):
                     self.lookup_fields[name].append(fdef)
                 self.lookups.setdefault((name, fdef.name), {})
+        self._plan()
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def reset(self) -> None:
         self.store.clear()
         self.ids = SalesforceIds()
-        self.lookups: dict[tuple[str, str], dict[Any, list[str]]] = {
+        self.lookups: dict[tuple[str, str], Index] = {
             (obj, f.name): {} for obj, fields in self.lookup_fields.items() for f in fields
         }
-        self.children: dict[tuple[str, str], dict[str, set[str]]] = {
+        self.children: dict[tuple[str, str], Index] = {
             (obj, f): {} for obj, fields in self.ref_fields.items() for f in fields
         }
+        self._plan()
         self.user_id = self.ids.next("005")
         self.profile_id = salesforce_id18("00edM00000Qj7rC")
         self.insert_raw("User", self.user_id, self.user_fields("Integration", "User", self.config.username))
+
+    def _plan(self) -> None:
+        """Per object, the indexes a write maintains, resolved once (every insert walks these)."""
+        self._lookup_plan: dict[str, list[tuple[FieldDef, Index]]] = {
+            name: [(f, self.lookups[(name, f.name)]) for f in fields] for name, fields in self.lookup_fields.items()
+        }
+        self._ref_plan: dict[str, list[tuple[str, Index]]] = {
+            name: [(f, self.children[(name, f)]) for f in fields] for name, fields in self.ref_fields.items()
+        }
+
+    def loader(self, obj_name: str) -> Callable[[str, dict[str, Any]], None]:
+        """Inserts seed records of one object (no change events), indexing them as `insert_raw` does."""
+        insert = self.coll(obj_name).insert
+        lookups = self._lookup_plan[obj_name]
+        refs = self._ref_plan[obj_name]
+        source = self.user_id
+
+        def load(record_id: str, values: dict[str, Any]) -> None:
+            insert(record_id, values, source=source, emit=False)
+            for fdef, index in lookups:
+                value = values.get(fdef.name)
+                if value is not None:
+                    _index_add(index, _norm(fdef, value), record_id)
+            for name, index in refs:
+                parent = values.get(name)
+                if parent is not None:
+                    _index_add(index, parent, record_id)
+
+        return load
 
     def user_fields(self, first: str, last: str, username: str) -> dict[str, Any]:
         user = self.objects["User"]
@@ -167,7 +239,7 @@ class Org:
         if index is None:
             coll = self.coll(obj)
             return [r.id for r in coll.scan() if r.fields.get(fdef.name) == value]
-        return list(index.get(_norm(fdef, value), ()))
+        return index_ids(index, _norm(fdef, value))
 
     # ---- references -----------------------------------------------------------------------------
     def resolve_ref(self, fdef: FieldDef, record_id: str) -> str:
@@ -305,7 +377,7 @@ class Org:
         if merged_into is None:
             for child_name, field_name in _CASCADE.get(obj.name, ()):
                 child = self.objects[child_name]
-                for child_id in list(self.children[(child_name, field_name)].get(record.id, ())):
+                for child_id in index_ids(self.children[(child_name, field_name)], record.id):
                     child_record = self.coll(child).get(child_id)
                     if child_record is not None:
                         self._delete(child, child_record, user, None)
@@ -359,7 +431,7 @@ class Org:
         for child_name, field_name in _CASCADE.get(obj.name, ()):
             child = self.objects[child_name]
             for victim in victims:
-                for child_id in list(self.children[(child_name, field_name)].get(victim.id, ())):
+                for child_id in index_ids(self.children[(child_name, field_name)], victim.id):
                     child_record = self.coll(child).get(child_id)
                     if child_record is not None:
                         self.apply(child, child_record, {field_name: master.id}, user)
@@ -376,7 +448,7 @@ class Org:
             if value is None:
                 continue
             owners = [
-                rid for rid in self.lookups[(obj.name, fdef.name)].get(_norm(fdef, value), ()) if rid != record_id
+                rid for rid in index_ids(self.lookups[(obj.name, fdef.name)], _norm(fdef, value)) if rid != record_id
             ]
             if owners:
                 raise SfError(
@@ -387,30 +459,26 @@ class Org:
                 )
 
     def _index(self, obj_name: str, record: StoredRecord, changed: dict[str, Any]) -> None:
-        for fdef in self.lookup_fields[obj_name]:
+        for fdef, index in self._lookup_plan[obj_name]:
             value = changed.get(fdef.name)
-            if fdef.name in changed and value is not None:
-                self.lookups[(obj_name, fdef.name)].setdefault(_norm(fdef, value), []).append(record.id)
-        for name in self.ref_fields[obj_name]:
+            if value is not None:
+                _index_add(index, _norm(fdef, value), record.id)
+        for name, index in self._ref_plan[obj_name]:
             parent = changed.get(name)
-            if name in changed and parent is not None:
-                self.children[(obj_name, name)].setdefault(parent, set()).add(record.id)
+            if parent is not None:
+                _index_add(index, parent, record.id)
 
     def _unindex(self, obj_name: str, record: StoredRecord, changed: dict[str, Any] | None) -> None:
-        for fdef in self.lookup_fields[obj_name]:
+        for fdef, index in self._lookup_plan[obj_name]:
             old = record.fields.get(fdef.name)
             if old is None or (changed is not None and fdef.name not in changed):
                 continue
-            ids = self.lookups[(obj_name, fdef.name)].get(_norm(fdef, old))
-            if ids and record.id in ids:
-                ids.remove(record.id)
-        for name in self.ref_fields[obj_name]:
+            _index_remove(index, _norm(fdef, old), record.id)
+        for name, index in self._ref_plan[obj_name]:
             parent = record.fields.get(name)
             if parent is None or (changed is not None and name not in changed):
                 continue
-            kids = self.children[(obj_name, name)].get(parent)
-            if kids is not None:
-                kids.discard(record.id)
+            _index_remove(index, parent, record.id)
 
     def _derive(
         self, obj: ObjectDef, values: dict[str, Any], changes: dict[str, Any], old: StoredRecord | None

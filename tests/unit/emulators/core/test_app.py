@@ -108,3 +108,11 @@ async def test_unknown_routes_methods_and_crashes_answer_in_the_vendor_shape(cli
 async def test_vendor_actions_are_forwarded(client: httpx.AsyncClient) -> None:
     assert (await client.post("/_emulator/echo")).json() == {"action": "echo"}
     assert (await client.get("/_emulator/openapi.json")).json()["info"]["title"] == "toy"
+
+
+async def test_drop_fault_looks_like_a_connection_reset_in_process(client: httpx.AsyncClient) -> None:
+    await client.post("/_emulator/seed", json={"records": 1})
+    await client.put("/_emulator/faults", json={"rules": [{"kind": "drop", "times": 1}]})
+    with pytest.raises(ConnectionResetError):
+        await client.get("/items/0", headers=AUTH)
+    assert (await client.get("/items/0", headers=AUTH)).status_code == 200

@@ -23,7 +23,9 @@ def _shape(path: str) -> str:
 
 def registered(app: Starlette) -> set[tuple[str, str]]:
     found = set()
-    for route in app.routes:
+    # The vendor's routes sit behind one RouteTable entry (anything with nested `.routes` is unfolded).
+    flat = [inner for route in app.routes for inner in getattr(route, "routes", [route])]
+    for route in flat:
         if not isinstance(route, Route) or route.path.startswith(CONTROL_PREFIX):
             continue
         for method in route.methods or ():

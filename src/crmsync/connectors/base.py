@@ -1,0 +1,217 @@
+"""The connector boundary: typed values that cross it and the Protocols a vendor connector implements.
+
+A connector is a stateless translator. It reads pages of changes from a cursor, fetches records
+by id, applies batches of writes with per-item results, describes objects, and decodes webhooks.
+Values are vendor-native: field names are the vendor's (`Email`, `email`, `emailaddress1`); the
+engine's mapping layer turns them into canonical values. Relationships travel as `links`, named by
+a vendor-neutral role (`company`, `contact`, `deal`, `account`, ...), so the engine can resolve them
+through its identity map whatever the vendor's form (foreign key, association, `@odata.bind`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NewType, Protocol, runtime_checkable
+
+Cursor = NewType("Cursor", str)
+"""An opaque, JSON-safe token; only the connector that issued it knows its contents."""
+
+FieldType = Literal[
+    "id",
+    "string",
+    "text",
+    "email",
+    "phone",
+    "url",
+    "boolean",
+    "integer",
+    "number",
+    "currency",
+    "percent",
+    "date",
+    "datetime",
+    "picklist",
+    "multipicklist",
+    "reference",
+    "address",
+    "other",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSchema:
+    """One field as the vendor describes it: enough to check a mapping before writing."""
+
+    name: str
+    type: FieldType
+    label: str = ""
+    required: bool = False
+    unique: bool = False
+    external_id: bool = False
+    read_only: bool = False
+    custom: bool = False
+    length: int | None = None
+    picklist_values: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSchema:
+    """An object (table, type) as the vendor describes it."""
+
+    name: str
+    label: str
+    fields: Mapping[str, FieldSchema]
+    id_field: str
+    modstamp_field: str
+    # Deal stages (HubSpot pipeline/stage ids, Salesforce StageName, Dataverse state/status) as
+    # `stage id -> (label, is_closed, is_won)`; empty for objects without stages.
+    stages: Mapping[str, tuple[str, bool, bool]] = field(default_factory=dict)
+
+    def field(self, name: str) -> FieldSchema | None:
+        return self.fields.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRecord:
+    """A record as read from a CRM: vendor field values, its stamp, and its relationships."""
+
+    object: str
+    id: str
+    fields: Mapping[str, Any]
+    modified_at: datetime
+    version: str | None = None
+    links: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Ids this record absorbed through a vendor merge (HubSpot hs_merged_object_ids, ...).
+    merged_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A record that is gone. With `merged_into`, it is not a delete but a re-point to the survivor."""
+
+    object: str
+    id: str
+    deleted_at: datetime | None = None
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """One page of changes. `cursor` resumes after this page; `more` says whether to ask again now."""
+
+    upserts: tuple[RemoteRecord, ...]
+    tombstones: tuple[Tombstone, ...]
+    cursor: Cursor
+    more: bool
+
+
+WriteKind = Literal["create", "update", "upsert", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOp:
+    """One write. `ref` is the caller's key for matching results (the canonical id).
+
+    `create`/`upsert` carry `external_id` (field, value) so a retried create updates instead of
+    duplicating; `update`/`delete` carry the remote `id`. `links` sets (id) or clears (None) a
+    relationship by role.
+    """
+
+    kind: WriteKind
+    ref: str
+    id: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    external_id: tuple[str, str] | None = None
+    links: Mapping[str, str | None] = field(default_factory=dict)
+
+
+ErrorClass = Literal["invalid", "not_found", "duplicate", "conflict", "retryable", "auth", "fatal"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteError:
+    """Why one item failed, in the vendor's words, classified by what to do next."""
+
+    classification: ErrorClass
+    code: str
+    message: str
+    fields: tuple[str, ...] = ()
+    existing_id: str | None = None  # duplicates: the record that already holds the key
+
+    @property
+    def retryable(self) -> bool:
+        return self.classification == "retryable"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    ref: str
+    ok: bool
+    id: str | None = None
+    created: bool = False
+    error: WriteError | None = None
+
+
+HintKind = Literal["changed", "deleted", "merged", "associations"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHint:
+    """A webhook's claim that a record changed. The engine re-reads the record; it never trusts values."""
+
+    object: str
+    id: str
+    kind: HintKind
+    occurred_at: datetime | None = None
+    event_id: str | None = None
+    merged_into: str | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the engine needs from a CRM. Vendor quirks stay behind it."""
+
+    @property
+    def connection(self) -> str:
+        """The configured connection name (used in every error message)."""
+        ...
+
+    @property
+    def vendor(self) -> str: ...
+
+    async def describe(self, object: str) -> ObjectSchema: ...
+
+    def changes(
+        self, object: str, cursor: Cursor | None, *, fields: Sequence[str] | None = None
+    ) -> AsyncIterator[ChangePage]:
+        """Pages of upserts and tombstones since `cursor` (everything when None), in order."""
+        ...
+
+    async def fetch(
+        self, object: str, ids: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[RemoteRecord | Tombstone]:
+        """Current state of these records; a missing or merged-away id comes back as a Tombstone."""
+        ...
+
+    async def apply(self, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply writes in the vendor's batch shapes; one result per op, in order; never all-or-nothing."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class WebhookDecoder(Protocol):
+    """Verifies and decodes one vendor's change notifications."""
+
+    def verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise SignatureError unless the request is authentic and fresh."""
+        ...
+
+    def decode(self, body: bytes) -> list[ChangeHint]: ...
+
+    def acknowledge(self) -> tuple[int, dict[str, str], bytes]:
+        """The response the vendor expects once the hints are durable (Salesforce wants a SOAP Ack)."""
+        ...

@@ -1,0 +1,244 @@
+"""`apply()`: WriteOps → `$batch` parts (upsert by alternate key, `@odata.bind`, `$ref` clears, Win/LoseOpportunity).
+
+Each op becomes one to three independent parts, in order: the record write, the `$ref` deletes that clear
+links, and the opportunity close action. Parts never share a change set, so one failure never takes the
+others down (`Prefer: odata.continue-on-error`). Parts that failed retryably and are safe to resend (every
+write except a POST create without an external id) are resent in later rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from crmsync.connectors.base import WriteError, WriteOp, WriteResult
+from crmsync.connectors.dynamics import batch
+from crmsync.connectors.dynamics.errors import write_error
+from crmsync.connectors.dynamics.links import write_links
+from crmsync.connectors.dynamics.settings import DynamicsSettings, TableInfo
+from crmsync.errors import FatalError, RetryableError, VendorResponseError
+
+Send = Callable[[list[batch.BatchRequest], str], Awaitable[list[batch.BatchResponse]]]
+Sleep = Callable[[float], Awaitable[None]]
+WON_STATUSES = frozenset({3})
+LOST_STATUSES = frozenset({4, 5})
+_KEY_SAFE = "'=(),:@!$*+;-._~"
+
+
+def key_literal(value: str) -> str:
+    """A string alternate-key value as an OData literal (quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_url(address: str) -> str:
+    """A key segment as it goes into a request URL (unsafe bytes percent-encoded)."""
+    return quote(address, safe=_KEY_SAFE)
+
+
+@dataclass(slots=True)
+class _Part:
+    request: batch.BatchRequest
+    role: str  # "main", "ref", "close"
+    retry_safe: bool
+    response: batch.BatchResponse | None = None
+    error: WriteError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None and self.response.status < 400
+
+
+@dataclass(slots=True)
+class _Plan:
+    op: WriteOp
+    parts: list[_Part] = field(default_factory=list)
+    error: WriteError | None = None  # refused before sending
+
+
+class Writer:
+    def __init__(self, settings: DynamicsSettings, send: Send, sleep: Sleep) -> None:
+        self.settings = settings
+        self.send = send
+        self.sleep = sleep
+
+    async def apply(self, table: TableInfo, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        plans = [self._plan(table, op) for op in ops]
+        pending = [p for p in plans if p.error is None]
+        for attempt in range(self.settings.part_retries + 1):
+            outstanding = [(plan, [part for part in plan.parts if not part.done]) for plan in pending]
+            outstanding = [(plan, parts) for plan, parts in outstanding if parts]
+            if not outstanding:
+                break
+            if attempt > 0:
+                await self.sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
+            await self._round(table, outstanding)
+            pending = [plan for plan, parts in outstanding if _should_resend(parts)]
+        return [self._result(table, plan) for plan in plans]
+
+    # ---- planning ---------------------------------------------------------------------------
+    def _plan(self, table: TableInfo, op: WriteOp) -> _Plan:
+        plan = _Plan(op)
+        root = f"{self.settings.api_root}/{table.entity_set}"
+        links = write_links(table.logical_name, op.links)
+        if links.error is not None:
+            plan.error = WriteError("invalid", "unsupported_link", links.error)
+            return plan
+        body: dict[str, Any] = dict(op.fields)
+        body.pop("@odata.etag", None)
+        close = _close_action(table, body)
+        body.update(links.binds)
+        select = f"?$select={table.primary_id}"
+        representation = {"Prefer": "return=representation"}
+        address: str | None = None
+        if op.kind == "delete":
+            if not op.id:
+                plan.error = WriteError("invalid", "missing_id", f"delete of {table.logical_name} needs the remote id")
+                return plan
+            plan.parts.append(_Part(batch.BatchRequest("DELETE", f"{root}({in_url(op.id)})"), "main", True))
+            return plan
+        if op.kind == "update":
+            if not op.id:
+                plan.error = WriteError("invalid", "missing_id", f"update of {table.logical_name} needs the remote id")
+                return plan
+            address = op.id
+            if body:
+                request = batch.BatchRequest("PATCH", f"{root}({in_url(address)})", body, {"If-Match": "*"})
+                plan.parts.append(_Part(request, "main", True))
+        else:
+            external = op.external_id or self._default_external(table, op)
+            if external is not None:
+                column, value = external
+                body.pop(column, None)  # the key travels in the URL; Dataverse strips it from updates anyway
+                address = f"{column}={key_literal(value)}"
+            elif op.id:
+                address = op.id
+            url = f"{root}({in_url(address)}){select}" if address is not None else f"{root}{select}"
+            method = "PATCH" if address is not None else "POST"
+            request = batch.BatchRequest(method, url, body, representation)
+            # A POST create without any key is the one write a resend could duplicate.
+            plan.parts.append(_Part(request, "main", retry_safe=address is not None))
+        target = address
+        for nav in links.clears:
+            if target is None:
+                continue  # a new record has no link to clear
+            plan.parts.append(_Part(batch.BatchRequest("DELETE", f"{root}({in_url(target)})/{nav}/$ref"), "ref", True))
+        if close is not None:
+            if target is None:
+                plan.error = WriteError(
+                    "invalid", "missing_key", "closing an opportunity needs its id or external id in the same op"
+                )
+                return plan
+            action, payload = close
+            payload["OpportunityClose"]["opportunityid@odata.bind"] = f"/{table.entity_set}({target})"
+            request = batch.BatchRequest("POST", f"{self.settings.api_root}/{action}", payload)
+            plan.parts.append(_Part(request, "close", True))
+        return plan
+
+    def _default_external(self, table: TableInfo, op: WriteOp) -> tuple[str, str] | None:
+        column = self.settings.external_ids.get(table.logical_name)
+        if column is None or op.id:
+            return None
+        value = op.fields.get(column)
+        return (column, value) if isinstance(value, str) and value else None
+
+    # ---- sending ----------------------------------------------------------------------------
+    async def _round(self, table: TableInfo, outstanding: list[tuple[_Plan, list[_Part]]]) -> None:
+        chunks: list[list[_Part]] = []
+        current: list[_Part] = []
+        for _, parts in outstanding:
+            if current and len(current) + len(parts) > self.settings.batch_size:
+                chunks.append(current)
+                current = []
+            current.extend(parts)  # an op's parts stay together and in order: they run sequentially
+        if current:
+            chunks.append(current)
+        gate = asyncio.Semaphore(self.settings.batch_concurrency)
+
+        async def run(chunk: list[_Part]) -> None:
+            async with gate:
+                await self._send_chunk(table, chunk)
+
+        await asyncio.gather(*(run(chunk) for chunk in chunks))
+
+    async def _send_chunk(self, table: TableInfo, parts: list[_Part]) -> None:
+        context = f"{table.logical_name} $batch of {len(parts)}"
+        try:
+            responses = await self.send([p.request for p in parts], context)
+        except FatalError:
+            raise
+        except (RetryableError, VendorResponseError) as exc:
+            failure = WriteError("retryable", type(exc).__name__, str(exc))
+            for part in parts:
+                part.response, part.error = None, failure
+                if isinstance(exc, RetryableError):
+                    part.retry_safe = False  # the HTTP layer already retried this batch; report, don't loop
+            return
+        for index, part in enumerate(parts):
+            if index >= len(responses):
+                part.response = None
+                part.error = WriteError("retryable", "no_response", "the $batch response has no part for this request")
+                continue
+            response = responses[index]
+            part.response = response
+            part.error = write_error(response.status, response.body) if response.status >= 400 else None
+
+    # ---- results ----------------------------------------------------------------------------
+    def _result(self, table: TableInfo, plan: _Plan) -> WriteResult:
+        op = plan.op
+        if plan.error is not None:
+            return WriteResult(ref=op.ref, ok=False, id=op.id, error=plan.error)
+        record_id = op.id
+        created = False
+        main = next((p for p in plan.parts if p.role == "main"), None)
+        if main is not None and main.done and main.response is not None and op.kind != "delete":
+            found, created = _written_id(table, main.response)
+            record_id = found or record_id
+        failed = next((p for p in plan.parts if not p.done), None)
+        if failed is not None:
+            error = failed.error or WriteError("retryable", "no_response", "the part got no response")
+            return WriteResult(ref=op.ref, ok=False, id=record_id, created=created, error=error)
+        return WriteResult(ref=op.ref, ok=True, id=record_id, created=created)
+
+
+def _should_resend(parts: list[_Part]) -> bool:
+    first = next((p for p in parts if not p.done), None)
+    return first is not None and first.error is not None and first.error.retryable and first.retry_safe
+
+
+def _written_id(table: TableInfo, response: batch.BatchResponse) -> tuple[str | None, bool]:
+    """(record id, created) from `return=representation` (201 insert / 200 update) or `OData-EntityId`."""
+    created = response.status == 201
+    try:
+        body = response.json() if response.body else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get(table.primary_id), str):
+        return body[table.primary_id], created
+    entity_id = response.headers.get("odata-entityid", "")
+    if entity_id.endswith(")") and "(" in entity_id:
+        return entity_id[entity_id.rfind("(") + 1 : -1], created
+    return None, created
+
+
+def _close_action(table: TableInfo, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """Pull a Won/Lost state out of an opportunity body: closing goes through Win/LoseOpportunity, not PATCH."""
+    if table.logical_name != "opportunity":
+        return None
+    state = body.get("statecode")
+    status = body.get("statuscode")
+    won = state == 1 or (state is None and status in WON_STATUSES)
+    lost = state == 2 or (state is None and status in LOST_STATUSES)
+    if not (won or lost):
+        return None
+    body.pop("statecode", None)
+    body.pop("statuscode", None)
+    close: dict[str, Any] = {"subject": "Closed by crmsync"}
+    if won and body.get("actualvalue") is not None:
+        close["actualrevenue"] = body["actualvalue"]
+    if body.get("actualclosedate") is not None:
+        close["actualend"] = body["actualclosedate"]
+    payload: dict[str, Any] = {"OpportunityClose": close, "Status": status if isinstance(status, int) else -1}
+    return ("WinOpportunity" if won else "LoseOpportunity"), payload

@@ -1,0 +1,215 @@
+"""The HTTP path every connector shares: limiter, token, send, vendor signals, classification, retry.
+
+A connector composes one `VendorHttp` from an injected `httpx.AsyncClient`, its auth, its error
+table and its limiter; vendor quirks live in those parts, not here. Only what can succeed is
+retried (network errors, throttling, 5xx, vendor lock errors), with exponential backoff and jitter
+unless the vendor said how long to wait. A 401 refreshes the token once; a second is fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from crmsync.connectors.limits import Priority, RateLimiter
+from crmsync.errors import AuthError, CrmSyncError, RetryableError, TransientError, VendorResponseError
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class TokenProvider(Protocol):
+    """Hands out a bearer token, cached until shortly before it expires."""
+
+    async def token(self) -> str: ...
+
+    def invalidate(self) -> None:
+        """Forget the cached token (after a 401), so the next `token()` fetches a fresh one."""
+        ...
+
+
+class ErrorClassifier(Protocol):
+    """The vendor's error table: a failed response to the exception that says what to do next."""
+
+    def __call__(self, response: httpx.Response, context: str) -> CrmSyncError: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_retry_after: float = 120.0
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, VendorResponseError):
+        return exc.retryable
+    return isinstance(exc, RetryableError)
+
+
+class VendorHttp:
+    """One connection's HTTP client: every request goes through limits, auth, classification and retry."""
+
+    def __init__(
+        self,
+        *,
+        connection: str,
+        client: httpx.AsyncClient,
+        auth: TokenProvider | None,
+        classify: ErrorClassifier,
+        limiter: RateLimiter,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep | None = None,
+        base_url: Callable[[], str] | str = "",
+    ) -> None:
+        self.connection = connection
+        self.client = client
+        self.auth = auth
+        self.classify = classify
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._base_url = base_url
+        self.calls = 0
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        base = self._base_url() if callable(self._base_url) else self._base_url
+        return base.rstrip("/") + path
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        context: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (),
+        priority: Priority = Priority.LIVE,
+    ) -> httpx.Response:
+        """Send until it succeeds or fails for good. 2xx (and statuses in `accept`) come back.
+
+        `context` says what this call is about ("hubspot contacts batch/update") and is prefixed
+        with the connection in every error, never with a credential.
+        """
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RetryableError) and exc.retry_after is not None:
+                return min(exc.retry_after, self.retry.max_retry_after)
+            return _backoff(self.retry, state.attempt_number)
+
+        retrying = AsyncRetrying(
+            sleep=self._sleep or asyncio.sleep,
+            retry=retry_if_exception(_is_retryable),
+            wait=wait,
+            stop=stop_after_attempt(self.retry.attempts),
+            reraise=True,
+        )
+        body = orjson.dumps(json) if json is not None else content
+        send_headers = dict(headers or {})
+        if json is not None:
+            send_headers.setdefault("Content-Type", "application/json")
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(method, path, context, params, body, send_headers, accept, priority)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        context: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        body: bytes | None,
+        headers: dict[str, str],
+        accept: Collection[int],
+        priority: Priority,
+    ) -> httpx.Response:
+        refreshed = False
+        while True:
+            response, sent_token = await self._send_limited(method, path, context, params, body, headers, priority)
+            if response.status_code == 401 and self.auth is not None and 401 not in accept:
+                if refreshed:
+                    raise AuthError(
+                        f"{self.connection}: {context}: the CRM refused the credentials after a token refresh "
+                        f"({_short(response)})"
+                    )
+                # Requests in flight together all fail with the same expired token: only the first to
+                # see the 401 drops it, the others retry with the token it already fetched.
+                if await self.auth.token() == sent_token:
+                    self.auth.invalidate()
+                refreshed = True
+                continue
+            if response.is_success or response.status_code in accept:
+                return response
+            raise self.classify(response, f"{self.connection}: {context}")
+
+    async def _send_limited(
+        self,
+        method: str,
+        path: str,
+        context: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        body: bytes | None,
+        headers: dict[str, str],
+        priority: Priority,
+    ) -> tuple[httpx.Response, str | None]:
+        await self.limiter.acquire(priority)
+        try:
+            send_headers = dict(headers)
+            token = None
+            if self.auth is not None:
+                token = await self.auth.token()
+                send_headers["Authorization"] = f"Bearer {token}"
+            self.calls += 1
+            try:
+                response = await self.client.request(
+                    method, self.url(path), params=params, content=body, headers=send_headers
+                )
+            except (httpx.TransportError, ConnectionError) as exc:
+                # ConnectionError: a peer reset seen in-process (ASGI transports) rather than by httpcore.
+                raise TransientError(
+                    f"{self.connection}: {context}: network error: {type(exc).__name__}: {exc}"
+                ) from exc
+            self.limiter.observe(response)
+            return response, token
+        finally:
+            self.limiter.release()
+
+
+def _backoff(policy: RetryPolicy, attempt: int) -> float:
+    """Exponential backoff with up to one second of jitter, capped at `max_wait`.
+
+    Computed here rather than with tenacity's `wait_exponential_jitter`, whose `initial` argument is
+    deprecated in tenacity 9.2 (a DeprecationWarning on every retry) and whose replacement
+    `multiplier` does not exist in older 9.x releases.
+    """
+    return min(policy.initial_wait * 2.0 ** (attempt - 1) + random.uniform(0, 1), policy.max_wait)
+
+
+def parse_json(response: httpx.Response, context: str) -> Any:
+    """The body as JSON, or a classified error when it is HTML, truncated or otherwise not JSON."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        kind = response.headers.get("content-type", "unknown content type")
+        raise VendorResponseError(
+            f"{context}: expected JSON from the CRM (HTTP {response.status_code}, {kind}), got: {_short(response)}"
+        ) from exc
+
+
+def _short(response: httpx.Response, limit: int = 300) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:limit] + ("…" if len(text) > limit else "")

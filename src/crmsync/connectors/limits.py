@@ -1,0 +1,186 @@
+"""Client-side rate limiting per connection: honour the vendor's limits instead of discovering them.
+
+A connection's limiter is sized to the vendor's documented limits (configurable by edition/tier)
+and tightened live by the vendor's signals (`Retry-After`, remaining-in-window headers, daily
+usage). A configurable share of the daily quota is reserved for other integrations; live changes
+go before backfill; a concurrency cap bounds requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+import httpx
+
+from crmsync.errors import QuotaExhaustedError
+
+
+class Priority(IntEnum):
+    LIVE = 0
+    BACKFILL = 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `limit` requests in any `period_s` seconds."""
+
+    limit: int
+    period_s: float
+
+
+@dataclass(frozen=True)
+class LimitSignal:
+    """What a vendor's response says about its limits (every field optional)."""
+
+    retry_after: float | None = None
+    window_remaining: int | None = None
+    window_s: float | None = None
+    daily_used: int | None = None
+    daily_limit: int | None = None
+
+
+Signals = Callable[[httpx.Response], LimitSignal]
+Clock = Callable[[], float]
+
+
+def no_signals(response: httpx.Response) -> LimitSignal:
+    return LimitSignal()
+
+
+class RateLimiter:
+    """Admits requests within every rate and the concurrency cap; live requests jump the queue."""
+
+    def __init__(
+        self,
+        connection: str,
+        rates: Sequence[Rate] = (),
+        *,
+        concurrency: int = 8,
+        daily_limit: int | None = None,
+        reserve_share: float = 0.0,
+        signals: Signals = no_signals,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if not 0 <= reserve_share < 1:
+            raise ValueError("reserve_share must be in [0, 1)")
+        self.connection = connection
+        self.rates = tuple(rates)
+        self.daily_limit = daily_limit
+        self.reserve_share = reserve_share
+        self.signals = signals
+        self.clock = clock
+        self._windows: list[deque[float]] = [deque() for _ in self.rates]
+        self._in_flight = 0
+        self.concurrency = concurrency
+        self._paused_until = 0.0
+        self._daily_used: int | None = None
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = 0
+        self.waits = 0
+        self.waited_s = 0.0
+
+    # ---- admission ------------------------------------------------------------------------
+    async def acquire(self, priority: Priority = Priority.LIVE) -> None:
+        self._check_daily()
+        started = self.clock()
+        waited = False
+        while True:
+            delay = self._delay()
+            if delay == 0 and not self._ahead_of(priority):
+                break
+            waited = True
+            await self._wait(priority, delay)
+        self._take()
+        if waited:
+            self.waits += 1
+            self.waited_s += self.clock() - started
+
+    def release(self) -> None:
+        self._in_flight = max(self._in_flight - 1, 0)
+        self._wake()
+
+    def _ahead_of(self, priority: Priority) -> bool:
+        """True when a more urgent request is already waiting (backfill yields to live)."""
+        return any(p < priority for p, _, f in self._waiters if not f.done())
+
+    def _delay(self) -> float:
+        """Seconds until a request may go (0 = now); inf when only a release can make room."""
+        now = self.clock()
+        delay = max(self._paused_until - now, 0.0)
+        for rate, window in zip(self.rates, self._windows, strict=True):
+            while window and window[0] <= now - rate.period_s:
+                window.popleft()
+            if len(window) >= rate.limit:
+                delay = max(delay, window[0] + rate.period_s - now)
+        if self._in_flight >= self.concurrency:
+            return max(delay, float("inf"))
+        return delay
+
+    def _take(self) -> None:
+        now = self.clock()
+        for window in self._windows:
+            window.append(now)
+        self._in_flight += 1
+        if self._daily_used is not None:
+            self._daily_used += 1
+
+    async def _wait(self, priority: Priority, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._seq += 1
+        entry = (int(priority), self._seq, future)
+        self._waiters.append(entry)
+        try:
+            timeout = None if delay == float("inf") else max(delay, 0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), timeout)
+        finally:
+            self._waiters.remove(entry)
+
+    def _wake(self) -> None:
+        for _, _, future in sorted(self._waiters, key=lambda w: (w[0], w[1])):
+            if not future.done():
+                future.set_result(None)
+
+    # ---- vendor signals -------------------------------------------------------------------
+    def observe(self, response: httpx.Response) -> None:
+        signal = self.signals(response)
+        now = self.clock()
+        if signal.retry_after is not None:
+            self.pause(signal.retry_after, now=now)
+        if signal.window_remaining is not None and signal.window_remaining <= 0 and signal.window_s:
+            self.pause(signal.window_s, now=now)
+        if signal.daily_used is not None:
+            self._daily_used = signal.daily_used
+        if signal.daily_limit is not None:
+            self.daily_limit = signal.daily_limit
+
+    def pause(self, seconds: float, *, now: float | None = None) -> None:
+        """Send nothing for `seconds` (the vendor told us to back off)."""
+        self._paused_until = max(self._paused_until, (now if now is not None else self.clock()) + seconds)
+
+    def _check_daily(self) -> None:
+        if self.daily_limit is None or self._daily_used is None:
+            return
+        allowed = int(self.daily_limit * (1 - self.reserve_share))
+        if self._daily_used >= allowed:
+            raise QuotaExhaustedError(
+                f"{self.connection}: {self._daily_used:,} of {self.daily_limit:,} daily API calls used; "
+                f"{self.reserve_share:.0%} is reserved for other integrations",
+            )
+
+    def state(self) -> dict[str, float | int | None]:
+        return {
+            "in_flight": self._in_flight,
+            "paused_for_s": max(self._paused_until - self.clock(), 0.0),
+            "daily_used": self._daily_used,
+            "daily_limit": self.daily_limit,
+            "waits": self.waits,
+            "waited_s": round(self.waited_s, 3),
+        }

@@ -1,0 +1,78 @@
+"""Salesforce-specific conformance cases: merges via MasterRecordId, contact roles, the daily-usage header."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from crmsync.connectors.base import RemoteRecord, Tombstone, WriteOp
+from crmsync.connectors.salesforce import SalesforceConnector, SalesforceSettings
+from crmsync.emulators.salesforce import CustomField, SalesforceConfig, create_app
+
+BASE = "https://sf.conformance"
+EXT = "Crmsync_Id__c"
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[tuple[SalesforceConnector, httpx.AsyncClient]]:
+    fields = [CustomField(name=EXT, external_id=True, unique=True, length=64)]
+    app = create_app(SalesforceConfig(custom_fields={"Account": fields, "Contact": fields, "Opportunity": fields}))
+    creds = app.state.vendor.credentials()
+    settings = SalesforceSettings(
+        login_url=BASE,
+        client_id=creds["consumer_key"],
+        username=creds["username"],
+        private_key_pem=SecretStr(creds["jwt_private_key_pem"]),
+    )
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        yield SalesforceConnector(settings, connection="sf-conf", client=client, sleep=no_sleep), client
+
+
+def create(ref: str, **fields: object) -> WriteOp:
+    return WriteOp("create", ref, fields=fields, external_id=(EXT, ref))
+
+
+async def test_merge_victim_re_points_in_changes_and_fetch(env: tuple[SalesforceConnector, httpx.AsyncClient]) -> None:
+    connector, client = env
+    master, victim = await connector.apply("Account", [create("m", Name="Master"), create("v", Name="Victim")])
+    assert master.id and victim.id
+    cursor = [p async for p in connector.changes("Account", None)][-1].cursor
+    await client.post("/_emulator/clock", json={"advance_ms": 1000})
+    merge = {"object": "Account", "master_id": master.id, "victim_ids": [victim.id]}
+    assert (await client.post("/_emulator/merge", json=merge)).status_code == 200
+    pages = [p async for p in connector.changes("Account", cursor)]
+    assert [(t.id, t.merged_into) for p in pages for t in p.tombstones] == [(victim.id, master.id)]
+    fetched = await connector.fetch("Account", [victim.id])
+    assert fetched == [Tombstone("Account", victim.id, fetched[0].deleted_at, master.id)]  # type: ignore[union-attr]
+
+
+async def test_deal_contact_links_are_contact_roles(env: tuple[SalesforceConnector, httpx.AsyncClient]) -> None:
+    connector, _ = env
+    [contact] = await connector.apply("Contact", [create("c", LastName="Buyer")])
+    assert contact.id
+    deal = WriteOp(
+        "create",
+        "d",
+        fields={"Name": "Deal", "StageName": "Qualification", "CloseDate": "2026-12-31"},
+        external_id=(EXT, "d"),
+        links={"contact": contact.id},
+    )
+    [written] = await connector.apply("Opportunity", [deal])
+    [again] = await connector.apply("Opportunity", [deal])  # a retried create: no second deal, no second role
+    assert written.id == again.id and not again.created
+    [record] = await connector.fetch("Opportunity", [str(written.id)])
+    assert isinstance(record, RemoteRecord) and record.links["contact"] == (contact.id,)
+
+
+async def test_daily_usage_header_feeds_the_limiter(env: tuple[SalesforceConnector, httpx.AsyncClient]) -> None:
+    connector, _ = env
+    await connector.describe("Account")
+    state = connector.limiter.state()
+    assert state["daily_used"] == 1 and state["daily_limit"] == 100_000

@@ -1,0 +1,141 @@
+"""fetch, apply (collections upsert/create/update/delete with per-item results) and relationships."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from crmsync.connectors.base import RemoteRecord, Tombstone, WriteOp
+from crmsync.connectors.salesforce import SalesforceConnector
+
+from .conftest import Admin
+
+EXT = "Crmsync_Id__c"
+
+
+def create(ref: str, **fields: object) -> WriteOp:
+    return WriteOp("create", ref, fields=fields, external_id=(EXT, ref))
+
+
+async def test_fetch_live_deleted_merged_and_missing(connector: SalesforceConnector, admin: Admin) -> None:
+    live = await admin.create("Contact", {"LastName": "Live"})
+    gone = await admin.create("Contact", {"LastName": "Gone"})
+    victim = await admin.create("Contact", {"LastName": "Victim"})
+    await admin.delete("Contact", gone)
+    await admin.control("merge", {"object": "Contact", "master_id": live, "victim_ids": [victim]})
+    result = await connector.fetch("Contact", [live, gone, victim, "003dM00000zzzzzQAA", live[:15]])
+    assert isinstance(result[0], RemoteRecord) and result[0].fields["LastName"] == "Live"
+    assert result[1] == Tombstone("Contact", gone, result[1].deleted_at)  # type: ignore[union-attr]
+    assert isinstance(result[2], Tombstone) and result[2].merged_into == live
+    assert isinstance(result[3], Tombstone) and result[3].merged_into is None
+    assert isinstance(result[4], RemoteRecord) and result[4].id == live
+
+
+async def test_retried_create_does_not_duplicate(app: Starlette, connector: SalesforceConnector) -> None:
+    first = await connector.apply("Account", [create("acc-1", Name="Acme")])
+    again = await connector.apply("Account", [create("acc-1", Name="Acme Inc")])
+    assert first[0].ok and first[0].created
+    assert again[0].ok and not again[0].created and again[0].id == first[0].id
+    assert len(list(app.state.vendor.org.coll("Account").scan())) == 1
+
+
+async def test_partial_failures_come_back_per_item_in_order(connector: SalesforceConnector, admin: Admin) -> None:
+    existing = await admin.create("Contact", {"LastName": "Old"})
+    deleted = await admin.create("Contact", {"LastName": "Deleted"})
+    await admin.delete("Contact", deleted)
+    ops = [
+        create("c-ok", LastName="Fine"),
+        create("c-bad", LastName="X", Email="not-an-email"),
+        WriteOp("create", "c-plain", fields={"LastName": "No key"}),
+        WriteOp("update", "c-upd", id=existing, fields={"FirstName": "New"}),
+        WriteOp("update", "c-gone", id=deleted, fields={"FirstName": "New"}),
+        WriteOp("delete", "c-del", id=existing),
+        WriteOp("update", "c-noid", fields={"FirstName": "x"}),
+    ]
+    results = await connector.apply("Contact", ops)
+    assert [r.ref for r in results] == [op.ref for op in ops]
+    assert [r.ok for r in results] == [True, False, True, True, False, True, False]
+    assert results[1].error is not None and results[1].error.classification == "invalid"
+    assert results[1].error.code == "INVALID_EMAIL_ADDRESS"
+    assert results[2].created and results[2].id is not None and results[2].id.startswith("003")
+    assert results[4].error is not None and results[4].error.classification == "not_found"
+    assert results[6].error is not None and results[6].error.code == "CRMSYNC_INVALID_OP"
+
+
+async def test_duplicate_external_id_value_is_classified(connector: SalesforceConnector, admin: Admin) -> None:
+    holder = await admin.create("Account", {"Name": "Holder", EXT: "taken"})
+    other = await admin.create("Account", {"Name": "Other"})
+    results = await connector.apply("Account", [WriteOp("update", "a", id=other, fields={EXT: "taken"})])
+    assert results[0].error is not None and results[0].error.classification == "duplicate"
+    assert results[0].error.existing_id == holder
+
+
+async def test_full_batches_of_200(connector: SalesforceConnector, admin: Admin) -> None:
+    results = await connector.apply("Contact", [create(f"c{i}", LastName=f"N{i}") for i in range(450)])
+    assert all(r.ok and r.created for r in results)
+    stats = await admin.stats()
+    assert stats["operations"]["collections_upsert"]["calls"] == 3
+
+
+async def test_row_locks_are_re_sent(connector: SalesforceConnector, admin: Admin) -> None:
+    rule = {"kind": "partial_batch", "path": "composite/sobjects", "fail_share": 0.25, "times": 2}
+    await admin.control("faults", {"rules": [rule]}, "PUT")
+    results = await connector.apply("Contact", [create(f"c{i}", LastName="L") for i in range(20)])
+    assert all(r.ok for r in results)
+    assert (await admin.stats())["operations"]["collections_upsert"]["calls"] == 3
+
+
+async def test_links_read_and_written_as_foreign_keys(connector: SalesforceConnector) -> None:
+    [account] = await connector.apply("Account", [create("acc", Name="Acme")])
+    [contact] = await connector.apply(
+        "Contact",
+        [WriteOp("create", "con", fields={"LastName": "L"}, external_id=(EXT, "con"), links={"company": account.id})],
+    )
+    [task] = await connector.apply(
+        "Task",
+        [
+            WriteOp(
+                "create",
+                "t",
+                fields={"Subject": "Call"},
+                external_id=(EXT, "t"),
+                links={"contact": contact.id, "company": account.id},
+            )
+        ],
+    )
+    assert account.id and contact.id and task.id
+    [c, t] = [*(await connector.fetch("Contact", [contact.id])), *(await connector.fetch("Task", [task.id]))]
+    assert isinstance(c, RemoteRecord) and c.links == {"company": (account.id,)}
+    assert isinstance(t, RemoteRecord) and t.links == {"contact": (contact.id,), "company": (account.id,), "deal": ()}
+    [cleared] = await connector.apply("Contact", [WriteOp("update", "con", id=contact.id, links={"company": None})])
+    assert cleared.ok
+    [c] = await connector.fetch("Contact", [contact.id])
+    assert isinstance(c, RemoteRecord) and c.links == {"company": ()}
+    [bad] = await connector.apply("Contact", [WriteOp("update", "con", id=contact.id, links={"deal": account.id})])
+    assert bad.error is not None and bad.error.classification == "invalid"
+
+
+async def test_deal_contacts_through_contact_roles(connector: SalesforceConnector, admin: Admin) -> None:
+    [a, b] = await connector.apply("Contact", [create("a", LastName="A"), create("b", LastName="B")])
+    deal = WriteOp(
+        "create",
+        "d",
+        fields={"Name": "D", "StageName": "Prospecting", "CloseDate": "2026-12-01"},
+        external_id=(EXT, "d"),
+        links={"contact": a.id},
+    )
+    [d] = await connector.apply("Opportunity", [deal])
+    assert d.ok and d.id and a.id and b.id
+    pages = [p async for p in connector.changes("Opportunity", None)]
+    assert pages[-1].upserts[0].links["contact"] == (a.id,)
+    cursor = pages[-1].cursor
+    await admin.control("clock", {"advance_ms": 1000})
+    # Adding a role does not touch the deal's stamp: the role stream must still report the deal.
+    [again] = await connector.apply("Opportunity", [WriteOp("update", "d", id=d.id, links={"contact": b.id})])
+    assert again.ok
+    pages = [p async for p in connector.changes("Opportunity", cursor)]
+    deals = [r for p in pages for r in p.upserts]
+    assert deals and set(deals[-1].links["contact"]) == {a.id, b.id}
+    [cleared] = await connector.apply("Opportunity", [WriteOp("update", "d", id=d.id, links={"contact": None})])
+    assert cleared.ok
+    [fetched] = await connector.fetch("Opportunity", [d.id])
+    assert isinstance(fetched, RemoteRecord) and fetched.links["contact"] == ()
