@@ -104,27 +104,70 @@ class VendorHttp:
         with the connection in every error, never with a credential.
         """
 
+        body, send_headers = _body(json, content, headers)
+        async for attempt in self._retrying():
+            with attempt:
+                return await self._send_once(method, path, context, params, body, send_headers, accept, priority)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        context: str,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (),
+        priority: Priority = Priority.LIVE,
+        idempotent: bool = True,
+    ) -> Any:
+        """Like `request`, but returns the parsed JSON body (None for a 204), parsed inside the retry loop.
+
+        An HTML page or truncated body on a 2xx (a retryable VendorResponseError) is re-requested when the
+        call is `idempotent` (reads, upserts by external id, updates, deletes). A non-idempotent call (a plain
+        create without an external id) may already have taken effect, so an unreadable answer raises at once
+        rather than risk a duplicate; failures classified from the status are retried as `request` does.
+        """
+        body, send_headers = _body(json, content, headers)
+        where = f"{self.connection}: {context}"
+        unreadable: VendorResponseError | None = None
+        async for attempt in self._retrying():
+            with attempt:
+                response = await self._send_once(method, path, context, params, body, send_headers, accept, priority)
+                if response.status_code == 204:
+                    return None
+                try:
+                    return parse_json(response, where)
+                except VendorResponseError as exc:
+                    if idempotent:
+                        raise
+                    # Leaving the attempt without an exception ends the retry loop; raised below.
+                    unreadable = VendorResponseError(
+                        f"{exc} (not re-sent: the request is not idempotent and may have been applied)",
+                        retryable=False,
+                    )
+                    unreadable.__cause__ = exc
+        if unreadable is not None:
+            raise unreadable
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _retrying(self) -> AsyncRetrying:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, RetryableError) and exc.retry_after is not None:
                 return min(exc.retry_after, self.retry.max_retry_after)
             return _backoff(self.retry, state.attempt_number)
 
-        retrying = AsyncRetrying(
+        return AsyncRetrying(
             sleep=self._sleep or asyncio.sleep,
             retry=retry_if_exception(_is_retryable),
             wait=wait,
             stop=stop_after_attempt(self.retry.attempts),
             reraise=True,
         )
-        body = orjson.dumps(json) if json is not None else content
-        send_headers = dict(headers or {})
-        if json is not None:
-            send_headers.setdefault("Content-Type", "application/json")
-        async for attempt in retrying:
-            with attempt:
-                return await self._send_once(method, path, context, params, body, send_headers, accept, priority)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _send_once(
         self,
@@ -187,6 +230,15 @@ class VendorHttp:
             return response, token
         finally:
             self.limiter.release()
+
+
+def _body(json: Any, content: bytes | None, headers: Mapping[str, str] | None) -> tuple[bytes | None, dict[str, str]]:
+    """The bytes to send (JSON serialised once, re-sent as-is by every retry) and the headers they need."""
+    send_headers = dict(headers or {})
+    if json is not None:
+        send_headers.setdefault("Content-Type", "application/json")
+        return orjson.dumps(json), send_headers
+    return content, send_headers
 
 
 def _backoff(policy: RetryPolicy, attempt: int) -> float:

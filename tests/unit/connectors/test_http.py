@@ -302,3 +302,69 @@ async def test_truncated_body_from_the_http_path_is_retried_when_the_connector_p
         response = await http.request("GET", "/x", context="x")
     with pytest.raises(VendorResponseError):
         parse_json(response, "x")
+
+
+async def test_request_json_retries_a_truncated_2xx_and_returns_the_parsed_body() -> None:
+    handler, seen = scripted(
+        httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"records": [{"Id'),
+        httpx.Response(200, json={"records": [{"Id": "001"}]}),
+    )
+    http, sleeps, client = make_http(handler)
+    async with client:
+        body = await http.request_json("GET", "/query", context="Account query")
+    assert body == {"records": [{"Id": "001"}]}
+    assert len(seen) == 2
+    assert len(sleeps.waits) == 1  # one retry, with the usual backoff
+
+
+async def test_request_json_retries_an_html_page_for_an_idempotent_write() -> None:
+    handler, seen = scripted(
+        httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>Maintenance</html>"),
+        httpx.Response(200, json=[{"success": True}]),
+    )
+    http, _, client = make_http(handler)
+    async with client:
+        body = await http.request_json("PATCH", "/upsert", context="Account upsert", json={"records": []})
+    assert body == [{"success": True}]
+    assert len(seen) == 2
+    assert seen[0].content == seen[1].content == b'{"records":[]}'
+
+
+async def test_request_json_does_not_resend_a_non_idempotent_call_with_an_unreadable_answer() -> None:
+    handler, seen = scripted(
+        httpx.Response(201, headers={"content-type": "application/json"}, content=b'[{"id": "001'),
+        httpx.Response(201, json=[{"id": "001", "success": True}]),
+    )
+    http, sleeps, client = make_http(handler)
+    async with client:
+        with pytest.raises(VendorResponseError, match=r"crm-test: Account create: expected JSON") as caught:
+            await http.request_json("POST", "/create", context="Account create", json={}, idempotent=False)
+    assert not caught.value.retryable  # callers must not re-send it either
+    assert len(seen) == 1
+    assert sleeps.waits == []
+
+
+async def test_request_json_still_retries_status_failures_of_non_idempotent_calls() -> None:
+    # Only an unreadable success is ambiguous; a failure status is retried exactly as `request` retries it.
+    handler, seen = scripted(httpx.Response(503), httpx.Response(201, json={"id": "001"}))
+    http, _, client = make_http(handler)
+    async with client:
+        body = await http.request_json("POST", "/create", context="create", json={}, idempotent=False)
+    assert body == {"id": "001"}
+    assert len(seen) == 2
+
+
+async def test_request_json_gives_up_after_the_configured_attempts() -> None:
+    handler, seen = scripted(httpx.Response(200, content=b"<html>"))
+    http, _, client = make_http(handler, retry=RetryPolicy(attempts=3))
+    async with client:
+        with pytest.raises(VendorResponseError, match="crm-test: x"):
+            await http.request_json("GET", "/x", context="x")
+    assert len(seen) == 3
+
+
+async def test_request_json_returns_none_for_no_content() -> None:
+    handler, _ = scripted(httpx.Response(204))
+    http, _, client = make_http(handler)
+    async with client:
+        assert await http.request_json("DELETE", "/x", context="x") is None

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crmsync.connectors.http import VendorHttp, parse_json
+from crmsync.connectors.http import VendorHttp
 from crmsync.connectors.limits import Priority
 from crmsync.errors import VendorResponseError
 
@@ -43,22 +43,20 @@ class SalesforceApi:
         priority: Priority = Priority.LIVE,
         idempotent: bool = True,
     ) -> Any:
-        """The JSON body of a successful call. A truncated or non-JSON body is re-requested when the call is
-        idempotent (reads, upserts, updates, deletes), with the same backoff as other transient failures."""
+        """The JSON body of a successful call, parsed inside VendorHttp's retry loop: a truncated or non-JSON
+        2xx body is re-requested when the call is idempotent (reads, upserts, updates, deletes) and raised at
+        once otherwise (plain creates), so a create is never sent twice."""
         path = suffix if suffix.startswith("/services/") else self.path(suffix)
-        policy = self.http.retry
-        attempt = 1
-        while True:
-            response = await self.http.request(
-                method, path, context=context, params=params, json=json, headers=headers, priority=priority
-            )
-            try:
-                return parse_json(response, f"{self.http.connection}: {context}")
-            except VendorResponseError:
-                if not idempotent or attempt >= policy.attempts:
-                    raise
-            await self.sleep(min(policy.initial_wait * 2 ** (attempt - 1), policy.max_wait))
-            attempt += 1
+        return await self.http.request_json(
+            method,
+            path,
+            context=context,
+            params=params,
+            json=json,
+            headers=headers,
+            priority=priority,
+            idempotent=idempotent,
+        )
 
     async def query(
         self, soql: str, *, context: str, all_rows: bool = False, priority: Priority = Priority.LIVE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from crmsync.connectors.salesforce.cursor import SalesforceCursor, StreamState, 
 from crmsync.connectors.salesforce.errors import QueryLocatorExpired, classify
 from crmsync.connectors.salesforce.limits import build_limiter
 from crmsync.connectors.salesforce.links import JUNCTION, supported_roles
+from crmsync.connectors.salesforce.merges import MergeTracker
 from crmsync.connectors.salesforce.records import stamp_ms, to_change
 from crmsync.connectors.salesforce.schema import parse_describe
 from crmsync.connectors.salesforce.settings import SalesforceSettings
@@ -139,6 +141,7 @@ class SalesforceConnector:
         priority = Priority.BACKFILL if cursor is None else Priority.LIVE
         # After a full read the role stream starts from "now"; incremental reads follow it after the deals.
         has_roles = state.roles is not None and cursor is not None
+        merges = MergeTracker() if "MasterRecordId" in select else None
         restarts = 0
         while True:
             try:
@@ -155,6 +158,11 @@ class SalesforceConnector:
                     changes = [change for change, _ in rows]
                     if object == "Opportunity":
                         changes = await read.with_deal_contacts(self.api, changes, context=context)
+                    if merges is not None:
+                        changes = merges.attach(changes)
+                        if done and merges.unresolved():
+                            # Survivors passed before their victims: re-read once per call, with merged_ids.
+                            changes.extend(merges.resolve(await self._fetch(object, merges.unresolved(), select)))
                     state.main = main
                     yield self._page(changes, state, more=not done or has_roles)
                 break
@@ -183,8 +191,13 @@ class SalesforceConnector:
             context=f"{context} ({JUNCTION})",
             priority=priority,
         ):
-            deals = list(dict.fromkeys(str(row["OpportunityId"]) for _, row in rows if row.get("OpportunityId")))
-            refreshed = await self._fetch("Opportunity", deals, select) if deals else []
+            latest: dict[str, datetime] = {}  # deal -> its newest role change in this page
+            for change, row in rows:
+                deal = row.get("OpportunityId")
+                if isinstance(deal, str):
+                    latest[deal] = max(read.when(change), latest.get(deal, read.when(change)))
+            refreshed = await self._fetch("Opportunity", list(latest), select) if latest else []
+            refreshed = [deal for deal in refreshed if not _deal_stream_covers(deal, latest.get(deal.id))]
             state.roles = roles
             yielded = True
             yield self._page(refreshed, state, more=not done)
@@ -215,8 +228,10 @@ class SalesforceConnector:
 
     @staticmethod
     def _page(changes: Sequence[RemoteRecord | Tombstone], state: SalesforceCursor, *, more: bool) -> ChangePage:
-        upserts = tuple(c for c in changes if isinstance(c, RemoteRecord))
-        tombstones = tuple(c for c in changes if isinstance(c, Tombstone))
+        """A page delivers each record once: the last (newest, in stream order) change per id wins."""
+        latest = {c.id: c for c in changes}
+        upserts = tuple(c for c in latest.values() if isinstance(c, RemoteRecord))
+        tombstones = tuple(c for c in latest.values() if isinstance(c, Tombstone))
         return ChangePage(upserts, tombstones, state.encode(), more)
 
     # ---- fetch --------------------------------------------------------------------------------
@@ -246,6 +261,21 @@ class SalesforceConnector:
 
     def stats(self) -> dict[str, Any]:
         return {"calls": self.http.calls, "limiter": self.limiter.state()}
+
+
+def _deal_stream_covers(deal: RemoteRecord | Tombstone, role_changed: datetime | None) -> bool:
+    """Whether the Opportunity stream delivers this deal state with its role changes, so the role stream
+    must not deliver it again.
+
+    The Opportunity stream delivers the deal's current version (in this read or the next) and reads its
+    contact roles after reading the deal, so a version stamped after the role change already reflects it. On
+    equal stamps the order is unknown (a coarse or frozen clock), so the deal is delivered again rather than
+    risk a stale link. A deleted deal (its roles are deleted with it) is delivered as a Tombstone by the
+    Opportunity stream, which reads the recycle bin; only a deal gone without a trace (purged) is reported here.
+    """
+    if isinstance(deal, Tombstone):
+        return deal.deleted_at is not None
+    return role_changed is not None and deal.modified_at > role_changed
 
 
 __all__ = ["OBJECTS", "CrmSyncError", "SalesforceConnector"]

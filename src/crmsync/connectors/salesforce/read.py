@@ -94,6 +94,24 @@ async def stream(
         yield out, cur.copy(), page.done
 
 
+async def rows_of(api: SalesforceApi, queries: Sequence[str], *, all_rows: bool, context: str) -> list[Any]:
+    """Every row of a few small queries: one query pages directly, several share one /composite call."""
+    rows: list[Any] = []
+    if len(queries) == 1:
+        async for page in api.query(queries[0], all_rows=all_rows, context=context):
+            rows.extend(page.records)
+        return rows
+    resource = "/queryAll" if all_rows else "/query"
+    bodies = await api.composite_get([api.path(f"{resource}?q={quote(q)}") for q in queries], context=context)
+    for body in bodies:
+        page = api.page(body, context)
+        rows.extend(page.records)
+        while not page.done and page.next_url is not None:
+            page = api.page(await api.call("GET", page.next_url, context=context), context)
+            rows.extend(page.records)
+    return rows
+
+
 async def deal_contacts(api: SalesforceApi, opp_ids: Sequence[str], *, context: str) -> dict[str, tuple[str, ...]]:
     """Contacts of each opportunity through its OpportunityContactRole rows (one API call per 12,500 deals)."""
     found: dict[str, list[str]] = {rid: [] for rid in opp_ids}
@@ -104,19 +122,7 @@ async def deal_contacts(api: SalesforceApi, opp_ids: Sequence[str], *, context: 
         f"{soql_ids(list(opp_ids[i : i + IN_CHUNK]))} ORDER BY OpportunityId, Id"
         for i in range(0, len(opp_ids), IN_CHUNK)
     ]
-    rows: list[Any] = []
-    if len(queries) == 1:
-        async for page in api.query(queries[0], context=context):
-            rows.extend(page.records)
-    else:
-        bodies = await api.composite_get([api.path(f"/query?q={quote(q)}") for q in queries], context=context)
-        for body in bodies:
-            page = api.page(body, context)
-            rows.extend(page.records)
-            while not page.done and page.next_url is not None:
-                page = api.page(await api.call("GET", page.next_url, context=context), context)
-                rows.extend(page.records)
-    for row in rows:
+    for row in await rows_of(api, queries, all_rows=False, context=context):
         opp, contact = (row.get("OpportunityId"), row.get("ContactId")) if isinstance(row, dict) else (None, None)
         if not isinstance(opp, str) or not isinstance(contact, str):
             raise VendorResponseError(f"{api.http.connection}: {context}: a contact role row lacks its ids")
@@ -138,7 +144,9 @@ async def with_deal_contacts(api: SalesforceApi, changes: list[Change], *, conte
 async def fetch(
     api: SalesforceApi, obj: str, ids: Sequence[str], select: Sequence[str], *, batch: int, context: str
 ) -> list[Change]:
-    """Current state by id (collections retrieve); a missing id is looked up with queryAll to tell merges apart."""
+    """Current state by id (collections retrieve). Missing ids are looked up with queryAll to tell merges from
+    deletes, and survivors of mergeable objects get `merged_ids`, both in one extra call (none when neither
+    applies)."""
     where = f"{api.http.connection}: {context}"
     by_position: list[Change | None] = []
     for start in range(0, len(ids), batch):
@@ -156,25 +164,58 @@ async def fetch(
             row = next(rows) if is_id(rid) else None
             by_position.append(None if row is None else to_change(obj, row, where))
     missing = [rid for rid, found in zip(ids, by_position, strict=True) if found is None and is_id(rid)]
+    # Survivors of mergeable objects list the ids they absorbed: one recycle-bin query serves both lookups.
     master = "MasterRecordId" in select
-    gone = await _tombstones(api, obj, missing, master=master, context=context) if missing else {}
-    return [
-        found if found is not None else gone.get(to_id18(rid), Tombstone(obj, to_id18(rid) if is_id(rid) else rid))
-        for rid, found in zip(ids, by_position, strict=True)
-    ]
-
-
-async def _tombstones(
-    api: SalesforceApi, obj: str, ids: list[str], *, master: bool, context: str
-) -> dict[str, Tombstone]:
-    """Deleted (and merged-away) rows still in the recycle bin; ids missing here are simply gone."""
-    select = "Id, IsDeleted, SystemModstamp" + (", MasterRecordId" if master else "")
-    out: dict[str, Tombstone] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        soql = f"SELECT {select} FROM {obj} WHERE Id IN {soql_ids(ids[start : start + IN_CHUNK])}"
-        async for page in api.query(soql, all_rows=True, context=context):
-            for row in page.records:
-                change = to_change(obj, row, f"{api.http.connection}: {context}")
-                if isinstance(change, Tombstone):
-                    out[change.id] = change
+    survivors = [c.id for c in by_position if isinstance(c, RemoteRecord)] if master else []
+    gone, absorbed = await recycle_bin(api, obj, missing, survivors, master=master, context=context)
+    out: list[Change] = []
+    for rid, found in zip(ids, by_position, strict=True):
+        if isinstance(found, RemoteRecord):
+            out.append(with_merged_ids(found, absorbed.get(found.id, ())))
+        elif found is not None:
+            out.append(found)
+        else:
+            out.append(gone.get(to_id18(rid), Tombstone(obj, to_id18(rid) if is_id(rid) else rid)))
     return out
+
+
+def with_merged_ids(record: RemoteRecord, victims: Sequence[str]) -> RemoteRecord:
+    if not victims:
+        return record
+    return dataclasses.replace(record, merged_ids=tuple(dict.fromkeys([*record.merged_ids, *victims])))
+
+
+async def recycle_bin(
+    api: SalesforceApi, obj: str, missing: list[str], survivors: list[str], *, master: bool, context: str
+) -> tuple[dict[str, Tombstone], dict[str, list[str]]]:
+    """One queryAll over the recycle bin: Tombstones of the missing ids (deleted, or merged away when they carry
+    MasterRecordId; ids not found are simply gone) and, per survivor, the ids merged into it."""
+    gone: dict[str, Tombstone] = {}
+    absorbed: dict[str, list[str]] = {}
+    if not missing and not survivors:
+        return gone, absorbed
+    select = "Id, IsDeleted, SystemModstamp" + (", MasterRecordId" if master else "")
+    # Each query holds at most IN_CHUNK ids across its IN lists (the URI limit); all of them share one call.
+    queries: list[str] = []
+    pending = [("Id", rid) for rid in missing] + [("MasterRecordId", rid) for rid in survivors]
+    for start in range(0, len(pending), IN_CHUNK):
+        chunk = pending[start : start + IN_CHUNK]
+        by_id = [rid for field, rid in chunk if field == "Id"]
+        by_master = [rid for field, rid in chunk if field == "MasterRecordId"]
+        terms = ([f"Id IN {soql_ids(by_id)}"] if by_id else []) + (
+            [f"MasterRecordId IN {soql_ids(by_master)}"] if by_master else []
+        )
+        where = terms[0] if len(terms) == 1 else f"({' OR '.join(terms)})"
+        queries.append(f"SELECT {select} FROM {obj} WHERE {where} AND IsDeleted = true")
+    wanted = {to_id18(rid) for rid in missing}
+    asked = set(survivors)
+    where_ctx = f"{api.http.connection}: {context}"
+    for row in await rows_of(api, queries, all_rows=True, context=context):
+        change = to_change(obj, row, where_ctx)
+        if not isinstance(change, Tombstone):
+            continue
+        if change.id in wanted:
+            gone[change.id] = change
+        if change.merged_into is not None and change.merged_into in asked:
+            absorbed.setdefault(change.merged_into, []).append(change.id)
+    return gone, absorbed
