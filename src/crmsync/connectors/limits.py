@@ -3,20 +3,24 @@
 A connection's limiter is sized to the vendor's documented limits (configurable by edition/tier)
 and tightened live by the vendor's signals (`Retry-After`, remaining-in-window headers, daily
 usage). A configurable share of the daily quota is reserved for other integrations; live changes
-go before backfill; a concurrency cap bounds requests in flight.
+go before backfill; a concurrency cap bounds requests in flight. The window accounting is a
+pyrate-limiter bucket: in memory by default, shared (Redis, PostgreSQL) when several workers must
+stay under one vendor limit together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 import httpx
+from pyrate_limiter import AbstractBucket, InMemoryBucket, RateItem
+from pyrate_limiter import Rate as BucketRate
 
 from crmsync.errors import QuotaExhaustedError
 
@@ -66,6 +70,7 @@ class RateLimiter:
         reserve_share: float = 0.0,
         signals: Signals = no_signals,
         clock: Clock = time.monotonic,
+        bucket: AbstractBucket | None = None,
     ) -> None:
         if not 0 <= reserve_share < 1:
             raise ValueError("reserve_share must be in [0, 1)")
@@ -75,7 +80,12 @@ class RateLimiter:
         self.reserve_share = reserve_share
         self.signals = signals
         self.clock = clock
-        self._windows: list[deque[float]] = [deque() for _ in self.rates]
+        # Shorter periods first, as pyrate-limiter requires ("generous before tight").
+        ordered = sorted(self.rates, key=lambda r: r.period_s)
+        self._bucket = bucket or (
+            InMemoryBucket([BucketRate(r.limit, max(int(r.period_s * 1000), 1)) for r in ordered]) if ordered else None
+        )
+        self._puts = 0
         self._in_flight = 0
         self.concurrency = concurrency
         self._paused_until = 0.0
@@ -93,10 +103,14 @@ class RateLimiter:
         while True:
             delay = self._delay()
             if delay == 0 and not self._ahead_of(priority):
-                break
+                delay = await self._take_window_slot()
+                if delay == 0:
+                    break
             waited = True
             await self._wait(priority, delay)
-        self._take()
+        self._in_flight += 1
+        if self._daily_used is not None:
+            self._daily_used += 1
         if waited:
             self.waits += 1
             self.waited_s += self.clock() - started
@@ -110,25 +124,33 @@ class RateLimiter:
         return any(p < priority for p, _, f in self._waiters if not f.done())
 
     def _delay(self) -> float:
-        """Seconds until a request may go (0 = now); inf when only a release can make room."""
-        now = self.clock()
-        delay = max(self._paused_until - now, 0.0)
-        for rate, window in zip(self.rates, self._windows, strict=True):
-            while window and window[0] <= now - rate.period_s:
-                window.popleft()
-            if len(window) >= rate.limit:
-                delay = max(delay, window[0] + rate.period_s - now)
+        """Seconds until a request may go as far as pauses and concurrency go (inf: wait for a release)."""
+        delay = max(self._paused_until - self.clock(), 0.0)
         if self._in_flight >= self.concurrency:
-            return max(delay, float("inf"))
+            return float("inf")
         return delay
 
-    def _take(self) -> None:
-        now = self.clock()
-        for window in self._windows:
-            window.append(now)
-        self._in_flight += 1
-        if self._daily_used is not None:
-            self._daily_used += 1
+    async def _take_window_slot(self) -> float:
+        """Record one request in the rate windows; 0 when admitted, else seconds until one fits."""
+        bucket = self._bucket
+        if bucket is None:
+            return 0.0
+        now_ms = int(self.clock() * 1000)
+        item = RateItem(self.connection, now_ms, 1)
+        admitted = bucket.put(item)
+        if inspect.isawaitable(admitted):
+            admitted = await admitted
+        if admitted:
+            self._puts += 1
+            if self._puts % 1024 == 0:  # drop aged-out entries so the in-memory log stays small
+                leaked = bucket.leak(now_ms)
+                if inspect.isawaitable(leaked):
+                    await leaked
+            return 0.0
+        wait_ms = bucket.waiting(item)
+        if inspect.isawaitable(wait_ms):
+            wait_ms = await wait_ms
+        return max(int(wait_ms), 1) / 1000
 
     async def _wait(self, priority: Priority, delay: float) -> None:
         loop = asyncio.get_running_loop()

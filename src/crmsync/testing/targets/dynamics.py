@@ -39,8 +39,6 @@ class DynamicsTarget:
     tight_limits: Mapping[str, Any] = {"concurrent_requests": 3}
     tight_daily_quota = False
     unsupported: Mapping[str, str] = {
-        "merged_ids": "the connector does not fill RemoteRecord.merged_ids for a merge target yet (it would need the "
-        "subordinates whose masterid is the target); subordinates do come back as Tombstone(merged_into)",
         "limits_respected": "Dataverse has no daily allocation, its 5-minute window needs minutes of real time, and "
         "the emulator's 52-concurrent limit cannot be provoked in-process (injected latency runs before admission)",
     }
