@@ -48,6 +48,14 @@ class RetryPolicy:
     max_retry_after: float = 120.0
 
 
+class UnreadableResponseError(VendorResponseError):
+    """A non-idempotent call answered 2xx with a body that is not JSON: it may have taken effect, so it is
+    not re-sent (and must not be by the caller); its outcome is unknown."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, VendorResponseError):
         return exc.retryable
@@ -128,8 +136,9 @@ class VendorHttp:
 
         An HTML page or truncated body on a 2xx (a retryable VendorResponseError) is re-requested when the
         call is `idempotent` (reads, upserts by external id, updates, deletes). A non-idempotent call (a plain
-        create without an external id) may already have taken effect, so an unreadable answer raises at once
-        rather than risk a duplicate; failures classified from the status are retried as `request` does.
+        create without an external id) may already have taken effect, so an unreadable answer raises
+        UnreadableResponseError at once rather than risk a duplicate. Failures classified from the status
+        are retried exactly as `request` retries them.
         """
         body, send_headers = _body(json, content, headers)
         where = f"{self.connection}: {context}"
@@ -145,9 +154,8 @@ class VendorHttp:
                     if idempotent:
                         raise
                     # Leaving the attempt without an exception ends the retry loop; raised below.
-                    unreadable = VendorResponseError(
-                        f"{exc} (not re-sent: the request is not idempotent and may have been applied)",
-                        retryable=False,
+                    unreadable = UnreadableResponseError(
+                        f"{exc} (not re-sent: the request is not idempotent and may have been applied)"
                     )
                     unreadable.__cause__ = exc
         if unreadable is not None:

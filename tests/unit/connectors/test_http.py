@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crmsync.connectors.auth import CachedToken, IssuedToken, StaticToken
-from crmsync.connectors.http import RetryPolicy, VendorHttp, parse_json
+from crmsync.connectors.http import RetryPolicy, UnreadableResponseError, VendorHttp, parse_json
 from crmsync.connectors.limits import LimitSignal, RateLimiter
 from crmsync.errors import (
     AuthError,
@@ -339,6 +339,7 @@ async def test_request_json_does_not_resend_a_non_idempotent_call_with_an_unread
     async with client:
         with pytest.raises(VendorResponseError, match=r"crm-test: Account create: expected JSON") as caught:
             await http.request_json("POST", "/create", context="Account create", json={}, idempotent=False)
+    assert isinstance(caught.value, UnreadableResponseError)
     assert not caught.value.retryable  # callers must not re-send it either
     assert len(seen) == 1
     assert sleeps.waits == []

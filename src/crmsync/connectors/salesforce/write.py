@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.connectors.base import WriteError, WriteOp, WriteResult
+from crmsync.connectors.http import UnreadableResponseError
 from crmsync.connectors.salesforce.api import SalesforceApi
 from crmsync.connectors.salesforce.errors import item_error
 from crmsync.connectors.salesforce.links import JUNCTION, LinkWriteError, deal_contact, write_link_fields
@@ -20,6 +21,7 @@ from crmsync.errors import FatalError, InvalidRecordError, RetryableError, Vendo
 
 Sleep = Callable[[float], Awaitable[None]]
 ShapeKey = tuple[str, str | None]  # (create | upsert | update | delete, external-id field)
+_SKIP = object()  # a role call that failed as a whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,10 @@ class Writer:
                 body = await self.api.call(method, path, context=where, json=payload, idempotent=kind != "create")
         except FatalError:
             raise  # credentials, quota, configuration: stop the connection, not just this batch
+        except UnreadableResponseError as exc:
+            # A plain create answered with an unreadable body may have created the records: not re-sent.
+            error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (create outcome unknown)")
+            return [WriteResult(p.op.ref, False, p.op.id, error=error) for p in chunk]
         except (InvalidRecordError, RetryableError, VendorResponseError) as exc:
             retryable = isinstance(exc, RetryableError) or (isinstance(exc, VendorResponseError) and exc.retryable)
             error = WriteError("retryable" if retryable else "invalid", type(exc).__name__, str(exc))
@@ -186,9 +192,10 @@ class Writer:
         for start in range(0, len(creates), self.batch):
             chunk = creates[start : start + self.batch]
             records = [b for _, b in chunk]
-            body = await self.api.call(
+            body = await self._role_call(
+                [i for i, _ in chunk],
+                failures,
                 "POST",
-                "/composite/sobjects",
                 context=ctx,
                 json={"allOrNone": False, "records": records},
                 idempotent=False,
@@ -197,12 +204,39 @@ class Writer:
         for start in range(0, len(deletes), self.batch):
             chunk_d = deletes[start : start + self.batch]
             params = {"ids": ",".join(r for _, r in chunk_d), "allOrNone": "false"}
-            body = await self.api.call("DELETE", "/composite/sobjects", context=ctx, params=params)
+            body = await self._role_call([i for i, _ in chunk_d], failures, "DELETE", context=ctx, params=params)
             self._collect(body, [i for i, _ in chunk_d], failures, ctx, ignore_not_found=True)
         for index, error in failures.items():
             op = ops[index]
             prior = results[index]
             results[index] = WriteResult(op.ref, False, prior.id if prior else op.id, error=error)
+
+    async def _role_call(
+        self,
+        indexes: list[int],
+        failures: dict[int, WriteError],
+        method: str,
+        *,
+        context: str,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """One OpportunityContactRole collection call; a failed call fails its deals' items, not the batch."""
+        try:
+            return await self.api.call(
+                method, "/composite/sobjects", context=context, json=json, params=params, idempotent=idempotent
+            )
+        except FatalError:
+            raise
+        except UnreadableResponseError as exc:
+            error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (contact role outcome unknown)")
+        except (InvalidRecordError, RetryableError, VendorResponseError) as exc:
+            retryable = isinstance(exc, RetryableError) or (isinstance(exc, VendorResponseError) and exc.retryable)
+            error = WriteError("retryable" if retryable else "invalid", type(exc).__name__, str(exc))
+        for index in indexes:
+            failures[index] = error
+        return _SKIP
 
     def _collect(
         self,
@@ -213,6 +247,8 @@ class Writer:
         *,
         ignore_not_found: bool = False,
     ) -> None:
+        if body is _SKIP:
+            return  # the call failed as a whole; `_role_call` recorded it
         if not isinstance(body, list) or len(body) != len(indexes):
             for index in indexes:
                 failures[index] = WriteError("retryable", "MALFORMED_RESPONSE", f"{ctx}: one result per row expected")
