@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from starlette.responses import Response
 
-from crmsync.emulators.core.http import json_response
 from crmsync.emulators.dynamics import errors
 from crmsync.emulators.dynamics.options import Prefer, parse_prefer
+from crmsync.emulators.dynamics.responses import no_content as no_content
+from crmsync.emulators.dynamics.responses import odata_json as odata_json
+
+_PREFER_CACHE: dict[str, Prefer] = {}  # shared, so never mutated after parsing
 
 
 @dataclass
@@ -31,7 +33,15 @@ class Call:
     @property
     def prefer(self) -> Prefer:
         if self._prefer is None:
-            self._prefer = parse_prefer([self.headers.get("prefer", "")])
+            text = self.headers.get("prefer", "")
+            found = _PREFER_CACHE.get(text)
+            if found is None:
+                # Parsed once per distinct header: every part of a `$batch` usually sends the same one.
+                found = parse_prefer([text])
+                if len(_PREFER_CACHE) >= 512:
+                    _PREFER_CACHE.clear()
+                _PREFER_CACHE[text] = found
+            self._prefer = found
         return self._prefer
 
     def json_body(self, entity_set: str = "") -> Any:
@@ -41,16 +51,3 @@ class Call:
             return orjson.loads(self.body)
         except orjson.JSONDecodeError as exc:
             errors.payload_error(entity_set, f"Invalid JSON. A token was not recognized in the JSON content. ({exc})")
-
-
-def odata_json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return json_response(
-        content,
-        status,
-        headers={**errors.ODATA_HEADERS, **(headers or {})},
-        media_type=errors.JSON_MINIMAL,
-    )
-
-
-def no_content(headers: dict[str, str] | None = None, status: int = 204) -> Response:
-    return Response(status_code=status, headers={**errors.ODATA_HEADERS, **(headers or {})})

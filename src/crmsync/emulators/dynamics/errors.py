@@ -6,10 +6,10 @@ from typing import NoReturn
 
 from starlette.responses import Response
 
-from crmsync.emulators.core.http import ApiError, json_response
-
-JSON_MINIMAL = "application/json; odata.metadata=minimal"
-ODATA_HEADERS = {"OData-Version": "4.0"}
+from crmsync.emulators.core.http import ApiError
+from crmsync.emulators.dynamics.responses import JSON_MINIMAL as JSON_MINIMAL
+from crmsync.emulators.dynamics.responses import ODATA_HEADERS as ODATA_HEADERS
+from crmsync.emulators.dynamics.responses import odata_json
 
 NOT_FOUND = "0x80040217"
 DUPLICATE_KEY = "0x80040237"
@@ -27,12 +27,7 @@ INVALID_STATE = "0x80040203"
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(
-        {"error": {"code": code, "message": message}},
-        status,
-        headers={**ODATA_HEADERS, **(headers or {})},
-        media_type=JSON_MINIMAL,
-    )
+    return odata_json({"error": {"code": code, "message": message}}, status, headers)
 
 
 def fail(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> NoReturn:

@@ -76,6 +76,7 @@ class QueryOptions:
     expand: list[tuple[str, list[str] | None]] = field(default_factory=list)
     skiptoken: str | None = None
     deltatoken: str | None = None
+    table: Table | None = None  # the table a cached parse belongs to (emulators built side by side differ)
 
     def has(self, name: str) -> bool:
         return any(key == name for key, _ in self.raw)
@@ -119,6 +120,30 @@ def resolve_select(table: Table, text: str) -> tuple[list[Column], list[str]]:
             columns.append(column)
             names.append(name)
     return columns, names
+
+
+_OPTIONS_CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], QueryOptions] = {}
+_PER_PAGE = frozenset({"$skiptoken", "$deltatoken"})
+
+
+def cached_options(table: Table, pairs: list[tuple[str, str]]) -> QueryOptions:
+    """`parse_options` memoised per table and query: `$batch` parts repeat one `$select` a thousand times.
+
+    Shared results are never mutated; failures are not cached; queries carrying a page cookie are not kept."""
+    if not pairs:
+        key: tuple[str, tuple[tuple[str, str], ...]] = (table.logical_name, ())
+    elif any(name in _PER_PAGE for name, _ in pairs):
+        return parse_options(table, pairs)
+    else:
+        key = (table.logical_name, tuple(pairs))
+    found = _OPTIONS_CACHE.get(key)
+    if found is None or found.table is not table:
+        found = parse_options(table, pairs)
+        found.table = table
+        if len(_OPTIONS_CACHE) >= 1024:
+            _OPTIONS_CACHE.clear()
+        _OPTIONS_CACHE[key] = found
+    return found
 
 
 def parse_options(table: Table | None, pairs: list[tuple[str, str]]) -> QueryOptions:

@@ -27,6 +27,10 @@ class Key:
 
 def split_segments(path: str) -> list[str]:
     """Split on '/' outside quotes and parentheses (key values may contain slashes)."""
+    if "/" not in path:
+        return [path] if path else []
+    if "'" not in path and "(" not in path:
+        return [s for s in path.split("/") if s != ""]  # nothing to protect: split in C
     segments: list[str] = []
     current: list[str] = []
     quoted = False
@@ -71,6 +75,8 @@ def _literal(text: str) -> Any:
 
 
 def _split_pairs(text: str) -> list[str]:
+    if "," not in text:
+        return [text]
     parts: list[str] = []
     current: list[str] = []
     quoted = False

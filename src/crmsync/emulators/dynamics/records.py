@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.responses import PlainTextResponse, Response
 
 from crmsync.emulators.core.store import StoredRecord
 from crmsync.emulators.dynamics import errors
 from crmsync.emulators.dynamics.context import Call, no_content, odata_json
 from crmsync.emulators.dynamics.listing import read_page, with_carry
-from crmsync.emulators.dynamics.options import QueryOptions, link, parse_options
+from crmsync.emulators.dynamics.options import QueryOptions, cached_options, link, parse_options
 from crmsync.emulators.dynamics.paths import Key, parse_key, reference_path, split_key
 from crmsync.emulators.dynamics.render import Renderer, etag
+from crmsync.emulators.dynamics.responses import JSON_MINIMAL, ODataResponse
 from crmsync.emulators.dynamics.schema import Table
 from crmsync.emulators.dynamics.state import DataverseState
 from crmsync.emulators.dynamics.tracking import current_token, from_carry
@@ -25,17 +27,29 @@ class RecordHandlers:
     def __init__(self, state: DataverseState, writer: Writer) -> None:
         self.state = state
         self.writer = writer
+        self._renderers: dict[tuple[int, bool, bool], tuple[QueryOptions, Renderer]] = {}
 
     # ---- helpers ----------------------------------------------------------------------------
     def renderer(self, call: Call, table: Table, options: QueryOptions) -> Renderer:
         prefer = call.prefer
-        return Renderer(
+        formatted_values = prefer.formatted_values
+        lookup_annotations = prefer.lookup_annotations
+        # Options are shared (memoised) between calls, so the projection planned for them can be too.
+        key = (id(options), formatted_values, lookup_annotations)
+        found = self._renderers.get(key)
+        if found is not None and found[0] is options and found[1].columns_count == len(table.columns):
+            return found[1]
+        renderer = Renderer(
             self.state,
             table,
             options.select,
-            formatted_values=prefer.formatted_values,
-            lookup_annotations=prefer.lookup_annotations,
+            formatted_values=formatted_values,
+            lookup_annotations=lookup_annotations,
         )
+        if len(self._renderers) >= 256:
+            self._renderers.clear()
+        self._renderers[key] = (options, renderer)
+        return renderer
 
     def context_url(self, call: Call, table: Table, options: QueryOptions, suffix: str = "") -> str:
         selected = f"({','.join(options.select_names)})" if options.select_names else ""
@@ -91,7 +105,7 @@ class RecordHandlers:
 
     # ---- collection -------------------------------------------------------------------------
     def list(self, call: Call, table: Table) -> Response:
-        options = parse_options(table, call.query)
+        options = cached_options(table, call.query)
         prefer = call.prefer
         if options.deltatoken is not None:
             from crmsync.emulators.dynamics.delta import delta_response
@@ -135,7 +149,7 @@ class RecordHandlers:
         return odata_json(body, headers=self.prefer_applied(call, requested if requested is not None else None))
 
     def count(self, call: Call, table: Table) -> Response:
-        options = parse_options(table, call.query)
+        options = cached_options(table, call.query)
         if options.deltatoken is not None:
             from crmsync.emulators.dynamics.delta import delta_count
 
@@ -156,20 +170,24 @@ class RecordHandlers:
         return self.written(call, table, record, created=True)
 
     def written(self, call: Call, table: Table, record: StoredRecord, *, created: bool) -> Response:
-        url = self.entity_id_url(call, table, record.id)
-        headers = {"OData-EntityId": url, "Location": url}
+        url = f"{call.api_root}/{table.entity_set}({record.id})"
         if call.prefer.return_representation:
-            options = parse_options(table, call.query)
-            row = self.renderer(call, table, options).row(record)
-            body = {"@odata.context": self.context_url(call, table, options, "/$entity"), **row}
-            headers["Preference-Applied"] = "return=representation"
-            headers["ETag"] = etag(record)
-            return odata_json(body, 201 if created else 200, headers)
-        return no_content(headers)
+            options = cached_options(table, call.query)
+            body = {"@odata.context": self.context_url(call, table, options, "/$entity")}
+            body.update(self.renderer(call, table, options).row(record))
+            headers = {
+                "OData-Version": "4.0",
+                "OData-EntityId": url,
+                "Location": url,
+                "Preference-Applied": "return=representation",
+                "ETag": etag(record),
+            }
+            return ODataResponse(orjson.dumps(body), 201 if created else 200, headers, JSON_MINIMAL)
+        return ODataResponse(b"", 204, {"OData-Version": "4.0", "OData-EntityId": url, "Location": url})
 
     # ---- single record ----------------------------------------------------------------------
     def get(self, call: Call, table: Table, key: Key) -> Response:
-        options = parse_options(table, call.query)
+        options = cached_options(table, call.query)
         record = self.require(table, key)
         tag = etag(record)
         if_none = call.headers.get("if-none-match")

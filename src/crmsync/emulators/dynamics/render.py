@@ -88,6 +88,7 @@ class Renderer:
     ) -> None:
         self.state = state
         self.table = table
+        self.columns_count = len(table.columns)  # a plan of all columns goes stale when a column is added
         self.columns = columns if columns is not None else list(table.columns.values())
         if table.columns[table.primary_id] not in self.columns:
             self.columns = [*self.columns, table.columns[table.primary_id]]

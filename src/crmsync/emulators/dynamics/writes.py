@@ -28,6 +28,7 @@ ContentRefs = Mapping[str, tuple[str, str]]  # "$1" -> (entity set, record id)
 class Writer:
     def __init__(self, state: DataverseState) -> None:
         self.state = state
+        self._required_plans: dict[str, tuple[tuple[int, bool], list[str]]] = {}
 
     # ---- body -> changes --------------------------------------------------------------------
     def parse(self, table: Table, body: Any, *, creating: bool, refs: ContentRefs | None = None) -> dict[str, Any]:
@@ -39,19 +40,16 @@ class Writer:
             )
         changes: dict[str, Any] = {}
         for key, value in body.items():
-            if key.endswith(BIND):
-                self._bind(table, key[: -len(BIND)], value, changes, refs)
-                continue
-            if key.startswith("@"):
-                if key == "@odata.type" and value not in (table.odata_type, f"#{table.odata_type}"):
+            if "@" in key:  # one test for the rare annotated names keeps the plain-column loop short
+                if key.endswith(BIND):
+                    self._bind(table, key[: -len(BIND)], value, changes, refs)
+                elif key == "@odata.type" and value not in (table.odata_type, f"#{table.odata_type}"):
                     errors.payload_error(
                         table.entity_set,
                         f"A type named '{value}' could not be resolved by the model. When a model is available, "
                         "each type name must resolve to a valid type.",
                     )
-                continue
-            if "@" in key:
-                continue  # instance annotations on properties are read and ignored
+                continue  # other instance annotations are read and ignored
             nav = table.navs.get(key)
             if nav is not None:
                 if value is not None:
@@ -281,21 +279,29 @@ class Writer:
             tx.undo.append(undo_delete)
 
     # ---- rules ------------------------------------------------------------------------------
+    def _required(self, table: Table) -> list[str]:
+        """The columns a write must not leave empty; planned once per table shape (columns are only ever added)."""
+        enforce = self.state.config.enforce_application_required
+        shape = (len(table.columns), enforce)
+        found = self._required_plans.get(table.logical_name)
+        if found is not None and found[0] == shape:
+            return found[1]
+        levels = ("SystemRequired", "ApplicationRequired") if enforce else ("SystemRequired",)
+        names = [
+            column.name
+            for column in table.columns.values()
+            if column.required in levels and not column.is_lookup and column.create and column.source == 0
+        ]
+        self._required_plans[table.logical_name] = (shape, names)
+        return names
+
     def _check_required(self, table: Table, fields: Mapping[str, Any], *, creating: bool) -> None:
-        levels = (
-            ("SystemRequired", "ApplicationRequired")
-            if self.state.config.enforce_application_required
-            else ("SystemRequired",)
-        )
-        for column in table.columns.values():
-            if column.required not in levels or column.is_lookup or not column.create or column.source != 0:
-                continue
-            if (creating or column.name in fields) and fields.get(column.name) in (None, ""):
+        for name in self._required(table):
+            if (creating or name in fields) and fields.get(name) in (None, ""):
                 errors.fail(
                     400,
                     errors.REQUIRED,
-                    f"'{column.name}' is required and cannot be null or empty on a record of type "
-                    f"'{table.logical_name}'.",
+                    f"'{name}' is required and cannot be null or empty on a record of type '{table.logical_name}'.",
                 )
 
     def _check_state_change(self, table: Table, record: StoredRecord, changes: dict[str, Any]) -> None:
