@@ -3,7 +3,8 @@
 For each vendor, in its own process as `crmsync emulate` runs it:
   * seeding 1,000,000 records: wall time and peak RSS of a fresh process;
   * single-record reads per second over loopback (wrk when installed, else a multi-process httpx load);
-  * records per second through the list/query endpoint (following the vendor's paging) and a batch endpoint.
+  * records per second through the list/query endpoint (following the vendor's paging) and a batch endpoint
+    (plus batch read and search for vendors that have them).
 Vendor rate limits are raised for the run: the point is what the emulator can serve, not what the vendor allows.
 Targets (issue 2): ≥ 2,000 reads/s, ≥ 60,000 records/s, 1M records seeded in < 60 s within 1.5 GB.
 """
@@ -216,6 +217,48 @@ def batch_write(run: Running, client: httpx.Client, total: int) -> tuple[int, in
     return created, calls
 
 
+def batch_read(run: Running, client: httpx.Client, ids: list[str], total: int) -> tuple[int, int] | None:
+    """Read `total` known contacts back through the vendor's batch read, 100 ids a call: (records, calls).
+
+    None for a vendor without a batch read endpoint measured here.
+    """
+    if run.vendor != "hubspot" or not ids:
+        return None
+    read = calls = 0
+    props = ["email", "firstname", "lastname", "phone", "jobtitle", "lastmodifieddate"]
+    while read < total:
+        inputs = [{"id": ids[(read + i) % len(ids)]} for i in range(100)]
+        response = client.post("/crm/v3/objects/contacts/batch/read", json={"inputs": inputs, "properties": props})
+        assert response.status_code == 200, response.text[:300]
+        read += len(orjson.loads(response.content)["results"])
+        calls += 1
+    return read, calls
+
+
+def search_all(run: Running, client: httpx.Client) -> tuple[int, int] | None:
+    """Page through one search's results (HubSpot: 200 a page, up to the 10,000-result window): (records, calls).
+
+    None for a vendor whose query endpoint is already its list endpoint.
+    """
+    if run.vendor != "hubspot":
+        return None
+    found = calls = 0
+    after: str | None = "0"
+    query = {
+        "filterGroups": [{"filters": [{"propertyName": "lastname", "operator": "HAS_PROPERTY"}]}],
+        "properties": ["email", "firstname", "lastname", "phone", "jobtitle", "lastmodifieddate"],
+        "limit": 200,
+    }
+    while after is not None and int(after) < 10_000:
+        response = client.post("/crm/v3/objects/contacts/search", json={**query, "after": after})
+        assert response.status_code == 200, response.text[:300]
+        body = orjson.loads(response.content)
+        found += len(body["results"])
+        calls += 1
+        after = body.get("paging", {}).get("next", {}).get("after")
+    return found, calls
+
+
 # ---- single-record reads ----------------------------------------------------------------------
 def _read_worker(base_url: str, token: str, paths: list[str], seconds: float, queue: Any) -> None:
     async def run() -> int:
@@ -345,6 +388,18 @@ def bench_running(run: Running, batch_records: int) -> None:
         print(f"single-record reads: {rate:,.0f}/s ({how})")
         records, calls, elapsed = timed(lambda: batch_write(run, client, batch_records))
         print(f"batch create: {records:,} contacts in {calls} calls, {records / elapsed:,.0f} records/s")
+        started = time.perf_counter()
+        measured = batch_read(run, client, ids, batch_records)
+        if measured is not None:
+            elapsed = time.perf_counter() - started
+            print(
+                f"batch read: {measured[0]:,} contacts in {measured[1]} calls, {measured[0] / elapsed:,.0f} records/s"
+            )
+        started = time.perf_counter()
+        measured = search_all(run, client)
+        if measured is not None:
+            elapsed = time.perf_counter() - started
+            print(f"search: {measured[0]:,} contacts in {measured[1]} calls, {measured[0] / elapsed:,.0f} records/s")
 
 
 if __name__ == "__main__":

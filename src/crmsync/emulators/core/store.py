@@ -149,23 +149,21 @@ class Collection:
         created_ms: int | None = None,
         emit: bool = True,
     ) -> StoredRecord:
-        if record_id in self.records:
+        # Seeding runs this a million times: the unique checks are skipped when nothing is declared unique.
+        records = self.records
+        if record_id in records:
             raise KeyError(f"{self.name} {record_id} exists")
-        self._check_unique(record_id, fields)
+        if self._unique:
+            self._check_unique(record_id, fields)
         stamp, version = self.store.next_stamp()
         record = StoredRecord(
-            id=record_id,
-            fields=fields,
-            created_ms=created_ms if created_ms is not None else stamp,
-            modified_ms=stamp,
-            version=version,
-            modified_by=source,
-            created_by=source,
+            record_id, fields, created_ms if created_ms is not None else stamp, stamp, version, source, source
         )
-        self.records[record_id] = record
+        records[record_id] = record
         self._order.append(record_id)
         self._live += 1
-        self._index(record)
+        if self._unique:
+            self._index(record)
         self._log_append(record)
         if emit:
             self.store.emit(ChangeEvent(self.name, "create", record_id, tuple(fields), version, stamp, source))
@@ -303,7 +301,8 @@ class Store:
     def next_stamp(self) -> tuple[int, int]:
         now = self.clock.now_ms()
         now -= now % self.stamp_resolution_ms
-        self._last_stamp = max(self._last_stamp, now)
+        if now > self._last_stamp:
+            self._last_stamp = now
         self.version += 1
         return self._last_stamp, self.version
 

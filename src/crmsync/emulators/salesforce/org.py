@@ -11,6 +11,7 @@ from crmsync.emulators.core.store import Collection, Store, StoredRecord
 from crmsync.emulators.salesforce.config import CustomField, SalesforceConfig
 from crmsync.emulators.salesforce.errors import SfError, entity_deleted, not_found
 from crmsync.emulators.salesforce.formats import format_ms, parse_datetime
+from crmsync.emulators.salesforce.indexes import Index, index_add, index_ids, index_remove
 from crmsync.emulators.salesforce.objects import STAGES, standard_objects
 from crmsync.emulators.salesforce.render import RowRenderer
 from crmsync.emulators.salesforce.schema import STRING_TYPES, FieldDef, ObjectDef, with_custom_fields
@@ -25,51 +26,11 @@ _CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-# An index entry: one record id (by far the usual case: a bare str costs nothing beyond the id itself, where even
-# a one-element list costs 64 bytes and a set 216), or a list of ids once a second record shares the key.
-Ids = str | list[str]
-Index = dict[Any, Ids]
-
-
 def _norm(fdef: FieldDef, value: Any) -> Any:
     if isinstance(value, str) and fdef.type in STRING_TYPES and not fdef.case_sensitive:
         lowered = value.lower()
         return value if lowered == value else lowered  # share the stored string when it is lower case already
     return value
-
-
-def _index_add(index: Index, key: Any, record_id: str) -> None:
-    found = index.get(key)
-    if found is None:
-        index[key] = record_id
-    elif isinstance(found, str):
-        if found != record_id:
-            index[key] = [found, record_id]
-    else:  # writes unindex a record before indexing it again, so no id is listed twice
-        found.append(record_id)
-
-
-def _index_remove(index: Index, key: Any, record_id: str) -> None:
-    found = index.get(key)
-    if found is None:
-        return
-    if isinstance(found, str):
-        if found == record_id:
-            del index[key]
-    elif record_id in found:
-        found.remove(record_id)
-        if len(found) == 1:
-            index[key] = found[0]
-        elif not found:
-            del index[key]
-
-
-def index_ids(index: Index, key: Any) -> list[str]:
-    """The ids under a key, as a fresh list (callers may write while they walk it)."""
-    found = index.get(key)
-    if found is None:
-        return []
-    return [found] if isinstance(found, str) else list(found)
 
 
 class Org:
@@ -147,11 +108,11 @@ class Org:
             for fdef, index in lookups:
                 value = values.get(fdef.name)
                 if value is not None:
-                    _index_add(index, _norm(fdef, value), record_id)
+                    index_add(index, _norm(fdef, value), record_id)
             for name, index in refs:
                 parent = values.get(name)
                 if parent is not None:
-                    _index_add(index, parent, record_id)
+                    index_add(index, parent, record_id)
 
         return load
 
@@ -221,7 +182,8 @@ class Org:
             )
         if record_id[:3] != obj.key_prefix:
             raise SfError(400, "MALFORMED_ID", f"{obj.label} ID: id value of incorrect type: {record_id}", ["Id"])
-        return to_id18(record_id)
+        # A valid 18-character id is already canonical (its checksum was just verified): skip recomputing it.
+        return record_id if len(record_id) == 18 else to_id18(record_id)
 
     def live(self, obj: ObjectDef, record_id: str, *, for_write: bool = False) -> StoredRecord:
         rid = self.check_id(obj, record_id)
@@ -303,10 +265,7 @@ class Org:
         self, obj: ObjectDef, body: Any, user: str, *, ignore: frozenset[str] = frozenset(), dry_run: bool = False
     ) -> str:
         changes = self._prepare(obj, body, creating=True, ignore=ignore)
-        values: dict[str, Any] = {}
-        for fdef in obj.fields.values():
-            if fdef.default_value is not None and not fdef.computed:
-                values[fdef.name] = fdef.default_value
+        values: dict[str, Any] = dict(obj.defaults)
         if "OwnerId" in obj.fields:
             values["OwnerId"] = user
         values.update(changes)
@@ -347,9 +306,7 @@ class Org:
     ) -> StoredRecord:
         merged = {**record.fields, **changes}
         self._derive(obj, merged, changes, record)
-        cleared = [
-            f.name for f in obj.fields.values() if f.required and f.name in changes and merged.get(f.name) is None
-        ]
+        cleared = [name for name in obj.required_names if name in changes and merged.get(name) is None]
         if cleared:
             raise SfError(
                 400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(cleared)}]", cleared
@@ -462,30 +419,31 @@ class Org:
         for fdef, index in self._lookup_plan[obj_name]:
             value = changed.get(fdef.name)
             if value is not None:
-                _index_add(index, _norm(fdef, value), record.id)
+                index_add(index, _norm(fdef, value), record.id)
         for name, index in self._ref_plan[obj_name]:
             parent = changed.get(name)
             if parent is not None:
-                _index_add(index, parent, record.id)
+                index_add(index, parent, record.id)
 
     def _unindex(self, obj_name: str, record: StoredRecord, changed: dict[str, Any] | None) -> None:
         for fdef, index in self._lookup_plan[obj_name]:
             old = record.fields.get(fdef.name)
             if old is None or (changed is not None and fdef.name not in changed):
                 continue
-            _index_remove(index, _norm(fdef, old), record.id)
+            index_remove(index, _norm(fdef, old), record.id)
         for name, index in self._ref_plan[obj_name]:
             parent = record.fields.get(name)
             if parent is None or (changed is not None and name not in changed):
                 continue
-            _index_remove(index, parent, record.id)
+            index_remove(index, parent, record.id)
 
     def _derive(
         self, obj: ObjectDef, values: dict[str, Any], changes: dict[str, Any], old: StoredRecord | None
     ) -> None:
         """Fields Salesforce computes on save (stage flags, activity flags, event times)."""
-        for name, fdef in obj.fields.items():
-            if fdef.type == "boolean" and name in changes and changes[name] is None:
+        fields = obj.fields
+        for name, value in changes.items():
+            if value is None and (fdef := fields.get(name)) is not None and fdef.type == "boolean":
                 values[name] = False
         name = obj.name
         if name == "Opportunity" and "StageName" in changes:

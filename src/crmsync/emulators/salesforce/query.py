@@ -95,11 +95,11 @@ class QueryEngine:
     def _page(self, locator: Locator, locator_id: str | None, offset: int) -> dict[str, Any]:
         ids = locator.ids
         end = min(offset + locator.batch, len(ids))
-        coll = self.org.coll(locator.object_name)
+        stored = self.org.coll(locator.object_name).records  # deleted ones too: the snapshot decides
         render = locator.render
         records = []
         for rid in ids[offset:end]:
-            record = coll.get(rid, include_deleted=True)
+            record = stored.get(rid)
             if record is not None:
                 records.append(render(record))
         page: dict[str, Any] = {"totalSize": len(ids), "done": end >= len(ids)}

@@ -26,13 +26,14 @@ _ADDRESS_PARTS = (
 
 
 def _address_getter(prefix: str) -> Getter:
-    parts = tuple((key, prefix + suffix) for key, suffix in _ADDRESS_PARTS)
+    keys = tuple(key for key, _ in _ADDRESS_PARTS)
+    names = tuple(prefix + suffix for _, suffix in _ADDRESS_PARTS)
 
     def get(record: StoredRecord) -> Any:
-        fields = record.fields
-        if not any(fields.get(name) is not None for _, name in parts):
+        values = list(map(record.fields.get, names))
+        if values.count(None) == len(values):
             return None
-        return {key: fields.get(name) for key, name in parts}
+        return dict(zip(keys, values, strict=True))
 
     return get
 
@@ -117,6 +118,23 @@ def getter(obj: ObjectDef, fdef: FieldDef) -> Getter:
     return _stored(name)
 
 
+# (output key, the stored field it reads or None, getter) per field of a row
+RowPlan = list[tuple[str, str | None, Getter]]
+
+
+def row_plan(getters: list[tuple[str, Getter]]) -> RowPlan:
+    return [(key, stored_field(get), get) for key, get in getters]
+
+
+def render_row(plan: RowPlan, row: dict[str, Any], record: StoredRecord) -> dict[str, Any]:
+    """Fills `row` in key order, reading plain stored fields inline (no call per field): this runs for every
+    record of every page and every read."""
+    fields = record.fields
+    for key, stored, get in plan:
+        row[key] = fields.get(stored) if stored is not None else get(record)
+    return row
+
+
 class RowRenderer:
     """Renders full rows of one object (GET by id) with precomputed getters, shared by every request."""
 
@@ -124,15 +142,13 @@ class RowRenderer:
         self.obj = obj
         self.getters: list[tuple[str, Getter]] = [(f.name, getter(obj, f)) for f in obj.fields.values()]
         self.by_name: dict[str, Getter] = dict(self.getters)
+        self._plan = row_plan(self.getters)
 
     def attributes(self, record_id: str, version: str) -> dict[str, str]:
         return {"type": self.obj.name, "url": f"/services/data/{version}/sobjects/{self.obj.name}/{record_id}"}
 
     def full(self, record: StoredRecord, version: str) -> dict[str, Any]:
-        row: dict[str, Any] = {"attributes": self.attributes(record.id, version)}
-        for name, get in self.getters:
-            row[name] = get(record)
-        return row
+        return render_row(self._plan, {"attributes": self.attributes(record.id, version)}, record)
 
     def subset(self, record: StoredRecord, version: str, names: list[str]) -> dict[str, Any]:
         row: dict[str, Any] = {"attributes": self.attributes(record.id, version)}

@@ -71,9 +71,18 @@ class ObjectDef:
     children: list[tuple[str, str, str | None]] = field(default_factory=list)  # (child, field, relationship)
     lower: dict[str, FieldDef] = field(default_factory=dict)
     relationships: dict[str, FieldDef] = field(default_factory=dict)
+    # Worked out once per schema, not per write: every create checks them.
+    required_names: tuple[str, ...] = ()
+    defaults: dict[str, object] = field(default_factory=dict)
 
     def index(self) -> None:
         self.lower = {name.lower(): fdef for name, fdef in self.fields.items()}
+        self.required_names = tuple(fdef.name for fdef in self.fields.values() if fdef.required)
+        self.defaults = {
+            fdef.name: fdef.default_value
+            for fdef in self.fields.values()
+            if fdef.default_value is not None and not fdef.computed
+        }
         self.relationships = {
             fdef.relationship_name.lower(): fdef for fdef in self.fields.values() if fdef.relationship_name
         }

@@ -27,8 +27,7 @@ PRIORITY = {"low": "Low", "normal": "Normal", "high": "High"}
 
 
 def _defaults(org: Org, name: str) -> dict[str, Any]:
-    obj = org.objects[name]
-    return {f.name: f.default_value for f in obj.fields.values() if f.default_value is not None and not f.computed}
+    return dict(org.objects[name].defaults)
 
 
 def _ms(moment: datetime) -> int:

@@ -13,7 +13,7 @@ from crmsync.emulators.core.store import StoredRecord
 from crmsync.emulators.salesforce.errors import SfError
 from crmsync.emulators.salesforce.formats import format_dt, normalize_datetime, parse_datetime
 from crmsync.emulators.salesforce.org import Org
-from crmsync.emulators.salesforce.render import Getter, getter, stored_field
+from crmsync.emulators.salesforce.render import Getter, getter, render_row, row_plan
 from crmsync.emulators.salesforce.schema import NUMBER_TYPES, STRING_TYPES, FieldDef, ObjectDef
 from crmsync.emulators.salesforce.soql_parse import Comparison, Condition, Logical, Query, Value
 
@@ -171,15 +171,11 @@ class Compiler:
         url_prefix = f"/services/data/{version}/sobjects/{obj.name}/"
         type_name = obj.name
 
-        # Plain stored fields are read inline (no call per field): this runs for every row of every page.
-        steps = [(key, stored_field(get), get) for key, get in plan]
+        # Plain stored fields are read in one pass (no call per field): this runs for every row of every page.
+        steps = row_plan(plan)
 
         def render(record: StoredRecord) -> dict[str, Any]:
-            fields = record.fields
-            row: dict[str, Any] = {"attributes": {"type": type_name, "url": url_prefix + record.id}}
-            for key, name, get in steps:
-                row[key] = fields.get(name) if name is not None else get(record)
-            return row
+            return render_row(steps, {"attributes": {"type": type_name, "url": url_prefix + record.id}}, record)
 
         return render
 

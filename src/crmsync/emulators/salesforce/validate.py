@@ -164,7 +164,7 @@ def prepare(
 
 
 def missing_required(obj: ObjectDef, values: dict[str, Any]) -> SfError | None:
-    missing = [f.name for f in obj.fields.values() if f.required and values.get(f.name) is None]
+    missing = [name for name in obj.required_names if values.get(name) is None]
     if not missing:
         return None
     return SfError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)

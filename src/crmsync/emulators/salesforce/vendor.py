@@ -14,6 +14,7 @@ from crmsync.emulators.core.limits import DailyBudget
 from crmsync.emulators.core.vendor import Admission, EmulatorRuntime
 from crmsync.emulators.salesforce.auth import Auth
 from crmsync.emulators.salesforce.config import SalesforceConfig
+from crmsync.emulators.salesforce.dispatch import Dispatch
 from crmsync.emulators.salesforce.errors import STATUS_CODES, error_response
 from crmsync.emulators.salesforce.org import Org
 from crmsync.emulators.salesforce.outbound import OutboundMessages
@@ -49,7 +50,7 @@ class SalesforceVendor:
         from crmsync.emulators.salesforce.routes_records import record_routes
 
         token = Route("/services/oauth2/token", self.auth.token_endpoint, methods=["POST"])
-        return [
+        table = [
             token,
             *meta_routes(self),
             *query_routes(self),
@@ -57,6 +58,7 @@ class SalesforceVendor:
             *composite_routes(self),
             *record_routes(self),
         ]
+        return [Dispatch(table)]
 
     def error_response(self, status: int, message: str, *, retry_after_s: float | None = None) -> Response:
         code = STATUS_CODES.get(status, "UNKNOWN_EXCEPTION" if status >= 500 else "BAD_REQUEST")

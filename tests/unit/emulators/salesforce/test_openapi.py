@@ -20,7 +20,8 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 def _served_operations(app: Starlette) -> set[tuple[str, str]]:
     """(path, method) of every vendor route; trailing-slash twins and `:path` convertors fold into one path."""
     out: set[tuple[str, str]] = set()
-    for route in app.routes:
+    # The vendor's routes sit behind one dispatching route (salesforce/dispatch.py): look inside it.
+    for route in (inner for outer in app.routes for inner in getattr(outer, "routes", [outer])):
         if not isinstance(route, Route) or route.path.startswith(CONTROL_PREFIX):
             continue
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path).rstrip("/")
