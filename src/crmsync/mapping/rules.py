@@ -1,0 +1,186 @@
+"""Compiled field maps and the two mapping functions: vendor fields → canonical fields and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from crmsync.mapping.problems import MappingProblem, TransformError
+from crmsync.mapping.transform import OMIT, Transform
+from crmsync.mapping.valuemap import ValueMap
+from crmsync.model.values import CanonicalValue, ObjectKind
+
+Direction = Literal["both", "to", "from", "none"]
+"""Per vendor: `both` reads and writes; `from` only reads from it (never written); `to` only writes to it."""
+
+
+class Mapped(NamedTuple):
+    """The result of mapping one record: the fields that mapped, and what did not (never raised)."""
+
+    fields: dict[str, Any]
+    problems: tuple[MappingProblem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """Canonical field(s) ↔ vendor field(s) of one object of one vendor, through a transform and value map."""
+
+    canonical: tuple[str, ...]
+    vendor: tuple[str, ...]
+    transform: Transform
+    values: ValueMap | None = None
+    direction: Direction = "both"
+    origin: str = ""  # where the rule was declared (`defaults.yaml:42`), for `explain` and `mappings`
+
+    @property
+    def reads(self) -> bool:
+        return self.direction in ("both", "from")
+
+    @property
+    def writes(self) -> bool:
+        return self.direction in ("both", "to")
+
+    def to_canonical(self, raw: tuple[Any, ...]) -> tuple[CanonicalValue, ...]:
+        values = self.transform.inbound(raw)
+        if self.values is not None:
+            values = (self.values.read(values[0]),)
+        return values
+
+    def to_vendor(self, values: tuple[CanonicalValue, ...]) -> tuple[Any, ...]:
+        if self.values is not None:
+            values = (self.values.write(values[0]),)
+        return self.transform.outbound(values)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMap:
+    """Every rule of one canonical kind for one vendor, and the vendor object it lives in."""
+
+    kind: ObjectKind
+    vendor: str
+    object: str
+    rules: tuple[FieldRule, ...]
+
+    @property
+    def read_fields(self) -> tuple[str, ...]:
+        """Vendor fields a read must select so every readable rule can be applied."""
+        return tuple(dict.fromkeys(name for rule in self.rules if rule.reads for name in rule.vendor))
+
+    @property
+    def canonical_fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for rule in self.rules for name in rule.canonical))
+
+    def map_in(self, fields: Mapping[str, Any]) -> Mapped:
+        """Vendor fields → canonical fields. A vendor field absent from `fields` (not selected) maps to nothing."""
+        out: dict[str, Any] = {}
+        problems: list[MappingProblem] = []
+        for rule in self.rules:
+            if not rule.reads or not any(name in fields for name in rule.vendor):
+                continue
+            raw = tuple(fields.get(name) for name in rule.vendor)
+            try:
+                values = rule.to_canonical(raw)
+            except TransformError as exc:
+                problems.append(self._problem(rule, exc, raw, "in"))
+                continue
+            out.update(zip(rule.canonical, values, strict=True))
+            flagged = rule.transform.flag(values)
+            if flagged:
+                problems.append(self._flag(rule, flagged, values, "in"))
+        return Mapped(out, tuple(problems))
+
+    def map_out(self, fields: Mapping[str, CanonicalValue], base: Mapping[str, CanonicalValue] | None = None) -> Mapped:
+        """Canonical fields → vendor fields, for the rules whose canonical fields appear in `fields`.
+
+        A rule spanning several canonical fields (a full name built from first and last) needs all of
+        them: missing ones come from `base` (the golden record), else the rule is skipped and reported.
+        """
+        out: dict[str, Any] = {}
+        problems: list[MappingProblem] = []
+        for rule in self.rules:
+            if not rule.writes or not any(name in fields for name in rule.canonical):
+                continue
+            missing = [name for name in rule.canonical if name not in fields and (base is None or name not in base)]
+            if missing:
+                message = f"needs {', '.join(missing)} as well to write the combined value"
+                problems.append(self._problem(rule, TransformError(message), None, "out"))
+                continue
+            values = tuple(fields[name] if name in fields else (base or {}).get(name) for name in rule.canonical)
+            try:
+                raw = rule.to_vendor(values)
+            except TransformError as exc:
+                problems.append(self._problem(rule, exc, values[0] if len(values) == 1 else values, "out"))
+                continue
+            out.update((name, value) for name, value in zip(rule.vendor, raw, strict=True) if value is not OMIT)
+        return Mapped(out, tuple(problems))
+
+    def _where(self, rule: FieldRule, direction: Literal["in", "out"]) -> str:
+        vendor_side = f"{self.vendor} {self.object}.{'+'.join(rule.vendor)}"
+        canonical_side = f"{self.kind}.{'+'.join(rule.canonical)}"
+        return f"{vendor_side} → {canonical_side}" if direction == "in" else f"{canonical_side} → {vendor_side}"
+
+    def _problem(
+        self, rule: FieldRule, exc: TransformError, value: Any, direction: Literal["in", "out"]
+    ) -> MappingProblem:
+        shown = value[0] if isinstance(value, tuple) and len(value) == 1 else value
+        if exc.code == "unmapped_value":
+            at = f" of the rule at {rule.origin}" if rule.origin else ""
+            message = f"{self._where(rule, direction)}: {exc}; the field is skipped (add it to the value map{at})"
+        else:
+            message = f"{self._where(rule, direction)}: {exc}; the field is skipped"
+        return MappingProblem(
+            exc.code, self.vendor, self.kind, ",".join(rule.canonical), ",".join(rule.vendor), shown, message, direction
+        )
+
+    def _flag(
+        self, rule: FieldRule, flagged: str, values: tuple[CanonicalValue, ...], direction: Literal["in", "out"]
+    ) -> MappingProblem:
+        message = f"{self._where(rule, direction)}: {flagged}; kept as it is"
+        shown = values[0] if len(values) == 1 else values
+        canonical, vendor = ",".join(rule.canonical), ",".join(rule.vendor)
+        return MappingProblem("flagged", self.vendor, self.kind, canonical, vendor, shown, message, direction)
+
+
+@dataclass(frozen=True, slots=True)
+class Mappings:
+    """The active field maps: one ObjectMap per (canonical kind, vendor)."""
+
+    maps: Mapping[tuple[ObjectKind, str], ObjectMap] = field(default_factory=dict)
+
+    def get(self, vendor: str, kind: ObjectKind) -> ObjectMap:
+        found = self.maps.get((kind, vendor))
+        if found is None:
+            raise KeyError(f"no field map for {kind} in {vendor}")
+        return found
+
+    def has(self, vendor: str, kind: ObjectKind) -> bool:
+        return (kind, vendor) in self.maps
+
+    def __iter__(self) -> Iterator[ObjectMap]:
+        return iter(self.maps.values())
+
+    def map_in(self, vendor: str, kind: ObjectKind, fields: Mapping[str, Any]) -> Mapped:
+        """Vendor fields (as a RemoteRecord carries them) → canonical fields and problems."""
+        return self.get(vendor, kind).map_in(fields)
+
+    def map_out(
+        self,
+        vendor: str,
+        kind: ObjectKind,
+        fields: Mapping[str, CanonicalValue],
+        base: Mapping[str, CanonicalValue] | None = None,
+    ) -> Mapped:
+        """Canonical fields → vendor fields (as a WriteOp carries them) and problems."""
+        return self.get(vendor, kind).map_out(fields, base)
+
+    def settle(self, vendor: str, kind: ObjectKind, fields: Mapping[str, CanonicalValue]) -> dict[str, Any]:
+        """The canonical values this vendor will hand back after `fields` are written to it.
+
+        Equal to `fields` for lossless rules; for a lossy value map (ten Salesforce stages, four
+        Dataverse ones) it is what the next read maps to, so the engine can store it as the shadow and
+        compare targets in the vendor's resolution instead of rewriting the same value forever.
+        """
+        written = self.map_out(vendor, kind, fields).fields
+        read = self.map_in(vendor, kind, written).fields
+        return {name: read.get(name) for name in fields if name in read}
