@@ -200,6 +200,7 @@ class RateLimiter:
     def state(self) -> dict[str, float | int | None]:
         return {
             "in_flight": self._in_flight,
+            "waiting": len(self._waiters),
             "paused_for_s": max(self._paused_until - self.clock(), 0.0),
             "daily_used": self._daily_used,
             "daily_limit": self.daily_limit,

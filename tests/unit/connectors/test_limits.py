@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -24,6 +25,15 @@ def signal_from_headers(response: httpx.Response) -> LimitSignal:
         daily_used=int(headers["X-Daily-Used"]) if "X-Daily-Used" in headers else None,
         daily_limit=int(headers["X-Daily-Limit"]) if "X-Daily-Limit" in headers else None,
     )
+
+
+async def until(condition: Callable[[], bool], *, turns: int = 1000) -> None:
+    """Yield to the event loop until `condition` holds (no wall-clock waiting)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
 
 
 async def test_admits_within_every_rate() -> None:
@@ -51,7 +61,8 @@ async def test_concurrency_cap_bounds_requests_in_flight() -> None:
         try:
             in_flight += 1
             peak = max(peak, in_flight)
-            await asyncio.sleep(0.005)
+            for _ in range(3):  # hand the loop to the others while "in flight"
+                await asyncio.sleep(0)
             in_flight -= 1
         finally:
             limiter.release()
@@ -72,9 +83,9 @@ async def test_live_requests_go_before_backfill() -> None:
         limiter.release()
 
     backfill = [asyncio.create_task(call(f"backfill-{i}", Priority.BACKFILL)) for i in range(3)]
-    await asyncio.sleep(0.01)
+    await until(lambda: limiter.state()["waiting"] == 3)
     live = [asyncio.create_task(call(f"live-{i}", Priority.LIVE)) for i in range(2)]
-    await asyncio.sleep(0.01)
+    await until(lambda: limiter.state()["waiting"] == 5)
     limiter.release()
     await asyncio.gather(*backfill, *live)
     assert order[:2] == ["live-0", "live-1"]
@@ -147,7 +158,7 @@ async def test_cancelled_waiter_leaves_no_trace() -> None:
     limiter = RateLimiter("conn", concurrency=1)
     await limiter.acquire()
     waiter = asyncio.create_task(limiter.acquire())
-    await asyncio.sleep(0.01)
+    await until(lambda: limiter.state()["waiting"] == 1)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
