@@ -1,0 +1,100 @@
+"""Parked conflicts: park one per (record, field) until resolved; list and resolve them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crmsync.model.values import CanonicalValue
+from crmsync.store.codec import JsonValue, decode_value, encode_value
+from crmsync.store.tables import conflicts
+from crmsync.store.values import Clock, Conflict, ConflictSide
+
+
+def _encode_sides(sides: Sequence[ConflictSide]) -> list[JsonValue]:
+    return [
+        {"connection": s.connection, "value": encode_value(s.value), "at": s.at.isoformat() if s.at else None}
+        for s in sides
+    ]
+
+
+def _decode_side(raw: dict[str, Any]) -> ConflictSide:
+    at = datetime.fromisoformat(raw["at"]) if raw.get("at") else None
+    return ConflictSide(raw["connection"], decode_value(raw["value"]), at)
+
+
+def _conflict(row: sa.Row[tuple[object, ...]]) -> Conflict:
+    return Conflict(
+        id=row.id,
+        canonical_id=row.canonical_id,
+        field=row.field,
+        base=decode_value(row.base),
+        sides=tuple(_decode_side(side) for side in row.sides),
+        created_at=row.created_at,
+        resolved=row.status == "resolved",
+        resolution=decode_value(row.resolution),
+        resolved_by=row.resolved_by,
+        resolved_at=row.resolved_at,
+    )
+
+
+class Conflicts:
+    """Park, list and resolve field-level conflicts."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+        self._db = connection
+        self._clock = clock
+
+    async def park(
+        self, canonical_id: str, field: str, base: CanonicalValue, sides: Sequence[ConflictSide]
+    ) -> Conflict:
+        """Park a conflict; an open one on the same field is updated with the latest sides, not duplicated."""
+        open_one = await self._db.execute(
+            sa.select(conflicts.c.id).where(
+                conflicts.c.canonical_id == canonical_id, conflicts.c.field == field, conflicts.c.status == "open"
+            )
+        )
+        existing = open_one.scalar_one_or_none()
+        values = {"base": encode_value(base), "sides": _encode_sides(sides)}
+        if existing is None:
+            result = await self._db.execute(
+                sa.insert(conflicts)
+                .values(canonical_id=canonical_id, field=field, status="open", created_at=self._clock(), **values)
+                .returning(conflicts.c.id)
+            )
+            existing = result.scalar_one()
+        else:
+            await self._db.execute(sa.update(conflicts).where(conflicts.c.id == existing).values(**values))
+        found = await self.get(existing)
+        assert found is not None
+        return found
+
+    async def get(self, conflict_id: int) -> Conflict | None:
+        result = await self._db.execute(sa.select(conflicts).where(conflicts.c.id == conflict_id))
+        row = result.first()
+        return _conflict(row) if row else None
+
+    async def list(self, canonical_id: str | None = None, *, include_resolved: bool = False) -> list[Conflict]:
+        query = sa.select(conflicts).order_by(conflicts.c.id)
+        if canonical_id is not None:
+            query = query.where(conflicts.c.canonical_id == canonical_id)
+        if not include_resolved:
+            query = query.where(conflicts.c.status == "open")
+        return [_conflict(row) for row in await self._db.execute(query)]
+
+    async def resolve(self, conflict_id: int, value: CanonicalValue, resolved_by: str) -> Conflict | None:
+        """Close an open conflict with the chosen value; None if there is no such open conflict."""
+        result = await self._db.execute(
+            sa.update(conflicts)
+            .where(conflicts.c.id == conflict_id, conflicts.c.status == "open")
+            .values(
+                status="resolved", resolution=encode_value(value), resolved_by=resolved_by, resolved_at=self._clock()
+            )
+        )
+        if result.rowcount != 1:
+            return None
+        return await self.get(conflict_id)

@@ -1,0 +1,226 @@
+"""The durable jobs queue: transactional enqueue, per-key ordered claims, leases, retries, dead letters.
+
+Semantics on both backends (ecosystem notes §B, procrastinate's design):
+- a key's jobs run one at a time and in id order: a pending job is claimable only when no job of
+  its key with a smaller id is pending or running (a dead job no longer blocks its key);
+- a pending job with the same key and kind absorbs a new one (its payload becomes the newest);
+- a claim is a lease: heartbeats extend it, `reap` returns expired leases to pending;
+- failures back off exponentially and go to `dead` after the policy's attempts.
+Claim in a short transaction of its own, do the work outside any transaction, then `complete` in
+the transaction that records the work's effects (invariant 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crmsync.store.errors import LeaseLostError
+from crmsync.store.tables import UtcDateTime, jobs
+from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
+
+LIVE: tuple[JobStatus, ...] = ("pending", "running")
+
+
+def _job(row: sa.Row[tuple[object, ...]]) -> Job:
+    status: JobStatus = row.status
+    return Job(
+        id=row.id,
+        key=row.key,
+        kind=row.kind,
+        payload=row.payload,
+        status=status,
+        priority=row.priority,
+        attempts=row.attempts,
+        run_after=row.run_after,
+        locked_by=row.locked_by,
+        locked_until=row.locked_until,
+        last_error=row.last_error,
+        created_at=row.created_at,
+    )
+
+
+def _at(value: datetime) -> sa.BindParameter[datetime]:
+    return sa.literal(value, UtcDateTime())
+
+
+class JobQueue:
+    """The jobs table, bound to one transaction."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock, policy: RetryPolicy) -> None:
+        self._db = connection
+        self._clock = clock
+        self.policy = policy
+
+    @property
+    def _postgres(self) -> bool:
+        return self._db.dialect.name == "postgresql"
+
+    async def enqueue(self, job: NewJob) -> int:
+        """Add `job` in the caller's transaction; returns its id, or the id of the pending job that absorbed it."""
+        now = self._clock()
+        run_after = job.run_after or now
+        if job.coalesce:
+            if self._postgres:
+                # Serialise enqueuers of one key so two concurrent enqueues still coalesce.
+                await self._db.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": job.key}
+                )
+            pending = (
+                sa.select(sa.func.min(jobs.c.id))
+                .where(jobs.c.key == job.key, jobs.c.kind == job.kind, jobs.c.status == "pending")
+                .scalar_subquery()
+            )
+            absorbed = await self._db.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == pending)
+                .values(
+                    payload=dict(job.payload),
+                    run_after=sa.case((jobs.c.run_after > _at(run_after), _at(run_after)), else_=jobs.c.run_after),
+                    priority=sa.case((jobs.c.priority < job.priority, job.priority), else_=jobs.c.priority),
+                )
+                .returning(jobs.c.id)
+            )
+            existing = absorbed.scalar_one_or_none()
+            if existing is not None:
+                return int(existing)
+        inserted = await self._db.execute(
+            sa.insert(jobs)
+            .values(
+                key=job.key,
+                kind=job.kind,
+                payload=dict(job.payload),
+                status="pending",
+                priority=job.priority,
+                attempts=0,
+                run_after=run_after,
+                created_at=now,
+            )
+            .returning(jobs.c.id)
+        )
+        return int(inserted.scalar_one())
+
+    async def claim(self, worker: str, kinds: Sequence[str] | None = None, limit: int = 1) -> list[Job]:
+        """Lease up to `limit` runnable jobs (at most one per key) to `worker`, highest priority first."""
+        now = self._clock()
+        candidate = jobs.alias("candidate")
+        earlier = jobs.alias("earlier")
+        blocked = sa.exists().where(
+            earlier.c.key == candidate.c.key, earlier.c.id < candidate.c.id, earlier.c.status.in_(LIVE)
+        )
+        query = sa.select(candidate.c.id).where(
+            candidate.c.status == "pending", candidate.c.run_after <= _at(now), ~blocked
+        )
+        if kinds is not None:
+            query = query.where(candidate.c.kind.in_(list(kinds)))
+        query = query.order_by(candidate.c.priority.desc(), candidate.c.id).limit(limit)
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True, of=candidate)
+        result = await self._db.execute(
+            sa.update(jobs)
+            .where(jobs.c.id.in_(query.scalar_subquery()), jobs.c.status == "pending")
+            .values(
+                status="running",
+                attempts=jobs.c.attempts + 1,
+                locked_by=worker,
+                locked_until=now + self.policy.lease,
+            )
+            .returning(*jobs.c)
+        )
+        claimed = [_job(row) for row in result]
+        return sorted(claimed, key=lambda j: (-j.priority, j.id))
+
+    async def heartbeat(self, job_id: int, worker: str) -> datetime:
+        """Extend the lease of a job this worker holds; returns the new expiry."""
+        until = self._clock() + self.policy.lease
+        result = await self._db.execute(
+            sa.update(jobs).where(*self._held(job_id, worker)).values(locked_until=until).returning(jobs.c.id)
+        )
+        if result.scalar_one_or_none() is None:
+            raise LeaseLostError(f"job {job_id} is no longer leased to {worker}")
+        return until
+
+    async def complete(self, job_id: int, worker: str) -> None:
+        """Mark a held job done; call it in the transaction that records the job's effects."""
+        result = await self._db.execute(
+            sa.update(jobs)
+            .where(*self._held(job_id, worker))
+            .values(status="done", locked_by=None, locked_until=None, finished_at=self._clock())
+            .returning(jobs.c.id)
+        )
+        if result.scalar_one_or_none() is None:
+            raise LeaseLostError(f"job {job_id} is no longer leased to {worker}")
+
+    async def fail(
+        self, job_id: int, worker: str, error: str, *, retry_in: timedelta | None = None, permanent: bool = False
+    ) -> Job:
+        """Give a held job back: pending after a backoff (or `retry_in`), or dead when out of attempts."""
+        held = await self._db.execute(sa.select(jobs.c.attempts).where(*self._held(job_id, worker)))
+        attempts = held.scalar_one_or_none()
+        if attempts is None:
+            raise LeaseLostError(f"job {job_id} is no longer leased to {worker}")
+        now = self._clock()
+        values: dict[str, Any] = {"locked_by": None, "locked_until": None, "last_error": error}
+        if permanent or attempts >= self.policy.max_attempts:
+            values.update(status="dead", finished_at=now)
+        else:
+            values.update(status="pending", run_after=now + (retry_in or self.policy.delay(attempts)))
+        result = await self._db.execute(
+            sa.update(jobs).where(*self._held(job_id, worker)).values(**values).returning(*jobs.c)
+        )
+        return _job(result.one())
+
+    async def reap(self) -> list[int]:
+        """Return jobs whose lease expired (their worker died) to pending, or dead letters; returns their ids."""
+        now = self._clock()
+        expired = (jobs.c.status == "running", jobs.c.locked_until < _at(now))
+        released: dict[str, Any] = {"locked_by": None, "locked_until": None}
+        dead = await self._db.execute(
+            sa.update(jobs)
+            .where(*expired, jobs.c.attempts >= self.policy.max_attempts)
+            .values(status="dead", finished_at=now, last_error="lease expired on the last attempt", **released)
+            .returning(jobs.c.id)
+        )
+        retried = await self._db.execute(
+            sa.update(jobs)
+            .where(*expired)
+            .values(status="pending", run_after=now, last_error="lease expired", **released)
+            .returning(jobs.c.id)
+        )
+        return sorted([int(i) for i in dead.scalars()] + [int(i) for i in retried.scalars()])
+
+    async def get(self, job_id: int) -> Job | None:
+        row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
+        return _job(row) if row else None
+
+    async def list(self, status: JobStatus | None = None, key: str | None = None) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.id)
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        if key is not None:
+            query = query.where(jobs.c.key == key)
+        return [_job(row) for row in await self._db.execute(query)]
+
+    async def counts(self) -> dict[JobStatus, int]:
+        result = await self._db.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
+        return {row[0]: int(row[1]) for row in result}
+
+    async def retry_dead(self, key: str | None = None) -> int:
+        """Give dead jobs a fresh set of attempts (`crmsync errors retry`)."""
+        query = sa.update(jobs).where(jobs.c.status == "dead")
+        if key is not None:
+            query = query.where(jobs.c.key == key)
+        values = {"status": "pending", "attempts": 0, "run_after": self._clock(), "finished_at": None}
+        return (await self._db.execute(query.values(**values))).rowcount
+
+    async def purge_done(self, finished_before: datetime) -> int:
+        query = sa.delete(jobs).where(jobs.c.status == "done", jobs.c.finished_at < _at(finished_before))
+        return (await self._db.execute(query)).rowcount
+
+    @staticmethod
+    def _held(job_id: int, worker: str) -> tuple[sa.ColumnElement[bool], ...]:
+        return (jobs.c.id == job_id, jobs.c.status == "running", jobs.c.locked_by == worker)

@@ -1,0 +1,59 @@
+"""Shadows: the canonical values last read from or written to each connection, per canonical record."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crmsync.store.codec import content_hash, decode_fields, encode_fields
+from crmsync.store.tables import shadows
+from crmsync.store.upsert import upsert
+from crmsync.store.values import Clock, Shadow
+
+
+class Shadows:
+    """Get and put shadows; the store computes the content hash so it always matches the fields."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+        self._db = connection
+        self._clock = clock
+
+    async def get(self, canonical_id: str, connection: str) -> Shadow | None:
+        found = await self.get_all(canonical_id)
+        return found.get(connection)
+
+    async def get_all(self, canonical_id: str) -> dict[str, Shadow]:
+        """Every connection's shadow of one record, by connection."""
+        result = await self._db.execute(sa.select(shadows).where(shadows.c.canonical_id == canonical_id))
+        return {
+            row.connection: Shadow(
+                canonical_id=row.canonical_id,
+                connection=row.connection,
+                fields=decode_fields(row.fields),
+                version_token=row.version_token,
+                content_hash=row.content_hash,
+                updated_at=row.updated_at,
+            )
+            for row in result
+        }
+
+    async def put(self, shadow: Shadow) -> Shadow:
+        stored = replace(shadow, content_hash=content_hash(shadow.fields), updated_at=self._clock())
+        values = {
+            "canonical_id": stored.canonical_id,
+            "connection": stored.connection,
+            "fields": encode_fields(stored.fields),
+            "content_hash": stored.content_hash,
+            "version_token": stored.version_token,
+            "updated_at": stored.updated_at,
+        }
+        await upsert(self._db, shadows, values, ("canonical_id", "connection"))
+        return stored
+
+    async def delete(self, canonical_id: str, connection: str | None = None) -> int:
+        query = sa.delete(shadows).where(shadows.c.canonical_id == canonical_id)
+        if connection is not None:
+            query = query.where(shadows.c.connection == connection)
+        return (await self._db.execute(query)).rowcount

@@ -1,0 +1,93 @@
+"""The state store: an engine, its schema brought up to date, and transactions that bundle the repositories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from crmsync.store.audit import Audit
+from crmsync.store.conflicts import Conflicts
+from crmsync.store.cursors import Cursors
+from crmsync.store.engine import READ_ONLY, create_engine
+from crmsync.store.identity import IdentityMap
+from crmsync.store.jobs import JobQueue
+from crmsync.store.migrate import migrate
+from crmsync.store.records import GoldenRecords
+from crmsync.store.shadows import Shadows
+from crmsync.store.sync_errors import SyncErrors
+from crmsync.store.values import Clock, RetryPolicy
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Transaction:
+    """Every repository bound to one database transaction: what is written here commits together."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock, policy: RetryPolicy) -> None:
+        self.connection = connection
+        self.links = IdentityMap(connection, clock)
+        self.shadows = Shadows(connection, clock)
+        self.records = GoldenRecords(connection, clock)
+        self.cursors = Cursors(connection, clock)
+        self.conflicts = Conflicts(connection, clock)
+        self.errors = SyncErrors(connection, clock)
+        self.audit = Audit(connection)
+        self.jobs = JobQueue(connection, clock, policy)
+
+
+class Store:
+    """The state database. Open it with `open_store`; use `begin()` for writes and `read()` for reads."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now, policy: RetryPolicy | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.policy = policy or RetryPolicy()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Transaction]:
+        """A write transaction: commits on success, rolls back on an exception.
+
+        On SQLite it takes the database's write lock at BEGIN, so keep it short and never hold it
+        across a call to a CRM.
+        """
+        async with self.engine.begin() as connection:
+            yield Transaction(connection, self.clock, self.policy)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        """A read-only transaction (a consistent snapshot that does not queue behind writers on SQLite)."""
+        # The connection begins on first use (with a deferred BEGIN on SQLite) and rolls back on close.
+        async with self.engine.connect() as plain:
+            connection = await plain.execution_options(**{READ_ONLY: True})
+            yield Transaction(connection, self.clock, self.policy)
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_store(
+    url: str | URL, *, clock: Clock = utc_now, policy: RetryPolicy | None = None, migrate_schema: bool = True
+) -> Store:
+    """Open the state database at `url` and migrate it to this crmsync's schema.
+
+    `sqlite:///path` (the default kind) or `postgresql://…`. An older database is migrated; one
+    written by a newer crmsync raises StoreVersionError naming both versions.
+    """
+    engine = create_engine(url)
+    try:
+        if migrate_schema:
+            await migrate(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Store(engine, clock=clock, policy=policy)

@@ -1,0 +1,101 @@
+"""Sync errors: records that could not be read or written, kept until fixed, cleared or retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crmsync.store.tables import sync_errors
+from crmsync.store.values import Clock, SyncError, SyncErrorReport
+
+
+def _sync_error(row: sa.Row[tuple[object, ...]]) -> SyncError:
+    report = SyncErrorReport(
+        connection=row.connection,
+        object=row.object,
+        operation=row.operation,
+        message=row.message,
+        canonical_id=row.canonical_id,
+        remote_id=row.remote_id,
+        field=row.field,
+        code=row.code,
+    )
+    return SyncError(row.id, report, row._mapping["count"], row.first_seen, row.last_seen)
+
+
+def _subject(
+    connection: str, object: str, canonical_id: str | None, remote_id: str | None
+) -> tuple[sa.ColumnElement[bool], ...]:
+    # NULL-safe equality: a record known only by its remote id (or only canonically) is still one subject.
+    return (
+        sync_errors.c.connection == connection,
+        sync_errors.c.object == object,
+        sync_errors.c.canonical_id.is_not_distinct_from(canonical_id),
+        sync_errors.c.remote_id.is_not_distinct_from(remote_id),
+    )
+
+
+class SyncErrors:
+    """Record, list and clear sync errors; a repeated error on the same subject is counted, not duplicated."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+        self._db = connection
+        self._clock = clock
+
+    async def record(self, report: SyncErrorReport) -> SyncError:
+        now = self._clock()
+        subject = (
+            *_subject(report.connection, report.object, report.canonical_id, report.remote_id),
+            sync_errors.c.operation == report.operation,
+        )
+        latest: dict[str, Any] = {
+            "message": report.message,
+            "field": report.field,
+            "code": report.code,
+            "last_seen": now,
+        }
+        updated = await self._db.execute(
+            sa.update(sync_errors)
+            .where(*subject)
+            .values(count=sync_errors.c.count + 1, **latest)
+            .returning(sync_errors.c.id)
+        )
+        error_id = updated.scalar_one_or_none()
+        if error_id is None:
+            inserted = await self._db.execute(
+                sa.insert(sync_errors)
+                .values(
+                    connection=report.connection,
+                    object=report.object,
+                    operation=report.operation,
+                    canonical_id=report.canonical_id,
+                    remote_id=report.remote_id,
+                    count=1,
+                    first_seen=now,
+                    **latest,
+                )
+                .returning(sync_errors.c.id)
+            )
+            error_id = inserted.scalar_one()
+        row = (await self._db.execute(sa.select(sync_errors).where(sync_errors.c.id == error_id))).one()
+        return _sync_error(row)
+
+    async def list(self, connection: str | None = None, canonical_id: str | None = None) -> list[SyncError]:
+        query = sa.select(sync_errors).order_by(sync_errors.c.id)
+        if connection is not None:
+            query = query.where(sync_errors.c.connection == connection)
+        if canonical_id is not None:
+            query = query.where(sync_errors.c.canonical_id == canonical_id)
+        return [_sync_error(row) for row in await self._db.execute(query)]
+
+    async def clear(
+        self, connection: str, object: str, *, canonical_id: str | None = None, remote_id: str | None = None
+    ) -> int:
+        """Forget a subject's errors (it synced fine); returns how many were cleared."""
+        query = sa.delete(sync_errors).where(*_subject(connection, object, canonical_id, remote_id))
+        return (await self._db.execute(query)).rowcount
+
+    async def clear_id(self, error_id: int) -> bool:
+        return (await self._db.execute(sa.delete(sync_errors).where(sync_errors.c.id == error_id))).rowcount > 0

@@ -1,0 +1,186 @@
+"""SQLAlchemy Core table definitions of the state database (DESIGN §3); migrations create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+SCHEMA_VERSION = 2
+"""Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on both backends.
+
+    SQLite has no time zone type: values are stored as naive UTC text, which sorts and compares
+    correctly only because every value is normalised to UTC first.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only aliases the rowid (and so auto-increments) for a column typed exactly INTEGER.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("written_by", sa.String(64), nullable=False),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("object", sa.String(128), primary_key=True),
+    sa.Column("remote_id", sa.String(255), primary_key=True),
+    sa.Column("canonical_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_links_canonical", "canonical_id", "connection"),
+)
+
+shadows = sa.Table(
+    "shadows",
+    metadata,
+    sa.Column("canonical_id", sa.String(64), primary_key=True),
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("version_token", sa.String(255)),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("canonical_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("provenance", sa.JSON, nullable=False),
+    sa.Column("links", sa.JSON, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_records_kind", "kind"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("object", sa.String(128), primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("run_after", UtcDateTime, nullable=False),
+    sa.Column("locked_by", sa.String(128)),
+    sa.Column("locked_until", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    # Per-key ordering looks for an earlier live job of the same key.
+    sa.Index(
+        "ix_jobs_live_key",
+        "key",
+        "id",
+        sqlite_where=sa.text("status IN ('pending', 'running')"),
+        postgresql_where=sa.text("status IN ('pending', 'running')"),
+    ),
+    sa.Index(
+        "ix_jobs_pending",
+        "run_after",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    # Safety net for invariant 4: one running job per key, whatever the claim query does.
+    sa.Index(
+        "ux_jobs_running_key",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    ),
+)
+
+conflicts = sa.Table(
+    "conflicts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("canonical_id", sa.String(64), nullable=False),
+    sa.Column("field", sa.String(128), nullable=False),
+    sa.Column("base", sa.JSON),
+    sa.Column("sides", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resolution", sa.JSON),
+    sa.Column("resolved_by", sa.String(128)),
+    sa.Column("resolved_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index("ix_conflicts_record", "canonical_id", "field"),
+    sa.Index("ix_conflicts_status", "status"),
+)
+
+sync_errors = sa.Table(
+    "sync_errors",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.String(128), nullable=False),
+    sa.Column("object", sa.String(128), nullable=False),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("canonical_id", sa.String(64)),
+    sa.Column("remote_id", sa.String(255)),
+    sa.Column("field", sa.String(128)),
+    sa.Column("code", sa.String(128)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Index("ix_sync_errors_subject", "connection", "object", "canonical_id", "remote_id"),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("canonical_id", sa.String(64), nullable=False),
+    sa.Column("field", sa.String(128), nullable=False),
+    sa.Column("old", sa.JSON),
+    sa.Column("new", sa.JSON),
+    sa.Column("connection", sa.String(128), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index("ix_audit_record", "canonical_id", "id"),
+)

@@ -1,0 +1,206 @@
+"""The jobs queue: transactional enqueue, per-key order, coalescing, leases, retries and dead letters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crmsync.store import LeaseLostError, NewJob, RetryPolicy, Store
+from tests.unit.store.helpers import FakeClock
+
+
+async def enqueue(store: Store, *jobs: NewJob) -> list[int]:
+    async with store.begin() as tx:
+        return [await tx.jobs.enqueue(job) for job in jobs]
+
+
+async def claim(store: Store, worker: str = "w1", limit: int = 10, kinds: list[str] | None = None) -> list[int]:
+    async with store.begin() as tx:
+        return [job.id for job in await tx.jobs.claim(worker, kinds, limit)]
+
+
+async def complete(store: Store, job_id: int, worker: str = "w1") -> None:
+    async with store.begin() as tx:
+        await tx.jobs.complete(job_id, worker)
+
+
+async def test_enqueue_commits_with_the_callers_transaction(store: Store) -> None:
+    class Boom(Exception):
+        pass
+
+    async def change_then_crash() -> None:
+        async with store.begin() as tx:
+            await tx.cursors.put("sf", "Contact", "c1")
+            await tx.jobs.enqueue(NewJob("contact:1", "fetch"))
+            raise Boom
+
+    with pytest.raises(Boom):
+        await change_then_crash()
+    async with store.read() as tx:
+        assert await tx.jobs.list() == []
+        assert await tx.cursors.get("sf", "Contact") is None
+
+
+async def test_a_keys_jobs_run_one_at_a_time_in_id_order(store: Store) -> None:
+    a1, b1, a2, a3 = await enqueue(
+        store,
+        NewJob("a", "fetch", coalesce=False),
+        NewJob("b", "fetch", coalesce=False),
+        NewJob("a", "push", coalesce=False),
+        NewJob("a", "fetch", coalesce=False),
+    )
+    assert await claim(store) == [a1, b1]
+    assert await claim(store) == []  # a2 waits for a1 even with idle workers
+    await complete(store, a1)
+    assert await claim(store, "w2") == [a2]
+    await complete(store, a2, "w2")
+    assert await claim(store) == [a3]
+
+
+async def test_a_job_of_an_unclaimed_kind_still_blocks_its_key(store: Store) -> None:
+    first, second = await enqueue(store, NewJob("a", "push"), NewJob("a", "fetch"))
+    assert await claim(store, kinds=["fetch"]) == []
+    assert await claim(store, kinds=["push"]) == [first]
+    await complete(store, first)
+    assert await claim(store, kinds=["fetch"]) == [second]
+
+
+async def test_claim_respects_limit_and_priority(store: Store) -> None:
+    low, high, mid = await enqueue(
+        store, NewJob("a", "fetch", priority=0), NewJob("b", "fetch", priority=10), NewJob("c", "fetch", priority=5)
+    )
+    assert await claim(store, limit=2) == [high, mid]
+    assert await claim(store, limit=2) == [low]
+
+
+async def test_pending_job_absorbs_a_new_one_with_same_key_and_kind(store: Store) -> None:
+    first, again, other_kind = await enqueue(
+        store,
+        NewJob("a", "fetch", {"v": 1}),
+        NewJob("a", "fetch", {"v": 2}, priority=3),
+        NewJob("a", "push", {"v": 3}),
+    )
+    assert again == first
+    assert other_kind != first
+    async with store.read() as tx:
+        job = await tx.jobs.get(first)
+    assert job is not None
+    assert job.payload == {"v": 2}
+    assert job.priority == 3
+
+
+async def test_a_running_job_does_not_absorb_new_work(store: Store) -> None:
+    (first,) = await enqueue(store, NewJob("a", "fetch", {"v": 1}))
+    assert await claim(store) == [first]
+    (second,) = await enqueue(store, NewJob("a", "fetch", {"v": 2}))
+    assert second != first  # the running job may have read state before the change
+    await complete(store, first)
+    assert await claim(store) == [second]
+
+
+async def test_run_after_delays_a_job(store: Store, clock: FakeClock) -> None:
+    (job,) = await enqueue(store, NewJob("a", "fetch", run_after=clock() + timedelta(minutes=5)))
+    assert await claim(store) == []
+    clock.advance(timedelta(minutes=5))
+    assert await claim(store) == [job]
+
+
+async def test_failure_backs_off_exponentially_then_dead_letters(store: Store, clock: FakeClock) -> None:
+    store.policy = RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=10), max_delay=timedelta(hours=1))
+    (job_id,) = await enqueue(store, NewJob("a", "push"))
+    delays = []
+    for _ in range(2):
+        assert await claim(store) == [job_id]
+        async with store.begin() as tx:
+            failed = await tx.jobs.fail(job_id, "w1", "HTTP 503")
+        assert failed.status == "pending"
+        delays.append(failed.run_after - clock())
+        assert await claim(store) == []  # backing off
+        clock.advance(failed.run_after - clock())
+    assert delays == [timedelta(seconds=10), timedelta(seconds=20)]
+    assert await claim(store) == [job_id]
+    async with store.begin() as tx:
+        dead = await tx.jobs.fail(job_id, "w1", "HTTP 503 again")
+    assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "HTTP 503 again")
+
+
+async def test_a_dead_job_stops_blocking_its_key_and_can_be_retried(store: Store) -> None:
+    first, second = await enqueue(store, NewJob("a", "push"), NewJob("a", "fetch"))
+    assert await claim(store) == [first]
+    async with store.begin() as tx:
+        await tx.jobs.fail(first, "w1", "INVALID_EMAIL", permanent=True)
+    assert await claim(store) == [second]
+    await complete(store, second)
+    async with store.begin() as tx:
+        assert await tx.jobs.retry_dead(key="a") == 1
+    assert await claim(store) == [first]
+
+
+async def test_retry_in_overrides_the_backoff(store: Store, clock: FakeClock) -> None:
+    (job_id,) = await enqueue(store, NewJob("a", "push"))
+    await claim(store)
+    async with store.begin() as tx:
+        failed = await tx.jobs.fail(job_id, "w1", "429", retry_in=timedelta(seconds=7))
+    assert failed.run_after == clock() + timedelta(seconds=7)
+
+
+async def test_heartbeat_extends_the_lease(store: Store, clock: FakeClock) -> None:
+    (job_id,) = await enqueue(store, NewJob("a", "fetch"))
+    await claim(store)
+    clock.advance(store.policy.lease - timedelta(seconds=1))
+    async with store.begin() as tx:
+        until = await tx.jobs.heartbeat(job_id, "w1")
+    assert until == clock() + store.policy.lease
+    clock.advance(timedelta(seconds=30))
+    async with store.begin() as tx:
+        assert await tx.jobs.reap() == []
+
+
+async def test_expired_lease_is_reaped_and_the_job_rerun(store: Store, clock: FakeClock) -> None:
+    (job_id,) = await enqueue(store, NewJob("a", "fetch"))
+    assert await claim(store, "dying") == [job_id]
+    clock.advance(store.policy.lease + timedelta(seconds=1))  # the worker died: no heartbeat
+    async with store.begin() as tx:
+        assert await tx.jobs.reap() == [job_id]
+    async with store.begin() as tx:
+        (rerun,) = await tx.jobs.claim("w2")
+    assert (rerun.id, rerun.attempts, rerun.locked_by) == (job_id, 2, "w2")
+    # The first worker comes back too late: its effects must roll back with its transaction.
+    with pytest.raises(LeaseLostError):
+        await complete(store, job_id, "dying")
+    with pytest.raises(LeaseLostError):
+        async with store.begin() as tx:
+            await tx.jobs.heartbeat(job_id, "dying")
+    await complete(store, job_id, "w2")
+    async with store.read() as tx:
+        assert await tx.jobs.counts() == {"done": 1}
+
+
+async def test_reaping_on_the_last_attempt_dead_letters(store: Store, clock: FakeClock) -> None:
+    store.policy = RetryPolicy(max_attempts=1)
+    (job_id,) = await enqueue(store, NewJob("a", "fetch"))
+    await claim(store)
+    clock.advance(store.policy.lease * 2)
+    async with store.begin() as tx:
+        assert await tx.jobs.reap() == [job_id]
+        job = await tx.jobs.get(job_id)
+    assert job is not None
+    assert job.status == "dead"
+
+
+async def test_fail_of_a_job_not_held_raises(store: Store) -> None:
+    (job_id,) = await enqueue(store, NewJob("a", "fetch"))
+    with pytest.raises(LeaseLostError):
+        async with store.begin() as tx:
+            await tx.jobs.fail(job_id, "nobody", "x")
+
+
+async def test_purge_done_removes_only_old_finished_jobs(store: Store, clock: FakeClock) -> None:
+    done, pending = await enqueue(store, NewJob("a", "fetch"), NewJob("b", "fetch", run_after=clock() + timedelta(1)))
+    await claim(store)
+    await complete(store, done)
+    clock.advance(timedelta(days=2))
+    async with store.begin() as tx:
+        assert await tx.jobs.purge_done(clock() - timedelta(days=1)) == 1
+        assert [job.id for job in await tx.jobs.list()] == [pending]

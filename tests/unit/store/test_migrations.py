@@ -1,0 +1,75 @@
+"""Migrations: a new database gets the whole schema, an older one is migrated, a newer one is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+import crmsync
+from crmsync.store import Link, StoreVersionError, open_store
+from crmsync.store.engine import create_engine
+from crmsync.store.migrate import current_revision, head_revision, migrate
+from crmsync.store.tables import SCHEMA_VERSION, metadata
+
+
+def _schema_diff(connection: Connection) -> list[object]:
+    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+
+
+async def test_new_database_matches_the_table_definitions(store_url: str) -> None:
+    store = await open_store(store_url)
+    async with store.engine.connect() as connection:
+        assert await connection.run_sync(_schema_diff) == []
+        assert await connection.run_sync(current_revision) == head_revision()
+        row = (await connection.execute(sa.text("SELECT version, written_by FROM schema_version"))).one()
+    assert tuple(row) == (SCHEMA_VERSION, crmsync.__version__)
+    await store.aclose()
+
+
+async def test_older_database_is_migrated_keeping_its_data(store_url: str) -> None:
+    engine = create_engine(store_url)
+    await migrate(engine, "0001")  # as written by a crmsync with schema 1
+    async with engine.begin() as connection:
+        assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("jobs"))
+        await connection.execute(
+            sa.text(
+                "INSERT INTO links (connection, object, remote_id, canonical_id, kind, created_at) "
+                "VALUES ('sf', 'Contact', '003', 'c1', 'contact', '2026-01-01 00:00:00')"
+            )
+        )
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.read() as tx:
+        assert await tx.links.remote_links("c1") == [Link("c1", "contact", "sf", "Contact", "003")]
+        assert await tx.jobs.list() == []
+        assert await tx.connection.run_sync(current_revision) == head_revision()
+    await store.aclose()
+
+
+async def test_reopening_is_a_no_op(store_url: str) -> None:
+    for _ in range(2):
+        store = await open_store(store_url)
+        await store.aclose()
+    store = await open_store(store_url)
+    async with store.read() as tx:
+        assert await tx.connection.run_sync(current_revision) == head_revision()
+    await store.aclose()
+
+
+async def test_newer_database_is_refused_naming_both_versions(store_url: str, tmp_path: Path) -> None:
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        await tx.connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+        await tx.connection.execute(sa.text("UPDATE schema_version SET version = 99, written_by = '9.0.0'"))
+    await store.aclose()
+    with pytest.raises(StoreVersionError) as refused:
+        await open_store(store_url)
+    message = str(refused.value)
+    for expected in ("crmsync 9.0.0", "schema 99", "0099", crmsync.__version__, f"schema {SCHEMA_VERSION}"):
+        assert expected in message

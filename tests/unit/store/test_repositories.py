@@ -1,0 +1,168 @@
+"""Identity map, shadows, golden records, cursors, conflicts, sync errors and audit round-trip their values."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from crmsync.model.values import CanonicalRecord, CanonicalValue
+from crmsync.store import (
+    AuditEntry,
+    ConflictSide,
+    GoldenRecord,
+    Link,
+    Provenance,
+    Shadow,
+    StaleRecordError,
+    Store,
+    SyncErrorReport,
+)
+from crmsync.store.codec import content_hash
+from tests.unit.store.helpers import FakeClock
+
+AT = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
+
+
+async def test_identity_map_links_looks_up_both_ways_and_unlinks(store: Store) -> None:
+    async with store.begin() as tx:
+        await tx.links.link(Link("c1", "contact", "sf", "Contact", "003A"))
+        await tx.links.link(Link("c1", "contact", "hs", "contacts", "501"))
+        await tx.links.link(Link("c2", "contact", "hs", "contacts", "502"))
+    async with store.begin() as tx:
+        assert await tx.links.canonical_id("sf", "Contact", "003A") == "c1"
+        assert await tx.links.canonical_id("sf", "Contact", "nope") is None
+        assert await tx.links.canonical_ids("hs", "contacts", ["501", "502", "503"]) == {"501": "c1", "502": "c2"}
+        assert await tx.links.remote_id("c1", "hs") == "501"
+        assert {link.connection for link in await tx.links.remote_links("c1")} == {"sf", "hs"}
+        assert await tx.links.unlink("sf", "Contact", "003A")
+        assert not await tx.links.unlink("sf", "Contact", "003A")
+        assert await tx.links.remote_id("c1", "sf") is None
+
+
+async def test_identity_map_repoints_links_on_a_merge(store: Store) -> None:
+    async with store.begin() as tx:
+        await tx.links.link(Link("loser", "contact", "hs", "contacts", "9"))
+        await tx.links.link(Link("winner", "contact", "sf", "Contact", "003B"))
+        assert await tx.links.repoint("loser", "winner") == 1
+        assert await tx.links.canonical_id("hs", "contacts", "9") == "winner"
+        # Linking a linked remote id again points it elsewhere instead of failing.
+        await tx.links.link(Link("third", "contact", "sf", "Contact", "003B"))
+        assert await tx.links.canonical_id("sf", "Contact", "003B") == "third"
+
+
+async def test_shadow_round_trips_values_and_hashes_them(store: Store, clock: FakeClock) -> None:
+    fields: dict[str, CanonicalValue] = {
+        "email": "a@x.io",
+        "born": date(1990, 5, 1),
+        "seen": AT,
+        "tags": ("a", "b"),
+        "n": 3,
+        "x": None,
+    }
+    async with store.begin() as tx:
+        stored = await tx.shadows.put(Shadow("c1", "sf", fields, version_token="v7"))
+    assert stored.content_hash == content_hash(fields)
+    async with store.read() as tx:
+        shadow = await tx.shadows.get("c1", "sf")
+        assert await tx.shadows.get("c1", "hs") is None
+    assert shadow == Shadow("c1", "sf", fields, "v7", content_hash(fields), clock())
+    async with store.begin() as tx:
+        await tx.shadows.put(Shadow("c1", "sf", {"email": "b@x.io"}))
+        await tx.shadows.put(Shadow("c1", "hs", {"email": "b@x.io"}))
+        assert (await tx.shadows.get_all("c1")).keys() == {"sf", "hs"}
+        assert (await tx.shadows.get("c1", "sf")).fields == {"email": "b@x.io"}  # type: ignore[union-attr]
+        assert await tx.shadows.delete("c1") == 2
+
+
+async def test_golden_record_round_trips_with_provenance_and_versions(store: Store) -> None:
+    record = CanonicalRecord("c1", "contact", {"email": "a@x.io", "score": 1.5}, {"company": ("co1",)})
+    provenance = {"email": Provenance("sf", AT, "last_writer_wins"), "score": Provenance("hs", AT)}
+    async with store.begin() as tx:
+        first = await tx.records.put(GoldenRecord(record, provenance))
+    assert first.version == 1
+    async with store.read() as tx:
+        loaded = await tx.records.get("c1")
+        assert await tx.records.get("nope") is None
+    assert loaded is not None
+    assert (loaded.record, loaded.provenance, loaded.version, loaded.deleted) == (record, provenance, 1, False)
+    async with store.begin() as tx:
+        second = await tx.records.put(GoldenRecord(record, provenance, deleted=True, version=1))
+        assert second.version == 2
+        assert (await tx.records.get_many(["c1", "x"]))["c1"].deleted
+
+
+async def test_golden_record_put_refuses_a_stale_version(store: Store) -> None:
+    record = CanonicalRecord("c1", "company", {"name": "Acme"})
+    async with store.begin() as tx:
+        await tx.records.put(GoldenRecord(record))
+    with pytest.raises(StaleRecordError):
+        async with store.begin() as tx:
+            await tx.records.put(GoldenRecord(record))  # "new" but exists
+    with pytest.raises(StaleRecordError):
+        async with store.begin() as tx:
+            await tx.records.put(GoldenRecord(record, version=5))
+
+
+async def test_cursors_get_put_reset(store: Store) -> None:
+    async with store.begin() as tx:
+        assert await tx.cursors.get("sf", "Contact") is None
+        await tx.cursors.put("sf", "Contact", "t1")
+        await tx.cursors.put("sf", "Contact", "t2")
+        await tx.cursors.put("sf", "Account", "a1")
+        assert await tx.cursors.get("sf", "Contact") == "t2"
+        assert await tx.cursors.reset("sf", "Contact") == 1
+        assert await tx.cursors.get("sf", "Account") == "a1"
+
+
+async def test_conflicts_park_once_per_field_and_resolve(store: Store, clock: FakeClock) -> None:
+    sides = (ConflictSide("sf", "Ann", AT), ConflictSide("hs", "Anne", None))
+    async with store.begin() as tx:
+        parked = await tx.conflicts.park("c1", "first_name", "An", sides)
+        newer = (ConflictSide("sf", "Ann", AT), ConflictSide("hs", "Annie", AT + timedelta(hours=1)))
+        again = await tx.conflicts.park("c1", "first_name", "An", newer)
+    assert again.id == parked.id
+    assert again.sides == newer
+    clock.advance(timedelta(minutes=1))
+    async with store.begin() as tx:
+        resolved = await tx.conflicts.resolve(parked.id, "Annie", "cli:alice")
+        assert await tx.conflicts.resolve(parked.id, "Ann", "cli:bob") is None
+        assert await tx.conflicts.list() == []
+        assert [c.id for c in await tx.conflicts.list("c1", include_resolved=True)] == [parked.id]
+    assert resolved is not None
+    assert (resolved.resolved, resolved.resolution, resolved.resolved_by, resolved.resolved_at) == (
+        True,
+        "Annie",
+        "cli:alice",
+        clock(),
+    )
+
+
+async def test_sync_errors_count_repeats_and_clear(store: Store, clock: FakeClock) -> None:
+    report = SyncErrorReport("hs", "contacts", "update", "Property values were not valid", "c1", "501", "email")
+    async with store.begin() as tx:
+        first = await tx.errors.record(report)
+        clock.advance(timedelta(minutes=5))
+        again = await tx.errors.record(report)
+        other = await tx.errors.record(SyncErrorReport("sf", "Contact", "read", "boom", remote_id="003"))
+    assert (again.id, again.count, again.first_seen, again.last_seen) == (first.id, 2, first.first_seen, clock())
+    async with store.begin() as tx:
+        assert [e.id for e in await tx.errors.list()] == [first.id, other.id]
+        assert [e.report for e in await tx.errors.list(connection="hs")] == [report]
+        assert await tx.errors.clear("sf", "Contact", remote_id="003") == 1
+        assert await tx.errors.clear_id(first.id)
+        assert await tx.errors.list() == []
+
+
+async def test_audit_appends_and_lists_a_records_history(store: Store) -> None:
+    entries = [
+        AuditEntry("c1", "email", None, "a@x.io", "sf", "create", AT),
+        AuditEntry("c1", "born", None, date(1990, 1, 2), "hs", "only_change", AT),
+        AuditEntry("c2", "email", "x", "y", "sf", "last_writer_wins", AT),
+    ]
+    async with store.begin() as tx:
+        await tx.audit.append(entries)
+        await tx.audit.append([])
+    async with store.read() as tx:
+        assert await tx.audit.list("c1") == entries[:2]
+        assert await tx.audit.list("c1", "born") == [entries[1]]
