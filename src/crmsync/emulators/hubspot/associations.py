@@ -133,7 +133,8 @@ class AssociationIndex:
             merged = self._norm((*before, *type_ids))
             targets[to_id] = merged
             return merged != before
-        for index in range(0, len(edges), 3):
+        # A C-level scan settles the common "not associated yet"; the loop only runs when the id occurs at all.
+        for index in range(0, len(edges), 3) if to_id in edges else ():
             if edges[index + 1] == to_id and edges[index] == to_name:
                 before = edges[index + 2]
                 merged = self._norm((*before, *type_ids))
@@ -172,7 +173,7 @@ class AssociationIndex:
             if not targets or to_id not in targets:
                 return False
             kept = () if type_ids is None else tuple(t for t in targets[to_id] if t not in type_ids)
-            if len(kept) == len(targets[to_id]):
+            if type_ids is not None and len(kept) == len(targets[to_id]):
                 return False
             if kept:
                 targets[to_id] = self._intern(kept)
@@ -187,7 +188,7 @@ class AssociationIndex:
             if edges[index + 1] == to_id and edges[index] == to_name:
                 before: tuple[int, ...] = edges[index + 2]
                 kept = () if type_ids is None else tuple(t for t in before if t not in type_ids)
-                if len(kept) == len(before):
+                if type_ids is not None and len(kept) == len(before):
                     return False
                 if kept:
                     rest: _Flat = (*edges[: index + 2], self._intern(kept), *edges[index + 3 :])

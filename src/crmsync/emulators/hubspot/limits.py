@@ -49,6 +49,9 @@ class HubSpotLimits:
         self.secondly = RollingWindow(self.clock, max(ten_second // 10, 1), 1000)
         self.daily = DailyBudget(self.clock, daily, rolling=False)
         self.search = RollingWindow(self.clock, search_per_second, 1000)
+        self._daily_text = str(daily).encode()
+        self._max_text = str(ten_second).encode()
+        self._secondly_text = str(self.secondly.limit).encode()
 
     def reset(self) -> None:
         self.configure(self.ten_second_limit, self.daily_limit, self.search_per_second)
@@ -88,5 +91,15 @@ class HubSpotLimits:
         if not self.daily.try_take():
             return Admission(rejection=rate_limited("DAILY", headers=self._headers()))
         self.secondly.try_take()
-        headers = [(k.lower().encode(), v.encode()) for k, v in self._headers().items()]
-        return Admission(headers=headers)
+        # Built as raw ASGI headers directly: this runs on every call.
+        return Admission(
+            headers=[
+                (b"x-hubspot-ratelimit-daily", self._daily_text),
+                (b"x-hubspot-ratelimit-daily-remaining", str(self.daily.remaining()).encode()),
+                (b"x-hubspot-ratelimit-interval-milliseconds", b"10000"),
+                (b"x-hubspot-ratelimit-max", self._max_text),
+                (b"x-hubspot-ratelimit-remaining", str(self.burst.remaining()).encode()),
+                (b"x-hubspot-ratelimit-secondly", self._secondly_text),
+                (b"x-hubspot-ratelimit-secondly-remaining", str(self.secondly.remaining()).encode()),
+            ]
+        )

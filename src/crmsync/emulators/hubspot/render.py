@@ -11,8 +11,6 @@ from crmsync.emulators.hubspot.schema import ObjectType
 from crmsync.emulators.hubspot.state import OBJECT_TYPES_BY_NAME, Portal
 from crmsync.emulators.hubspot.timefmt import iso_ms
 
-_FIELD, _ID, _CREATED, _MODIFIED = 0, 1, 2, 3
-
 
 class RecordView:
     """A per-request rendering plan, so per-record work is a short loop over precomputed names."""
@@ -30,14 +28,12 @@ class RecordView:
         self.ot = ot
         defs = portal.catalog.of(ot)
         names = {n for n in (ot.defaults if requested is None else requested) if n in defs}
-        self.plan = _plan(ot, names)
-        # Fields read with one dict comprehension; the three bookkeeping properties are then overwritten in
-        # place (assignment keeps a key's position, so properties stay in name order).
-        self.names = tuple(name for name, _ in self.plan)
+        self.names = _names(ot, names)
         self.history = sorted(n for n in set(with_history) if n in defs)
         self.associations = list(dict.fromkeys(associations))
         self.url_prefix = f"https://app.hubspot.com/contacts/{portal.portal_id}/record/{ot.type_id}/"
         self._iso: dict[int, str] = {}
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}  # written names → rendered names
 
     def _stamp(self, ms: int) -> str:
         # A page's records were mostly written in the same few milliseconds: render each stamp once per view.
@@ -48,11 +44,32 @@ class RecordView:
             text = self._iso[ms] = iso_ms(ms)
         return text
 
+    def _properties(self, record: StoredRecord, names: tuple[str, ...]) -> dict[str, Any]:
+        # Fields read with one comprehension; the three bookkeeping properties are then overwritten in place
+        # (assignment keeps a key's position, so properties stay in name order).
+        get = record.fields.get
+        props = {name: get(name) for name in names}
+        ot = self.ot
+        props["hs_object_id"] = record.id
+        props[ot.created_prop] = self._stamp(record.created_ms)
+        props[ot.modified_prop] = self._stamp(record.modified_ms)
+        return props
+
+    def _names_for(self, written: Iterable[str]) -> tuple[str, ...]:
+        # A batch's inputs mostly share one shape: work out its sorted names once.
+        key = tuple(written)
+        names = self._shapes.get(key)
+        if names is None:
+            names = self._shapes[key] = _names(self.ot, set(key))
+        return names
+
     def render(self, record: StoredRecord) -> dict[str, Any]:
+        # `_properties` inlined: this runs for every record of every page.
         get = record.fields.get
         props = {name: get(name) for name in self.names}
-        created = self._stamp(record.created_ms)
-        modified = self._stamp(record.modified_ms)
+        iso = self._iso
+        created = iso.get(record.created_ms) or self._stamp(record.created_ms)
+        modified = iso.get(record.modified_ms) or self._stamp(record.modified_ms)
         ot = self.ot
         props["hs_object_id"] = record.id
         props[ot.created_prop] = created
@@ -87,7 +104,7 @@ class RecordView:
     def _history(self, record: StoredRecord, name: str) -> list[dict[str, Any]]:
         rendered = []
         for value, ms, source_type, source_id in self.portal.property_history(self.ot, record, name):
-            entry: dict[str, Any] = {"value": value, "timestamp": iso_ms(ms), "sourceType": source_type}
+            entry: dict[str, Any] = {"value": value, "timestamp": self._stamp(ms), "sourceType": source_type}
             if source_id:
                 entry["sourceId"] = source_id
             rendered.append(entry)
@@ -95,34 +112,20 @@ class RecordView:
 
     def render_all(self, record: StoredRecord) -> dict[str, Any]:
         """Every property with a value (create and merge responses)."""
-        return self._envelope(record, _values(record, _plan(self.ot, set(record.fields))))
+        return self._envelope(record, self._properties(record, self._names_for(record.fields)))
 
     def render_written(self, record: StoredRecord, written: Mapping[str, str]) -> dict[str, Any]:
         """The written properties as stored ("" for cleared) plus the stamps (update responses)."""
-        props = _values(record, _plan(self.ot, set(written)))
+        props = self._properties(record, self._names_for(written))
         for name, value in written.items():
             if value == "":
                 props[name] = ""
         return self._envelope(record, props)
 
 
-def _plan(ot: ObjectType, names: set[str]) -> list[tuple[str, int]]:
-    special = {"hs_object_id": _ID, ot.created_prop: _CREATED, ot.modified_prop: _MODIFIED}
-    return [(name, special.get(name, _FIELD)) for name in sorted(names | set(special))]
-
-
-def _values(record: StoredRecord, plan: list[tuple[str, int]]) -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    for name, kind in plan:
-        if kind == _FIELD:
-            props[name] = record.fields.get(name)
-        elif kind == _ID:
-            props[name] = record.id
-        elif kind == _CREATED:
-            props[name] = iso_ms(record.created_ms)
-        else:
-            props[name] = iso_ms(record.modified_ms)
-    return props
+def _names(ot: ObjectType, names: set[str]) -> tuple[str, ...]:
+    """The property names to render, sorted, always with the id and the two stamps."""
+    return tuple(sorted(names | {"hs_object_id", ot.created_prop, ot.modified_prop}))
 
 
 def associations_of(portal: Portal, ot: ObjectType, record_id: str, to_types: list[ObjectType]) -> dict[str, Any]:

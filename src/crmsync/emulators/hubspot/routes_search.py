@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -74,21 +75,17 @@ class SearchRoutes:
             return cached[1]
         compiled = compile_search(ot, self.ctx.portal.catalog.of(ot), body)
         coll = self.ctx.portal.collection(ot)
-        candidates: Any
+        candidates: Iterable[StoredRecord]
         if compiled.since_ms is not None:
             # An incremental read ("modified since T") walks the change log, not the whole collection.
             candidates = coll.changed_since(compiled.since_ms)
         else:
             candidates = coll.scan()
-        ids = run(compiled, ot, _live(candidates))
+        ids = run(compiled, ot, candidates)  # run() skips archived records
         self._cache[key] = (writes, ids)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return ids
-
-
-def _live(records: Any) -> Any:
-    return (r for r in records if isinstance(r, StoredRecord) and r.deleted_ms is None)
 
 
 def _int(raw: Any, name: str, default: int) -> int:

@@ -106,6 +106,11 @@ def _predicate(ot: ObjectType, defs: dict[str, PropertyDef], spec: Any) -> tuple
         raise errors.validation(f"Unknown filter operator {op!r}; allowed: {', '.join(sorted(OPERATORS))}")
     prop = defs[name]
     get, kind = _getter(ot, prop)
+    if kind == "str" and op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
+        # A text value is present exactly when the stored string is non-empty: no need to lower-case it.
+        if op == "HAS_PROPERTY":
+            return (lambda r: bool(r.fields.get(name))), None
+        return (lambda r: not r.fields.get(name)), None
     if op == "HAS_PROPERTY":
         return (lambda r: get(r) not in (None, "")), None
     if op == "NOT_HAS_PROPERTY":
@@ -208,18 +213,47 @@ def _sort(ot: ObjectType, defs: dict[str, PropertyDef], sorts: Any) -> tuple[Key
     return key, descending
 
 
-def matches(search: CompiledSearch, ot: ObjectType, record: StoredRecord) -> bool:
-    if search.groups and not any(all(p(record) for p in group) for group in search.groups):
-        return False
-    if search.query:
-        q = search.query
-        fields = record.fields
-        return any(q in (fields.get(name) or "").lower() for name in ot.searchable) or q == record.id
-    return True
+def _all_of(group: list[Predicate]) -> Predicate:
+    if len(group) == 1:
+        return group[0]
+    if len(group) == 2:
+        first, second = group
+        return lambda r: first(r) and second(r)
+    return lambda r: all(p(r) for p in group)
+
+
+def _test(search: CompiledSearch, ot: ObjectType) -> Predicate | None:
+    """`matches` as one callable built once per query (None: everything matches), for the per-record loop."""
+    tests = [_all_of(group) for group in search.groups]
+    groups: Predicate | None = None
+    if len(tests) == 1:
+        groups = tests[0]
+    elif tests:
+
+        def any_group(r: StoredRecord) -> bool:
+            return any(test(r) for test in tests)
+
+        groups = any_group
+    if not search.query:
+        return groups
+    q, searchable = search.query, ot.searchable
+
+    def text(r: StoredRecord) -> bool:
+        fields = r.fields
+        return any(q in (fields.get(name) or "").lower() for name in searchable) or q == r.id
+
+    if groups is None:
+        return text
+    both = groups
+    return lambda r: both(r) and text(r)
 
 
 def run(search: CompiledSearch, ot: ObjectType, candidates: Iterable[StoredRecord]) -> list[str]:
     """Matching ids in result order (computed once per query; pages slice this list)."""
-    found = [r for r in candidates if r.deleted_ms is None and matches(search, ot, r)]
+    test = _test(search, ot)
+    if test is None:
+        found = [r for r in candidates if r.deleted_ms is None]
+    else:
+        found = [r for r in candidates if r.deleted_ms is None and test(r)]
     found.sort(key=search.sort_key, reverse=search.descending)
     return [r.id for r in found]

@@ -67,7 +67,10 @@ ENGAGEMENT_LINKS = {
         "meeting": (200, 188, 212),
     }.items()
 }
+# A record's properties in insertion order; blank (None or "") values are left out.
 _COMPANY_FIELDS = (
+    "lifecyclestage",
+    "hs_object_source",
     "name",
     "domain",
     "website",
@@ -83,6 +86,7 @@ _COMPANY_FIELDS = (
     "description",
 )
 _CONTACT_FIELDS = (
+    "lifecyclestage",
     "firstname",
     "lastname",
     "email",
@@ -97,7 +101,7 @@ _CONTACT_FIELDS = (
     "associatedcompanyid",
 )
 _LIFECYCLES = frozenset(LIFECYCLE_STAGES)
-_FREEZE_FROM = 100_000
+_FREEZE_FROM = 50_000
 
 
 def _text(value: float | None) -> str | None:
@@ -139,6 +143,8 @@ def _seed(portal: Portal, seed: int, records: int) -> dict[str, int]:
     insert = portal.collection(companies).insert
     for c in world.companies():
         company_values = (
+            "customer",
+            "IMPORT",
             c.name,
             c.domain,
             c.website,
@@ -153,10 +159,7 @@ def _seed(portal: Portal, seed: int, records: int) -> dict[str, int]:
             _text(c.annual_revenue),
             c.description,
         )
-        fields = {"lifecyclestage": "customer", "hs_object_source": "IMPORT"}
-        for name, value in zip(_COMPANY_FIELDS, company_values, strict=True):
-            if value:
-                fields[name] = value
+        fields = {name: value for name, value in zip(_COMPANY_FIELDS, company_values, strict=True) if value}
         record_id = next_id()
         insert(record_id, fields, source=_SEED_SOURCE, emit=False)
         company_ids[c.key] = record_id
@@ -166,6 +169,7 @@ def _seed(portal: Portal, seed: int, records: int) -> dict[str, int]:
     for p in world.people():
         company_id = company_ids.get(p.company_key)
         values = (
+            p.lifecycle if p.lifecycle in _LIFECYCLES else "lead",
             p.first_name,
             p.last_name,
             p.email,
@@ -179,10 +183,7 @@ def _seed(portal: Portal, seed: int, records: int) -> dict[str, int]:
             p.country,
             company_id,
         )
-        fields = {"lifecyclestage": p.lifecycle if p.lifecycle in _LIFECYCLES else "lead"}
-        for name, value in zip(_CONTACT_FIELDS, values, strict=True):
-            if value:
-                fields[name] = value
+        fields = {name: value for name, value in zip(_CONTACT_FIELDS, values, strict=True) if value}
         record_id = next_id()
         try:
             insert(record_id, fields, source=_SEED_SOURCE, emit=False)

@@ -21,6 +21,9 @@ _ENGAGEMENTS = frozenset(("tasks", "notes", "calls", "meetings"))
 _TASK_DEFAULTS = {"hs_task_status": "NOT_STARTED", "hs_task_priority": "NONE", "hs_task_type": "TODO"}
 _MAX_ALIAS_HOPS = 32
 HistoryEntry = tuple[str, int, str, str]  # value, ms, sourceType, sourceId
+# One write of a record: (ms, sourceType, sourceId, the values it wrote). Kept per write rather than per
+# property: a created record then costs one entry, not a list and a tuple for each of its properties.
+HistoryWrite = tuple[int, str, str, Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,12 @@ class Writer:
 
 
 def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    lowered = value.lower()
+    # The unique index keeps the record's own string when it is already lower case (most emails are),
+    # rather than a copy of it: half a million contacts' emails twice over is tens of MB.
+    return value if lowered == value else lowered
 
 
 class Portal:
@@ -60,7 +68,7 @@ class Portal:
         self.ids = HubSpotIds()
         self.aliases: dict[str, dict[str, str]] = {}
         self.email_aliases: dict[str, str] = {}
-        self.history: dict[tuple[str, str], dict[str, list[HistoryEntry]]] = {}
+        self.history: dict[tuple[str, str], list[HistoryWrite]] = {}
         self.writes: dict[str, int] = {}
         self.reset()
 
@@ -194,7 +202,7 @@ class Portal:
         except UniqueViolation as exc:
             raise self._conflict(ot, exc) from exc
         self._bump(ot)
-        self._remember(ot, record, fields, writer)
+        self._remember(ot, record, dict(fields), writer)  # a snapshot: the record's own dict changes later
         return record
 
     def update(self, ot: ObjectType, record: StoredRecord, properties: Any, writer: Writer) -> dict[str, str]:
@@ -235,7 +243,7 @@ class Portal:
             extra = [e for e in fields.get("hs_additional_emails", "").split(";") if e]
             fields["hs_additional_emails"] = ";".join([*extra, secondary_email])
         created_ms = min(primary.created_ms, other.created_ms)
-        history = {**self.history.get((ot.name, other.id), {}), **self.history.get((ot.name, primary.id), {})}
+        history = self._merged_history(ot, primary, other)
         for old in (primary, other):
             coll.delete(old.id, source=writer.store_source, merged_into=new_id, kind="merge")
             self.aliases[ot.name][old.id] = new_id
@@ -298,15 +306,30 @@ class Portal:
         return changed
 
     def _remember(self, ot: ObjectType, record: StoredRecord, values: Mapping[str, str], writer: Writer) -> None:
-        history = self.history.setdefault((ot.name, record.id), {})
-        stamp = record.modified_ms
-        for name, value in values.items():
-            history.setdefault(name, []).append((value, stamp, writer.source_type, writer.source_id))
+        """Record one write; `values` is kept, so callers hand over a mapping nothing changes afterwards."""
+        write = (record.modified_ms, writer.source_type, writer.source_id, values)
+        writes = self.history.get((ot.name, record.id))
+        if writes is None:
+            self.history[(ot.name, record.id)] = [write]
+        else:
+            writes.append(write)
+
+    def _merged_history(self, ot: ObjectType, primary: StoredRecord, other: StoredRecord) -> list[HistoryWrite]:
+        """Per property, the primary's history when it has one, else the other record's."""
+        by_name: dict[str, list[HistoryEntry]] = {}
+        for source in (other, primary):
+            mine: dict[str, list[HistoryEntry]] = {}
+            for ms, source_type, source_id, values in self.history.get((ot.name, source.id), []):
+                for name, value in values.items():
+                    mine.setdefault(name, []).append((value, ms, source_type, source_id))
+            by_name.update(mine)
+        return [(ms, st, sid, {name: value}) for name, entries in by_name.items() for value, ms, st, sid in entries]
 
     def property_history(self, ot: ObjectType, record: StoredRecord, name: str) -> list[HistoryEntry]:
         """Newest first; a value loaded without history (seeded) reads as one import at creation time."""
-        entries = self.history.get((ot.name, record.id), {}).get(name)
+        writes = self.history.get((ot.name, record.id), [])
+        entries = [(values[name], ms, st, sid) for ms, st, sid, values in reversed(writes) if name in values]
         if entries:
-            return entries[::-1]
+            return entries
         value = record.fields.get(name)
         return [] if value is None else [(value, record.created_ms, "IMPORT", "")]
