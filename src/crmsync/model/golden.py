@@ -59,3 +59,6 @@ class ParkedConflict:
 
     def side(self, connection: str | None) -> ConflictSide | None:
         return next((s for s in self.sides if s.connection == connection), None)
+
+
+__all__ = ["ConflictSide", "GoldenField", "GoldenRecord", "ParkedConflict"]

@@ -126,3 +126,6 @@ class SyncRules:
 
 
 _BOTH = Direction()
+
+
+__all__ = ["Direction", "DirectionKind", "Policy", "PolicyKind", "SyncRules"]

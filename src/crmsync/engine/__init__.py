@@ -1,0 +1,1 @@
+"""The sync engine: reconcile (merge, policy), matching, cursors, delivery, runs and scheduling."""
