@@ -49,15 +49,15 @@ async def api_calls(client: httpx.AsyncClient, operation: str | None = None) -> 
     return sum(v["calls"] for k, v in ops.items() if (operation is None and "token" not in k) or k == operation)
 
 
-async def full_read(connector: SalesforceConnector) -> tuple[int, float]:
+async def full_read(connector: SalesforceConnector, fields: list[str] | None) -> tuple[int, float]:
     count = 0
     started = time.perf_counter()
-    async for page in connector.changes("Contact", None):
+    async for page in connector.changes("Contact", None, fields=fields):
         count += len(page.upserts) + len(page.tombstones)
     return count, time.perf_counter() - started
 
 
-async def run(process: subprocess.Popen[bytes], port: int, writes: int) -> None:
+async def run(process: subprocess.Popen[bytes], port: int, writes: int, fields: list[str] | None = None) -> None:
     base = f"http://127.0.0.1:{port}"
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
@@ -78,14 +78,14 @@ async def run(process: subprocess.Popen[bytes], port: int, writes: int) -> None:
         await connector.describe("Contact")
         await client.delete("/_emulator/stats")
 
-        count, elapsed = await full_read(connector)
+        count, elapsed = await full_read(connector, fields)
         calls = await api_calls(client)
         minimum = math.ceil(count / 2000)
         print(f"full read: {count:,} Contact records in {elapsed:.2f}s = {count / elapsed:,.0f} records/s")
         print(f"  API calls {calls} vs minimum {minimum} ({(calls - minimum) / minimum:+.1%})")
 
         tracemalloc.start()
-        await full_read(connector)
+        await full_read(connector, fields)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         print(f"  peak traced memory during a full read: {peak / 1e6:.1f} MB (pages of 2,000 are streamed)")
@@ -108,17 +108,31 @@ async def run(process: subprocess.Popen[bytes], port: int, writes: int) -> None:
         print(f"  API calls {calls} vs minimum {minimum} ({(calls - minimum) / minimum:+.1%})")
 
 
+def read_fields(choice: str) -> list[str] | None:
+    if choice == "all":
+        return None
+    from crmsync.mapping import default_mappings
+
+    return sorted(default_mappings().get("salesforce", "contact").read_fields)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000, help="records seeded (about half are contacts)")
     parser.add_argument("--writes", type=int, default=100_000)
+    parser.add_argument(
+        "--fields",
+        choices=["all", "mapped"],
+        default="all",
+        help="read every field, or only the contact fields the shipped default map uses (what the engine reads)",
+    )
     parser.add_argument("--port", type=int, default=18181)
     args = parser.parse_args()
     command = [sys.executable, "-m", "crmsync", "emulate", "salesforce", "--port", str(args.port)]
     command += ["--records", str(args.records), "--set", "salesforce.daily_api_limit=1000000000"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
-        asyncio.run(run(process, args.port, args.writes))
+        asyncio.run(run(process, args.port, args.writes, read_fields(args.fields)))
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
 from typing import Any
 
 from crmsync.emulators.core.ids import SalesforceIds, is_salesforce_id, salesforce_id18, to_id18
 from crmsync.emulators.core.store import Collection, Store, StoredRecord
 from crmsync.emulators.salesforce.config import CustomField, SalesforceConfig
+from crmsync.emulators.salesforce.derived import derive
 from crmsync.emulators.salesforce.errors import SfError, entity_deleted, not_found
-from crmsync.emulators.salesforce.formats import format_ms, parse_datetime
 from crmsync.emulators.salesforce.indexes import Index, index_add, index_ids, index_remove
-from crmsync.emulators.salesforce.objects import STAGES, standard_objects
+from crmsync.emulators.salesforce.objects import standard_objects
 from crmsync.emulators.salesforce.render import RowRenderer
 from crmsync.emulators.salesforce.schema import STRING_TYPES, FieldDef, ObjectDef, with_custom_fields
 from crmsync.emulators.salesforce.validate import missing_required, prepare
@@ -269,7 +268,7 @@ class Org:
         if "OwnerId" in obj.fields:
             values["OwnerId"] = user
         values.update(changes)
-        self._derive(obj, values, changes, None)
+        derive(self, obj, values, changes, None)
         error = missing_required(obj, values)
         if error is not None:
             raise error
@@ -305,7 +304,7 @@ class Org:
         self, obj: ObjectDef, record: StoredRecord, changes: dict[str, Any], user: str, *, dry_run: bool = False
     ) -> StoredRecord:
         merged = {**record.fields, **changes}
-        self._derive(obj, merged, changes, record)
+        derive(self, obj, merged, changes, record)
         cleared = [name for name in obj.required_names if name in changes and merged.get(name) is None]
         if cleared:
             raise SfError(
@@ -436,88 +435,6 @@ class Org:
             if parent is None or (changed is not None and name not in changed):
                 continue
             index_remove(index, parent, record.id)
-
-    def _derive(
-        self, obj: ObjectDef, values: dict[str, Any], changes: dict[str, Any], old: StoredRecord | None
-    ) -> None:
-        """Fields Salesforce computes on save (stage flags, activity flags, event times)."""
-        fields = obj.fields
-        for name, value in changes.items():
-            if value is None and (fdef := fields.get(name)) is not None and fdef.type == "boolean":
-                values[name] = False
-        name = obj.name
-        if name == "Opportunity" and "StageName" in changes:
-            stage = STAGES.get(values.get("StageName") or "")
-            if stage is not None:
-                values["IsClosed"] = stage.closed
-                values["IsWon"] = stage.won
-                values["ForecastCategory"] = stage.forecast
-                if "Probability" not in changes:
-                    values["Probability"] = stage.probability
-                if "ForecastCategoryName" not in changes:
-                    values["ForecastCategoryName"] = stage.forecast_name
-        elif name == "Task":
-            closed = values.get("Status") == "Completed"
-            values["IsClosed"] = closed
-            values["IsHighPriority"] = values.get("Priority") == "High"
-            if closed and values.get("CompletedDateTime") is None:
-                values["CompletedDateTime"] = format_ms(self.store.clock.now_ms())
-            self._activity_account(values)
-        elif name == "Event":
-            self._event_times(values, changes, creating=old is None)
-            self._activity_account(values)
-
-    def _activity_account(self, values: dict[str, Any]) -> None:
-        account: str | None = None
-        what = values.get("WhatId")
-        who = values.get("WhoId")
-        if what and what.startswith("001"):
-            account = what
-        elif what and what.startswith("006"):
-            opp = self.coll("Opportunity").get(what)
-            account = opp.fields.get("AccountId") if opp else None
-        elif who and who.startswith("003"):
-            contact = self.coll("Contact").get(who)
-            account = contact.fields.get("AccountId") if contact else None
-        values["AccountId"] = account
-
-    def _event_times(self, values: dict[str, Any], changes: dict[str, Any], *, creating: bool) -> None:
-        start_text = values.get("StartDateTime") or values.get("ActivityDateTime")
-        if start_text is None:
-            if creating:
-                raise SfError(
-                    400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [StartDateTime]", ["StartDateTime"]
-                )
-            return
-        start = parse_datetime(start_text)
-        assert start is not None
-        duration = values.get("DurationInMinutes")
-        end_text = values.get("EndDateTime")
-        if "EndDateTime" in changes and end_text is not None and "DurationInMinutes" not in changes:
-            duration = None
-        if duration is not None:
-            try:
-                end = start + timedelta(minutes=duration)
-            except OverflowError:  # past year 9999
-                raise SfError(
-                    400, "FIELD_INTEGRITY_EXCEPTION", "End Date Time: invalid date", ["DurationInMinutes"]
-                ) from None
-        elif end_text is not None:
-            end = parse_datetime(end_text) or start
-            duration = int((end - start).total_seconds() // 60)
-        else:
-            raise SfError(
-                400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [DurationInMinutes]", ["DurationInMinutes"]
-            )
-        if end < start:
-            raise SfError(
-                400, "FIELD_INTEGRITY_EXCEPTION", "End Date Time: End time can't be before start time.", ["EndDateTime"]
-            )
-        values["StartDateTime"] = format_ms(int(start.timestamp() * 1000))
-        values["EndDateTime"] = format_ms(int(end.timestamp() * 1000))
-        values["DurationInMinutes"] = duration
-        values["ActivityDateTime"] = values["StartDateTime"]
-        values["ActivityDate"] = start.date().isoformat()
 
     def live_records(self, obj: ObjectDef, ids: Iterable[str]) -> list[StoredRecord | None]:
         coll = self.coll(obj)
