@@ -7,6 +7,7 @@ import typer
 from crmsync import __version__
 from crmsync.cli.demo import demo
 from crmsync.cli.emulate import emulate
+from crmsync.cli.init import init
 
 app = typer.Typer(
     name="crmsync",
@@ -14,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command()(init)
 app.command()(emulate)
 app.command()(demo)
 

@@ -1,0 +1,176 @@
+"""What a user may write in crmsync.yaml's `state:` and `objects:` sections, as pydantic models (the I/O edge)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PlainValue = str | bool | int | float | date | datetime
+PolicyName = Literal["last_writer_wins", "prefer", "manual"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSection(_Section):
+    """Where crmsync keeps its state; a relative SQLite path is relative to the config file."""
+
+    url: Any = "sqlite:///crmsync.db"  # a string, or `{env: …}` / `{file: …}` for a URL with a password
+
+
+class PolicySpec(_Section):
+    """`last_writer_wins`, `manual`, or `{prefer: [connections], unless_blank: true}`."""
+
+    kind: PolicyName | None = None
+    prefer: list[str] | None = Field(default=None, min_length=1)
+    unless_blank: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            if data == "prefer":
+                raise ValueError("`prefer` lists connections: write `{prefer: [salesforce, hubspot]}`")
+            if data not in ("last_writer_wins", "manual"):
+                raise ValueError(f"expected last_writer_wins, manual or {{prefer: [...]}} (got {data!r})")
+            return {"kind": data}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicySpec:
+        if self.prefer is not None and self.kind not in (None, "prefer"):
+            raise ValueError(f"`prefer:` lists connections for the prefer policy, not for {self.kind}")
+        if self.kind == "prefer" and self.prefer is None:
+            raise ValueError("the prefer policy needs `prefer: [connections]`")
+        return self
+
+    @property
+    def resolved_kind(self) -> PolicyName:
+        if self.prefer is not None:
+            return "prefer"
+        return self.kind or "last_writer_wins"
+
+
+class DirectionSpec(_Section):
+    """`both`, `none`, `{to: [connections]}` (mirrors) or `{from: [connections]}` (the only sources)."""
+
+    kind: Literal["both", "none"] | None = None
+    to: list[str] | None = Field(default=None, min_length=1)
+    from_: list[str] | None = Field(default=None, min_length=1, alias="from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            if data in ("to", "from"):
+                raise ValueError(f"`{data}` lists connections: write `{{{data}: [salesforce]}}`")
+            if data not in ("both", "none"):
+                raise ValueError(f"expected both, none, {{to: [...]}} or {{from: [...]}} (got {data!r})")
+            return {"kind": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one(self) -> DirectionSpec:
+        given = [v for v in (self.kind, self.to, self.from_) if v is not None]
+        if len(given) != 1:
+            raise ValueError("expected exactly one of both, none, {to: [...]} or {from: [...]}")
+        return self
+
+
+class FieldSection(_Section):
+    """Per-field overrides of the object's policy, and the field's direction."""
+
+    policy: PolicySpec | None = None
+    direction: DirectionSpec | None = None
+
+
+class ConditionSpec(_Section):
+    """`value` (equals), `[values]` (in), or one of equals, not_equals, in, not_in, present."""
+
+    equals: PlainValue | None = None
+    not_equals: PlainValue | None = None
+    in_: list[PlainValue] | None = Field(default=None, alias="in", min_length=1)
+    not_in: list[PlainValue] | None = Field(default=None, min_length=1)
+    present: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"in": data}
+        if not isinstance(data, dict):
+            return {"equals": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one(self) -> ConditionSpec:
+        given = [
+            name for name in ("equals", "not_equals", "in_", "not_in", "present") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("expected exactly one of equals, not_equals, in, not_in, present")
+        return self
+
+
+class MassDeleteSpec(_Section):
+    share: float = Field(default=0.05, gt=0, le=1, description="share of a connection's records")
+    min: int = Field(default=100, ge=1, description="deletes below this count never trip the breaker")
+
+
+class DeleteSpec(_Section):
+    """`propagate` (delete everywhere), `ignore`, or `archive` (set `archive_field` to `archive_value`)."""
+
+    policy: Literal["propagate", "ignore", "archive"] = "propagate"
+    archive_field: str | None = None
+    archive_value: PlainValue = True
+    mass_delete: MassDeleteSpec = Field(default_factory=MassDeleteSpec)
+
+    @model_validator(mode="after")
+    def _archive_needs_field(self) -> DeleteSpec:
+        if self.policy == "archive" and not self.archive_field:
+            raise ValueError("the archive policy needs `archive_field: <canonical field>` to set on the others")
+        if self.policy != "archive" and self.archive_field:
+            raise ValueError(f"`archive_field` is only used by the archive policy, not {self.policy}")
+        return self
+
+
+class ObjectSection(_Section):
+    """How one canonical kind syncs. Everything has a default: `contact: {}` syncs contacts everywhere."""
+
+    connections: list[str] | None = Field(default=None, min_length=1, description="default: every connection")
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    fields: dict[str, FieldSection] = Field(default_factory=dict)
+    match: list[str | list[str]] | None = Field(default=None, min_length=1)
+    filter: dict[str, ConditionSpec] = Field(default_factory=dict)
+    delete: DeleteSpec = Field(default_factory=DeleteSpec)
+
+
+TOP_LEVEL_KEYS = ("state", "connections", "objects", "mappings")
+
+_SHAPES: dict[tuple[str, ...], type[BaseModel]] = {
+    (): ObjectSection,
+    ("policy",): PolicySpec,
+    ("fields", "*"): FieldSection,
+    ("fields", "*", "policy"): PolicySpec,
+    ("fields", "*", "direction"): DirectionSpec,
+    ("filter", "*"): ConditionSpec,
+    ("delete",): DeleteSpec,
+    ("delete", "mass_delete"): MassDeleteSpec,
+}
+
+
+def object_keys(loc: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys allowed in the mapping at `loc` inside an object section (for "unknown key" messages)."""
+    shape = tuple("*" if i == 1 and loc[0] in ("fields", "filter") else part for i, part in enumerate(loc))
+    model = _SHAPES.get(shape)
+    if model is None:
+        return ()
+    # Directions take `both`/`none` as plain strings; `kind:` is only how the shorthand is stored.
+    return tuple(
+        info.alias or name
+        for name, info in model.model_fields.items()
+        if not (model is DirectionSpec and name == "kind")
+    )
