@@ -22,26 +22,12 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bench_support import add_fields_option, read_fields, wait_ready
 from crmsync.connectors.base import WriteOp
 from crmsync.connectors.hubspot import HubSpotConnector, HubSpotSettings
 
 EXT = "crmsync_id"
 HUGE = 1_000_000_000
-
-
-async def wait_ready(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    for _ in range(1200):
-        if process.poll() is not None:
-            raise SystemExit("the emulator exited early")
-        try:
-            response = await client.get("/_emulator")
-            if response.status_code == 200:
-                info: dict[str, Any] = response.json()
-                return info
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.25)
-    raise SystemExit("the emulator did not start")
 
 
 async def api_calls(client: httpx.AsyncClient, prefix: str = "") -> int:
@@ -113,27 +99,14 @@ async def run(records: int, port: int, writes: int, fields: list[str] | None = N
         process.wait(timeout=30)
 
 
-def read_fields(choice: str) -> list[str] | None:
-    if choice == "all":
-        return None
-    from crmsync.mapping import default_mappings
-
-    return sorted(default_mappings().get("hubspot", "contact").read_fields)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000, help="records seeded (about half are contacts)")
     parser.add_argument("--writes", type=int, default=100_000)
-    parser.add_argument(
-        "--fields",
-        choices=["all", "mapped"],
-        default="all",
-        help="read every field, or only the contact fields the shipped default map uses (what the engine reads)",
-    )
+    add_fields_option(parser)
     parser.add_argument("--port", type=int, default=18182)
     args = parser.parse_args()
-    asyncio.run(run(args.records, args.port, args.writes, read_fields(args.fields)))
+    asyncio.run(run(args.records, args.port, args.writes, read_fields("hubspot", args.fields)))
 
 
 if __name__ == "__main__":

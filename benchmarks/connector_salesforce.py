@@ -22,25 +22,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bench_support import add_fields_option, read_fields, wait_ready
 from crmsync.connectors.base import WriteOp
 from crmsync.connectors.salesforce import SalesforceConnector, SalesforceSettings
 
 EXT = "Crmsync_Id__c"
-
-
-async def wait_ready(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> dict[str, Any]:
-    for _ in range(1200):
-        if process.poll() is not None:
-            raise SystemExit("the emulator exited early")
-        try:
-            response = await client.get("/_emulator")
-            if response.status_code == 200:
-                info: dict[str, Any] = response.json()
-                return info
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.25)
-    raise SystemExit("the emulator did not start")
 
 
 async def api_calls(client: httpx.AsyncClient, operation: str | None = None) -> int:
@@ -108,31 +94,18 @@ async def run(process: subprocess.Popen[bytes], port: int, writes: int, fields: 
         print(f"  API calls {calls} vs minimum {minimum} ({(calls - minimum) / minimum:+.1%})")
 
 
-def read_fields(choice: str) -> list[str] | None:
-    if choice == "all":
-        return None
-    from crmsync.mapping import default_mappings
-
-    return sorted(default_mappings().get("salesforce", "contact").read_fields)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000, help="records seeded (about half are contacts)")
     parser.add_argument("--writes", type=int, default=100_000)
-    parser.add_argument(
-        "--fields",
-        choices=["all", "mapped"],
-        default="all",
-        help="read every field, or only the contact fields the shipped default map uses (what the engine reads)",
-    )
+    add_fields_option(parser)
     parser.add_argument("--port", type=int, default=18181)
     args = parser.parse_args()
     command = [sys.executable, "-m", "crmsync", "emulate", "salesforce", "--port", str(args.port)]
     command += ["--records", str(args.records), "--set", "salesforce.daily_api_limit=1000000000"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
-        asyncio.run(run(process, args.port, args.writes, read_fields(args.fields)))
+        asyncio.run(run(process, args.port, args.writes, read_fields("salesforce", args.fields)))
     finally:
         process.terminate()
         process.wait(timeout=30)
