@@ -238,4 +238,4 @@ def _delete(ctx: _Context, path: PathKey, spec: DeleteSpec, known: Collection[st
     if spec.archive_field is not None:
         _check_field(ctx, (*path, "archive_field"), spec.archive_field, known, kind)
     breaker = MassDeleteBreaker(spec.mass_delete.share, spec.mass_delete.min)
-    return DeletePolicy(spec.policy, spec.archive_field, spec.archive_value, breaker)
+    return DeletePolicy(spec.policy, spec.on_edit, spec.archive_field, spec.archive_value, breaker)

@@ -124,6 +124,9 @@ class DeleteSpec(_Section):
     """`propagate` (delete everywhere), `ignore`, or `archive` (set `archive_field` to `archive_value`)."""
 
     policy: Literal["propagate", "ignore", "archive"] = "propagate"
+    on_edit: Literal["park", "delete_wins", "edit_wins"] = Field(
+        default="park", description="a record deleted in one CRM but edited in another since the last sync"
+    )
     archive_field: str | None = None
     archive_value: PlainValue = True
     mass_delete: MassDeleteSpec = Field(default_factory=MassDeleteSpec)

@@ -19,6 +19,7 @@ Vendor = Literal["salesforce", "hubspot", "dynamics"]
 VENDORS: tuple[Vendor, ...] = ("salesforce", "hubspot", "dynamics")
 ConnectorSettings = SalesforceSettings | HubSpotSettings | DynamicsSettings
 DeleteKind = Literal["propagate", "ignore", "archive"]
+DeleteOnEdit = Literal["park", "delete_wins", "edit_wins"]
 ConditionOp = Literal["equals", "not_equals", "in", "not_in", "present", "blank"]
 
 LINK_ROLES: tuple[str, ...] = ("company", "contact", "deal")
@@ -51,6 +52,7 @@ class DeletePolicy:
     """What a delete in one connection does to the others: delete there too, nothing, or set an archive field."""
 
     kind: DeleteKind = "propagate"
+    on_edit: DeleteOnEdit = "park"
     archive_field: str | None = None
     archive_value: CanonicalValue = True
     mass_delete: MassDeleteBreaker = field(default_factory=MassDeleteBreaker)

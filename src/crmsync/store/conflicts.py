@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,20 @@ class Conflicts:
         if not include_resolved:
             query = query.where(conflicts.c.status == "open")
         return [_conflict(row) for row in await self._db.execute(query)]
+
+    async def open_for(self, canonical_ids: builtins.list[str]) -> dict[str, builtins.list[Conflict]]:
+        """Batched: the open conflicts of these records, by canonical id."""
+        found: dict[str, list[Conflict]] = {}
+        if not canonical_ids:
+            return found
+        query = (
+            sa.select(conflicts)
+            .where(conflicts.c.canonical_id.in_(canonical_ids), conflicts.c.status == "open")
+            .order_by(conflicts.c.id)
+        )
+        for row in await self._db.execute(query):
+            found.setdefault(row.canonical_id, []).append(_conflict(row))
+        return found
 
     async def resolve(self, conflict_id: int, value: CanonicalValue, resolved_by: str) -> Conflict | None:
         """Close an open conflict with the chosen value; None if there is no such open conflict."""

@@ -71,6 +71,20 @@ class IdentityMap:
         result = await self._db.execute(query.order_by(links.c.created_at, links.c.connection, links.c.remote_id))
         return [_link(row) for row in result]
 
+    async def links_of(self, canonical_ids: list[str]) -> dict[str, list[Link]]:
+        """Batched `remote_links`: canonical id → its links, oldest first."""
+        found: dict[str, list[Link]] = {}
+        if not canonical_ids:
+            return found
+        query = (
+            sa.select(links)
+            .where(links.c.canonical_id.in_(canonical_ids))
+            .order_by(links.c.created_at, links.c.connection, links.c.remote_id)
+        )
+        for row in await self._db.execute(query):
+            found.setdefault(row.canonical_id, []).append(_link(row))
+        return found
+
     async def remote_id(self, canonical_id: str, connection: str) -> str | None:
         found = await self.remote_links(canonical_id, connection)
         return found[0].remote_id if found else None

@@ -16,15 +16,16 @@ from crmsync.store.tables import records
 from crmsync.store.values import Clock, GoldenRecord, Provenance
 
 
-def _encode_provenance(provenance: Mapping[str, Provenance]) -> dict[str, dict[str, str]]:
+def _encode_provenance(provenance: Mapping[str, Provenance]) -> dict[str, dict[str, str | None]]:
     return {
-        name: {"connection": p.connection, "at": p.at.isoformat(), "reason": p.reason} for name, p in provenance.items()
+        name: {"connection": p.connection, "at": p.at.isoformat() if p.at else None, "reason": p.reason}
+        for name, p in provenance.items()
     }
 
 
 def _decode_provenance(raw: Mapping[str, Any]) -> dict[str, Provenance]:
     return {
-        name: Provenance(p["connection"], datetime.fromisoformat(p["at"]), p.get("reason", ""))
+        name: Provenance(p["connection"], datetime.fromisoformat(p["at"]) if p["at"] else None, p.get("reason", ""))
         for name, p in raw.items()
     }
 

@@ -39,6 +39,23 @@ class Shadows:
             for row in result
         }
 
+    async def get_many(self, canonical_ids: list[str]) -> dict[str, dict[str, Shadow]]:
+        """Batched `get_all`: canonical id → connection → shadow, for the records that have any."""
+        found: dict[str, dict[str, Shadow]] = {}
+        if not canonical_ids:
+            return found
+        result = await self._db.execute(sa.select(shadows).where(shadows.c.canonical_id.in_(canonical_ids)))
+        for row in result:
+            found.setdefault(row.canonical_id, {})[row.connection] = Shadow(
+                canonical_id=row.canonical_id,
+                connection=row.connection,
+                fields=decode_fields(row.fields),
+                version_token=row.version_token,
+                content_hash=row.content_hash,
+                updated_at=row.updated_at,
+            )
+        return found
+
     async def put(self, shadow: Shadow) -> Shadow:
         stored = replace(shadow, content_hash=content_hash(shadow.fields), updated_at=self._clock())
         values = {

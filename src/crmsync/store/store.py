@@ -15,6 +15,7 @@ from crmsync.store.cursors import Cursors
 from crmsync.store.engine import READ_ONLY, create_engine
 from crmsync.store.identity import IdentityMap
 from crmsync.store.jobs import JobQueue
+from crmsync.store.match_keys import MatchKeys
 from crmsync.store.migrate import migrate
 from crmsync.store.records import GoldenRecords
 from crmsync.store.shadows import Shadows
@@ -32,6 +33,7 @@ class Transaction:
     def __init__(self, connection: AsyncConnection, clock: Clock, policy: RetryPolicy) -> None:
         self.connection = connection
         self.links = IdentityMap(connection, clock)
+        self.keys = MatchKeys(connection)
         self.shadows = Shadows(connection, clock)
         self.records = GoldenRecords(connection, clock)
         self.cursors = Cursors(connection, clock)

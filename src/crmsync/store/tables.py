@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -183,4 +183,13 @@ audit = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_audit_record", "canonical_id", "id"),
+)
+
+match_keys = sa.Table(
+    "match_keys",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("canonical_id", sa.String(64), nullable=False),
+    sa.Index("ix_match_keys_canonical", "canonical_id"),
 )

@@ -40,8 +40,8 @@ class Shadow:
 class Provenance:
     """Where a golden field value came from: the connection and the time of the change."""
 
-    connection: str
-    at: datetime
+    connection: str | None  # None: chosen by a person, or unknown
+    at: datetime | None
     reason: str = ""  # the rule that chose it: "only_change", "last_writer_wins", "prefer", "manual"
 
 

@@ -8,8 +8,10 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 from crmsync.store import AuditEntry, NewJob, Store, open_store
@@ -34,9 +36,11 @@ async def enqueue_jobs(store: Store, keys: int, per_key: int) -> int:
     return keys * per_key
 
 
-async def _work(url: str, name: str, tasks: int) -> list[Run]:
+async def _work(url: str, name: str, tasks: int, start: Callable[[], object]) -> list[Run]:
     store = await open_store(url, migrate_schema=False)
     runs: list[Run] = []
+    # Start claiming together: a process that spawned faster would otherwise drain the queue alone.
+    await asyncio.to_thread(start)
 
     async def loop(worker: str) -> None:
         while True:
@@ -62,15 +66,18 @@ async def _work(url: str, name: str, tasks: int) -> list[Run]:
     return runs
 
 
-def work(url: str, name: str, tasks: int, out: str) -> None:
-    runs = asyncio.run(_work(url, name, tasks))
+def work(url: str, name: str, tasks: int, out: str, barrier: Barrier) -> None:
+    runs = asyncio.run(_work(url, name, tasks, barrier.wait))
     Path(out).write_text(json.dumps([run.__dict__ for run in runs]))
 
 
 def run_processes(url: str, processes: int, tasks: int, folder: Path) -> list[Run]:
     context = multiprocessing.get_context("spawn")
     outs = [folder / f"runs{i}.json" for i in range(processes)]
-    children = [context.Process(target=work, args=(url, f"p{i}", tasks, str(out))) for i, out in enumerate(outs)]
+    barrier = context.Barrier(processes, timeout=120)
+    children = [
+        context.Process(target=work, args=(url, f"p{i}", tasks, str(out), barrier)) for i, out in enumerate(outs)
+    ]
     for child in children:
         child.start()
     for child in children:

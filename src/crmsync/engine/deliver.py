@@ -1,0 +1,333 @@
+"""Deliver the outbox: batched writes per connection and object, recomputed from the golden record when they run.
+
+A write job names a record and a connection; the delta is golden − that connection's shadow at the
+moment of delivery, so a superseded write never lands (invariant 4) and a replay after a crash
+writes the same values again, with creates made idempotent by the external-id upsert (invariant 2).
+Success stores what was written as the shadow (in the vendor's resolution, through `settle`), so
+the change notification the write causes is no change (invariant 3). A per-record failure becomes a
+sync error with the vendor's words; the rest of the batch proceeds (invariant 9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from crmsync.connectors.base import WriteOp, WriteResult
+from crmsync.engine.context import SyncContext
+from crmsync.engine.outbox import WriteTarget, write_kind
+from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
+from crmsync.engine.report import PlannedWrite
+from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record, to_merged
+from crmsync.engine.targets import shadow_after_write, target_deltas
+from crmsync.errors import AuthError, FatalError
+from crmsync.mapping import MappingProblem
+from crmsync.model.values import CanonicalValue, ObjectKind
+from crmsync.store import GoldenRecord as StoredGolden
+from crmsync.store import Job, Link, Shadow, SyncErrorReport, Transaction
+
+BATCH = 200
+"""Jobs claimed per round: a multiple of every vendor's batch size (Salesforce and HubSpot 200/100)."""
+
+
+@dataclass
+class DeliveryOutcome:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """One claimed job turned into a write (or into nothing)."""
+
+    job: Job
+    target: WriteTarget
+    op: WriteOp | None
+    delta: TargetDelta | None = None
+    written: Mapping[str, CanonicalValue] = field(default_factory=dict)
+    shadow: Mapping[str, CanonicalValue] | None = None
+    remote_id: str | None = None
+    problems: tuple[MappingProblem, ...] = ()
+    link_waits: tuple[str, ...] = ()
+
+
+async def deliver(ctx: SyncContext, kind: ObjectKind, connection: str) -> DeliveryOutcome:
+    """Drain the outbox of one (kind, connection) in batches until nothing runnable is left."""
+    outcome = DeliveryOutcome()
+    connector = ctx.connectors[connection]
+    object_name = ctx.object_name(connection, kind)
+    while True:
+        async with ctx.store.begin() as tx:
+            jobs = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=BATCH)
+            if not jobs:
+                return outcome
+            planned = await _plan(ctx, tx, kind, connection, jobs)
+        ops = [p.op for p in planned if p.op is not None]
+        results: list[WriteResult] = []
+        if ops and not ctx.dry_run:
+            results = await connector.apply(object_name, ops)
+        by_ref = {r.ref: r for r in results}
+        async with ctx.store.begin() as tx:
+            for item in planned:
+                await _settle(ctx, tx, kind, connection, item, by_ref.get(item.target.canonical_id), outcome)
+
+
+async def _plan(
+    ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, jobs: Sequence[Job]
+) -> list[_Planned]:
+    targets = [WriteTarget.from_payload(job.payload) for job in jobs]
+    ids = sorted({t.canonical_id for t in targets})
+    goldens = await tx.records.get_many(ids)
+    shadows = await tx.shadows.get_many(ids)
+    conflicts = await tx.conflicts.open_for(ids)
+    links = await tx.links.links_of(ids)
+    parents = await _parent_links(ctx, tx, kind, connection, goldens)
+    rules = ctx.rules(kind)
+    vendor = ctx.vendor(connection)
+    external = ctx.external_id(connection, kind)
+    planned: list[_Planned] = []
+    for job, target in zip(jobs, targets, strict=True):
+        stored = goldens.get(target.canonical_id)
+        remote = next((lk.remote_id for lk in links.get(target.canonical_id, []) if lk.connection == connection), None)
+        if stored is None:
+            planned.append(_Planned(job, target, None))
+            continue
+        if stored.deleted:
+            op = WriteOp("delete", target.canonical_id, id=remote) if remote is not None else None
+            planned.append(_Planned(job, target, op, remote_id=remote))
+            continue
+        record_rules = rules_for_record(rules, stored)
+        if connection not in record_rules.connections:
+            planned.append(_Planned(job, target, None))
+            continue
+        held = shadows.get(target.canonical_id, {})
+        shadow = held.get(connection)
+        states = [ConnectionState(connection, shadow=dict(shadow.fields))] if shadow is not None and remote else []
+        golden = to_merged(stored)
+        assert golden is not None
+        withheld = {c.field for c in conflicts.get(target.canonical_id, [])}
+        delta = next(
+            (d for d in target_deltas(golden, states, record_rules, withheld) if d.connection == connection), None
+        )
+        if delta is not None and delta.kind == "update":
+            same = ctx.unchanged_in_target(kind, connection, delta.fields, delta.previous)
+            kept = {name: value for name, value in delta.fields.items() if name not in same}
+            delta = replace(delta, fields=kept) if kept else None
+        if delta is None:
+            planned.append(_Planned(job, target, None, remote_id=remote))
+            continue
+        plain = {name: value for name, value in delta.fields.items() if not is_link_field(name)}
+        mapped = ctx.config.mappings.map_out(vendor, kind, plain, golden.values())
+        failed = {name for p in mapped.problems for name in p.field.split(",")}
+        written: dict[str, CanonicalValue] = {name: value for name, value in plain.items() if name not in failed}
+        link_ops: dict[str, str | None] = {}
+        waits: list[str] = []
+        slot = _single_slot_role(vendor, kind, golden.values())
+        for name, value in delta.fields.items():
+            if not is_link_field(name):
+                continue
+            if slot is not None and role_of(name) != slot:
+                written[name] = value  # the record holds one parent only: this role is not shown there
+                continue
+            if value is None:
+                link_ops[role_of(name)] = None
+                written[name] = None
+                continue
+            parent_remote = parents.get((role_of(name), str(value)))
+            if parent_remote is None:
+                waits.append(role_of(name))  # the parent is not in this connection (yet): retried later
+                continue
+            link_ops[role_of(name)] = parent_remote
+            written[name] = value
+        write: WriteOp | None
+        if delta.kind == "create":
+            write = WriteOp(
+                "upsert" if external else "create",
+                target.canonical_id,
+                fields=mapped.fields,
+                external_id=(external, target.canonical_id) if external else None,
+                links=link_ops,
+            )
+        elif mapped.fields or link_ops:
+            write = WriteOp("update", target.canonical_id, id=remote, fields=mapped.fields, links=link_ops)
+        else:
+            write = None
+        planned.append(
+            _Planned(
+                job,
+                target,
+                write,
+                delta,
+                written,
+                dict(shadow.fields) if shadow is not None else None,
+                remote,
+                mapped.problems,
+                tuple(waits),
+            )
+        )
+    return planned
+
+
+def _single_slot_role(vendor: str, kind: ObjectKind, golden: Mapping[str, CanonicalValue]) -> str | None:
+    """For a record with one parent slot (a Dataverse activity's regarding), the role that takes it."""
+    if (vendor, kind) not in SINGLE_SLOT_LINKS:
+        return None
+    return next((role for role in ("deal", "company", "contact") if golden.get(link_field(role)) is not None), "")
+
+
+async def _parent_links(
+    ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, goldens: Mapping[str, StoredGolden]
+) -> dict[tuple[str, str], str]:
+    """(role, parent canonical id) → the parent's remote id in `connection`."""
+    wanted = sorted(
+        {
+            str(value)
+            for stored in goldens.values()
+            for name, value in stored.record.fields.items()
+            if is_link_field(name) and value is not None
+        }
+    )
+    found: dict[tuple[str, str], str] = {}
+    for canonical_id, held in (await tx.links.links_of(wanted)).items():
+        for link in held:  # oldest first: the survivor is the one written to
+            if link.connection == connection and (link.kind, canonical_id) not in found:
+                found[(link.kind, canonical_id)] = link.remote_id
+    return found
+
+
+async def _settle(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    item: _Planned,
+    result: WriteResult | None,
+    outcome: DeliveryOutcome,
+) -> None:
+    object_name = ctx.object_name(connection, kind)
+    canonical_id = item.target.canonical_id
+    for problem in item.problems:
+        await tx.errors.record(
+            SyncErrorReport(
+                connection=connection,
+                object=object_name,
+                operation="update" if item.remote_id else "create",
+                message=problem.message,
+                canonical_id=canonical_id,
+                remote_id=item.remote_id,
+                field=problem.field,
+                code=problem.code,
+            )
+        )
+    if item.op is None:
+        outcome.unchanged += 1
+        await tx.jobs.complete(item.job.id, ctx.worker)
+        return
+    if ctx.dry_run:
+        _plan_entry(ctx, kind, connection, item)
+        await tx.jobs.complete(item.job.id, ctx.worker)
+        return
+    if result is None:
+        await tx.jobs.fail(item.job.id, ctx.worker, "the connector returned no result for this write")
+        outcome.retrying += 1
+        return
+    if not result.ok:
+        await _failed(ctx, tx, kind, connection, item, result, outcome)
+        return
+    if item.op.kind == "delete":
+        outcome.deleted += 1
+        if item.remote_id is not None:
+            await tx.links.unlink(connection, object_name, item.remote_id)
+        await tx.shadows.delete(canonical_id, connection)
+        await tx.jobs.complete(item.job.id, ctx.worker)
+        await tx.errors.clear(connection, object_name, canonical_id=canonical_id)
+        return
+    assert item.delta is not None
+    remote_id = result.id or item.remote_id
+    if item.op.kind in ("create", "upsert"):
+        outcome.created += 1
+        if remote_id is not None:
+            await tx.links.link(Link(canonical_id, kind, connection, object_name, remote_id))
+    else:
+        outcome.updated += 1
+    settled = _settled(ctx, kind, connection, item.written)
+    mapped = ctx.rules(kind).connection_fields.get(connection, frozenset())
+    written_delta = TargetDelta(connection, item.delta.kind, settled)
+    shadow = shadow_after_write(item.shadow if item.delta.kind == "update" else None, written_delta, mapped)
+    await tx.shadows.put(Shadow(canonical_id, connection, shadow))
+    await tx.jobs.complete(item.job.id, ctx.worker)
+    if not item.problems:
+        await tx.errors.clear(connection, object_name, canonical_id=canonical_id)
+    if item.link_waits:
+        ctx.report.add(kind, connection, "link_waiting")
+
+
+def _settled(
+    ctx: SyncContext, kind: ObjectKind, connection: str, written: Mapping[str, CanonicalValue]
+) -> dict[str, CanonicalValue]:
+    plain = {name: value for name, value in written.items() if not is_link_field(name)}
+    settled: dict[str, Any] = ctx.config.mappings.settle(ctx.vendor(connection), kind, plain)
+    out: dict[str, CanonicalValue] = {name: settled.get(name, value) for name, value in plain.items()}
+    out.update({name: value for name, value in written.items() if is_link_field(name)})
+    return out
+
+
+async def _failed(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    item: _Planned,
+    result: WriteResult,
+    outcome: DeliveryOutcome,
+) -> None:
+    error = result.error
+    assert error is not None and item.op is not None
+    if error.classification == "retryable":
+        outcome.retrying += 1
+        await tx.jobs.fail(item.job.id, ctx.worker, f"{error.code}: {error.message}")
+        return
+    if error.classification in ("auth", "fatal"):
+        await tx.jobs.fail(item.job.id, ctx.worker, f"{error.code}: {error.message}")
+        raise (AuthError if error.classification == "auth" else FatalError)(
+            f"{connection}: {error.code}: {error.message}"
+        )
+    if item.op.kind == "delete" and error.classification == "not_found":
+        outcome.deleted += 1  # already gone there: the goal is reached
+        if item.remote_id is not None:
+            await tx.links.unlink(connection, ctx.object_name(connection, kind), item.remote_id)
+        await tx.shadows.delete(item.target.canonical_id, connection)
+        await tx.jobs.complete(item.job.id, ctx.worker)
+        return
+    outcome.failed += 1
+    fields = ", ".join(error.fields)
+    await tx.errors.record(
+        SyncErrorReport(
+            connection=connection,
+            object=ctx.object_name(connection, kind),
+            operation=item.op.kind if item.op.kind != "upsert" else "create",
+            message=error.message,
+            canonical_id=item.target.canonical_id,
+            remote_id=item.remote_id,
+            field=fields or None,
+            code=error.code,
+        )
+    )
+    # Not retried on its own: the next change of the record (or `crmsync errors retry`) queues it again.
+    await tx.jobs.complete(item.job.id, ctx.worker)
+
+
+def _plan_entry(ctx: SyncContext, kind: ObjectKind, connection: str, item: _Planned) -> None:
+    assert item.op is not None
+    operation = "delete" if item.op.kind == "delete" else ("update" if item.op.kind == "update" else "create")
+    previous = item.delta.previous if item.delta is not None else {}
+    changes = tuple((name, previous.get(name), value) for name, value in sorted(item.written.items()))
+    ctx.report.planned(PlannedWrite(connection, kind, operation, item.target.canonical_id, item.remote_id, changes))
+
+
+__all__ = ["BATCH", "DeliveryOutcome", "deliver"]

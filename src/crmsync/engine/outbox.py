@@ -1,0 +1,63 @@
+"""The outbox convention: a write job says "bring this record up to date in that connection", nothing more.
+
+The job carries no field values. Delivery recomputes what to write from the golden record and the
+connection's shadow at the moment it runs, so a later reconcile of the same record supersedes an
+earlier one for free (invariant 4), and a replay after a crash writes the same thing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from crmsync.model.values import OBJECT_KINDS, ObjectKind
+from crmsync.store import NewJob
+
+WRITE = "write"
+REFETCH = "refetch"
+
+
+def write_kind(kind: ObjectKind, connection: str) -> str:
+    """The job kind of writes of one object kind to one connection (claimed together, batched together)."""
+    return f"{WRITE}:{kind}:{connection}"
+
+
+def write_job(kind: ObjectKind, canonical_id: str, connection: str, *, priority: int = 0) -> NewJob:
+    """An outbox row; a pending one for the same record and connection absorbs it."""
+    return NewJob(
+        key=f"{connection}/{canonical_id}",
+        kind=write_kind(kind, connection),
+        payload={"kind": kind, "canonical_id": canonical_id, "connection": connection},
+        priority=priority,
+    )
+
+
+def refetch_kind(kind: ObjectKind, connection: str) -> str:
+    return f"{REFETCH}:{kind}:{connection}"
+
+
+def refetch_job(kind: ObjectKind, connection: str, object: str, remote_id: str, *, reason: str) -> NewJob:
+    """An inbox hint: read this remote record again and reconcile it (a webhook, or a child awaiting its parent)."""
+    return NewJob(
+        key=f"in:{connection}/{object}/{remote_id}",
+        kind=refetch_kind(kind, connection),
+        payload={"kind": kind, "connection": connection, "object": object, "remote_id": remote_id, "reason": reason},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTarget:
+    kind: ObjectKind
+    canonical_id: str
+    connection: str
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> WriteTarget:
+        kind = payload["kind"]
+        if kind not in OBJECT_KINDS:
+            raise ValueError(f"outbox job names unknown object kind {kind!r}")
+        return cls(cast(ObjectKind, kind), str(payload["canonical_id"]), str(payload["connection"]))
+
+
+__all__ = ["REFETCH", "WRITE", "WriteTarget", "refetch_job", "refetch_kind", "write_job", "write_kind"]

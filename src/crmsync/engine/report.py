@@ -1,0 +1,47 @@
+"""What a sync run did (or, with --dry-run, would do): counts per object and connection, and the plan."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from crmsync.model.values import CanonicalValue
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """One write of the plan: a create, an update with its field diffs, or a delete."""
+
+    connection: str
+    kind: str
+    operation: str  # create | update | delete
+    canonical_id: str
+    remote_id: str | None
+    changes: tuple[tuple[str, CanonicalValue, CanonicalValue], ...] = ()  # field, old, new
+
+
+@dataclass
+class RunReport:
+    """Counters keyed by (kind, connection, what); `plan` lists every write (kept for dry runs and small runs)."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    plan: list[PlannedWrite] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    keep_plan: bool = True
+
+    def add(self, kind: str, connection: str, what: str, n: int = 1) -> None:
+        if n:
+            self.counts[(kind, connection, what)] += n
+
+    def total(self, what: str, kind: str | None = None) -> int:
+        return sum(n for (k, _, w), n in self.counts.items() if w == what and (kind is None or k == kind))
+
+    def planned(self, write: PlannedWrite) -> None:
+        if self.keep_plan:
+            self.plan.append(write)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+__all__ = ["PlannedWrite", "RunReport"]

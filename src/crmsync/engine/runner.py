@@ -1,0 +1,185 @@
+"""One sync run: read every connection of each kind in dependency order, decide deletes, then deliver.
+
+Kinds go parent first (company, contact, deal, activity) so a child's parents are linked, and
+created where they were missing, before the child is written (S17). Within a kind, every
+connection is read before anything is written, so concurrent edits in several CRMs meet in one
+reconcile instead of overwriting each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from crmsync.config.values import SyncConfig
+from crmsync.connectors.base import Connector, Cursor, RemoteRecord, Tombstone, WriteOp
+from crmsync.engine.context import SyncContext
+from crmsync.engine.deliver import deliver
+from crmsync.engine.ingest import PageOutcome, ingest_page
+from crmsync.engine.outbox import refetch_kind
+from crmsync.engine.report import RunReport
+from crmsync.engine.tombstones import process_deletes
+from crmsync.model.values import ObjectKind
+from crmsync.store import Store
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A progress event: `stage` is read/delete/write, `done` counts records (or writes) so far."""
+
+    kind: ObjectKind
+    connection: str
+    stage: str
+    done: int
+    finished: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _quiet(event: Progress) -> None:
+    del event
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    full: bool = False
+    dry_run: bool = False
+    kinds: tuple[ObjectKind, ...] | None = None
+    allow_mass_delete: bool = False
+
+
+class SyncRunner:
+    """Runs syncs of one configuration against one store through the given connectors."""
+
+    def __init__(
+        self,
+        config: SyncConfig,
+        store: Store,
+        connectors: Mapping[str, Connector],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        progress: ProgressCallback = _quiet,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.connectors = connectors
+        self.clock = clock
+        self.progress = progress
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        options = options or RunOptions()
+        ctx = SyncContext(self.config, self.store, self.connectors, self.clock, dry_run=options.dry_run)
+        kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
+        for kind in kinds:
+            await self._read_kind(ctx, kind, full=options.full)
+            deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
+            for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
+                ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
+            if deletes.held:
+                ctx.report.add(kind, "*", "delete_held", deletes.pending)
+            for connection in ctx.connections(kind):
+                delivered = await deliver(ctx, kind, connection)
+                for what in ("created", "updated", "deleted", "failed", "retrying"):
+                    ctx.report.add(kind, connection, what, getattr(delivered, what))
+                await self._remote_deletes(ctx, kind, connection)
+                self.progress(Progress(kind, connection, "write", delivered.created + delivered.updated, True))
+        return ctx.report
+
+    async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, *, full: bool) -> None:
+        for connection in ctx.connections(kind):
+            connector = self.connectors[connection]
+            object_map = ctx.object_map(connection, kind)
+            cursor: str | None = None
+            if not full:
+                async with self.store.read() as tx:
+                    cursor = await tx.cursors.get(connection, object_map.object)
+            done = 0
+            pages = connector.changes(
+                object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields
+            )
+            async for page in pages:
+                outcome = await ingest_page(ctx, kind, connection, page.upserts, page.tombstones, page.cursor)
+                done += outcome.seen
+                _count(ctx.report, kind, connection, outcome)
+                self.progress(Progress(kind, connection, "read", done))
+            done += await self._refetch(ctx, kind, connection)
+            self.progress(Progress(kind, connection, "read", done, True))
+
+    async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> int:
+        """Records queued for another read (children that awaited a parent, merge survivors, webhook hints)."""
+        connector = self.connectors[connection]
+        object_name = ctx.object_name(connection, kind)
+        seen = 0
+        async with self.store.begin() as tx:
+            jobs = await tx.jobs.claim(ctx.worker, [refetch_kind(kind, connection)], limit=1000)
+        if not jobs:
+            return 0
+        ids = sorted({str(job.payload["remote_id"]) for job in jobs})
+        fields = list(ctx.object_map(connection, kind).read_fields)
+        found = await connector.fetch(object_name, ids, fields=fields)
+        upserts = [r for r in found if isinstance(r, RemoteRecord)]
+        tombstones = [t for t in found if isinstance(t, Tombstone)]
+        outcome = await ingest_page(ctx, kind, connection, upserts, tombstones, None, complete=[j.id for j in jobs])
+        _count(ctx.report, kind, connection, outcome)
+        seen += outcome.seen
+        return seen
+
+    async def _remote_deletes(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
+        """Counterparts of a vendor merge that must go in the other connections."""
+        connector = self.connectors[connection]
+        async with self.store.begin() as tx:
+            jobs = await tx.jobs.claim(ctx.worker, [f"rdelete:{kind}:{connection}"], limit=200)
+        if not jobs:
+            return
+        ops = [WriteOp("delete", str(j.payload["remote_id"]), id=str(j.payload["remote_id"])) for j in jobs]
+        results = [] if ctx.dry_run else await connector.apply(ctx.object_name(connection, kind), ops)
+        by_ref = {r.ref: r for r in results}
+        async with self.store.begin() as tx:
+            for job in jobs:
+                result = by_ref.get(str(job.payload["remote_id"]))
+                if ctx.dry_run or (result is not None and (result.ok or _gone(result))):
+                    await tx.jobs.complete(job.id, ctx.worker)
+                    ctx.report.add(kind, connection, "deleted")
+                else:
+                    message = result.error.message if result is not None and result.error else "no result"
+                    await tx.jobs.fail(job.id, ctx.worker, message)
+
+
+def _gone(result: object) -> bool:
+    error = getattr(result, "error", None)
+    return error is not None and error.classification == "not_found"
+
+
+def _count(report: RunReport, kind: ObjectKind, connection: str, outcome: PageOutcome) -> None:
+    report.add(kind, connection, "read", outcome.seen)
+    report.add(kind, connection, "new", outcome.created)
+    report.add(kind, connection, "matched", outcome.linked)
+    report.add(kind, connection, "duplicates", outcome.duplicates)
+    report.add(kind, connection, "changed", outcome.changed)
+    report.add(kind, connection, "conflicts", outcome.conflicts)
+    report.add(kind, connection, "waiting", outcome.waiting)
+    report.add(kind, connection, "filtered", outcome.filtered)
+    report.add(kind, connection, "tombstones", outcome.deletes)
+    report.add(kind, connection, "errors", outcome.errors)
+
+
+async def run_sync(
+    config: SyncConfig,
+    store: Store,
+    connectors: Mapping[str, Connector],
+    options: RunOptions | None = None,
+    *,
+    progress: ProgressCallback = _quiet,
+    clock: Callable[[], datetime] = utc_now,
+) -> RunReport:
+    """Convenience: one run with a fresh runner."""
+    return await SyncRunner(config, store, connectors, clock=clock, progress=progress).run(options)
+
+
+__all__ = ["Progress", "ProgressCallback", "RunOptions", "SyncRunner", "run_sync"]

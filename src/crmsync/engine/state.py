@@ -1,0 +1,149 @@
+"""Conversions between the store's rows and reconcile's values, and the canonical names of relationships.
+
+Relationships travel through reconcile as ordinary canonical fields named `@<role>` (`@company`),
+whose value is the parent's canonical id: a contact moved to another company is then a field change
+like any other, merged by the same policies and written through the identity map (S15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from crmsync.model.golden import GoldenField
+from crmsync.model.golden import GoldenRecord as MergedGolden
+from crmsync.model.rules import SyncRules
+from crmsync.model.values import CanonicalRecord, CanonicalValue, ObjectKind
+from crmsync.store import GoldenRecord as StoredGolden
+from crmsync.store import Provenance
+
+LINK_PREFIX = "@"
+
+LINK_ROLES: Mapping[ObjectKind, tuple[str, ...]] = {
+    "company": (),
+    "contact": ("company",),
+    "deal": ("company", "contact"),
+    "activity": ("contact", "deal"),
+}
+"""The parents each kind links to, by role; a role is named after the parent's kind."""
+
+SINGLE_SLOT_LINKS: frozenset[tuple[str, ObjectKind]] = frozenset({("dynamics", "activity")})
+"""(vendor, kind) whose record holds one parent of any role (a Dataverse activity's `regardingobjectid`):
+a role it does not show is unknown there, not cleared."""
+
+
+def link_field(role: str) -> str:
+    return f"{LINK_PREFIX}{role}"
+
+
+def is_link_field(name: str) -> bool:
+    return name.startswith(LINK_PREFIX)
+
+
+def role_of(name: str) -> str:
+    return name.removeprefix(LINK_PREFIX)
+
+
+def link_fields(kind: ObjectKind) -> frozenset[str]:
+    return frozenset(link_field(role) for role in LINK_ROLES[kind])
+
+
+def to_merged(stored: StoredGolden | None) -> MergedGolden | None:
+    """The stored golden record as reconcile sees it (values with provenance); None when never stored."""
+    if stored is None:
+        return None
+    fields: dict[str, GoldenField] = {}
+    for name, value in stored.record.fields.items():
+        origin = stored.provenance.get(name)
+        fields[name] = GoldenField(value, origin.connection if origin else None, origin.at if origin else None)
+    return MergedGolden(fields)
+
+
+def to_stored(
+    canonical_id: str,
+    kind: ObjectKind,
+    merged: MergedGolden,
+    previous: StoredGolden | None,
+    reasons: Mapping[str, str] | None = None,
+    *,
+    deleted: bool = False,
+) -> StoredGolden:
+    """The golden record to store, carrying the version it was read at (optimistic locking)."""
+    reasons = reasons or {}
+    old = previous.provenance if previous is not None else {}
+    values: dict[str, CanonicalValue] = {}
+    provenance: dict[str, Provenance] = {}
+    for name, entry in merged.fields.items():
+        values[name] = entry.value
+        kept = old.get(name)
+        reason = reasons.get(name) or (kept.reason if kept is not None else "")
+        provenance[name] = Provenance(entry.source, entry.at, reason)
+    links = previous.record.links if previous is not None else {}
+    record = CanonicalRecord(canonical_id, kind, values, links)
+    return StoredGolden(
+        record=record,
+        provenance=provenance,
+        deleted=deleted,
+        version=previous.version if previous is not None else 0,
+        updated_at=previous.updated_at if previous is not None else None,
+    )
+
+
+GONE = "gone"
+"""Key in a stored golden record's `links` listing connections it must not be (re)created in.
+
+A record deleted in one connection under the `ignore` or `archive` delete policy stays alive in the
+others, but crmsync must not recreate it where a person deleted it.
+"""
+
+
+def gone_from(stored: StoredGolden | None) -> tuple[str, ...]:
+    return tuple(stored.record.links.get(GONE, ())) if stored is not None else ()
+
+
+def with_gone(stored: StoredGolden, connection: str) -> StoredGolden:
+    gone = tuple(sorted({*gone_from(stored), connection}))
+    record = replace(stored.record, links={**stored.record.links, GONE: gone})
+    return replace(stored, record=record)
+
+
+def without_gone(stored: StoredGolden, connection: str) -> StoredGolden:
+    gone = tuple(c for c in gone_from(stored) if c != connection)
+    record = replace(stored.record, links={**stored.record.links, GONE: gone})
+    return replace(stored, record=record)
+
+
+def rules_for_record(rules: SyncRules, stored: StoredGolden | None) -> SyncRules:
+    """The object's rules minus the connections this record is gone from."""
+    gone = gone_from(stored)
+    if not gone:
+        return rules
+    return replace(rules, connections=tuple(c for c in rules.connections if c not in gone))
+
+
+def latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+__all__ = [
+    "GONE",
+    "LINK_PREFIX",
+    "LINK_ROLES",
+    "SINGLE_SLOT_LINKS",
+    "gone_from",
+    "is_link_field",
+    "latest",
+    "link_field",
+    "link_fields",
+    "role_of",
+    "rules_for_record",
+    "to_merged",
+    "to_stored",
+    "with_gone",
+    "without_gone",
+]

@@ -1,0 +1,271 @@
+"""Deletes and vendor merges: queued as jobs while reading, decided once a kind is read, by the delete policy.
+
+A delete is a record (invariant 6): a tombstone from one connection becomes a delete job. Once every
+connection of the kind has been read, the mass-delete breaker counts them; below it each is applied
+by the object's policy (`propagate`, `ignore`, `archive`), unless the record was edited elsewhere
+since (S13: parked by default, or `delete_wins` / `edit_wins`). A tombstone with `merged_into` is a
+vendor merge (S14): links are re-pointed to the survivor instead of deleting anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmsync.connectors.base import Tombstone
+from crmsync.engine.context import SyncContext
+from crmsync.engine.matching_merge import KnownLink, plan_vendor_merge
+from crmsync.engine.outbox import refetch_job, write_job
+from crmsync.engine.reconcile_types import ConnectionState
+from crmsync.engine.state import rules_for_record, to_merged, with_gone
+from crmsync.engine.targets import target_deltas
+from crmsync.model.golden import GoldenField
+from crmsync.model.values import ObjectKind
+from crmsync.store import AuditEntry, ConflictSide, Job, NewJob, Transaction
+from crmsync.store.tables import records
+
+DELETED_FIELD = "@deleted"
+"""The pseudo-field a delete-versus-edit conflict is parked on (S13)."""
+
+
+def delete_kind(kind: ObjectKind) -> str:
+    return f"delete:{kind}"
+
+
+def delete_job(kind: ObjectKind, connection: str, canonical_id: str, tombstone: Tombstone) -> NewJob:
+    return NewJob(
+        key=f"del:{connection}/{tombstone.id}",
+        kind=delete_kind(kind),
+        payload={
+            "kind": kind,
+            "connection": connection,
+            "canonical_id": canonical_id,
+            "remote_id": tombstone.id,
+            "merged_into": tombstone.merged_into,
+            "deleted_at": tombstone.deleted_at.isoformat() if tombstone.deleted_at else None,
+        },
+    )
+
+
+@dataclass
+class DeleteOutcome:
+    pending: int = 0
+    held: bool = False
+    propagated: int = 0
+    ignored: int = 0
+    archived: int = 0
+    parked: int = 0
+    recreated: int = 0
+    merged: int = 0
+
+
+async def process_deletes(ctx: SyncContext, kind: ObjectKind, *, allow_mass_delete: bool) -> DeleteOutcome:
+    """Apply the kind's queued deletes and merges, unless the mass-delete breaker trips."""
+    outcome = DeleteOutcome()
+    async with ctx.store.read() as tx:
+        pending = [j for j in await tx.jobs.list("pending") if j.kind == delete_kind(kind)]
+        total = await _live_records(tx, kind)
+    plain = [j for j in pending if not j.payload.get("merged_into")]
+    outcome.pending = len(pending)
+    breaker = ctx.config.object(kind).delete.mass_delete
+    if plain and breaker.trips(len(plain), total) and not allow_mass_delete:
+        outcome.held = True
+        ctx.report.note(
+            f"ALERT {kind}: {len(plain)} deletes of {total} records exceed the mass-delete breaker "
+            f"({breaker.share:.0%} and {breaker.min}); nothing was deleted. Check them, then run "
+            "`crmsync sync --allow-mass-delete`."
+        )
+        pending = [j for j in pending if j.payload.get("merged_into")]
+    for _ in pending:
+        async with ctx.store.begin() as tx:
+            claimed = await tx.jobs.claim(ctx.worker, [delete_kind(kind)], limit=1)
+            if not claimed:
+                break
+            (mine,) = claimed
+            if outcome.held and not mine.payload.get("merged_into"):
+                await tx.jobs.fail(mine.id, ctx.worker, "held by the mass-delete breaker")
+                continue
+            await _apply(ctx, tx, kind, mine, outcome)
+            await tx.jobs.complete(mine.id, ctx.worker)
+    return outcome
+
+
+async def _live_records(tx: Transaction, kind: ObjectKind) -> int:
+    query = sa.select(sa.func.count()).select_from(records).where(records.c.kind == kind, records.c.deleted.is_(False))
+    return int((await tx.connection.execute(query)).scalar_one())
+
+
+async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, outcome: DeleteOutcome) -> None:
+    payload: dict[str, Any] = dict(job.payload)
+    connection = str(payload["connection"])
+    remote_id = str(payload["remote_id"])
+    canonical_id = str(payload["canonical_id"])
+    object_name = ctx.object_name(connection, kind)
+    # The link may have moved since the job was queued (a merge): trust the identity map now.
+    current = await tx.links.canonical_id(connection, object_name, remote_id)
+    if current is None:
+        return
+    canonical_id = current
+    if payload.get("merged_into"):
+        await _merge(ctx, tx, kind, connection, remote_id, str(payload["merged_into"]), outcome)
+        return
+    at = datetime.fromisoformat(payload["deleted_at"]) if payload.get("deleted_at") else ctx.clock()
+    stored = await tx.records.get(canonical_id)
+    links = await tx.links.remote_links(canonical_id)
+    survivor = next((lk.remote_id for lk in links if lk.connection == connection), None)
+    await tx.links.unlink(connection, object_name, remote_id)
+    if survivor != remote_id or stored is None or stored.deleted:
+        return  # a duplicate went away, or the record is gone already: nothing to propagate
+    shadows = await tx.shadows.get_all(canonical_id)
+    shadow = shadows.get(connection)
+    await tx.shadows.delete(canonical_id, connection)
+    settings = ctx.config.object(kind).delete
+    rules = rules_for_record(ctx.rules(kind), stored)
+    golden = to_merged(stored)
+    assert golden is not None
+    # Delete versus edit (S13): the deleted copy was behind the golden record (an edit elsewhere it never got).
+    edited = False
+    if shadow is not None:
+        states = [ConnectionState(connection, shadow=dict(shadow.fields))]
+        edited = any(d.connection == connection and d.fields for d in target_deltas(golden, states, rules))
+    others = sorted({lk.connection for lk in links if lk.connection != connection})
+    policy = settings.kind
+    if edited and settings.on_edit == "park":
+        outcome.parked += 1
+        editor = max(
+            (f for f in golden.fields.values() if f.source not in (None, connection)),
+            key=lambda f: f.at.timestamp() if f.at else 0.0,
+            default=GoldenField(None),
+        )
+        sides = [ConflictSide(connection, True, at), ConflictSide(editor.source or "golden", False, editor.at)]
+        await tx.conflicts.park(canonical_id, DELETED_FIELD, False, sides)
+        await tx.records.put(with_gone(stored, connection))
+        return
+    if edited and settings.on_edit == "edit_wins":
+        outcome.recreated += 1  # no shadow and no link: the next delivery creates it again and relinks
+        await tx.jobs.enqueue(write_job(kind, canonical_id, connection))
+        await _audit(tx, canonical_id, connection, at, "edit_wins (recreated)")
+        return
+    if policy == "propagate":
+        outcome.propagated += 1
+        await tx.records.put(replace(stored, deleted=True))
+        await tx.keys.release(canonical_id)
+        for other in others:
+            await tx.jobs.enqueue(write_job(kind, canonical_id, other))
+        await _audit(tx, canonical_id, connection, at, "delete_wins" if edited else "propagate")
+        return
+    if policy == "ignore":
+        outcome.ignored += 1
+        await tx.records.put(with_gone(stored, connection))
+        await _audit(tx, canonical_id, connection, at, "ignore")
+        return
+    outcome.archived += 1
+    field_name = settings.archive_field
+    assert field_name is not None  # the config requires it for `archive`
+    updated = with_gone(stored, connection)
+    fields = {**updated.record.fields, field_name: settings.archive_value}
+    from crmsync.store import Provenance
+
+    provenance = {**updated.provenance, field_name: Provenance(connection, at, "archive")}
+    await tx.records.put(replace(updated, record=replace(updated.record, fields=fields), provenance=provenance))
+    await tx.audit.append(
+        [
+            AuditEntry(
+                canonical_id,
+                field_name,
+                stored.record.fields.get(field_name),
+                settings.archive_value,
+                connection,
+                "archive",
+                at,
+            )
+        ]
+    )
+    for other in others:
+        await tx.jobs.enqueue(write_job(kind, canonical_id, other))
+
+
+async def _audit(tx: Transaction, canonical_id: str, connection: str, at: datetime, reason: str) -> None:
+    await tx.audit.append([AuditEntry(canonical_id, DELETED_FIELD, False, True, connection, reason, at)])
+
+
+async def _merge(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    merged_away: str,
+    survivor: str,
+    outcome: DeleteOutcome,
+) -> None:
+    """A vendor merge (S14): re-point links to the survivor, merge canonical records, merge counterparts."""
+    object_name = ctx.object_name(connection, kind)
+    involved = {
+        cid
+        for cid in (
+            await tx.links.canonical_id(connection, object_name, merged_away),
+            await tx.links.canonical_id(connection, object_name, survivor),
+        )
+        if cid is not None
+    }
+    known = [
+        KnownLink(link.canonical_id, link.connection, link.remote_id, None)
+        for links in (await tx.links.links_of(sorted(involved))).values()
+        for link in links
+    ]
+    ages = await _link_ages(tx, sorted(involved))
+    known = [replace(k, linked_at=ages.get((k.connection, k.remote_id))) for k in known]
+    plan = plan_vendor_merge(known, merged_away, survivor, connection)
+    if plan.changes_nothing or plan.canonical_id is None:
+        return
+    outcome.merged += 1
+    for ref in plan.unlink:
+        await tx.links.unlink(ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
+    for ref in plan.relink:
+        from crmsync.store import Link
+
+        await tx.links.link(
+            Link(plan.canonical_id, kind, ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
+        )
+    if plan.merge is not None:
+        retired = plan.merge.retired
+        await tx.keys.repoint(retired, plan.merge.kept)
+        await tx.shadows.delete(retired)
+        stored = await tx.records.get(retired)
+        if stored is not None:
+            await tx.records.put(replace(stored, deleted=True))
+        await tx.audit.append(
+            [AuditEntry(retired, "@merged_into", None, plan.merge.kept, connection, "vendor merge", ctx.clock())]
+        )
+    for counterpart in plan.counterparts:
+        # The other connection holds both records: the merged one goes by the delete policy (no vendor merge call).
+        other_object = ctx.object_name(counterpart.connection, kind)
+        await tx.links.unlink(counterpart.connection, other_object, counterpart.merged)
+        await tx.jobs.enqueue(
+            NewJob(
+                key=f"rdel:{counterpart.connection}/{counterpart.merged}",
+                kind=f"rdelete:{kind}:{counterpart.connection}",
+                payload={"object": other_object, "remote_id": counterpart.merged},
+            )
+        )
+    # The survivor's merged values are read again and reconciled into the kept record.
+    await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
+
+
+async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[str, str], datetime]:
+    from crmsync.store.tables import links
+
+    if not canonical_ids:
+        return {}
+    result = await tx.connection.execute(
+        sa.select(links.c.connection, links.c.remote_id, links.c.created_at).where(
+            links.c.canonical_id.in_(canonical_ids)
+        )
+    )
+    return {(row.connection, row.remote_id): row.created_at for row in result}
+
+
+__all__ = ["DELETED_FIELD", "DeleteOutcome", "delete_job", "delete_kind", "process_deletes"]
