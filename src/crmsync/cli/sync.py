@@ -1,0 +1,157 @@
+"""`crmsync sync`: one run (full or incremental, or a dry run that prints the plan), with progress and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load
+from crmsync.config.values import SyncConfig
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.report import RunReport
+from crmsync.engine.runner import Progress as RunProgress
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.engine.scratch import scratch_copy
+from crmsync.errors import CrmSyncError
+from crmsync.model.values import OBJECT_KINDS, ObjectKind
+from crmsync.store import open_store
+
+console = Console()
+
+COLUMNS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("read",), "read"),
+    (("new",), "new"),
+    (("matched",), "met"),
+    (("changed",), "chg"),
+    (("conflicts",), "conf"),
+    (("created",), "crt"),
+    (("updated",), "upd"),
+    (("deleted",), "del"),
+    (("failed", "errors", "duplicates"), "err"),
+)
+"""Summary columns: the counters summed into each, and a short header (the legend is printed below)."""
+
+LEGEND = (
+    "read: records read · new/met: new canonical records / matched to existing ones · chg: records whose "
+    "golden values changed · conf: conflicts parked · crt/upd/del: writes made · err: sync errors and duplicates"
+)
+
+
+def sync(
+    config_path: ConfigOption = DEFAULT_CONFIG,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read everything again instead of changes since the cursors.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; write nothing anywhere.")
+    ] = False,
+    objects: Annotated[
+        list[str] | None, typer.Option("--object", help="Sync only this object kind (repeatable).")
+    ] = None,
+    allow_mass_delete: Annotated[
+        bool, typer.Option("--allow-mass-delete", help="Apply deletes the mass-delete breaker held back.")
+    ] = False,
+) -> None:
+    """Sync every configured connection once: read changes, reconcile, write, and summarise."""
+    config = load(config_path)
+    kinds: tuple[ObjectKind, ...] | None = None
+    if objects:
+        unknown = [o for o in objects if o not in OBJECT_KINDS]
+        if unknown:
+            raise fail(f"unknown object kind(s) {', '.join(unknown)}; expected: {', '.join(OBJECT_KINDS)}", 2)
+        kinds = tuple(k for k in OBJECT_KINDS if k in objects)
+    options = RunOptions(full=full, dry_run=dry_run, kinds=kinds, allow_mass_delete=allow_mass_delete)
+    try:
+        report = asyncio.run(run_with_progress(config, options))
+    except CrmSyncError as exc:
+        raise fail(str(exc)) from None
+    render_report(report, dry_run=dry_run)
+
+
+async def run_with_progress(config: SyncConfig, options: RunOptions, *, console: Console = console) -> RunReport:
+    """One run with a progress bar per (object, connection); a dry run works on a scratch copy of the state."""
+    store = await open_store(config.state_url)
+    with tempfile.TemporaryDirectory(prefix="crmsync-dry-run-") as scratch_dir:
+        target = store
+        if options.dry_run:
+            target = await scratch_copy(store, Path(scratch_dir))
+        try:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description:<32}"),
+                BarColumn(),
+                TextColumn("{task.fields[done]:>8} {task.fields[unit]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as bars:
+                tasks: dict[tuple[str, str, str], TaskID] = {}
+
+                def show(event: RunProgress) -> None:
+                    key = (event.kind, event.connection, event.stage)
+                    if key not in tasks:
+                        label = (
+                            f"{event.stage} {event.kind} {'from' if event.stage == 'read' else 'to'} {event.connection}"
+                        )
+                        unit = "records" if event.stage == "read" else "writes"
+                        tasks[key] = bars.add_task(label, total=None, done=0, unit=unit)
+                    bars.update(tasks[key], done=event.done)
+                    if event.finished:
+                        bars.update(tasks[key], total=1, completed=1)
+
+                async with open_connectors(config) as connectors:
+                    runner = SyncRunner(config, target, connectors, progress=show)
+                    return await runner.run(options)
+        finally:
+            if target is not store:
+                await target.aclose()
+            await store.aclose()
+
+
+def render_report(report: RunReport, *, dry_run: bool, console: Console = console) -> None:
+    title = "Dry run: nothing was written" if dry_run else "Sync summary"
+    table = Table(title=title, show_lines=False)
+    table.add_column("object")
+    table.add_column("connection")
+    for _, label in COLUMNS:
+        table.add_column(label, justify="right")
+    rows = sorted({(kind, connection) for kind, connection, _ in report.counts if connection != "*"})
+    order: dict[str, int] = {kind: n for n, kind in enumerate(OBJECT_KINDS)}
+    for kind, connection in sorted(rows, key=lambda r: (order.get(r[0], 9), r[1])):
+        cells = [str(sum(report.counts.get((kind, connection, w), 0) for w in whats) or "") for whats, _ in COLUMNS]
+        table.add_row(kind, connection, *cells)
+    console.print(table)
+    console.print(LEGEND, style="dim")
+    deletes = sorted((k, w, n) for (k, c, w), n in report.counts.items() if c == "*" and n)
+    for kind, what, n in deletes:
+        console.print(f"{kind}: {n} {what.replace('_', ' ')}")
+    for note in report.notes:
+        console.print(f"[bold red]{note}[/]")
+    if dry_run:
+        render_plan(report, console)
+
+
+def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
+    if not report.plan:
+        console.print("The plan is empty: every connection already agrees.")
+        return
+    console.print(f"[bold]Plan[/] ({len(report.plan)} writes):")
+    for write in report.plan[:limit]:
+        where = f"{write.kind} {write.canonical_id[:8]} in {write.connection}"
+        if write.remote_id:
+            where += f" ({write.remote_id})"
+        console.print(f"  {write.operation:<6} {where}")
+        for name, old, new in write.changes:
+            console.print(f"           {name}: {old!r} → {new!r}")
+    if len(report.plan) > limit:
+        console.print(f"  … and {len(report.plan) - limit} more")
+
+
+__all__ = ["render_report", "run_with_progress", "sync"]
