@@ -149,12 +149,12 @@ def test_hubspot_numbers_as_strings_equal_salesforce_numbers() -> None:
 
 
 def test_s20_unmapped_value_skips_the_field_and_names_value_and_field() -> None:
-    fields, problems = MAPPINGS.map_in("salesforce", "contact", {"LastName": "Smith", "LeadSource": "Trade Show"})
+    fields, problems = MAPPINGS.map_in("salesforce", "contact", {"LastName": "Smith", "LeadSource": "Webinar"})
     assert fields == {"last_name": "Smith"}
     (problem,) = problems
     assert problem.code == "unmapped_value" and problem.skipped
-    assert problem.value == "Trade Show" and problem.field == "lead_source" and problem.vendor_field == "LeadSource"
-    assert "'Trade Show'" in problem.message and "LeadSource" in problem.message and "defaults.yaml:" in problem.message
+    assert problem.value == "Webinar" and problem.field == "lead_source" and problem.vendor_field == "LeadSource"
+    assert "'Webinar'" in problem.message and "LeadSource" in problem.message and "defaults.yaml:" in problem.message
     # A HubSpot renewal stage has no Salesforce equivalent: not written, reported, the rest goes through.
     written, problems = MAPPINGS.map_out("salesforce", "deal", {"name": "Renewal", "stage": "renewal_due"})
     assert written == {"Name": "Renewal"}
