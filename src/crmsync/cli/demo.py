@@ -1,154 +1,199 @@
-"""`crmsync demo`: three seeded emulators, and what each holds, read over HTTP through the vendors' APIs."""
+"""`crmsync demo`: three seeded emulators, a full sync, people editing each CRM, an incremental sync, and why."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import asyncio
+import shutil
 from dataclasses import dataclass
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
-import httpx
+import sqlalchemy as sa
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crmsync.emulators.registry import VENDOR_NAMES, BuiltEmulator, VendorName, build_emulator
-from crmsync.emulators.server import ServedApp, serve_in_thread
+from crmsync.cli.explain import render_explanation
+from crmsync.cli.sync import render_report, run_with_progress
+from crmsync.config.values import SyncConfig
+from crmsync.emulators.registry import VENDOR_NAMES, VendorName
+from crmsync.engine.inspect import explain_record
+from crmsync.engine.runner import RunOptions
+from crmsync.store import Store, open_store
+from crmsync.store.tables import links
+from crmsync.testing.sandbox import Sandbox
 
 console = Console()
-SF_API = "/services/data/v60.0"
-DV_API = "/api/data/v9.2"
 
 
-@dataclass(frozen=True)
-class Contact:
-    system: VendorName
-    id: str
-    name: str
-    email: str | None
-    phone: str | None
-    title: str | None
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A contact linked in all three CRMs: its canonical id and its id in each."""
 
-
-def _token(vendor: VendorName, client: httpx.Client, creds: dict[str, Any], base_url: str) -> str:
-    """Authenticate the way each vendor documents it (the emulators accept exactly these flows)."""
-    if vendor == "hubspot":
-        return str(creds["private_app_token"])
-    if vendor == "salesforce":
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": creds["client_id"],
-            "client_secret": creds["client_secret"],
-        }
-        response = client.post("/services/oauth2/token", data=form)
-    else:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": creds["client_id"],
-            "client_secret": creds["client_secret"],
-            "scope": f"{base_url}/.default",
-        }
-        response = client.post(f"/{creds['tenant_id']}/oauth2/v2.0/token", data=form)
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
-def _contacts(vendor: VendorName, client: httpx.Client) -> Iterator[Contact]:
-    """Every contact through the vendor's own list/query paging."""
-    if vendor == "salesforce":
-        url: str | None = f"{SF_API}/query?q=SELECT Id, Name, Email, Phone, Title FROM Contact ORDER BY Id"
-        while url:
-            body = client.get(url).raise_for_status().json()
-            for r in body["records"]:
-                yield Contact(vendor, r["Id"], r["Name"], r["Email"], r["Phone"], r["Title"])
-            url = body.get("nextRecordsUrl")
-    elif vendor == "hubspot":
-        params = {"limit": "100", "properties": "firstname,lastname,email,phone,jobtitle"}
-        while True:
-            body = client.get("/crm/v3/objects/contacts", params=params).raise_for_status().json()
-            for r in body["results"]:
-                p = r["properties"]
-                name = " ".join(x for x in (p.get("firstname"), p.get("lastname")) if x)
-                yield Contact(vendor, r["id"], name, p.get("email"), p.get("phone"), p.get("jobtitle"))
-            after = body.get("paging", {}).get("next", {}).get("after")
-            if not after:
-                return
-            params["after"] = after
-    else:
-        next_url: str | None = f"{DV_API}/contacts?$select=fullname,emailaddress1,telephone1,jobtitle"
-        while next_url:
-            body = client.get(next_url, headers={"Prefer": "odata.maxpagesize=500"}).raise_for_status().json()
-            for r in body["value"]:
-                yield Contact(vendor, r["contactid"], r["fullname"], r["emailaddress1"], r["telephone1"], r["jobtitle"])
-            next_url = body.get("@odata.nextLink")
-
-
-def _email_key(email: str | None) -> str | None:
-    return email.strip().lower() if email else None
+    canonical_id: str
+    salesforce: str
+    hubspot: str
+    dynamics: str
 
 
 def demo(
-    records: Annotated[int, typer.Option(min=50, max=200_000, help="Records to seed in each emulator.")] = 2000,
+    records: Annotated[int, typer.Option(min=20, help="Records to seed in each emulator.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of the deterministic data generator.")] = 1,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo's crmsync.yaml and state database are written.")
+    ] = Path("crmsync-demo"),
 ) -> None:
-    """Start the three emulators with overlapping seeded data and show, over HTTP, what each holds."""
-    built: list[BuiltEmulator] = [build_emulator(name) for name in VENDOR_NAMES]
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        task = progress.add_task("seeding the emulators", total=len(built))
-        for emulator in built:
-            progress.update(task, description=f"seeding {emulator.name}")
-            emulator.vendor.seed(seed, records)
-            progress.advance(task)
-    with contextlib.ExitStack() as stack:
-        served: list[ServedApp] = [stack.enter_context(serve_in_thread(e.app)) for e in built]
-        counts = Table(title="What each emulator holds (read over HTTP)")
-        counts.add_column("CRM", style="bold")
-        counts.add_column("base URL")
-        counts.add_column("records by object")
-        people: dict[VendorName, list[Contact]] = {}
-        for emulator, app in zip(built, served, strict=True):
-            with httpx.Client(base_url=app.base_url, timeout=60) as client:
-                info = client.get("/_emulator").raise_for_status().json()
-                token = _token(emulator.name, client, info["credentials"], app.base_url)
-                client.headers["Authorization"] = f"Bearer {token}"
-                people[emulator.name] = list(_contacts(emulator.name, client))
-            summary = ", ".join(f"{n:,} {name}" for name, n in info["counts"].items() if n)
-            counts.add_row(emulator.name, app.base_url, summary)
-        console.print(counts)
-        _print_overlap(people)
+    """Run the whole story on local emulators: first sync, edits in every CRM, incremental sync, explanations."""
+    asyncio.run(_story(records, seed, directory))
+
+
+async def _story(records: int, seed: int, directory: Path) -> None:
+    console.rule("[bold]1. Three CRMs with overlapping data")
+    async with Sandbox(seed=seed, records=records) as sb:
+        await _show_emulators(sb)
+        shutil.rmtree(directory, ignore_errors=True)
+        config = sb.load_config(directory)
+        console.print(f"Configuration: {directory / 'crmsync.yaml'} (secrets in {directory / 'secrets'})")
+
+        console.rule("[bold]2. First full sync: meet, match, merge and create")
+        report = await run_with_progress(config, RunOptions(full=True), console=console)
+        render_report(report, dry_run=False, console=console)
+
+        console.rule("[bold]3. People edit the CRMs through each vendor's API")
+        store = await open_store(config.state_url)
+        try:
+            people = await _people_everywhere(store, 5)
+        finally:
+            await store.aclose()
+        if len(people) < 5:
+            console.print("[red]The seed world has too few people in all three CRMs; try more --records.[/]")
+            raise typer.Exit(1)
+        edited, phoned, deleted, primary, merged = people
+        await sb.salesforce.update("contact", edited.salesforce, {"Title": "VP Sales"})
+        console.print(f"Salesforce: contact {edited.salesforce} title → 'VP Sales'")
+        for user in (sb.salesforce, sb.hubspot, sb.dynamics):
+            await user.control.advance(60)  # a minute later on every CRM's clock
+        await sb.hubspot.update("contact", edited.hubspot, {"jobtitle": "Head of Sales"})
+        console.print(f"HubSpot:    the same contact ({edited.hubspot}) title → 'Head of Sales', a minute later")
+        await sb.dynamics.update("contact", phoned.dynamics, {"telephone1": "(415) 555-0142"})
+        console.print(f"Dataverse:  contact {phoned.dynamics} phone → '(415) 555-0142'")
+        await sb.dynamics.delete("contact", deleted.dynamics)
+        console.print(f"Dataverse:  contact {deleted.dynamics} deleted")
+        survivor = await sb.hubspot.merge("contact", primary.hubspot, merged.hubspot)
+        console.print(f"HubSpot:    contact {merged.hubspot} merged into {primary.hubspot} (now {survivor})")
+        new_id = await sb.hubspot.create(
+            "contact", {"firstname": "Grace", "lastname": "Hopper", "email": "grace.hopper@example.com"}
+        )
+        console.print(f"HubSpot:    new contact Grace Hopper ({new_id})")
+
+        console.rule("[bold]4. Incremental sync: only what changed")
+        report = await run_with_progress(config, RunOptions(), console=console)
+        render_report(report, dry_run=False, console=console)
+
+        console.rule("[bold]5. What happened, and why")
+        await _outcome(sb, config, edited, deleted, (primary, merged), new_id)
+
+        console.rule("[bold]6. One more sync: nothing bounces back")
+        report = await run_with_progress(config, RunOptions(), console=console)
+        writes = report.total("created") + report.total("updated") + report.total("deleted")
+        console.print(f"Writes in this sync: [bold]{writes}[/] (the echoes of crmsync's own writes change nothing)")
+
+    console.rule("[bold]Where to look")
+    path = directory / "crmsync.yaml"
+    console.print("The emulators are gone; the state database stays. Try:")
+    for command in (
+        f"crmsync status -c {path}",
+        f"crmsync conflicts list -c {path}",
+        f"crmsync errors list -c {path}",
+        f"crmsync explain contact {edited.canonical_id} -c {path}",
+        f"crmsync mappings -c {path}",
+    ):
+        console.print(f"  [bold].venv/bin/{command}[/]")
+
+
+async def _show_emulators(sb: Sandbox) -> None:
+    table = Table(title="Emulators (real HTTP on loopback, seeded)")
+    table.add_column("CRM")
+    table.add_column("base URL")
+    for kind in ("company", "contact", "deal", "activity"):
+        table.add_column(kind + "s" if kind != "activity" else "activities", justify="right")
+    for name, user in sb.users.items():
+        counts = [str(await user.count(kind)) for kind in ("company", "contact", "deal", "activity")]
+        table.add_row(name, sb.urls[name], *counts)
+    console.print(table)
     console.print(
-        "Run [bold].venv/bin/crmsync emulate all[/bold] to keep the emulators running, and see README.md for "
-        "their control plane (clock, faults, webhooks, statistics)."
+        "Shared people and companies, emails differing in case, duplicates inside one CRM, conflicting "
+        "titles and phone formats, and a deal in a custom stage: what a real sync meets."
     )
 
 
-def _print_overlap(people: dict[VendorName, list[Contact]]) -> None:
-    by_email: dict[str, dict[VendorName, Contact]] = {}
-    for system, contacts in people.items():
-        for contact in contacts:
-            key = _email_key(contact.email)
-            if key:
-                by_email.setdefault(key, {}).setdefault(system, contact)
-    shared = {key: found for key, found in by_email.items() if len(found) > 1}
-    in_all = sum(1 for found in shared.values() if len(found) == 3)
-    console.print(
-        f"[bold]{len(shared):,}[/bold] people are in more than one CRM ({in_all:,} in all three). "
-        "The same person is written differently in each — what crmsync has to reconcile:"
+async def _people_everywhere(store: Store, count: int) -> list[Person]:
+    """Contacts linked in all three CRMs (one record each), in a stable order."""
+    query = (
+        sa.select(links.c.canonical_id)
+        .where(links.c.kind == "contact")
+        .group_by(links.c.canonical_id)
+        .having(sa.func.count(sa.distinct(links.c.connection)) == 3, sa.func.count() == 3)
+        .order_by(links.c.canonical_id)
+        .limit(count)
     )
-    examples = Table(show_lines=True)
-    examples.add_column("email (normalised)", overflow="fold")
-    for system in VENDOR_NAMES:
-        examples.add_column(system, overflow="fold")
-    interesting = [f for f in shared.values() if len({(c.email, c.phone, c.title) for c in f.values()}) > 1]
-    interesting.sort(key=len, reverse=True)  # people in all three systems first
-    for found in interesting[:6]:
-        key = _email_key(next(iter(found.values())).email) or ""
-        cells = []
-        for system in VENDOR_NAMES:
-            c = found.get(system)
-            cells.append(f"{c.name}\n{c.email!r}\n{c.phone}\n{c.title}" if c else "—")
-        examples.add_row(key, *cells)
-    console.print(examples)
+    async with store.read() as tx:
+        ids = [row.canonical_id for row in await tx.connection.execute(query)]
+        found = await tx.links.links_of(ids)
+    people: list[Person] = []
+    for canonical_id in ids:
+        by_connection = {link.connection: link.remote_id for link in found.get(canonical_id, [])}
+        people.append(
+            Person(canonical_id, by_connection["salesforce"], by_connection["hubspot"], by_connection["dynamics"])
+        )
+    return people
+
+
+async def _outcome(
+    sb: Sandbox, config: SyncConfig, edited: Person, deleted: Person, pair: tuple[Person, Person], new_id: str
+) -> None:
+    row = await sb.salesforce.get("contact", edited.salesforce)
+    dv_row = await sb.dynamics.get("contact", edited.dynamics)
+    console.print(
+        f"Same field edited in two CRMs: Salesforce now says {row and row.get('Title')!r}, Dataverse "
+        f"{dv_row and dv_row.get('jobtitle')!r}: last writer wins (HubSpot's edit was a minute later); the "
+        "audit keeps Salesforce's losing value."
+    )
+    still = [
+        name
+        for name, remote_id in (("salesforce", deleted.salesforce), ("hubspot", deleted.hubspot))
+        if await _exists(sb, name, remote_id)
+    ]
+    console.print(
+        "Deleted in Dataverse: "
+        + ("gone from Salesforce and HubSpot too (policy propagate)." if not still else f"still in {', '.join(still)}.")
+    )
+    left = {name: [p for p in pair if await _exists(sb, name, getattr(p, name))] for name in ("salesforce", "dynamics")}
+    console.print(
+        "Merged in HubSpot: Salesforce keeps "
+        + f"{len(left['salesforce'])} and Dataverse {len(left['dynamics'])} of the two records "
+        + "(the other was merged away by the delete policy; links and audit follow the survivor)."
+    )
+    found_sf = await sb.salesforce.find("contact", "Email", "grace.hopper@example.com")
+    found_dv = await sb.dynamics.find("contact", "emailaddress1", "grace.hopper@example.com")
+    console.print(
+        f"New in HubSpot ({new_id}): created in Salesforce ({len(found_sf)} record) and Dataverse "
+        f"({len(found_dv)} record), each carrying crmsync's id in its external-id field."
+    )
+    store = await open_store(config.state_url)
+    try:
+        explanation = await explain_record(store, config, "contact", edited.canonical_id, history=3)
+    finally:
+        await store.aclose()
+    render_explanation(console, explanation)
+
+
+async def _exists(sb: Sandbox, connection: str, remote_id: str) -> bool:
+    user = sb.user(_VENDORS[connection])
+    return await user.get("contact", remote_id) is not None
+
+
+_VENDORS: dict[str, VendorName] = {name: name for name in VENDOR_NAMES}
+
+
+__all__ = ["demo"]

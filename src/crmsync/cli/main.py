@@ -5,9 +5,16 @@ from __future__ import annotations
 import typer
 
 from crmsync import __version__
+from crmsync.cli.check import check
+from crmsync.cli.conflicts import conflicts_app
 from crmsync.cli.demo import demo
 from crmsync.cli.emulate import emulate
+from crmsync.cli.errors import errors_app
+from crmsync.cli.explain import explain
 from crmsync.cli.init import init
+from crmsync.cli.mappings import mappings
+from crmsync.cli.status import status
+from crmsync.cli.sync import sync
 
 app = typer.Typer(
     name="crmsync",
@@ -17,7 +24,14 @@ app = typer.Typer(
 )
 app.command()(init)
 app.command()(emulate)
+app.command()(check)
+app.command()(mappings)
+app.command()(sync)
 app.command()(demo)
+app.command()(status)
+app.add_typer(conflicts_app, name="conflicts")
+app.add_typer(errors_app, name="errors")
+app.command()(explain)
 
 
 @app.command()

@@ -246,6 +246,7 @@ async def _settle(
         await tx.shadows.delete(canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
         await tx.errors.clear(connection, object_name, canonical_id=canonical_id)
+        _plan_entry(ctx, kind, connection, item)
         return
     assert item.delta is not None
     remote_id = result.id or item.remote_id
@@ -261,6 +262,7 @@ async def _settle(
     shadow = shadow_after_write(item.shadow if item.delta.kind == "update" else None, written_delta, mapped)
     await tx.shadows.put(Shadow(canonical_id, connection, shadow))
     await tx.jobs.complete(item.job.id, ctx.worker)
+    _plan_entry(ctx, kind, connection, replace(item, remote_id=remote_id))
     if not item.problems:
         await tx.errors.clear(connection, object_name, canonical_id=canonical_id)
     if item.link_waits:

@@ -144,9 +144,21 @@ async def _identify(
     record_filter = ctx.config.object(kind).filter
     claimed: dict[str, KnownEntity] = {}  # keys claimed earlier in this page
 
+    absorbed = await tx.links.canonical_ids(
+        connection, object_name, sorted({m for i in incoming for m in i.record.merged_ids if m != i.record.id})
+    )
     for item in incoming:
         record = item.record
         if record.id in linked:
+            await _absorb(tx, kind, connection, record, linked[record.id], absorbed)
+            continue
+        merged_into = await _merged_canonical(tx, connection, item, absorbed)
+        if merged_into is not None:
+            # A vendor merge gave the survivor a new id (HubSpot): it stands for what it absorbed.
+            await tx.links.link(Link(merged_into, kind, connection, object_name, record.id))
+            ids[record.id] = merged_into
+            outcome.linked += 1
+            await _absorb(tx, kind, connection, record, merged_into, absorbed)
             continue
         if not record_filter.matches(item.fields):
             ids[record.id] = None
@@ -225,6 +237,47 @@ async def _identify(
             claimed[key.text] = KnownEntity(canonical_id, members)
         ids[record.id] = canonical_id
     return ids
+
+
+async def _merged_canonical(
+    tx: Transaction, connection: str, item: Incoming, absorbed: Mapping[str, str]
+) -> str | None:
+    """The canonical record a merge survivor takes over: of those it absorbed, the one whose values it carries.
+
+    A merge keeps the primary record's values, so the absorbed record whose shadow agrees with the
+    survivor on most fields was the primary; ties go to the smallest canonical id (deterministic).
+    """
+    candidates = sorted({absorbed[m] for m in item.record.merged_ids if m in absorbed})
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    shadows = await tx.shadows.get_many(candidates)
+
+    def agreement(canonical_id: str) -> int:
+        shadow = shadows.get(canonical_id, {}).get(connection)
+        known = shadow.fields if shadow is not None else {}
+        return sum(1 for name, value in item.fields.items() if name in known and known[name] == value)
+
+    return max(candidates, key=lambda c: (agreement(c), [-ord(ch) for ch in c]))
+
+
+async def _absorb(
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    record: RemoteRecord,
+    canonical_id: str,
+    absorbed: Mapping[str, str],
+) -> None:
+    """Ids a survivor absorbed: the same record's old ids are unlinked now; another record's go to the merge job."""
+    for merged_id in record.merged_ids:
+        if merged_id == record.id or merged_id not in absorbed:
+            continue
+        object_name = record.object
+        if absorbed[merged_id] == canonical_id:
+            await tx.links.unlink(connection, object_name, merged_id)
+        else:
+            tombstone = Tombstone(object_name, merged_id, merged_into=record.id)
+            await tx.jobs.enqueue(delete_job(kind, connection, absorbed[merged_id], tombstone))
 
 
 def _known_parent(known: Mapping[tuple[str, str], str], connection: str, role: str, remote_id: str) -> str | None:

@@ -22,12 +22,12 @@ class PlannedWrite:
 
 @dataclass
 class RunReport:
-    """Counters keyed by (kind, connection, what); `plan` lists every write (kept for dry runs and small runs)."""
+    """Counters keyed by (kind, connection, what); `plan` lists the writes made (or planned, in a dry run), capped."""
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     plan: list[PlannedWrite] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    keep_plan: bool = True
+    plan_cap: int = 10_000  # a full sync of a large org would otherwise keep every write in memory
 
     def add(self, kind: str, connection: str, what: str, n: int = 1) -> None:
         if n:
@@ -37,7 +37,7 @@ class RunReport:
         return sum(n for (k, _, w), n in self.counts.items() if w == what and (kind is None or k == kind))
 
     def planned(self, write: PlannedWrite) -> None:
-        if self.keep_plan:
+        if len(self.plan) < self.plan_cap:
             self.plan.append(write)
 
     def note(self, text: str) -> None:

@@ -1,9 +1,12 @@
 """`apply()`: WriteOps → `$batch` parts (upsert by alternate key, `@odata.bind`, `$ref` clears, Win/LoseOpportunity).
 
-Each op becomes one to three independent parts, in order: the record write, the `$ref` deletes that clear
-links, and the opportunity close action. Parts never share a change set, so one failure never takes the
-others down (`Prefer: odata.continue-on-error`). Parts that failed retryably and are safe to resend (every
-write except a POST create without an external id) are resent in later rounds.
+Each op becomes one to four independent parts, in order: the record write, the `$ref` deletes that clear
+links, the state change of a record created inactive (a PATCH of `statecode`/`statuscode`: a create always
+lands in the default state 0 and refuses a status of another state), and the opportunity close action. Parts
+never share a change set, so one failure never takes the others down (`Prefer: odata.continue-on-error`).
+Parts that failed retryably and are safe to resend (every write except a POST create without an external id)
+are resent in later rounds. A POST create learns its record's id only from the response, so its state change
+or close is sent in a second step, once the id is known.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from crmsync.errors import FatalError, RetryableError, VendorResponseError
 
 Send = Callable[[list[batch.BatchRequest], str], Awaitable[list[batch.BatchResponse]]]
 Sleep = Callable[[float], Awaitable[None]]
+Build = Callable[[str], batch.BatchRequest]  # the new record's id -> a request that addresses it
 WON_STATUSES = frozenset({3})
 LOST_STATUSES = frozenset({4, 5})
 _KEY_SAFE = "'=(),:@!$*+;-._~"
@@ -41,7 +45,7 @@ def in_url(address: str) -> str:
 @dataclass(slots=True)
 class _Part:
     request: batch.BatchRequest
-    role: str  # "main", "ref", "close"
+    role: str  # "main", "ref", "state", "close"
     retry_safe: bool
     response: batch.BatchResponse | None = None
     error: WriteError | None = None
@@ -56,6 +60,8 @@ class _Plan:
     op: WriteOp
     parts: list[_Part] = field(default_factory=list)
     error: WriteError | None = None  # refused before sending
+    # (role, build) of parts that must address the record a POST creates: sent once its id is known
+    deferred: list[tuple[str, Build]] = field(default_factory=list)
 
 
 class Writer:
@@ -66,7 +72,14 @@ class Writer:
 
     async def apply(self, table: TableInfo, ops: Sequence[WriteOp]) -> list[WriteResult]:
         plans = [self._plan(table, op) for op in ops]
-        pending = [p for p in plans if p.error is None]
+        await self._run(table, [p for p in plans if p.error is None])
+        followers = [p for p in plans if p.deferred and _release(table, p)]
+        if followers:
+            await self._run(table, followers)
+        return [self._result(table, plan) for plan in plans]
+
+    async def _run(self, table: TableInfo, pending: list[_Plan]) -> None:
+        """Send the plans' unfinished parts, resending the retryable ones that are safe to resend."""
         for attempt in range(self.settings.part_retries + 1):
             outstanding = [(plan, [part for part in plan.parts if not part.done]) for plan in pending]
             outstanding = [(plan, parts) for plan, parts in outstanding if parts]
@@ -76,7 +89,6 @@ class Writer:
                 await self.sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
             await self._round(table, outstanding)
             pending = [plan for plan, parts in outstanding if _should_resend(parts)]
-        return [self._result(table, plan) for plan in plans]
 
     # ---- planning ---------------------------------------------------------------------------
     def _plan(self, table: TableInfo, op: WriteOp) -> _Plan:
@@ -89,6 +101,7 @@ class Writer:
         body: dict[str, Any] = dict(op.fields)
         body.pop("@odata.etag", None)
         close = _close_action(table, body)
+        state = _initial_state(body) if op.kind in ("create", "upsert") else None
         body.update(links.binds)
         select = f"?$select={table.primary_id}"
         representation = {"Prefer": "return=representation"}
@@ -125,16 +138,27 @@ class Writer:
             if target is None:
                 continue  # a new record has no link to clear
             plan.parts.append(_Part(batch.BatchRequest("DELETE", f"{root}({in_url(target)})/{nav}/$ref"), "ref", True))
+        follow: list[tuple[str, Build]] = []
+        if state is not None:
+            change = state  # a non-Optional name for the closure (mypy does not narrow into it)
+
+            def state_request(at: str) -> batch.BatchRequest:
+                # If-Match: * so that, should the upsert before it fail, this PATCH cannot create a bare record.
+                return batch.BatchRequest("PATCH", f"{root}({in_url(at)})", change, {"If-Match": "*"})
+
+            follow.append(("state", state_request))
         if close is not None:
-            if target is None:
-                plan.error = WriteError(
-                    "invalid", "missing_key", "closing an opportunity needs its id or external id in the same op"
-                )
-                return plan
             action, payload = close
-            payload["OpportunityClose"]["opportunityid@odata.bind"] = f"/{table.entity_set}({target})"
-            request = batch.BatchRequest("POST", f"{self.settings.api_root}/{action}", payload)
-            plan.parts.append(_Part(request, "close", True))
+
+            def close_request(at: str) -> batch.BatchRequest:
+                payload["OpportunityClose"]["opportunityid@odata.bind"] = f"/{table.entity_set}({at})"
+                return batch.BatchRequest("POST", f"{self.settings.api_root}/{action}", payload)
+
+            follow.append(("close", close_request))
+        if target is None:
+            plan.deferred = follow
+        else:
+            plan.parts.extend(_Part(build(target), role, True) for role, build in follow)
         return plan
 
     def _default_external(self, table: TableInfo, op: WriteOp) -> tuple[str, str] | None:
@@ -200,7 +224,25 @@ class Writer:
         if failed is not None:
             error = failed.error or WriteError("retryable", "no_response", "the part got no response")
             return WriteResult(ref=op.ref, ok=False, id=record_id, created=created, error=error)
+        if plan.deferred:
+            error = WriteError(
+                "retryable", "no_id", f"the create of {table.logical_name} answered no record id to set its state on"
+            )
+            return WriteResult(ref=op.ref, ok=False, id=record_id, created=created, error=error)
         return WriteResult(ref=op.ref, ok=True, id=record_id, created=created)
+
+
+def _release(table: TableInfo, plan: _Plan) -> bool:
+    """Turn a created record's deferred parts into parts addressed by its new id; False while there is none."""
+    main = next((p for p in plan.parts if p.role == "main"), None)
+    if main is None or not main.done or main.response is None:
+        return False  # the create failed: its error is the op's, and there is nothing to change the state of
+    record_id, _ = _written_id(table, main.response)
+    if record_id is None:
+        return False
+    plan.parts.extend(_Part(build(record_id), role, True) for role, build in plan.deferred)
+    plan.deferred = []
+    return True
 
 
 def _should_resend(parts: list[_Part]) -> bool:
@@ -221,6 +263,17 @@ def _written_id(table: TableInfo, response: batch.BatchResponse) -> tuple[str | 
     if entity_id.endswith(")") and "(" in entity_id:
         return entity_id[entity_id.rfind("(") + 1 : -1], created
     return None, created
+
+
+def _initial_state(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Pull a non-default state out of a create body: records are created in state 0, then PATCHed to it."""
+    state = body.get("statecode")
+    if not isinstance(state, int) or isinstance(state, bool) or state == 0:
+        return None
+    change = {"statecode": body.pop("statecode")}
+    if "statuscode" in body:
+        change["statuscode"] = body.pop("statuscode")
+    return change
 
 
 def _close_action(table: TableInfo, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

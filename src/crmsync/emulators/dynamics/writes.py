@@ -348,10 +348,11 @@ class Writer:
         if status is None:
             fields["statuscode"] = table.default_status.get(0)
         elif status_col.state_of.get(status) != 0:
+            label = table.columns["statecode"].options.get(0, "Open")  # the state enum's member: AccountState.Active
             errors.fail(
                 400,
                 errors.INVALID_STATE,
-                f"{status} is not a valid status code for state code {table.schema_name}State.Open on "
+                f"{status} is not a valid status code for state code {table.schema_name}State.{label} on "
                 f"{table.logical_name}.",
             )
 

@@ -1,0 +1,231 @@
+"""`crmsync conflicts list|show|resolve`: conflicts parked for a person, and settling them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from crmsync.cli.status import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    KindName,
+    console,
+    load,
+    plural,
+    print_json,
+    show_time,
+    show_value,
+    with_store,
+)
+from crmsync.engine.inspect import ConflictDetail, ConflictView, conflict_detail, list_conflicts
+from crmsync.engine.resolution import DEFAULT_BY, GOLDEN_SIDE, ResolutionOutcome, resolve
+
+conflicts_app = typer.Typer(
+    name="conflicts",
+    help="Conflicts parked for a person (policy `manual`): list, show and resolve them.",
+    no_args_is_help=True,
+)
+
+ObjectOption = Annotated[KindName | None, typer.Option("--object", "-o", help="Only conflicts of this object kind.")]
+
+
+@conflicts_app.command("list")
+def list_command(
+    config: ConfigOption = DEFAULT_CONFIG,
+    object_kind: ObjectOption = None,
+    include_resolved: Annotated[bool, typer.Option("--all", help="Include resolved conflicts.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List open conflicts (oldest first), with each connection's side and the golden value now."""
+    settings = load(config)
+    kind = object_kind.kind if object_kind is not None else None
+    views = with_store(settings, lambda store: list_conflicts(store, kind=kind, include_resolved=include_resolved))
+    if as_json:
+        print_json(views)
+        return
+    out = console()
+    if not views:
+        out.print(Text("No open conflicts." if not include_resolved else "No conflicts.", style="green"))
+        return
+    render_list(out, views, include_resolved)
+    open_ones = sum(1 for v in views if not v.resolved)
+    out.print(Text(f"{plural(open_ones, 'open conflict')}. ", style="bold"), end="")
+    out.print(
+        "See one with `crmsync conflicts show ID`; settle it with `crmsync conflicts resolve ID --take CONNECTION`."
+    )
+
+
+def render_list(out: Console, views: tuple[ConflictView, ...], include_resolved: bool) -> None:
+    table = Table(title="Conflicts", title_justify="left", show_lines=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    # Fold rather than cut: an id or a time with an ellipsis is useless to an operator.
+    for heading in ("record", "field", "base", "sides", "golden now", "parked"):
+        table.add_column(heading, overflow="fold")
+    if include_resolved:
+        table.add_column("status", overflow="fold")
+    for view in views:
+        row: list[Text | str] = [
+            Text(str(view.id), style="bold"),
+            _record(view),
+            Text(view.field),
+            show_value(view.base) if view.has_base else Text("(first meeting)", style="dim"),
+            _sides(view),
+            show_value(view.golden),
+            show_time(view.created_at),
+        ]
+        if include_resolved:
+            row.append(_status(view))
+        table.add_row(*row)
+    out.print(table)
+
+
+@conflicts_app.command("show")
+def show_command(
+    conflict_id: Annotated[int, typer.Argument(help="The conflict's id (from `crmsync conflicts list`).")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one conflict: base, each side, the golden value now, and the record's other fields for context."""
+    settings = load(config)
+    detail = with_store(settings, lambda store: conflict_detail(store, conflict_id))
+    if as_json:
+        print_json(detail)
+        return
+    render_detail(console(), detail)
+
+
+def render_detail(out: Console, detail: ConflictDetail) -> None:
+    view = detail.conflict
+    out.print(
+        Text.assemble(
+            (f"Conflict #{view.id} ", "bold"),
+            "on ",
+            (view.field, "bold"),
+            " of ",
+            _record(view, inline=True),
+            (" (deleted)" if detail.deleted else "", "red"),
+        )
+    )
+    out.print(Text.assemble("parked ", show_time(view.created_at), "  ", _status(view)))
+    sides = Table(title="Values", title_justify="left")
+    sides.add_column("")
+    sides.add_column("connection")
+    sides.add_column("value")
+    sides.add_column("changed at")
+    sides.add_row("base", "", show_value(view.base) if view.has_base else Text("(first meeting: no base)"), "")
+    for side in view.sides:
+        sides.add_row("side", Text(side.connection, style="bold"), show_value(side.value), show_time(side.at))
+    sides.add_row("golden now", "", show_value(view.golden), "")
+    out.print(sides)
+    if detail.links:
+        out.print(
+            Text.assemble(
+                ("Linked: ", "bold"),
+                ", ".join(f"{link.connection} {link.object} {link.remote_id}" for link in detail.links),
+            )
+        )
+    if detail.fields:
+        record = Table(title="The record's golden values", title_justify="left")
+        record.add_column("field")
+        record.add_column("value")
+        for name, value in detail.fields.items():
+            marker = (
+                " ◀ this conflict"
+                if name == view.field
+                else " (also in conflict)"
+                if name in detail.other_conflicts
+                else ""
+            )
+            record.add_row(Text(name + marker, style="bold" if marker else ""), show_value(value))
+        out.print(record)
+    if not view.resolved:
+        takes = " | ".join(f"--take {s.connection}" for s in view.sides)
+        out.print(f"Resolve with `crmsync conflicts resolve {view.id} {takes}` or `--value TEXT`.", markup=False)
+
+
+@conflicts_app.command("resolve")
+def resolve_command(
+    conflict_id: Annotated[int, typer.Argument(help="The conflict's id (from `crmsync conflicts list`).")],
+    take: Annotated[
+        str | None,
+        typer.Option("--take", help=f"Take this connection's side (or `{GOLDEN_SIDE}` to keep the golden side)."),
+    ] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="Set this value instead, in the field's type: text, number, true/false, YYYY-MM-DD, "
+            "ISO date-time, `a;b` for a multi-select; empty clears the field.",
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who decided, for the audit trail.")] = DEFAULT_BY,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Settle a conflict; the chosen value is queued for every connection and the next `crmsync sync` delivers it."""
+    if (take is None) == (value is None):
+        raise typer.BadParameter("give exactly one of --take CONNECTION or --value TEXT", param_hint="--take/--value")
+    settings = load(config)
+    outcome = with_store(settings, lambda store: resolve(store, settings, conflict_id, take, value, by))
+    render_outcome(console(), outcome)
+
+
+def render_outcome(out: Console, outcome: ResolutionOutcome) -> None:
+    source = f" (from {outcome.source})" if outcome.source else " (typed in)"
+    out.print(
+        Text.assemble(
+            (f"Resolved conflict #{outcome.conflict_id}: ", "bold green"),
+            f"{outcome.kind} {outcome.canonical_id} ",
+            (outcome.field, "bold"),
+            " = ",
+            show_value(outcome.value),
+            source,
+            f", by {outcome.by}",
+        )
+    )
+    for name in outcome.closed:
+        out.print(Text(f"The conflict on {name} was settled by its policy on the way.", style="dim"))
+    if not outcome.writes:
+        out.print("No connection needs a write: they all hold this value already.")
+        return
+    table = Table(title="Queued writes", title_justify="left")
+    table.add_column("connection")
+    table.add_column("operation")
+    table.add_column("fields")
+    table.add_column("job", justify="right")
+    for write in outcome.writes:
+        table.add_row(write.connection, write.operation, Text(", ".join(write.fields) or "—"), str(write.job_id))
+    out.print(table)
+    out.print("The next `crmsync sync` delivers them.", markup=False)
+
+
+def _record(view: ConflictView, *, inline: bool = False) -> Text:
+    kind = view.kind or "?"
+    if view.label:
+        return Text.assemble(f"{kind} ", (view.label, "bold"), " " if inline else "\n", (view.canonical_id, "dim"))
+    return Text(f"{kind} {view.canonical_id}")
+
+
+def _sides(view: ConflictView) -> Text:
+    text = Text()
+    for index, side in enumerate(view.sides):
+        if index:
+            text.append("\n")
+        text.append(side.connection, style="bold")
+        text.append(": ")
+        text.append_text(show_value(side.value))
+    return text
+
+
+def _status(view: ConflictView) -> Text:
+    if not view.resolved:
+        return Text("open", style="yellow")
+    when = show_time(view.resolved_at) if view.resolved_at else ""
+    return Text.assemble(("resolved", "green"), " = ", show_value(view.resolution), f" by {view.resolved_by} {when}")
+
+
+__all__ = ["conflicts_app", "list_command", "render_detail", "render_list", "render_outcome", "resolve_command"]

@@ -1,0 +1,244 @@
+"""The operator's commands as a user runs them, on a populated state store: status, conflicts, errors, explain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from crmsync.cli.main import app
+from crmsync.config import SyncConfig, load_config
+from crmsync.store import Store, open_store
+from tests.unit.engine.test_inspect import World, seed
+
+T = TypeVar("T")
+
+CONFIG = """\
+state:
+  url: sqlite:///state.db
+connections:
+  sf:
+    vendor: salesforce
+    auth_flow: client_credentials
+    login_url: https://acme.my.salesforce.com
+    client_id: consumer-key
+    client_secret: {file: secrets/sf}
+  hs:
+    vendor: hubspot
+    access_token: {file: secrets/hs}
+  dv:
+    vendor: dynamics
+    org_url: https://contoso.crm.dynamics.com
+    tenant_id: tenant
+    client_id: app
+    client_secret: {file: secrets/dv}
+objects:
+  company: {}
+  contact:
+    fields:
+      title: {policy: manual}
+"""
+SECRETS = {"sf": "sf-s3cret-value", "hs": "pat-na1-s3cret-value", "dv": "dv-s3cret-value"}
+
+
+def with_store(config: SyncConfig, work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+    async def main() -> T:
+        store = await open_store(config.state_url)
+        try:
+            return await work(store)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    (tmp_path / "secrets").mkdir()
+    for name, secret in SECRETS.items():
+        (tmp_path / "secrets" / name).write_text(secret + "\n", encoding="utf-8")
+    path = tmp_path / "crmsync.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config(config_file: Path) -> SyncConfig:
+    return load_config(config_file, environ={})
+
+
+@pytest.fixture
+def world(config: SyncConfig) -> World:
+    return with_store(config, seed)
+
+
+def crmsync(config_file: Path, *args: str) -> Result:
+    # Wide, so table cells are not wrapped in the middle of the text the tests look for.
+    result = CliRunner().invoke(app, [*args, "--config", str(config_file)], env={"COLUMNS": "250"})
+    for secret in SECRETS.values():
+        assert secret not in result.output
+    return result
+
+
+def test_status_shows_the_state_at_a_glance(config_file: Path, config: SyncConfig, world: World) -> None:
+    result = crmsync(config_file, "status")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"State database {config.state_url_safe} (sqlite)" in out
+    assert "Records, and links per connection" in out
+    assert "│ contact │       2 │       0 │  2 │  2 │  1 │         1 │" in out
+    assert "│ write │ contact │ dv         │       1 │" in out
+    assert "Outbox backlog (writes waiting per connection): dv 1" in out
+    assert "! 1 open conflict: crmsync conflicts list" in out
+    assert "! 1 sync error (dv 1): crmsync errors list" in out
+    assert "! 1 duplicate group" in out
+    assert "! 1 dead job" in out
+
+
+def test_status_json_is_for_scripts(config_file: Path, world: World) -> None:
+    result = crmsync(config_file, "status", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["open_conflicts"] == 1 and data["dead_jobs"] == 1 and data["outbox"] == {"dv": 1}
+    contact = next(k for k in data["kinds"] if k["kind"] == "contact")
+    assert contact["links"] == {"dv": 1, "hs": 2, "sf": 2}
+
+
+def test_status_without_a_state_database_says_so_and_creates_nothing(config_file: Path) -> None:
+    result = crmsync(config_file, "status")
+    assert result.exit_code == 1
+    assert "no state database" in result.stderr and "crmsync sync" in result.stderr
+    assert not (config_file.parent / "state.db").exists()
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
+    path = tmp_path / "crmsync.yaml"
+    path.write_text(CONFIG.replace("url: sqlite:///state.db", "url: {env: STATE_URL}"), encoding="utf-8")
+    (tmp_path / "secrets").mkdir()
+    for name, secret in SECRETS.items():
+        (tmp_path / "secrets" / name).write_text(secret, encoding="utf-8")
+    url = "postgresql+asyncpg://crmsync:hunter2-pw@127.0.0.1:1/crmsync"
+    result = CliRunner().invoke(app, ["status", "--config", str(path)], env={"STATE_URL": url, "COLUMNS": "250"})
+    assert result.exit_code == 1
+    assert "cannot use the state database at postgresql+asyncpg://crmsync:***@127.0.0.1:1/crmsync" in result.stderr
+    assert "hunter2-pw" not in result.output
+
+
+def test_a_broken_config_lists_its_mistakes(tmp_path: Path) -> None:
+    path = tmp_path / "crmsync.yaml"
+    path.write_text("connections: {}\nbogus: 1\n", encoding="utf-8")
+    result = crmsync(path, "status")
+    assert result.exit_code == 2
+    assert "unknown key 'bogus'" in result.stderr
+
+
+def test_conflicts_list_and_show(config_file: Path, world: World) -> None:
+    listed = crmsync(config_file, "conflicts", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "Ada Lovelace" in listed.stdout and "title" in listed.stdout
+    assert "hs: Chief" in listed.stdout and "sf: CTO" in listed.stdout
+    assert "1 open conflict." in listed.stdout
+    as_json = json.loads(crmsync(config_file, "conflicts", "list", "--json").stdout)
+    assert [(c["id"], c["field"], c["golden"]) for c in as_json] == [(world.conflict_id, "title", "Engineer")]
+    assert "No open conflicts" in crmsync(config_file, "conflicts", "list", "--object", "company").stdout
+
+    shown = crmsync(config_file, "conflicts", "show", str(world.conflict_id))
+    assert shown.exit_code == 0, shown.output
+    assert f"Conflict #{world.conflict_id} on title" in shown.stdout
+    assert "golden now" in shown.stdout and "Engineer" in shown.stdout
+    assert "title ◀ this conflict" in shown.stdout and "ada@x.io" in shown.stdout  # the record's other fields
+    assert f"crmsync conflicts resolve {world.conflict_id} --take hs | --take sf" in shown.stdout
+    missing = crmsync(config_file, "conflicts", "show", "999")
+    assert missing.exit_code == 1 and "no conflict #999" in missing.stderr
+
+
+def test_resolve_closes_the_conflict_and_queues_writes(config_file: Path, config: SyncConfig, world: World) -> None:
+    result = crmsync(config_file, "conflicts", "resolve", str(world.conflict_id), "--take", "hs", "--by", "alice")
+    assert result.exit_code == 0, result.output
+    assert f"Resolved conflict #{world.conflict_id}: contact c1 title = Chief (from hs), by alice" in result.stdout
+    assert "Queued writes" in result.stdout and "The next `crmsync sync` delivers them." in result.stdout
+
+    async def check(store: Store) -> None:
+        async with store.read() as tx:
+            conflict = await tx.conflicts.get(world.conflict_id)
+            assert conflict is not None and (conflict.resolved, conflict.resolved_by) == (True, "alice")
+            pending = {j.kind for j in await tx.jobs.list("pending")}
+            assert {"write:contact:sf", "write:contact:dv"} <= pending
+            golden = await tx.records.get("c1")
+            assert golden is not None and golden.record.fields["title"] == "Chief"
+
+    with_store(config, check)
+    assert "No open conflicts" in crmsync(config_file, "conflicts", "list").stdout
+    again = crmsync(config_file, "conflicts", "resolve", str(world.conflict_id), "--take", "sf")
+    assert again.exit_code == 1 and "already resolved by alice" in again.stderr
+
+
+def test_resolve_needs_exactly_one_choice_and_explains_a_bad_side(config_file: Path, world: World) -> None:
+    neither = crmsync(config_file, "conflicts", "resolve", str(world.conflict_id))
+    assert neither.exit_code == 2 and "exactly one of --take CONNECTION or --value TEXT" in neither.output
+    wrong = crmsync(config_file, "conflicts", "resolve", str(world.conflict_id), "--take", "dv")
+    assert wrong.exit_code == 1 and "no side from 'dv'" in wrong.stderr
+    typed = crmsync(config_file, "conflicts", "resolve", str(world.conflict_id), "--value", "VP Engineering")
+    assert typed.exit_code == 0, typed.output
+    assert "title = VP Engineering (typed in), by cli" in typed.stdout
+
+
+def test_errors_list_shows_failures_duplicates_and_dead_jobs(config_file: Path, world: World) -> None:
+    result = crmsync(config_file, "errors", "list")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"E{world.error_id}" in out and "Business Process Error: lastname is required" in out
+    assert "Duplicate groups" in out and "003B" in out
+    assert f"J{world.dead_job_id}" in out and "INVALID_EMAIL_ADDRESS" in out
+    assert "1 sync error, 1 duplicate group, 1 dead job." in out
+    only_sf = crmsync(config_file, "errors", "list", "--connection", "sf", "--json")
+    data = json.loads(only_sf.stdout)
+    assert (data["errors"], data["dead_jobs"], [d["error_ids"] for d in data["duplicates"]]) == (
+        [],
+        [],
+        [[world.duplicate_id]],
+    )
+
+
+def test_errors_retry_requeues_and_says_what(config_file: Path, config: SyncConfig, world: World) -> None:
+    result = crmsync(
+        config_file, "errors", "retry", f"E{world.error_id}", f"j{world.dead_job_id}", f"E{world.duplicate_id}"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"re-queued E{world.error_id}: write:contact:dv dv/c2" in result.stdout
+    assert f"re-queued J{world.dead_job_id}: write:contact:hs hs/c2" in result.stdout
+    assert f"not retried E{world.duplicate_id}: a duplicate group" in result.stdout
+
+    async def check(store: Store) -> None:
+        async with store.read() as tx:
+            pending = {j.key for j in await tx.jobs.list("pending")}
+            assert {"dv/c2", "hs/c2"} <= pending
+            assert await tx.jobs.list("dead") == []
+
+    with_store(config, check)
+    assert "Nothing to retry." in crmsync(config_file, "errors", "retry", "--all").stdout
+    bad = crmsync(config_file, "errors", "retry", "X1")
+    assert bad.exit_code == 2 and "expected E<id>" in bad.output
+    both = crmsync(config_file, "errors", "retry")
+    assert both.exit_code == 2
+
+
+def test_explain_by_remote_id(config_file: Path, world: World) -> None:
+    result = crmsync(config_file, "explain", "contact", "501")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "contact Ada Lovelace <ada@x.io>  c1" in out
+    assert "guid-1" in out and "003A" in out
+    assert "last_writer_wins" in out and "write pending" in out and "held by conflict" in out
+    assert "Open conflicts" in out and "Recent changes (audit)" in out
+    assert "+14155550000 → +14155550100" in out
+    assert f"E{world.duplicate_id}" in out  # the record's duplicate group
+    data = json.loads(crmsync(config_file, "explain", "contact", "c1", "--json").stdout)
+    assert data["canonical_id"] == "c1" and data["writes"] == {"dv": "pending"}
+    missing = crmsync(config_file, "explain", "contact", "nobody")
+    assert missing.exit_code == 1 and "no contact with canonical or remote id 'nobody'" in missing.stderr

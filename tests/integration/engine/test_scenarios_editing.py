@@ -1,0 +1,217 @@
+"""Scenarios S01–S10: creating, meeting and editing records across the three emulators, through the real engine."""
+
+from __future__ import annotations
+
+from tests.integration.engine.conftest import Crm, CrmFactory
+
+EMAIL = "ada.lovelace@example.com"
+
+
+async def _everywhere(crm: Crm) -> tuple[str, str, str]:
+    """A contact created in HubSpot and synced: its ids in Salesforce, HubSpot and Dataverse."""
+    hs = await crm.sb.hubspot.create(
+        "contact", {"firstname": "Ada", "lastname": "Lovelace", "email": EMAIL, "jobtitle": "Analyst"}
+    )
+    await crm.sync()
+    sf = await crm.twin("contact", "hubspot", hs, "salesforce")
+    dv = await crm.twin("contact", "hubspot", hs, "dynamics")
+    return sf, hs, dv
+
+
+async def test_s01_new_record_appears_everywhere_with_external_ids(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "hubspot", hs)
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert sf_row is not None and dv_row is not None
+    assert (sf_row["FirstName"], sf_row["LastName"], sf_row["Email"], sf_row["Title"]) == (
+        "Ada",
+        "Lovelace",
+        EMAIL,
+        "Analyst",
+    )
+    assert (dv_row["firstname"], dv_row["lastname"], dv_row["emailaddress1"], dv_row["jobtitle"]) == (
+        "Ada",
+        "Lovelace",
+        EMAIL,
+        "Analyst",
+    )
+    assert sf_row["Crmsync_Id__c"] == canonical and dv_row["new_crmsyncid"] == canonical
+    # A retried create (the same sync again) updates instead of duplicating.
+    await crm.sync()
+    assert await crm.sb.salesforce.count("contact") == 1
+    assert await crm.sb.dynamics.count("contact") == 1
+
+
+async def test_s02_existing_twins_are_linked_not_duplicated(crm: Crm) -> None:
+    # Salesforce and HubSpot refuse an address with spaces around it; Dataverse keeps it as typed.
+    sf = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": EMAIL, "Title": "Analyst"})
+    dv = await crm.sb.dynamics.create("contact", {"lastname": "Lovelace", "emailaddress1": f"  {EMAIL.title()} "})
+    for user in (crm.sb.salesforce, crm.sb.hubspot, crm.sb.dynamics):
+        await user.control.advance(5)
+    hs = await crm.sb.hubspot.create(
+        "contact", {"lastname": "Lovelace", "email": "Ada.Lovelace@Example.COM", "jobtitle": "Countess"}
+    )
+    await crm.sync()
+    assert await crm.twin("contact", "salesforce", sf, "hubspot") == hs
+    assert await crm.twin("contact", "salesforce", sf, "dynamics") == dv
+    for user in (crm.sb.salesforce, crm.sb.hubspot, crm.sb.dynamics):
+        assert await user.count("contact") == 1
+    # No base: the most recently modified record's value wins (HubSpot's, created last).
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    assert sf_row is not None and sf_row["Title"] == "Countess"
+
+
+async def test_s03_duplicates_inside_one_system_link_the_oldest(crm: Crm) -> None:
+    first = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": EMAIL})
+    second = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": EMAIL.upper()})
+    await crm.sync()
+    assert await crm.sb.hubspot.count("contact") == 1
+    assert await crm.sb.dynamics.count("contact") == 1
+    survivor = await crm.canonical("contact", "salesforce", first)
+    assert survivor is not None and await crm.canonical("contact", "salesforce", second) == survivor
+    assert await crm.remote(survivor, "salesforce") == first
+    (duplicate,) = [e for e in await crm.errors() if e.report.code == "DUPLICATE"]
+    assert duplicate.report.remote_id == second and first in duplicate.report.message
+
+
+async def test_s04_one_edit_reaches_the_others_and_writes_nothing_else(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Phone": "(415) 555-0100"})
+    report = await crm.sync()
+    assert report.total("updated") == 2 and report.total("created") == 0
+    hs_row = await crm.sb.hubspot.get("contact", hs)
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert hs_row is not None and hs_row["phone"] == "+14155550100"
+    assert dv_row is not None and dv_row["telephone1"] == "+14155550100"
+    assert [w for w in report.plan if w.operation != "update"] == []
+    assert {name for w in report.plan for name, _, _ in w.changes} <= {"phone"}
+
+
+async def test_s05_different_fields_changed_concurrently_both_land(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.hubspot.update("contact", hs, {"email": "ada@analytical.example"})
+    await crm.sb.dynamics.update("contact", dv, {"jobtitle": "Engineer"})
+    await crm.sync()
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    assert sf_row is not None and (sf_row["Email"], sf_row["Title"]) == ("ada@analytical.example", "Engineer")
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert dv_row is not None and dv_row["emailaddress1"] == "ada@analytical.example"
+    hs_row = await crm.sb.hubspot.get("contact", hs)
+    assert hs_row is not None and hs_row["jobtitle"] == "Engineer"
+    assert await crm.conflicts() == []
+
+
+async def test_s06_same_field_last_writer_wins_and_audit_keeps_the_loser(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})
+    for user in (crm.sb.salesforce, crm.sb.hubspot, crm.sb.dynamics):
+        await user.control.advance(30)
+    await crm.sb.dynamics.update("contact", dv, {"jobtitle": "Chief Analyst"})
+    await crm.sync()
+    for row, name in (
+        (await crm.sb.salesforce.get("contact", sf), "Title"),
+        (await crm.sb.hubspot.get("contact", hs), "jobtitle"),
+        (await crm.sb.dynamics.get("contact", dv), "jobtitle"),
+    ):
+        assert row is not None and row[name] == "Chief Analyst"
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    assert canonical is not None
+    async with crm.store.read() as tx:
+        trail = await tx.audit.list(canonical, "title")
+    assert trail[-1].new == "Chief Analyst" and trail[-1].reason.startswith("last_writer_wins")
+
+
+async def test_s06_same_field_prefer_salesforce(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {policy: {prefer: [salesforce]}}")
+    sf, hs, _ = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})
+    for user in (crm.sb.salesforce, crm.sb.hubspot, crm.sb.dynamics):
+        await user.control.advance(30)
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "Chief Analyst"})
+    await crm.sync()
+    hs_row = await crm.sb.hubspot.get("contact", hs)
+    assert hs_row is not None and hs_row["jobtitle"] == "Director"
+
+
+async def test_s06_same_field_manual_parks_until_chosen(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {fields: {title: {policy: manual}}}")
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "Chief Analyst"})
+    await crm.sync()
+    (conflict,) = await crm.conflicts()
+    assert conflict.field == "title"
+    assert {(s.connection, s.value) for s in conflict.sides} == {
+        ("salesforce", "Director"),
+        ("hubspot", "Chief Analyst"),
+    }
+    # Nobody's value was overwritten while the conflict waits.
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    hs_row = await crm.sb.hubspot.get("contact", hs)
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert sf_row is not None and sf_row["Title"] == "Director"
+    assert hs_row is not None and hs_row["jobtitle"] == "Chief Analyst"
+    assert dv_row is not None and dv_row["jobtitle"] == "Analyst"
+    from crmsync.engine.resolution import resolve
+
+    await resolve(crm.store, crm.config, conflict.id, choice_connection="hubspot", by="test")
+    await crm.sync()
+    assert await crm.conflicts() == []
+    for row, name in (
+        (await crm.sb.salesforce.get("contact", sf), "Title"),
+        (await crm.sb.dynamics.get("contact", dv), "jobtitle"),
+    ):
+        assert row is not None and row[name] == "Chief Analyst"
+
+
+async def test_s07_same_value_in_two_systems_is_no_conflict_and_no_write(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "Director"})
+    report = await crm.sync()
+    assert await crm.conflicts() == []
+    assert {(w.connection, w.operation) for w in report.plan} == {("dynamics", "update")}
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert dv_row is not None and dv_row["jobtitle"] == "Director"
+
+
+async def test_s08_clearing_a_field_clears_it_everywhere_unless_blank_refused(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {fields: {email: {policy: {unless_blank: true}}}}")
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "", "email": ""})
+    await crm.sync()
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert sf_row is not None and sf_row["Title"] is None and sf_row["Email"] == EMAIL
+    assert dv_row is not None and dv_row["jobtitle"] is None and dv_row["emailaddress1"] == EMAIL
+
+
+async def test_s09_no_ping_pong_after_a_sync(crm: Crm) -> None:
+    _, _, dv = await _everywhere(crm)
+    await crm.sb.dynamics.update("contact", dv, {"jobtitle": "Engineer", "telephone1": "415-555-0100"})
+    await crm.sync()
+    echo = await crm.sync()  # reads the echoes of its own writes
+    assert echo.total("created") + echo.total("updated") + echo.total("deleted") == 0
+    quiet = await crm.sync()
+    assert quiet.total("read") == 0 and quiet.total("updated") == 0
+
+
+async def test_s10_equivalent_values_never_cause_a_write(crm: Crm) -> None:
+    sf = await crm.sb.salesforce.create(
+        "contact", {"FirstName": "José", "LastName": "Müller", "Email": "jose@example.com", "Phone": "(415) 555-0100"}
+    )
+    hs = await crm.sb.hubspot.create(
+        "contact", {"firstname": "José", "lastname": "Müller", "email": "JOSE@example.com", "phone": "+14155550100"}
+    )
+    await crm.sb.dynamics.create(
+        "contact", {"firstname": "小明", "lastname": "王", "emailaddress1": "wang@example.com"}
+    )
+    await crm.sb.salesforce.create("company", {"Name": "Acme", "Website": "ACME.com"})
+    await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "acme.com"})
+    first = await crm.sync()
+    assert await crm.twin("contact", "salesforce", sf, "hubspot") == hs
+    # Only the missing counterparts were created; the twins' equivalent values were not rewritten.
+    assert not [w for w in first.plan if w.operation == "update"]
+    again = await crm.sync()
+    assert again.total("created") + again.total("updated") == 0
