@@ -30,7 +30,7 @@ from crmsync.engine.merge import reconcile
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.state import LINK_ROLES, SINGLE_SLOT_LINKS, link_field, rules_for_record, to_merged, to_stored
-from crmsync.engine.tombstones import delete_job
+from crmsync.engine.tombstones import DELETED_FIELD, delete_job
 from crmsync.mapping import MappingProblem
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
@@ -356,7 +356,8 @@ async def _reconcile_page(
         for other, shadow in held.items():
             if other != connection and other in linked_here:
                 states.append(ConnectionState(other, shadow=dict(shadow.fields)))
-        parked = [_parked(c) for c in conflicts.get(canonical_id, [])]
+        # A parked delete-versus-edit (S13) is no field of the record: only a person settles it, never a reconcile.
+        parked = [_parked(c) for c in conflicts.get(canonical_id, []) if c.field != DELETED_FIELD]
         result = reconcile(to_merged(stored), states, rules_for_record(rules, stored), parked)
         await _store_result(tx, ctx, kind, connection, canonical_id, stored, result, record, now, outcome)
 

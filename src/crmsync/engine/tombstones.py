@@ -17,14 +17,14 @@ import sqlalchemy as sa
 
 from crmsync.connectors.base import Tombstone
 from crmsync.engine.context import SyncContext
-from crmsync.engine.matching_merge import KnownLink, plan_vendor_merge
+from crmsync.engine.matching_merge import CanonicalMerge, KnownLink, plan_vendor_merge
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, with_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
 from crmsync.model.values import ObjectKind
-from crmsync.store import AuditEntry, ConflictSide, Job, NewJob, Transaction
+from crmsync.store import AuditEntry, ConflictSide, Job, Link, NewJob, Provenance, Transaction
 from crmsync.store.tables import records
 
 DELETED_FIELD = "@deleted"
@@ -35,10 +35,16 @@ def delete_kind(kind: ObjectKind) -> str:
     return f"delete:{kind}"
 
 
+def merge_kind(kind: ObjectKind) -> str:
+    # Merges have a job kind of their own: a held mass delete must leave plain deletes unclaimed
+    # (untouched, not backed off) while merges, which delete nothing by themselves, still proceed.
+    return f"merge:{kind}"
+
+
 def delete_job(kind: ObjectKind, connection: str, canonical_id: str, tombstone: Tombstone) -> NewJob:
     return NewJob(
         key=f"del:{connection}/{tombstone.id}",
-        kind=delete_kind(kind),
+        kind=merge_kind(kind) if tombstone.merged_into else delete_kind(kind),
         payload={
             "kind": kind,
             "connection": connection,
@@ -63,13 +69,14 @@ class DeleteOutcome:
 
 
 async def process_deletes(ctx: SyncContext, kind: ObjectKind, *, allow_mass_delete: bool) -> DeleteOutcome:
-    """Apply the kind's queued deletes and merges, unless the mass-delete breaker trips."""
+    """Apply the kind's queued merges, then its deletes unless the mass-delete breaker trips."""
     outcome = DeleteOutcome()
     async with ctx.store.read() as tx:
         pending = [j for j in await tx.jobs.list("pending") if j.kind == delete_kind(kind)]
         total = await _live_records(tx, kind)
+    await _drain(ctx, kind, merge_kind(kind), outcome)
     plain = [j for j in pending if not j.payload.get("merged_into")]
-    outcome.pending = len(pending)
+    outcome.pending = len(plain)
     breaker = ctx.config.object(kind).delete.mass_delete
     if plain and breaker.trips(len(plain), total) and not allow_mass_delete:
         outcome.held = True
@@ -78,19 +85,21 @@ async def process_deletes(ctx: SyncContext, kind: ObjectKind, *, allow_mass_dele
             f"({breaker.share:.0%} and {breaker.min}); nothing was deleted. Check them, then run "
             "`crmsync sync --allow-mass-delete`."
         )
-        pending = [j for j in pending if j.payload.get("merged_into")]
-    for _ in pending:
+        return outcome  # the deletes stay queued as they are, for an approved run
+    await _drain(ctx, kind, delete_kind(kind), outcome)
+    return outcome
+
+
+async def _drain(ctx: SyncContext, kind: ObjectKind, job_kind: str, outcome: DeleteOutcome) -> None:
+    """Claim and apply jobs of one kind one at a time, each in its own transaction."""
+    while True:
         async with ctx.store.begin() as tx:
-            claimed = await tx.jobs.claim(ctx.worker, [delete_kind(kind)], limit=1)
+            claimed = await tx.jobs.claim(ctx.worker, [job_kind], limit=1)
             if not claimed:
-                break
+                return
             (mine,) = claimed
-            if outcome.held and not mine.payload.get("merged_into"):
-                await tx.jobs.fail(mine.id, ctx.worker, "held by the mass-delete breaker")
-                continue
             await _apply(ctx, tx, kind, mine, outcome)
             await tx.jobs.complete(mine.id, ctx.worker)
-    return outcome
 
 
 async def _live_records(tx: Transaction, kind: ObjectKind) -> int:
@@ -127,16 +136,21 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     golden = to_merged(stored)
     assert golden is not None
     # Delete versus edit (S13): the deleted copy was behind the golden record (an edit elsewhere it never got).
-    edited = False
+    missed: frozenset[str] = frozenset()
     if shadow is not None:
         states = [ConnectionState(connection, shadow=dict(shadow.fields))]
-        edited = any(d.connection == connection and d.fields for d in target_deltas(golden, states, rules))
+        missed = frozenset(
+            name for d in target_deltas(golden, states, rules) if d.connection == connection for name in d.fields
+        )
+    edited = bool(missed)
     others = sorted({lk.connection for lk in links if lk.connection != connection})
     policy = settings.kind
     if edited and settings.on_edit == "park":
         outcome.parked += 1
+        # The editor is whoever made the latest of the changes the deleted copy missed; the record's
+        # other fields say nothing (vendors' clocks differ, so an older field can carry a later stamp).
         editor = max(
-            (f for f in golden.fields.values() if f.source not in (None, connection)),
+            (f for name, f in golden.fields.items() if name in missed and f.source not in (None, connection)),
             key=lambda f: f.at.timestamp() if f.at else 0.0,
             default=GoldenField(None),
         )
@@ -167,8 +181,6 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     assert field_name is not None  # the config requires it for `archive`
     updated = with_gone(stored, connection)
     fields = {**updated.record.fields, field_name: settings.archive_value}
-    from crmsync.store import Provenance
-
     provenance = {**updated.provenance, field_name: Provenance(connection, at, "archive")}
     await tx.records.put(replace(updated, record=replace(updated.record, fields=fields), provenance=provenance))
     await tx.audit.append(
@@ -225,20 +237,8 @@ async def _merge(
     for ref in plan.unlink:
         await tx.links.unlink(ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
     for ref in plan.relink:
-        from crmsync.store import Link
-
         await tx.links.link(
             Link(plan.canonical_id, kind, ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
-        )
-    if plan.merge is not None:
-        retired = plan.merge.retired
-        await tx.keys.repoint(retired, plan.merge.kept)
-        await tx.shadows.delete(retired)
-        stored = await tx.records.get(retired)
-        if stored is not None:
-            await tx.records.put(replace(stored, deleted=True))
-        await tx.audit.append(
-            [AuditEntry(retired, "@merged_into", None, plan.merge.kept, connection, "vendor merge", ctx.clock())]
         )
     for counterpart in plan.counterparts:
         # The other connection holds both records: the merged one goes by the delete policy (no vendor merge call).
@@ -251,8 +251,74 @@ async def _merge(
                 payload={"object": other_object, "remote_id": counterpart.merged},
             )
         )
+    if plan.merge is not None:
+        vendor_side = next(
+            (k.canonical_id for k in known if k.connection == connection and k.remote_id == survivor), plan.merge.kept
+        )
+        await _merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
     # The survivor's merged values are read again and reconciled into the kept record.
     await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
+
+
+async def _merge_records(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    known: list[KnownLink],
+    vendor_side: str,
+    merge: CanonicalMerge,
+) -> None:
+    """Fold the retired canonical record into the kept one, after the links were re-pointed.
+
+    The vendor's survivor carries the merged values, so the golden record of the side it stood for
+    wins; fields the merging connection does not map (it could not merge them) keep a value from
+    either side. Each connection's shadow must describe the remote record that is linked now, which
+    may be one the retired record held: its shadow moves with it, or delivery would diff against
+    another record's values.
+    """
+    kept, retired = merge.kept, merge.retired
+    now = ctx.clock()
+    owner = {(k.connection, k.remote_id): k.canonical_id for k in known}
+    retired_shadows = await tx.shadows.get_all(retired)
+    held: dict[str, set[str]] = {}
+    for link in await tx.links.remote_links(kept):
+        held.setdefault(link.connection, set()).add(owner.get((link.connection, link.remote_id), kept))
+    for other, owners in sorted(held.items()):
+        if owners == {retired} and other in retired_shadows:
+            await tx.shadows.put(replace(retired_shadows[other], canonical_id=kept))
+    await tx.shadows.delete(retired)
+    await tx.keys.repoint(retired, kept)
+    kept_stored = await tx.records.get(kept)
+    retired_stored = await tx.records.get(retired)
+    audit = [AuditEntry(retired, "@merged_into", None, kept, connection, "vendor merge", now)]
+    if retired_stored is not None:
+        await tx.records.put(replace(retired_stored, deleted=True))
+        for conflict in await tx.conflicts.list(retired):
+            await tx.conflicts.resolve(conflict.id, conflict.base, "crmsync (vendor merge)")
+    if kept_stored is not None and retired_stored is not None:
+        winner, loser = (retired_stored, kept_stored) if vendor_side == retired else (kept_stored, retired_stored)
+        merged_by_vendor = ctx.rules(kind).connection_fields.get(connection, frozenset())
+        fields = dict(winner.record.fields)
+        provenance = dict(winner.provenance)
+        for name, value in loser.record.fields.items():
+            if name not in merged_by_vendor and fields.get(name) is None and value is not None:
+                fields[name] = value
+                if name in loser.provenance:
+                    provenance[name] = loser.provenance[name]
+        before = kept_stored.record.fields
+        audit += [
+            AuditEntry(kept, name, before.get(name), value, connection, "vendor merge", now)
+            for name, value in sorted(fields.items())
+            if before.get(name) != value
+        ]
+        audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
+        record = replace(kept_stored.record, fields=fields)
+        await tx.records.put(replace(kept_stored, record=record, provenance=provenance))
+    await tx.audit.append(audit)
+    # Every connection is brought to the merged values in this run (golden − the moved shadows).
+    for other in ctx.connections(kind):
+        await tx.jobs.enqueue(write_job(kind, kept, other))
 
 
 async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[str, str], datetime]:
@@ -268,4 +334,4 @@ async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[st
     return {(row.connection, row.remote_id): row.created_at for row in result}
 
 
-__all__ = ["DELETED_FIELD", "DeleteOutcome", "delete_job", "delete_kind", "process_deletes"]
+__all__ = ["DELETED_FIELD", "DeleteOutcome", "delete_job", "delete_kind", "merge_kind", "process_deletes"]
