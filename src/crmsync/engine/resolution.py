@@ -250,7 +250,12 @@ async def _apply_field(
     linked = {link.connection for link in await tx.links.remote_links(canonical_id)}
     # As ingest does: a shadow counts only where the record is linked; elsewhere delivery creates it.
     states = [ConnectionState(c, current=None, shadow=s.fields) for c, s in sorted(shadows.items()) if c in linked]
-    others = [parked(c, stored) for c in await tx.conflicts.list(canonical_id) if c.id != conflict.id]
+    # A parked delete-versus-edit is not a field: reconcile must not merge it like one.
+    others = [
+        parked(c, stored)
+        for c in await tx.conflicts.list(canonical_id)
+        if c.id != conflict.id and c.field != DELETED_FIELD
+    ]
     rules = rules_for_record(config.rules_for(kind), stored)
     result = resolve_conflict(to_merged(stored), parked(conflict, stored), choice, states, rules, parked=others, at=now)
     reasons = {entry.field: entry.rule for entry in result.audit}
