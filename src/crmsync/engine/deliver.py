@@ -10,6 +10,7 @@ sync error with the vendor's words; the rest of the batch proceeds (invariant 9)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,9 @@ from crmsync.store import Job, Link, Shadow, SyncErrorReport, Transaction
 
 BATCH = 200
 """Jobs claimed per round: a multiple of every vendor's batch size (Salesforce and HubSpot 200/100)."""
+
+BATCHES_IN_FLIGHT = 3
+"""Claimed batches per (kind, connection) at once; the connector's own limiter still caps the requests."""
 
 
 @dataclass
@@ -57,24 +61,39 @@ class _Planned:
 
 
 async def deliver(ctx: SyncContext, kind: ObjectKind, connection: str) -> DeliveryOutcome:
-    """Drain the outbox of one (kind, connection) in batches until nothing runnable is left."""
+    """Drain the outbox of one (kind, connection) until nothing runnable is left, a few batches in flight.
+
+    While one batch waits for the CRM, the next is planned and the previous settled. A record is in
+    at most one batch at a time: claims take one job per key (invariant 4).
+    """
     outcome = DeliveryOutcome()
+    await asyncio.gather(*(_worker(ctx, kind, connection, outcome) for _ in range(BATCHES_IN_FLIGHT)))
+    return outcome
+
+
+async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: DeliveryOutcome) -> None:
     connector = ctx.connectors[connection]
     object_name = ctx.object_name(connection, kind)
     while True:
-        async with ctx.store.begin() as tx:
-            jobs = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=BATCH)
-            if not jobs:
-                return outcome
-            planned = await _plan(ctx, tx, kind, connection, jobs)
+        with ctx.report.timed("store"):
+            async with ctx.store.begin() as tx:
+                jobs = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=BATCH)
+                if not jobs:
+                    return
+                planned = await _plan(ctx, tx, kind, connection, jobs)
         ops = [p.op for p in planned if p.op is not None]
         results: list[WriteResult] = []
         if ops and not ctx.dry_run:
-            results = await connector.apply(object_name, ops)
+            with ctx.report.timed("write"):
+                results = await connector.apply(object_name, ops)
         by_ref = {r.ref: r for r in results}
-        async with ctx.store.begin() as tx:
-            for item in planned:
-                await _settle(ctx, tx, kind, connection, item, by_ref.get(item.target.canonical_id), outcome)
+        with ctx.report.timed("store"):
+            async with ctx.store.begin() as tx:
+                settled = _Settled()
+                for item in planned:
+                    result = by_ref.get(item.target.canonical_id)
+                    await _settle(ctx, tx, kind, connection, item, result, outcome, settled)
+                await settled.flush(ctx, tx, connection, object_name)
 
 
 async def _plan(
@@ -200,6 +219,22 @@ async def _parent_links(
     return found
 
 
+@dataclass
+class _Settled:
+    """A batch's outcomes written in bulk: jobs done, new links, new shadows, records whose errors are cleared."""
+
+    done: list[int] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    shadows: list[Shadow] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+
+    async def flush(self, ctx: SyncContext, tx: Transaction, connection: str, object_name: str) -> None:
+        await tx.links.link_many(self.links)
+        await tx.shadows.put_many(self.shadows)
+        await tx.errors.clear_many(connection, object_name, self.cleared)
+        await tx.jobs.complete_many(self.done, ctx.worker)
+
+
 async def _settle(
     ctx: SyncContext,
     tx: Transaction,
@@ -208,6 +243,7 @@ async def _settle(
     item: _Planned,
     result: WriteResult | None,
     outcome: DeliveryOutcome,
+    settled: _Settled,
 ) -> None:
     object_name = ctx.object_name(connection, kind)
     canonical_id = item.target.canonical_id
@@ -226,18 +262,18 @@ async def _settle(
         )
     if item.op is None:
         outcome.unchanged += 1
-        await tx.jobs.complete(item.job.id, ctx.worker)
+        settled.done.append(item.job.id)
         return
     if ctx.dry_run:
         _plan_entry(ctx, kind, connection, item)
-        await tx.jobs.complete(item.job.id, ctx.worker)
+        settled.done.append(item.job.id)
         return
     if result is None:
         await tx.jobs.fail(item.job.id, ctx.worker, "the connector returned no result for this write")
         outcome.retrying += 1
         return
     if not result.ok:
-        await _failed(ctx, tx, kind, connection, item, result, outcome)
+        await _failed(ctx, tx, kind, connection, item, result, outcome, settled)
         return
     if item.op.kind == "delete":
         outcome.deleted += 1
@@ -253,18 +289,18 @@ async def _settle(
     if item.op.kind in ("create", "upsert"):
         outcome.created += 1
         if remote_id is not None:
-            await tx.links.link(Link(canonical_id, kind, connection, object_name, remote_id))
+            settled.links.append(Link(canonical_id, kind, connection, object_name, remote_id))
     else:
         outcome.updated += 1
-    settled = _settled(ctx, kind, connection, item.written)
+    values = _settled(ctx, kind, connection, item.written)
     mapped = ctx.rules(kind).connection_fields.get(connection, frozenset())
-    written_delta = TargetDelta(connection, item.delta.kind, settled)
+    written_delta = TargetDelta(connection, item.delta.kind, values)
     shadow = shadow_after_write(item.shadow if item.delta.kind == "update" else None, written_delta, mapped)
-    await tx.shadows.put(Shadow(canonical_id, connection, shadow))
-    await tx.jobs.complete(item.job.id, ctx.worker)
+    settled.shadows.append(Shadow(canonical_id, connection, shadow))
+    settled.done.append(item.job.id)
     _plan_entry(ctx, kind, connection, replace(item, remote_id=remote_id))
     if not item.problems:
-        await tx.errors.clear(connection, object_name, canonical_id=canonical_id)
+        settled.cleared.append(canonical_id)
     if item.link_waits:
         ctx.report.add(kind, connection, "link_waiting")
 
@@ -287,6 +323,7 @@ async def _failed(
     item: _Planned,
     result: WriteResult,
     outcome: DeliveryOutcome,
+    settled: _Settled,
 ) -> None:
     error = result.error
     assert error is not None and item.op is not None
@@ -321,7 +358,7 @@ async def _failed(
         )
     )
     # Not retried on its own: the next change of the record (or `crmsync errors retry`) queues it again.
-    await tx.jobs.complete(item.job.id, ctx.worker)
+    settled.done.append(item.job.id)
 
 
 def _plan_entry(ctx: SyncContext, kind: ObjectKind, connection: str, item: _Planned) -> None:

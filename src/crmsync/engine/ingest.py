@@ -8,6 +8,7 @@ connection of the kind was read (the mass-delete breaker needs the whole run's c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,8 +36,9 @@ from crmsync.mapping import MappingProblem
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
-from crmsync.store import AuditEntry, Conflict, ConflictSide, Link, Shadow, SyncErrorReport, Transaction
+from crmsync.store import AuditEntry, Conflict, ConflictSide, Link, NewJob, Shadow, SyncErrorReport, Transaction
 from crmsync.store import GoldenRecord as StoredGolden
+from crmsync.store.codec import content_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class PageOutcome:
     filtered: int = 0
     deletes: int = 0
     errors: int = 0
+    unchanged: int = 0
     writes: dict[str, int] = field(default_factory=dict)
 
 
@@ -79,6 +82,26 @@ async def ingest_page(
 ) -> PageOutcome:
     """Reconcile one page and commit it with the cursor that follows it (or with the refetch jobs it answers)."""
     outcome = PageOutcome(seen=len(upserts) + len(tombstones))
+    started, pure = time.perf_counter(), ctx.report.timings["reconcile"]
+    try:
+        await _ingest(ctx, kind, connection, upserts, tombstones, cursor, complete, outcome)
+    finally:
+        # Store time is the page's wall time minus what reconcile (pure code) took of it.
+        elapsed = time.perf_counter() - started
+        ctx.report.timings["store"] += elapsed - (ctx.report.timings["reconcile"] - pure)
+    return outcome
+
+
+async def _ingest(
+    ctx: SyncContext,
+    kind: ObjectKind,
+    connection: str,
+    upserts: Sequence[RemoteRecord],
+    tombstones: Sequence[Tombstone],
+    cursor: str | None,
+    complete: Sequence[int],
+    outcome: PageOutcome,
+) -> None:
     async with ctx.store.begin() as tx:
         incoming = await _map_page(ctx, tx, kind, connection, upserts)
         ids = await _identify(ctx, tx, kind, connection, incoming, outcome)
@@ -88,7 +111,6 @@ async def ingest_page(
             await tx.cursors.put(connection, ctx.object_name(connection, kind), cursor)
         for job_id in complete:
             await tx.jobs.complete(job_id, ctx.worker)
-    return outcome
 
 
 async def _map_page(
@@ -107,7 +129,8 @@ async def _map_page(
         resolved[role] = await tx.links.canonical_ids(connection, parent_object, sorted(remote_ids))
     out: list[Incoming] = []
     for record in upserts:
-        mapped = object_map.map_in(record.fields)
+        with ctx.report.timed("reconcile"):
+            mapped = object_map.map_in(record.fields)
         fields = dict(mapped.fields)
         unresolved: list[tuple[str, str]] = []
         single_slot = (vendor, kind) in SINGLE_SLOT_LINKS and any(record.links.get(r) for r in LINK_ROLES[kind])
@@ -136,26 +159,42 @@ async def _identify(
     incoming: Sequence[Incoming],
     outcome: PageOutcome,
 ) -> dict[str, str | None]:
-    """Remote id → canonical id for every record of the page (None: skipped this time)."""
+    """Remote id → canonical id for every record of the page (None: skipped this time).
+
+    Lookups are made for the whole page up front and new links, keys and jobs written in bulk at
+    the end: per-record statements would dominate a full sync's time.
+    """
     object_name = ctx.object_name(connection, kind)
     linked = await tx.links.canonical_ids(connection, object_name, [i.record.id for i in incoming])
     ids: dict[str, str | None] = dict(linked)
     specs = ctx.match_specs(kind)
     record_filter = ctx.config.object(kind).filter
-    claimed: dict[str, KnownEntity] = {}  # keys claimed earlier in this page
+    claimed: dict[str, KnownEntity] = {}  # keys met earlier in this page
+    new_links: list[Link] = []
+    new_keys: dict[str, str] = {}
+    new_jobs: list[NewJob] = []
 
     absorbed = await tx.links.canonical_ids(
         connection, object_name, sorted({m for i in incoming for m in i.record.merged_ids if m != i.record.id})
     )
+    unlinked = [item for item in incoming if item.record.id not in linked]
+    keys = {
+        item.record.id: match_key(kind, specs, item.fields, {role: _ids(item, role) for role in LINK_ROLES[kind]})
+        for item in unlinked
+    }
+    known = await _known_entities(tx, kind, sorted({k.text for k in keys.values() if k is not None}))
+    taken = set(await tx.records.get_many(sorted({uuid5_id(k.text) for k in keys.values() if k is not None})))
+
     for item in incoming:
         record = item.record
         if record.id in linked:
-            await _absorb(tx, kind, connection, record, linked[record.id], absorbed)
+            if record.merged_ids:
+                await _absorb(tx, kind, connection, record, linked[record.id], absorbed)
             continue
-        merged_into = await _merged_canonical(tx, connection, item, absorbed)
+        merged_into = await _merged_canonical(tx, connection, item, absorbed) if record.merged_ids else None
         if merged_into is not None:
             # A vendor merge gave the survivor a new id (HubSpot): it stands for what it absorbed.
-            await tx.links.link(Link(merged_into, kind, connection, object_name, record.id))
+            new_links.append(Link(merged_into, kind, connection, object_name, record.id))
             ids[record.id] = merged_into
             outcome.linked += 1
             await _absorb(tx, kind, connection, record, merged_into, absorbed)
@@ -171,39 +210,28 @@ async def _identify(
             for rid in item.parents.get(role, ())[:1]
         }
         seen = SeenRecord(connection, kind, record.id, item.fields, item.parents, None, record.modified_at)
-        keys_found: dict[str, KnownEntity | None] = {}
+        key = keys[record.id]
 
-        def find(key: MatchKey, cache: dict[str, KnownEntity | None] = keys_found) -> KnownEntity | None:
-            return claimed.get(key.text) or cache.get(key.text)
+        def find(key: MatchKey) -> KnownEntity | None:
+            return claimed.get(key.text) or known.get(key.text)
 
-        # Look the record's key up first (the matcher itself is pure and synchronous).
-        key = match_key(kind, specs, item.fields, {role: _ids(item, role) for role in LINK_ROLES[kind]})
-        if key is not None and key.text not in claimed:
-            found = await tx.keys.find(kind, [key.text])
-            if key.text in found:
-                canonical_id = found[key.text]
-                members = {
-                    link.connection: link.remote_id for link in reversed(await tx.links.remote_links(canonical_id))
-                }
-                keys_found[key.text] = KnownEntity(canonical_id, members)
-        taken = await _taken_ids(tx, key)
         decision = match_incoming(
             seen,
             find,
             {kind: specs},
             resolve_parent=partial(_known_parent, parent_ids),
-            id_taken=taken.__contains__,
+            id_taken=lambda candidate: candidate in taken or candidate in new_keys.values(),
             wait_for_parents=True,
         )
         if isinstance(decision, AwaitParents):
             ids[record.id] = None
             outcome.waiting += 1
-            await tx.jobs.enqueue(refetch_job(kind, connection, object_name, record.id, reason="awaiting parent"))
+            new_jobs.append(refetch_job(kind, connection, object_name, record.id, reason="awaiting parent"))
             continue
         if isinstance(decision, LinkDuplicate):
             ids[record.id] = None
             outcome.duplicates += 1
-            await tx.links.link(Link(decision.canonical_id, kind, connection, object_name, record.id))
+            new_links.append(Link(decision.canonical_id, kind, connection, object_name, record.id))
             await tx.errors.record(
                 SyncErrorReport(
                     connection=connection,
@@ -227,16 +255,31 @@ async def _identify(
             canonical_id = decision.canonical_id
             outcome.created += 1
             if decision.key is not None:
-                await tx.keys.claim(kind, decision.key.text, canonical_id)
-        await tx.links.link(Link(canonical_id, kind, connection, object_name, record.id))
+                new_keys[decision.key.text] = canonical_id
+        new_links.append(Link(canonical_id, kind, connection, object_name, record.id))
         if key is not None:
-            members = dict(claimed[key.text].members) if key.text in claimed else {}
-            if key.text in keys_found and keys_found[key.text] is not None:
-                members = {**dict(keys_found[key.text].members), **members}  # type: ignore[union-attr]
+            before = claimed.get(key.text) or known.get(key.text)
+            members = dict(before.members) if before is not None else {}
             members.setdefault(connection, record.id)
             claimed[key.text] = KnownEntity(canonical_id, members)
         ids[record.id] = canonical_id
+    await tx.links.link_many(new_links)
+    await tx.keys.claim_many(kind, new_keys)
+    await tx.jobs.enqueue_many(new_jobs)
     return ids
+
+
+async def _known_entities(tx: Transaction, kind: ObjectKind, keys: list[str]) -> dict[str, KnownEntity]:
+    """key text → the canonical record holding it and its survivor in each connection."""
+    found = await tx.keys.find(kind, keys)
+    held = await tx.links.links_of(sorted(set(found.values())))
+    entities: dict[str, KnownEntity] = {}
+    for key, canonical_id in found.items():
+        members: dict[str, str] = {}
+        for link in held.get(canonical_id, []):  # oldest first: the first per connection is its survivor
+            members.setdefault(link.connection, link.remote_id)
+        entities[key] = KnownEntity(canonical_id, members)
+    return entities
 
 
 async def _merged_canonical(
@@ -284,13 +327,6 @@ def _known_parent(known: Mapping[tuple[str, str], str], connection: str, role: s
     return known.get((role, remote_id))
 
 
-async def _taken_ids(tx: Transaction, key: MatchKey | None) -> set[str]:
-    # The key's deterministic id may belong to a record whose key has changed since: it is taken then.
-    if key is None:
-        return set()
-    return set(await tx.records.get_many([uuid5_id(key.text)]))
-
-
 def _ids(item: Incoming, role: str) -> tuple[str, ...] | None:
     value = item.fields.get(link_field(role))
     if isinstance(value, str):
@@ -298,6 +334,22 @@ def _ids(item: Incoming, role: str) -> tuple[str, ...] | None:
     if item.parents.get(role):
         return None  # a parent exists but is not linked yet
     return ()
+
+
+@dataclass
+class _PageWrites:
+    """What a page's reconciles write, flushed in a few bulk statements at the end of the page."""
+
+    goldens: dict[str, StoredGolden] = field(default_factory=dict)
+    shadows: list[Shadow] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    jobs: list[NewJob] = field(default_factory=list)
+
+    async def flush(self, tx: Transaction) -> None:
+        await tx.records.put_many(list(self.goldens.values()))
+        await tx.shadows.put_many(self.shadows)
+        await tx.audit.append(self.audit)
+        await tx.jobs.enqueue_many(self.jobs)
 
 
 async def _reconcile_page(
@@ -309,7 +361,20 @@ async def _reconcile_page(
     ids: Mapping[str, str | None],
     outcome: PageOutcome,
 ) -> None:
-    targets = sorted({cid for cid in ids.values() if cid is not None})
+    # A record that reads exactly as its shadow changed nothing here (the echo of crmsync's own write,
+    # or a change to an unmapped field): skip it before loading anything else.
+    linked = sorted({cid for cid in ids.values() if cid is not None})
+    stored_hashes = await tx.shadows.hashes(linked, connection)
+    unchanged = {
+        item.record.id
+        for item in incoming
+        if (cid := ids.get(item.record.id)) is not None
+        and cid in stored_hashes
+        and not item.problems
+        and stored_hashes[cid] == content_hash(item.fields)
+    }
+    outcome.unchanged += len(unchanged)
+    targets = sorted({cid for rid, cid in ids.items() if cid is not None and rid not in unchanged})
     goldens = await tx.records.get_many(targets)
     shadows = await tx.shadows.get_many(targets)
     conflicts = await tx.conflicts.open_for(targets)
@@ -317,10 +382,11 @@ async def _reconcile_page(
     rules = ctx.rules(kind)
     object_name = ctx.object_name(connection, kind)
     now = ctx.clock()
+    writes = _PageWrites()
     for item in incoming:
         record = item.record
         canonical_id = ids.get(record.id)
-        if canonical_id is None:
+        if canonical_id is None or record.id in unchanged:
             continue
         survivor = next((link.remote_id for link in links.get(canonical_id, []) if link.connection == connection), None)
         if survivor is not None and survivor != record.id:
@@ -342,7 +408,7 @@ async def _reconcile_page(
         stored = goldens.get(canonical_id)
         if stored is not None and stored.deleted:
             continue  # deleted everywhere already; a late read does not bring it back
-        held = shadows.get(canonical_id, {})
+        held = shadows.setdefault(canonical_id, {})
         current = dict(item.fields)
         states = [
             ConnectionState(
@@ -358,8 +424,15 @@ async def _reconcile_page(
                 states.append(ConnectionState(other, shadow=dict(shadow.fields)))
         # A parked delete-versus-edit (S13) is no field of the record: only a person settles it, never a reconcile.
         parked = [_parked(c) for c in conflicts.get(canonical_id, []) if c.field != DELETED_FIELD]
-        result = reconcile(to_merged(stored), states, rules_for_record(rules, stored), parked)
-        await _store_result(tx, ctx, kind, connection, canonical_id, stored, result, record, now, outcome)
+        with ctx.report.timed("reconcile"):
+            result = reconcile(to_merged(stored), states, rules_for_record(rules, stored), parked)
+        await _store_result(tx, ctx, kind, connection, canonical_id, stored, result, record, now, outcome, writes)
+        # A record met twice in one page reconciles the second time against the first outcome.
+        if canonical_id in writes.goldens:
+            goldens[canonical_id] = writes.goldens[canonical_id]
+        if writes.shadows and writes.shadows[-1].canonical_id == canonical_id:
+            held[connection] = writes.shadows[-1]
+    await writes.flush(tx)
 
 
 async def _store_result(
@@ -373,31 +446,31 @@ async def _store_result(
     record: RemoteRecord,
     now: datetime,
     outcome: PageOutcome,
+    writes: _PageWrites,
 ) -> None:
     previous = stored
     reasons = {entry.field: entry.rule for entry in result.audit}
     reasons.update({r.field: r.rule for r in result.resolved})
     if previous is None or result.audit or result.golden.fields.keys() != set(previous.record.fields):
-        await tx.records.put(to_stored(canonical_id, kind, result.golden, previous, reasons))
+        # The version stays the one read from the database: one versioned write per record and page.
+        writes.goldens[canonical_id] = to_stored(canonical_id, kind, result.golden, previous, reasons)
     if result.audit:
         outcome.changed += 1
-        await tx.audit.append(
-            [
-                AuditEntry(
-                    canonical_id=canonical_id,
-                    field=entry.field,
-                    old=entry.old,
-                    new=entry.new,
-                    connection=entry.source or connection,
-                    reason=entry.rule + (" (first meeting)" if entry.no_base else ""),
-                    at=entry.at or now,
-                )
-                for entry in result.audit
-            ]
+        writes.audit.extend(
+            AuditEntry(
+                canonical_id=canonical_id,
+                field=entry.field,
+                old=entry.old,
+                new=entry.new,
+                connection=entry.source or connection,
+                reason=entry.rule + (" (first meeting)" if entry.no_base else ""),
+                at=entry.at or now,
+            )
+            for entry in result.audit
         )
     shadow = result.shadows.get(connection)
     if shadow is not None:
-        await tx.shadows.put(Shadow(canonical_id, connection, shadow, version_token=record.version))
+        writes.shadows.append(Shadow(canonical_id, connection, shadow, version_token=record.version))
     for conflict in result.parked:
         outcome.conflicts += 1
         sides = [ConflictSide(s.connection or "golden", s.value, s.at) for s in conflict.sides]
@@ -413,7 +486,7 @@ async def _store_result(
         ):
             continue  # only values the target holds in its own (coarser) vocabulary already
         outcome.writes[delta.connection] = outcome.writes.get(delta.connection, 0) + 1
-        await tx.jobs.enqueue(write_job(kind, canonical_id, delta.connection))
+        writes.jobs.append(write_job(kind, canonical_id, delta.connection))
 
 
 def _parked(conflict: Conflict) -> ParkedConflict:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from crmsync.model.values import CanonicalValue
@@ -27,6 +30,9 @@ class RunReport:
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     plan: list[PlannedWrite] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds per stage
+    _active: Counter[str] = field(default_factory=Counter, repr=False)
+    _since: dict[str, float] = field(default_factory=dict, repr=False)
     plan_cap: int = 10_000  # a full sync of a large org would otherwise keep every write in memory
 
     def add(self, kind: str, connection: str, what: str, n: int = 1) -> None:
@@ -39,6 +45,23 @@ class RunReport:
     def planned(self, write: PlannedWrite) -> None:
         if len(self.plan) < self.plan_cap:
             self.plan.append(write)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Count the wall time during which at least one task is in `stage` (the benchmark's per-stage split).
+
+        Tasks overlap (batches in flight, connections delivered at once): time is counted once per
+        stage however many tasks are in it, so a stage never exceeds the run's wall time.
+        """
+        if self._active[stage] == 0:
+            self._since[stage] = time.perf_counter()
+        self._active[stage] += 1
+        try:
+            yield
+        finally:
+            self._active[stage] -= 1
+            if self._active[stage] == 0:
+                self.timings[stage] += time.perf_counter() - self._since[stage]
 
     def note(self, text: str) -> None:
         self.notes.append(text)

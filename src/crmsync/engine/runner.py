@@ -8,6 +8,7 @@ reconcile instead of overwriting each other.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,10 +19,14 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import PageOutcome, ingest_page
 from crmsync.engine.outbox import refetch_kind
+from crmsync.engine.readahead import read_ahead
 from crmsync.engine.report import RunReport
 from crmsync.engine.tombstones import process_deletes
 from crmsync.model.values import ObjectKind
 from crmsync.store import Store
+
+READ_AHEAD = 2
+"""Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7)."""
 
 
 def utc_now() -> datetime:
@@ -83,13 +88,16 @@ class SyncRunner:
                 ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
             if deletes.held:
                 ctx.report.add(kind, "*", "delete_held", deletes.pending)
-            for connection in ctx.connections(kind):
-                delivered = await deliver(ctx, kind, connection)
-                for what in ("created", "updated", "deleted", "failed", "retrying"):
-                    ctx.report.add(kind, connection, what, getattr(delivered, what))
-                await self._remote_deletes(ctx, kind, connection)
-                self.progress(Progress(kind, connection, "write", delivered.created + delivered.updated, True))
+            # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
+            await asyncio.gather(*(self._deliver(ctx, kind, connection) for connection in ctx.connections(kind)))
         return ctx.report
+
+    async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
+        delivered = await deliver(ctx, kind, connection)
+        for what in ("created", "updated", "deleted", "failed", "retrying"):
+            ctx.report.add(kind, connection, what, getattr(delivered, what))
+        await self._remote_deletes(ctx, kind, connection)
+        self.progress(Progress(kind, connection, "write", delivered.created + delivered.updated, True))
 
     async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, *, full: bool) -> None:
         for connection in ctx.connections(kind):
@@ -103,11 +111,16 @@ class SyncRunner:
             pages = connector.changes(
                 object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields
             )
-            async for page in pages:
-                outcome = await ingest_page(ctx, kind, connection, page.upserts, page.tombstones, page.cursor)
-                done += outcome.seen
-                _count(ctx.report, kind, connection, outcome)
-                self.progress(Progress(kind, connection, "read", done))
+            async with read_ahead(pages, READ_AHEAD) as ahead:
+                while True:
+                    with ctx.report.timed("read"):  # only the time spent waiting for a page counts
+                        page = await ahead.next()
+                    if page is None:
+                        break
+                    outcome = await ingest_page(ctx, kind, connection, page.upserts, page.tombstones, page.cursor)
+                    done += outcome.seen
+                    _count(ctx.report, kind, connection, outcome)
+                    self.progress(Progress(kind, connection, "read", done))
             done += await self._refetch(ctx, kind, connection)
             self.progress(Progress(kind, connection, "read", done, True))
 
@@ -122,7 +135,8 @@ class SyncRunner:
             return 0
         ids = sorted({str(job.payload["remote_id"]) for job in jobs})
         fields = list(ctx.object_map(connection, kind).read_fields)
-        found = await connector.fetch(object_name, ids, fields=fields)
+        with ctx.report.timed("read"):
+            found = await connector.fetch(object_name, ids, fields=fields)
         upserts = [r for r in found if isinstance(r, RemoteRecord)]
         tombstones = [t for t in found if isinstance(t, Tombstone)]
         outcome = await ingest_page(ctx, kind, connection, upserts, tombstones, None, complete=[j.id for j in jobs])

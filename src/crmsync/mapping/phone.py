@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import phonenumbers
@@ -18,7 +19,9 @@ _FORMATS = {
 }
 
 
+@functools.lru_cache(maxsize=65_536)
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    # Parsing costs ~50 µs and the same numbers come back on every read: cache them (results are only formatted).
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

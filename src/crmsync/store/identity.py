@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.model.values import ObjectKind
 from crmsync.store.tables import links
-from crmsync.store.upsert import upsert
+from crmsync.store.upsert import upsert, upsert_many
 from crmsync.store.values import Clock, Link
 
 
@@ -34,6 +34,24 @@ class IdentityMap:
             "created_at": self._clock(),
         }
         await upsert(self._db, links, values, ("connection", "object", "remote_id"))
+
+    async def link_many(self, new_links: list[Link]) -> None:
+        """`link` for a batch, in one statement (a later entry for the same remote id wins)."""
+        if not new_links:
+            return
+        now = self._clock()
+        rows = {
+            (lk.connection, lk.object, lk.remote_id): {
+                "connection": lk.connection,
+                "object": lk.object,
+                "remote_id": lk.remote_id,
+                "canonical_id": lk.canonical_id,
+                "kind": lk.kind,
+                "created_at": now,
+            }
+            for lk in new_links
+        }
+        await upsert_many(self._db, links, list(rows.values()), ("connection", "object", "remote_id"))
 
     async def unlink(self, connection: str, object: str, remote_id: str) -> bool:
         result = await self._db.execute(sa.delete(links).where(*self._remote(connection, object, remote_id)))

@@ -44,6 +44,10 @@ def _job(row: sa.Row[tuple[object, ...]]) -> Job:
     )
 
 
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def _at(value: datetime) -> sa.BindParameter[datetime]:
     return sa.literal(value, UtcDateTime())
 
@@ -103,6 +107,103 @@ class JobQueue:
             .returning(jobs.c.id)
         )
         return int(inserted.scalar_one())
+
+    async def enqueue_many(self, new_jobs: Sequence[NewJob]) -> None:
+        """`enqueue` for a batch, in a few statements: pending jobs of the same key and kind absorb their new one.
+
+        Within the batch, a later job of the same key and kind absorbs an earlier one as well.
+        """
+        if not new_jobs:
+            return
+        now = self._clock()
+        latest: dict[tuple[str, str], NewJob] = {}
+        plain: list[NewJob] = []
+        for job in new_jobs:
+            if job.coalesce:
+                latest[(job.key, job.kind)] = job
+            else:
+                plain.append(job)
+        existing: dict[tuple[str, str], int] = {}
+        if latest:
+            keys = sorted({key for key, _ in latest})
+            if self._postgres:
+                # Serialise enqueuers of these keys (in one order, so two batches never deadlock).
+                await self._db.execute(
+                    sa.text(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"
+                    ),
+                    {"keys": keys},
+                )
+            for chunk in _chunks(keys, 500):
+                rows = await self._db.execute(
+                    sa.select(jobs.c.key, jobs.c.kind, sa.func.min(jobs.c.id))
+                    .where(jobs.c.key.in_(chunk), jobs.c.status == "pending")
+                    .group_by(jobs.c.key, jobs.c.kind)
+                )
+                existing.update({(row[0], row[1]): int(row[2]) for row in rows})
+        updates = [
+            {
+                "job_id": existing[pair],
+                "payload": dict(job.payload),
+                "run_after": job.run_after or now,
+                "priority": job.priority,
+            }
+            for pair, job in latest.items()
+            if pair in existing
+        ]
+        if updates:
+            await self._db.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == sa.bindparam("job_id"))
+                .values(
+                    payload=sa.bindparam("payload", type_=sa.JSON),
+                    run_after=sa.case(
+                        (
+                            jobs.c.run_after > sa.bindparam("run_after", type_=UtcDateTime),
+                            sa.bindparam("run_after", type_=UtcDateTime),
+                        ),
+                        else_=jobs.c.run_after,
+                    ),
+                    priority=sa.case(
+                        (jobs.c.priority < sa.bindparam("priority"), sa.bindparam("priority")), else_=jobs.c.priority
+                    ),
+                )
+                .execution_options(synchronize_session=False),
+                updates,
+            )
+        inserts = [
+            {
+                "key": job.key,
+                "kind": job.kind,
+                "payload": dict(job.payload),
+                "status": "pending",
+                "priority": job.priority,
+                "attempts": 0,
+                "run_after": job.run_after or now,
+                "created_at": now,
+            }
+            for job in [*(j for pair, j in latest.items() if pair not in existing), *plain]
+        ]
+        if inserts:
+            await self._db.execute(sa.insert(jobs), inserts)
+
+    async def complete_many(self, job_ids: Sequence[int], worker: str) -> None:
+        """`complete` for a batch of held jobs; raises LeaseLostError if any is no longer held."""
+        if not job_ids:
+            return
+        now = self._clock()
+        done = 0
+        for chunk in _chunks(sorted(set(job_ids)), 500):
+            result = await self._db.execute(
+                sa.update(jobs)
+                .where(jobs.c.id.in_(chunk), jobs.c.status == "running", jobs.c.locked_by == worker)
+                .values(status="done", locked_by=None, locked_until=None, finished_at=now)
+            )
+            done += result.rowcount
+        if done != len(set(job_ids)):
+            raise LeaseLostError(
+                f"{len(set(job_ids)) - done} of {len(set(job_ids))} jobs are no longer leased to {worker}"
+            )
 
     async def claim(self, worker: str, kinds: Sequence[str] | None = None, limit: int = 1) -> list[Job]:
         """Lease up to `limit` runnable jobs (at most one per key) to `worker`, highest priority first."""

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.tables import match_keys
-from crmsync.store.upsert import upsert
+from crmsync.store.upsert import upsert, upsert_many
 
 
 class MatchKeys:
@@ -30,6 +30,11 @@ class MatchKeys:
 
     async def claim(self, kind: str, key: str, canonical_id: str) -> None:
         await upsert(self._db, match_keys, {"kind": kind, "key": key, "canonical_id": canonical_id}, ("kind", "key"))
+
+    async def claim_many(self, kind: str, claims: dict[str, str]) -> None:
+        """key → canonical id, in one statement."""
+        rows = [{"kind": kind, "key": key, "canonical_id": cid} for key, cid in claims.items()]
+        await upsert_many(self._db, match_keys, rows, ("kind", "key"))
 
     async def release(self, canonical_id: str) -> int:
         """Forget a canonical record's keys (it was deleted or merged away)."""

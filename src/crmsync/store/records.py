@@ -98,6 +98,56 @@ class GoldenRecords:
                 raise StaleRecordError(f"golden record {golden.record.id} changed since version {golden.version}")
         return GoldenRecord(golden.record, golden.provenance, golden.deleted, golden.version + 1, now)
 
+    async def put_many(self, goldens: list[GoldenRecord]) -> None:
+        """`put` for a batch: new records in one INSERT, the others in one versioned UPDATE.
+
+        Raises StaleRecordError when any of them was written by someone else since it was read.
+        """
+        if not goldens:
+            return
+        now = self._clock()
+        fresh = [g for g in goldens if g.version == 0]
+        known = [g for g in goldens if g.version != 0]
+        if fresh:
+            ids = [g.record.id for g in fresh]
+            taken = await self._db.execute(sa.select(records.c.canonical_id).where(records.c.canonical_id.in_(ids)))
+            clash = [row[0] for row in taken]
+            if clash:
+                raise StaleRecordError(f"golden record {clash[0]} already exists")
+            await self._db.execute(
+                sa.insert(records), [{"canonical_id": g.record.id, **self._values(g, now)} for g in fresh]
+            )
+        if not known:
+            return
+        if not self._db.dialect.supports_sane_multi_rowcount:
+            for golden in known:
+                await self.put(golden)
+            return
+        statement = (
+            sa.update(records)
+            .where(records.c.canonical_id == sa.bindparam("b_id"), records.c.version == sa.bindparam("b_version"))
+            .values({name: sa.bindparam(f"v_{name}") for name in self._values(known[0], now)})
+        )
+        rows = [
+            {"b_id": g.record.id, "b_version": g.version, **{f"v_{k}": v for k, v in self._values(g, now).items()}}
+            for g in known
+        ]
+        result = await self._db.execute(statement, rows)
+        if result.rowcount != len(known):
+            raise StaleRecordError(f"{len(known) - result.rowcount} golden records changed since they were read")
+
+    @staticmethod
+    def _values(golden: GoldenRecord, now: datetime) -> dict[str, Any]:
+        return {
+            "kind": golden.record.kind,
+            "fields": encode_fields(golden.record.fields),
+            "provenance": _encode_provenance(golden.provenance),
+            "links": {role: list(ids) for role, ids in golden.record.links.items()},
+            "deleted": golden.deleted,
+            "version": golden.version + 1,
+            "updated_at": now,
+        }
+
     async def delete(self, canonical_id: str) -> bool:
         """Remove a record for good (a merge loser); a propagated delete is `put` with deleted=True."""
         result = await self._db.execute(sa.delete(records).where(records.c.canonical_id == canonical_id))

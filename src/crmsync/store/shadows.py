@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.codec import content_hash, decode_fields, encode_fields
 from crmsync.store.tables import shadows
-from crmsync.store.upsert import upsert
+from crmsync.store.upsert import upsert, upsert_many
 from crmsync.store.values import Clock, Shadow
 
 
@@ -56,6 +56,19 @@ class Shadows:
             )
         return found
 
+    async def hashes(self, canonical_ids: list[str], connection: str) -> dict[str, str]:
+        """canonical id → content hash of one connection's shadow (cheap: no field values are decoded)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(canonical_ids), 500):
+            chunk = canonical_ids[start : start + 500]
+            result = await self._db.execute(
+                sa.select(shadows.c.canonical_id, shadows.c.content_hash).where(
+                    shadows.c.canonical_id.in_(chunk), shadows.c.connection == connection
+                )
+            )
+            found.update({row.canonical_id: row.content_hash for row in result})
+        return found
+
     async def put(self, shadow: Shadow) -> Shadow:
         stored = replace(shadow, content_hash=content_hash(shadow.fields), updated_at=self._clock())
         values = {
@@ -68,6 +81,22 @@ class Shadows:
         }
         await upsert(self._db, shadows, values, ("canonical_id", "connection"))
         return stored
+
+    async def put_many(self, new_shadows: list[Shadow]) -> None:
+        """`put` for a batch, in one statement (a later shadow of the same record and connection wins)."""
+        now = self._clock()
+        rows = {
+            (sh.canonical_id, sh.connection): {
+                "canonical_id": sh.canonical_id,
+                "connection": sh.connection,
+                "fields": encode_fields(sh.fields),
+                "content_hash": content_hash(sh.fields),
+                "version_token": sh.version_token,
+                "updated_at": now,
+            }
+            for sh in new_shadows
+        }
+        await upsert_many(self._db, shadows, list(rows.values()), ("canonical_id", "connection"))
 
     async def delete(self, canonical_id: str, connection: str | None = None) -> int:
         query = sa.delete(shadows).where(shadows.c.canonical_id == canonical_id)

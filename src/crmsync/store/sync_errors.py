@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import sqlalchemy as sa
@@ -96,6 +97,19 @@ class SyncErrors:
         """Forget a subject's errors (it synced fine); returns how many were cleared."""
         query = sa.delete(sync_errors).where(*_subject(connection, object, canonical_id, remote_id))
         return (await self._db.execute(query)).rowcount
+
+    async def clear_many(self, connection: str, object: str, canonical_ids: builtins.list[str]) -> int:
+        """`clear` for many records of one connection and object, in as few statements as the ids allow."""
+        cleared = 0
+        for start in range(0, len(canonical_ids), 500):
+            chunk = canonical_ids[start : start + 500]
+            query = sa.delete(sync_errors).where(
+                sync_errors.c.connection == connection,
+                sync_errors.c.object == object,
+                sync_errors.c.canonical_id.in_(chunk),
+            )
+            cleared += (await self._db.execute(query)).rowcount
+        return cleared
 
     async def clear_id(self, error_id: int) -> bool:
         return (await self._db.execute(sa.delete(sync_errors).where(sync_errors.c.id == error_id))).rowcount > 0

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -126,6 +126,17 @@ jobs = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     ),
+    # Claims of one kind walk this in priority order instead of sorting every pending job.
+    sa.Index(
+        "ix_jobs_claim",
+        "kind",
+        sa.text("priority DESC"),
+        "id",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    # Coalescing looks up pending jobs by key whatever their status index says.
+    sa.Index("ix_jobs_key", "key"),
     # Safety net for invariant 4: one running job per key, whatever the claim query does.
     sa.Index(
         "ux_jobs_running_key",

@@ -16,3 +16,15 @@ async def upsert(connection: AsyncConnection, table: sa.Table, values: Mapping[s
     statement = insert(table).values(**values)
     updates = {name: statement.excluded[name] for name in values if name not in keys}
     await connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
+
+
+async def upsert_many(
+    connection: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> None:
+    """`upsert` for many rows with the same columns, as one executemany (rows must have distinct keys)."""
+    if not rows:
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    updates = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    await connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows))

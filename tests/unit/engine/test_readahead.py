@@ -1,0 +1,51 @@
+"""Reading ahead keeps order, ends cleanly, hands the producer's error to the consumer, and stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from crmsync.engine.readahead import read_ahead
+
+
+async def _numbers(n: int, produced: list[int], fail_at: int | None = None) -> AsyncIterator[int]:
+    for i in range(n):
+        if i == fail_at:
+            raise RuntimeError(f"page {i} failed")
+        produced.append(i)
+        yield i
+
+
+async def test_items_arrive_in_order_then_none() -> None:
+    produced: list[int] = []
+    async with read_ahead(_numbers(5, produced), 2) as ahead:
+        got = [await ahead.next() for _ in range(6)]
+    assert got == [0, 1, 2, 3, 4, None]
+
+
+async def test_the_producers_error_is_raised_where_the_consumer_reads() -> None:
+    produced: list[int] = []
+    async with read_ahead(_numbers(5, produced, fail_at=2), 2) as ahead:
+        assert await ahead.next() == 0
+        assert await ahead.next() == 1
+        with pytest.raises(RuntimeError, match="page 2 failed"):
+            await ahead.next()
+
+
+async def test_reads_at_most_depth_ahead_of_the_consumer() -> None:
+    produced: list[int] = []
+    async with read_ahead(_numbers(100, produced), 2) as ahead:
+        assert await ahead.next() == 0
+        for _ in range(10):  # let the producer run as far as the queue allows
+            await asyncio.sleep(0)
+        # One item taken, two queued, one more held by the producer waiting for room: never the whole source.
+        assert len(produced) <= 4
+
+
+def test_depth_must_be_positive() -> None:
+    from crmsync.engine.readahead import ReadAhead
+
+    with pytest.raises(ValueError, match="at least 1"):
+        ReadAhead(_numbers(1, []), 0)
