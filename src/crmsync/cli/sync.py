@@ -73,6 +73,8 @@ def sync(
     except CrmSyncError as exc:
         raise fail(str(exc)) from None
     render_report(report, dry_run=dry_run)
+    if report.failures:
+        raise typer.Exit(1)
 
 
 async def run_with_progress(config: SyncConfig, options: RunOptions, *, console: Console = console) -> RunReport:
@@ -134,6 +136,8 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
         console.print(f"{kind}: {n} {what.replace('_', ' ')}")
     for note in report.notes:
         console.print(f"[bold red]{note}[/]")
+    for failure in report.failures:
+        console.print(f"[bold red]FAILED {failure}[/] (its changes stay queued for the next sync)")
     if dry_run:
         render_plan(report, console)
 

@@ -179,7 +179,11 @@ class RateLimiter:
         if signal.window_remaining is not None and signal.window_remaining <= 0 and signal.window_s:
             self.pause(signal.window_s, now=now)
         if signal.daily_used is not None:
-            self._daily_used = signal.daily_used
+            own = self._daily_used or 0
+            # The vendor's figure lags behind the calls still in flight, so a slightly lower figure is that lag
+            # and must not rewind our count (it would spend the reserved share); a much lower one is a new day.
+            lag = self._in_flight + (self.concurrency or 0)
+            self._daily_used = signal.daily_used if signal.daily_used < own - lag else max(own, signal.daily_used)
         if signal.daily_limit is not None:
             self.daily_limit = signal.daily_limit
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from crmsync.connectors.base import WriteOp, WriteResult
@@ -28,10 +29,13 @@ from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store import Job, Link, Shadow, SyncErrorReport, Transaction
 
-BATCH = 200
-"""Jobs claimed per round: a multiple of every vendor's batch size (Salesforce and HubSpot 200/100)."""
+BATCH = 500
+"""Jobs claimed per round: a multiple of every vendor's batch size (Salesforce 200, HubSpot 100),
+large enough that splitting a round into creates and updates leaves few part-filled vendor batches."""
 
-BATCHES_IN_FLIGHT = 3
+_OP_ORDER = {"upsert": 0, "create": 1, "update": 2, "delete": 3}
+
+BATCHES_IN_FLIGHT = 2
 """Claimed batches per (kind, connection) at once; the connector's own limiter still caps the requests."""
 
 
@@ -67,7 +71,13 @@ async def deliver(ctx: SyncContext, kind: ObjectKind, connection: str) -> Delive
     at most one batch at a time: claims take one job per key (invariant 4).
     """
     outcome = DeliveryOutcome()
-    await asyncio.gather(*(_worker(ctx, kind, connection, outcome) for _ in range(BATCHES_IN_FLIGHT)))
+    # A TaskGroup: when one batch fails, the others are cancelled and awaited, never left writing.
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(BATCHES_IN_FLIGHT):
+                group.create_task(_worker(ctx, kind, connection, outcome))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the batches fail for one cause: report it as the caller expects
     return outcome
 
 
@@ -81,11 +91,21 @@ async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: 
                 if not jobs:
                     return
                 planned = await _plan(ctx, tx, kind, connection, jobs)
-        ops = [p.op for p in planned if p.op is not None]
+        # One record appears once per batch, so ops may be grouped by kind: connectors batch runs of one kind,
+        # and an interleaved create/update/create would split every vendor batch into slivers.
+        ops = sorted((p.op for p in planned if p.op is not None), key=lambda op: _OP_ORDER[op.kind])
         results: list[WriteResult] = []
         if ops and not ctx.dry_run:
-            with ctx.report.timed("write"):
-                results = await connector.apply(object_name, ops)
+            try:
+                with ctx.report.timed("write"):
+                    results = await connector.apply(object_name, ops)
+            except Exception as exc:
+                # Give the batch back before the error goes up: claimed jobs left running would be stuck.
+                async with ctx.store.begin() as tx:
+                    # Runnable at once: this run stops writing to the connection, the next run tries again.
+                    for job in jobs:
+                        await tx.jobs.fail(job.id, ctx.worker, f"{type(exc).__name__}: {exc}", retry_in=timedelta(0))
+                raise
         by_ref = {r.ref: r for r in results}
         with ctx.report.timed("store"):
             async with ctx.store.begin() as tx:

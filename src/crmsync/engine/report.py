@@ -30,6 +30,7 @@ class RunReport:
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     plan: list[PlannedWrite] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
     timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds per stage
     _active: Counter[str] = field(default_factory=Counter, repr=False)
     _since: dict[str, float] = field(default_factory=dict, repr=False)
@@ -62,6 +63,11 @@ class RunReport:
             self._active[stage] -= 1
             if self._active[stage] == 0:
                 self.timings[stage] += time.perf_counter() - self._since[stage]
+
+    def fail(self, kind: str, connection: str, stage: str, message: str) -> None:
+        """A connection that could not be read or written this run (the others went on)."""
+        self.failures.append(f"{stage} {kind} {connection}: {message}")
+        self.add(kind, connection, f"{stage}_failed")
 
     def note(self, text: str) -> None:
         self.notes.append(text)

@@ -21,7 +21,9 @@ from crmsync.engine.ingest import PageOutcome, ingest_page
 from crmsync.engine.outbox import refetch_kind
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.report import RunReport
+from crmsync.engine.runlock import new_worker_id, run_lease
 from crmsync.engine.tombstones import process_deletes
+from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
 from crmsync.store import Store
 
@@ -79,7 +81,15 @@ class SyncRunner:
 
     async def run(self, options: RunOptions | None = None) -> RunReport:
         options = options or RunOptions()
-        ctx = SyncContext(self.config, self.store, self.connectors, self.clock, dry_run=options.dry_run)
+        worker = new_worker_id()
+        ctx = SyncContext(self.config, self.store, self.connectors, self.clock, dry_run=options.dry_run, worker=worker)
+        async with run_lease(self.store, worker) as taken_over:
+            if taken_over:
+                ctx.report.note(f"an interrupted run left {taken_over} jobs claimed: they were queued again")
+            await self._run_kinds(ctx, options)
+        return ctx.report
+
+    async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
         for kind in kinds:
             await self._read_kind(ctx, kind, full=options.full)
@@ -89,11 +99,20 @@ class SyncRunner:
             if deletes.held:
                 ctx.report.add(kind, "*", "delete_held", deletes.pending)
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
-            await asyncio.gather(*(self._deliver(ctx, kind, connection) for connection in ctx.connections(kind)))
-        return ctx.report
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for connection in ctx.connections(kind):
+                        group.create_task(self._deliver(ctx, kind, connection))
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
 
     async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
-        delivered = await deliver(ctx, kind, connection)
+        try:
+            delivered = await deliver(ctx, kind, connection)
+        except CrmSyncError as exc:
+            # One CRM down (or out of quota) must not stop the others: its writes stay queued for the next run.
+            ctx.report.fail(kind, connection, "write", str(exc))
+            return
         for what in ("created", "updated", "deleted", "failed", "retrying"):
             ctx.report.add(kind, connection, what, getattr(delivered, what))
         await self._remote_deletes(ctx, kind, connection)
@@ -101,28 +120,33 @@ class SyncRunner:
 
     async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, *, full: bool) -> None:
         for connection in ctx.connections(kind):
-            connector = self.connectors[connection]
-            object_map = ctx.object_map(connection, kind)
-            cursor: str | None = None
-            if not full:
-                async with self.store.read() as tx:
-                    cursor = await tx.cursors.get(connection, object_map.object)
-            done = 0
-            pages = connector.changes(
-                object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields
-            )
-            async with read_ahead(pages, READ_AHEAD) as ahead:
-                while True:
-                    with ctx.report.timed("read"):  # only the time spent waiting for a page counts
-                        page = await ahead.next()
-                    if page is None:
-                        break
-                    outcome = await ingest_page(ctx, kind, connection, page.upserts, page.tombstones, page.cursor)
-                    done += outcome.seen
-                    _count(ctx.report, kind, connection, outcome)
-                    self.progress(Progress(kind, connection, "read", done))
-            done += await self._refetch(ctx, kind, connection)
-            self.progress(Progress(kind, connection, "read", done, True))
+            try:
+                await self._read_connection(ctx, kind, connection, full=full)
+            except CrmSyncError as exc:
+                # Its cursor stays where the last stored page left it; the other CRMs go on.
+                ctx.report.fail(kind, connection, "read", str(exc))
+
+    async def _read_connection(self, ctx: SyncContext, kind: ObjectKind, connection: str, *, full: bool) -> None:
+        connector = self.connectors[connection]
+        object_map = ctx.object_map(connection, kind)
+        cursor: str | None = None
+        if not full:
+            async with self.store.read() as tx:
+                cursor = await tx.cursors.get(connection, object_map.object)
+        done = 0
+        pages = connector.changes(object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields)
+        async with read_ahead(pages, READ_AHEAD) as ahead:
+            while True:
+                with ctx.report.timed("read"):  # only the time spent waiting for a page counts
+                    page = await ahead.next()
+                if page is None:
+                    break
+                outcome = await ingest_page(ctx, kind, connection, page.upserts, page.tombstones, page.cursor)
+                done += outcome.seen
+                _count(ctx.report, kind, connection, outcome)
+                self.progress(Progress(kind, connection, "read", done))
+        done += await self._refetch(ctx, kind, connection)
+        self.progress(Progress(kind, connection, "read", done, True))
 
     async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> int:
         """Records queued for another read (children that awaited a parent, merge survivors, webhook hints)."""

@@ -269,7 +269,8 @@ class JobQueue:
         if permanent or attempts >= self.policy.max_attempts:
             values.update(status="dead", finished_at=now)
         else:
-            values.update(status="pending", run_after=now + (retry_in or self.policy.delay(attempts)))
+            delay = retry_in if retry_in is not None else self.policy.delay(attempts)  # 0 means now, not "default"
+            values.update(status="pending", run_after=now + delay)
         result = await self._db.execute(
             sa.update(jobs).where(*self._held(job_id, worker)).values(**values).returning(*jobs.c)
         )

@@ -16,6 +16,7 @@ from crmsync.store.cursors import Cursors
 from crmsync.store.engine import READ_ONLY, create_engine
 from crmsync.store.identity import IdentityMap
 from crmsync.store.jobs import JobQueue
+from crmsync.store.leases import Leases
 from crmsync.store.match_keys import MatchKeys
 from crmsync.store.migrate import migrate
 from crmsync.store.records import GoldenRecords
@@ -35,6 +36,7 @@ class Transaction:
         self.connection = connection
         self.links = IdentityMap(connection, clock)
         self.keys = MatchKeys(connection)
+        self.leases = Leases(connection, clock)
         self.shadows = Shadows(connection, clock)
         self.records = GoldenRecords(connection, clock)
         self.cursors = Cursors(connection, clock)

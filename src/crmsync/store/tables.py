@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -203,4 +203,15 @@ match_keys = sa.Table(
     sa.Column("key", sa.String(512), primary_key=True),
     sa.Column("canonical_id", sa.String(64), nullable=False),
     sa.Index("ix_match_keys_canonical", "canonical_id"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )

@@ -171,3 +171,29 @@ async def test_cancelled_waiter_leaves_no_trace() -> None:
 def test_reserve_share_must_be_a_share() -> None:
     with pytest.raises(ValueError, match="reserve_share"):
         RateLimiter("conn", reserve_share=1.0)
+
+
+def _daily(used: int) -> httpx.Response:
+    return httpx.Response(200, headers={"X-Daily-Used": str(used), "X-Daily-Limit": "100"})
+
+
+async def test_a_lagging_vendor_count_never_rewinds_the_daily_count() -> None:
+    limiter = RateLimiter("conn", daily_limit=100, reserve_share=0.25, concurrency=8, signals=signal_from_headers)
+    limiter.observe(_daily(10))
+    for _ in range(8):  # eight calls in flight: the vendor has not counted them yet
+        await limiter.acquire()
+    limiter.observe(_daily(12))
+    assert limiter.state()["daily_used"] == 18
+    for _ in range(8):
+        limiter.release()
+
+
+async def test_a_much_lower_vendor_count_is_a_new_day() -> None:
+    limiter = RateLimiter("conn", daily_limit=100, reserve_share=0.25, concurrency=4, signals=signal_from_headers)
+    limiter.observe(_daily(80))
+    with pytest.raises(QuotaExhaustedError):
+        await limiter.acquire()
+    limiter.observe(_daily(3))
+    assert limiter.state()["daily_used"] == 3
+    await limiter.acquire()  # below the reserve again: admitted
+    limiter.release()

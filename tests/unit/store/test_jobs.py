@@ -145,6 +145,15 @@ async def test_retry_in_overrides_the_backoff(store: Store, clock: FakeClock) ->
     assert failed.run_after == clock() + timedelta(seconds=7)
 
 
+async def test_retry_in_zero_makes_the_job_runnable_at_once(store: Store, clock: FakeClock) -> None:
+    (job_id,) = await enqueue(store, NewJob("a", "push"))
+    await claim(store)
+    async with store.begin() as tx:
+        failed = await tx.jobs.fail(job_id, "w1", "quota", retry_in=timedelta(0))
+    assert failed.run_after == clock()
+    assert await claim(store) == [job_id]
+
+
 async def test_heartbeat_extends_the_lease(store: Store, clock: FakeClock) -> None:
     (job_id,) = await enqueue(store, NewJob("a", "fetch"))
     await claim(store)

@@ -1,0 +1,91 @@
+"""One sync run at a time per state database; a run killed mid-way is taken over by the next, its claims returned.
+
+A run holds the `sync` lease and renews it while it works. The next run takes the lease over when
+it expired or when its holder's process is gone (same host, no such pid), and gives the jobs the
+dead run had claimed back to the queue, so they are replayed rather than stuck (invariant 1, S23).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from crmsync.errors import FatalError
+from crmsync.store import Store
+from crmsync.store.leases import Held, Lease
+
+RUN_LEASE = "sync"
+TTL = timedelta(seconds=90)
+HEARTBEAT_S = 20.0
+
+
+class RunInProgressError(FatalError):
+    """Another sync run holds the state database."""
+
+
+def new_worker_id() -> str:
+    return f"sync:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def process_gone(lease: Lease) -> bool:
+    """True when the holder ran on this host and its process no longer runs (or is a zombie)."""
+    if lease.host != socket.gethostname():
+        return False  # another machine's process: only its lease expiry tells
+    try:
+        os.kill(lease.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    stat = Path(f"/proc/{lease.pid}/stat")
+    try:
+        state = stat.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+@contextlib.asynccontextmanager
+async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
+    """Hold the run lease for the block; yields how many jobs were taken over from a dead run."""
+    async with store.begin() as tx:
+        outcome = await tx.leases.acquire(
+            RUN_LEASE, worker, socket.gethostname(), os.getpid(), TTL, is_dead=process_gone
+        )
+        if isinstance(outcome, Held):
+            held = outcome.lease
+            raise RunInProgressError(
+                f"another crmsync sync is running (pid {held.pid} on {held.host}, since "
+                f"{held.acquired_at:%Y-%m-%d %H:%M:%SZ}); wait for it to finish"
+            )
+        taken_over = 0
+        if outcome.previous is not None:
+            taken_over = await tx.leases.return_jobs_of(outcome.previous.holder)
+        taken_over += len(await tx.jobs.reap())  # any other worker whose job lease expired
+    heartbeat = asyncio.create_task(_renew(store, worker))
+    try:
+        yield taken_over
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        async with store.begin() as tx:
+            # A run never ends holding claims: batches cancelled mid-flight go back to the queue.
+            await tx.leases.return_jobs_of(worker)
+            await tx.leases.release(RUN_LEASE, worker)
+
+
+async def _renew(store: Store, worker: str) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        async with store.begin() as tx:
+            await tx.leases.renew(RUN_LEASE, worker, TTL)
+
+
+__all__ = ["RUN_LEASE", "RunInProgressError", "new_worker_id", "process_gone", "run_lease"]

@@ -1,0 +1,93 @@
+"""Named leases: one holder at a time, renewed by heartbeats, taken over once expired or once its process is gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crmsync.store.tables import jobs, leases
+from crmsync.store.values import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    name: str
+    holder: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    """The lease is ours; `previous` is the holder we took it over from (expired or dead), if any."""
+
+    lease: Lease
+    previous: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Someone alive holds the lease."""
+
+    lease: Lease
+
+
+def _lease(row: sa.Row[tuple[object, ...]]) -> Lease:
+    return Lease(row.name, row.holder, row.host, row.pid, row.acquired_at, row.expires_at)
+
+
+class Leases:
+    """Acquire, renew and release named leases inside the caller's transaction."""
+
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+        self._db = connection
+        self._clock = clock
+
+    async def get(self, name: str) -> Lease | None:
+        row = (await self._db.execute(sa.select(leases).where(leases.c.name == name))).first()
+        return _lease(row) if row else None
+
+    async def acquire(
+        self, name: str, holder: str, host: str, pid: int, ttl: timedelta, is_dead: Callable[[Lease], bool]
+    ) -> Acquired | Held:
+        """Take `name` unless a live holder has it (`is_dead` says whether a holder's process is gone)."""
+        now = self._clock()
+        current = await self.get(name)
+        if current is not None and current.holder != holder and current.expires_at > now and not is_dead(current):
+            return Held(current)
+        mine = Lease(name, holder, host, pid, now, now + ttl)
+        values = {"holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": mine.expires_at}
+        if current is None:
+            await self._db.execute(sa.insert(leases).values(name=name, **values))
+        else:
+            await self._db.execute(sa.update(leases).where(leases.c.name == name).values(**values))
+        return Acquired(mine, current if current is not None and current.holder != holder else None)
+
+    async def renew(self, name: str, holder: str, ttl: timedelta) -> bool:
+        result = await self._db.execute(
+            sa.update(leases)
+            .where(leases.c.name == name, leases.c.holder == holder)
+            .values(expires_at=self._clock() + ttl)
+        )
+        return result.rowcount == 1
+
+    async def release(self, name: str, holder: str) -> None:
+        await self._db.execute(sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+    async def return_jobs_of(self, holder: str) -> int:
+        """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
+        result = await self._db.execute(
+            sa.update(jobs)
+            .where(jobs.c.status == "running", jobs.c.locked_by == holder)
+            .values(status="pending", locked_by=None, locked_until=None)
+        )
+        return result.rowcount
+
+
+__all__ = ["Acquired", "Held", "Lease", "Leases"]

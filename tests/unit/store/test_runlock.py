@@ -1,0 +1,75 @@
+"""The run lease: one sync at a time; a dead run is taken over and its claimed jobs are queued again."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from crmsync.engine.runlock import RUN_LEASE, RunInProgressError, process_gone, run_lease
+from crmsync.store import NewJob, Store
+from crmsync.store.leases import Lease
+from tests.unit.store.helpers import FakeClock
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+async def _claim_as(store: Store, holder: str, host: str, pid: int) -> int:
+    async with store.begin() as tx:
+        await tx.leases.acquire(RUN_LEASE, holder, host, pid, timedelta(seconds=90), is_dead=lambda _: False)
+        job_id = await tx.jobs.enqueue(NewJob("hubspot/c1", "write:contact:hubspot"))
+        assert [j.id for j in await tx.jobs.claim(holder)] == [job_id]
+    return job_id
+
+
+async def test_a_dead_runs_claims_are_queued_again(store: Store) -> None:
+    job_id = await _claim_as(store, "sync:dead", socket.gethostname(), _exited_pid())
+    async with run_lease(store, "sync:next") as taken_over:
+        assert taken_over == 1
+        async with store.read() as tx:
+            job = await tx.jobs.get(job_id)
+        assert job is not None and job.status == "pending"
+    async with store.read() as tx:
+        assert await tx.leases.get(RUN_LEASE) is None  # released at the end
+
+
+async def test_a_live_run_holds_the_lease(store: Store) -> None:
+    await _claim_as(store, "sync:alive", socket.gethostname(), os.getpid())
+    with pytest.raises(RunInProgressError, match=f"pid {os.getpid()}"):
+        async with run_lease(store, "sync:next"):
+            pass
+
+
+async def test_an_expired_lease_of_another_host_is_taken_over(store: Store, clock: FakeClock) -> None:
+    job_id = await _claim_as(store, "sync:far", "another-host", 1)
+    clock.advance(timedelta(seconds=91))
+    async with run_lease(store, "sync:next") as taken_over:
+        assert taken_over >= 1
+    async with store.read() as tx:
+        job = await tx.jobs.get(job_id)
+    assert job is not None and job.status == "pending"
+
+
+async def test_a_run_ends_without_claims(store: Store) -> None:
+    async with run_lease(store, "sync:me"), store.begin() as tx:
+        job_id = await tx.jobs.enqueue(NewJob("k", "write:contact:hubspot"))
+        await tx.jobs.claim("sync:me")
+    async with store.read() as tx:
+        job = await tx.jobs.get(job_id)
+    assert job is not None and job.status == "pending"
+
+
+def test_process_gone_knows_live_dead_and_foreign_processes() -> None:
+    at = FakeClock()()
+    host = socket.gethostname()
+    assert not process_gone(Lease(RUN_LEASE, "h", host, os.getpid(), at, at))
+    assert process_gone(Lease(RUN_LEASE, "h", host, _exited_pid(), at, at))
+    assert not process_gone(Lease(RUN_LEASE, "h", "another-host", _exited_pid(), at, at))
