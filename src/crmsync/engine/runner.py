@@ -98,6 +98,12 @@ class SyncRunner:
                 ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
             if deletes.held:
                 ctx.report.add(kind, "*", "delete_held", deletes.pending)
+            # Deletes and merges may hand a record over (a duplicate taking over, a merge survivor): read those now.
+            for connection in ctx.connections(kind):
+                try:
+                    await self._refetch(ctx, kind, connection)
+                except CrmSyncError as exc:
+                    ctx.report.fail(kind, connection, "read", str(exc))
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
             try:
                 async with asyncio.TaskGroup() as group:
@@ -127,26 +133,35 @@ class SyncRunner:
                 ctx.report.fail(kind, connection, "read", str(exc))
 
     async def _read_connection(self, ctx: SyncContext, kind: ObjectKind, connection: str, *, full: bool) -> None:
-        connector = self.connectors[connection]
-        object_map = ctx.object_map(connection, kind)
-        cursor: str | None = None
-        if not full:
-            async with self.store.read() as tx:
-                cursor = await tx.cursors.get(connection, object_map.object)
+        object_name = ctx.object_name(connection, kind)
+        async with self.store.read() as tx:
+            cursor = await tx.cursors.get(connection, object_name)
+        # A full read lists live records only: deletes since the last sync would be lost with the old cursor,
+        # so a full sync first catches up from it (Dataverse's delta token is the only place its deletes show).
+        starts: list[str | None] = [cursor, None] if full and cursor is not None else [None if full else cursor]
         done = 0
+        for start in starts:
+            done = await self._read_pages(ctx, kind, connection, start, done)
+        done += await self._refetch(ctx, kind, connection)
+        self.progress(Progress(kind, connection, "read", done, True))
+
+    async def _read_pages(
+        self, ctx: SyncContext, kind: ObjectKind, connection: str, cursor: str | None, done: int
+    ) -> int:
+        """Ingest every page from `cursor` (None: everything); returns the records seen so far."""
+        object_map = ctx.object_map(connection, kind)
+        connector = self.connectors[connection]
         pages = connector.changes(object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields)
         async with read_ahead(pages, READ_AHEAD) as ahead:
             while True:
                 with ctx.report.timed("read"):  # only the time spent waiting for a page counts
                     page = await ahead.next()
                 if page is None:
-                    break
+                    return done
                 outcome = await ingest_page(ctx, kind, connection, page.upserts, page.tombstones, page.cursor)
                 done += outcome.seen
                 _count(ctx.report, kind, connection, outcome)
                 self.progress(Progress(kind, connection, "read", done))
-        done += await self._refetch(ctx, kind, connection)
-        self.progress(Progress(kind, connection, "read", done, True))
 
     async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> int:
         """Records queued for another read (children that awaited a parent, merge survivors, webhook hints)."""

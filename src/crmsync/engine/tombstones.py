@@ -128,6 +128,16 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     await tx.links.unlink(connection, object_name, remote_id)
     if survivor != remote_id or stored is None or stored.deleted:
         return  # a duplicate went away, or the record is gone already: nothing to propagate
+    successor = next((lk.remote_id for lk in links if lk.connection == connection and lk.remote_id != remote_id), None)
+    if successor is not None:
+        # The survivor of an in-system duplicate group went; the person still has a record there: the next
+        # duplicate takes over instead of the person being deleted everywhere. The old shadow stands for it
+        # until its own values are read (queued here), so nothing is created twice in the meantime.
+        await tx.errors.clear(connection, object_name, canonical_id=canonical_id, remote_id=successor)
+        await tx.jobs.enqueue(refetch_job(kind, connection, object_name, successor, reason="duplicate takes over"))
+        entry = AuditEntry(canonical_id, "@survivor", remote_id, successor, connection, "duplicate took over", at)
+        await tx.audit.append([entry])
+        return
     shadows = await tx.shadows.get_all(canonical_id)
     shadow = shadows.get(connection)
     await tx.shadows.delete(canonical_id, connection)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,6 +42,8 @@ class IdentityMap:
         if not new_links:
             return
         now = self._clock()
+        # A microsecond apart, in the order given: a link's age decides which record of a connection is the
+        # survivor crmsync writes to, so a duplicate linked after its survivor in one batch must stay younger.
         rows = {
             (lk.connection, lk.object, lk.remote_id): {
                 "connection": lk.connection,
@@ -47,9 +51,9 @@ class IdentityMap:
                 "remote_id": lk.remote_id,
                 "canonical_id": lk.canonical_id,
                 "kind": lk.kind,
-                "created_at": now,
+                "created_at": now + timedelta(microseconds=n),
             }
-            for lk in new_links
+            for n, lk in enumerate(new_links)
         }
         await upsert_many(self._db, links, list(rows.values()), ("connection", "object", "remote_id"))
 

@@ -99,7 +99,7 @@ class SyncErrors:
         return (await self._db.execute(query)).rowcount
 
     async def clear_many(self, connection: str, object: str, canonical_ids: builtins.list[str]) -> int:
-        """`clear` for many records of one connection and object, in as few statements as the ids allow."""
+        """Clear the write and read errors of many records (not their duplicate-group reports), in few statements."""
         cleared = 0
         for start in range(0, len(canonical_ids), 500):
             chunk = canonical_ids[start : start + 500]
@@ -107,6 +107,8 @@ class SyncErrors:
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
                 sync_errors.c.canonical_id.in_(chunk),
+                # A duplicate group is about the other records: the survivor's good write does not settle it.
+                sync_errors.c.operation != "link",
             )
             cleared += (await self._db.execute(query)).rowcount
         return cleared
