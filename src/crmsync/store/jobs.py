@@ -219,11 +219,17 @@ class JobQueue:
         if kinds is not None:
             query = query.where(candidate.c.kind.in_(list(kinds)))
         query = query.order_by(candidate.c.priority.desc(), candidate.c.id).limit(limit)
+        chosen: sa.ScalarSelect[Any] | sa.Select[tuple[Any]]
         if self._postgres:
-            query = query.with_for_update(skip_locked=True, of=candidate)
+            # Materialised once: PostgreSQL may otherwise evaluate a LIMIT subquery of an UPDATE several times
+            # (with SKIP LOCKED, each time choosing other rows) and claim more than `limit` jobs.
+            picked = query.with_for_update(skip_locked=True, of=candidate).cte("picked").prefix_with("MATERIALIZED")
+            chosen = sa.select(picked.c.id)
+        else:
+            chosen = query.scalar_subquery()
         result = await self._db.execute(
             sa.update(jobs)
-            .where(jobs.c.id.in_(query.scalar_subquery()), jobs.c.status == "pending")
+            .where(jobs.c.id.in_(chosen), jobs.c.status == "pending")
             .values(
                 status="running",
                 attempts=jobs.c.attempts + 1,
