@@ -68,7 +68,7 @@ FIELDS: Mapping[VendorName, Mapping[str, str]] = {
 FULL_SYNC_DROPS_DATAVERSE_DELETES = "full sync drops Dataverse deletes"
 """A Dataverse delete made since the last sync is lost by a full sync."""
 STRANDED_DUPLICATES = "stranded duplicates"
-"""In-system duplicates stay linked to a record deleted with their survivor."""
+"""In-system duplicates stay linked to a record whose delete was propagated to their survivor."""
 MERGED_INTO_GONE = "merged into gone"
 """A vendor merge links a counterpart into a connection the kept record is gone from; it is never written."""
 DUPLICATE_REPORTS_CLEARED = "duplicate reports cleared"
@@ -79,6 +79,12 @@ HUBSPOT_SAME_STAMP_EDIT_SKIPPED = "HubSpot same-stamp edit skipped"
 """A HubSpot edit stamped like the last read of that record is never read."""
 DUPLICATES_OUT_OF_ORDER = "duplicates met out of order"
 """In-system duplicates met in one page newest first get links but no golden record, and sync nowhere."""
+OPPOSITE_MERGES = "opposite merges"
+"""The same people merged in two CRMs between two syncs, with different survivors: each merge deletes the other's."""
+MERGE_RELINK_RESETS_AGE = "merge relink resets link age"
+"""A vendor merge re-links counterparts as new links, so a duplicate linked earlier in the run becomes the survivor."""
+MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES = "merge keeps the merged side's duplicates"
+"""A vendor merge deletes the merged side's counterpart elsewhere but keeps that counterpart's in-system duplicates."""
 PERSON = "convergence test"
 """Who resolves conflicts in the test, as a person would from the CLI."""
 RESOLVERS = frozenset({PERSON, "crmsync (settled)", "crmsync (vendor merge)"})
@@ -219,7 +225,7 @@ async def convergence_problems(crm: Crm, view: StoreView, known: frozenset[str] 
     `known` names engine bugs (STRANDED_DUPLICATES, ...) whose traces are not reported again.
     """
     excuses = Excuses.of(crm, view.errors)
-    if DUPLICATE_REPORTS_CLEARED in known:
+    if known & {DUPLICATE_REPORTS_CLEARED, MERGE_RELINK_RESETS_AGE, MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES}:
         excuses.duplicates |= {(c, r) for per in view.links.values() for c, ids in per.items() for r in ids[1:]}
     problems: list[str] = []
     for kind in KINDS:

@@ -29,10 +29,14 @@ from tests.integration.engine.convergence_model import (
     FULL_SYNC_DROPS_DATAVERSE_DELETES,
     HUBSPOT_SAME_STAMP_EDIT_SKIPPED,
     LAST_NAMES,
+    MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES,
+    MERGE_RELINK_RESETS_AGE,
     MERGED_INTO_GONE,
     MERGED_THEN_ARCHIVED_IN_HUBSPOT,
     OBJECTS_YAML,
+    OPPOSITE_MERGES,
     PERSON,
+    STRANDED_DUPLICATES,
     VENDORS,
     VOCABULARY,
     companies_of,
@@ -59,6 +63,10 @@ KNOWN_BUGS = frozenset(
         MERGED_INTO_GONE,
         MERGED_THEN_ARCHIVED_IN_HUBSPOT,
         HUBSPOT_SAME_STAMP_EDIT_SKIPPED,
+        OPPOSITE_MERGES,
+        STRANDED_DUPLICATES,
+        MERGE_RELINK_RESETS_AGE,
+        MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES,
     }
 )
 """Engine bugs the machine steps around (their repros are the xfail tests at the end): drop one once it is fixed."""
@@ -107,6 +115,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         # test_scenarios_relations.py): such a move makes the final delivery a full sync.
         self.unread_hubspot_move = False
         self.unread_hubspot_merges: set[str] = set()  # merged records no sync has read yet
+        # Canonical ids of the records each CRM merged since the last sync (a new HubSpot id stands for its parts).
+        self.unread_merges: dict[tuple[VendorName, str], set[str]] = {}
         self.failed = False
 
     # ---- plumbing ---------------------------------------------------------------------------------
@@ -144,6 +154,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         for conflict in await self.engine.conflicts():
             self.seen_conflicts.setdefault(conflict.id, conflict)
         self.unread_hubspot_merges.clear()
+        self.unread_merges.clear()
         if HUBSPOT_SAME_STAMP_EDIT_SKIPPED in KNOWN_BUGS:
             await self._tick()  # no edit in the millisecond the engine wrote and read HubSpot in
         if full:
@@ -248,8 +259,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if len(ids) < 2 or survivor % len(ids) == victim % len(ids):
             return
         kept, gone = ids[survivor % len(ids)], ids[victim % len(ids)]
+        people = set[str]()
+        for remote_id in (kept, gone):
+            canonical_id = await self.engine.canonical("contact", vendor, remote_id)
+            people |= {canonical_id} if canonical_id else self.unread_merges.get((vendor, remote_id), set())
+        elsewhere = {c for (v, _), merged in self.unread_merges.items() if v != vendor for c in merged}
+        if OPPOSITE_MERGES in KNOWN_BUGS and people & elsewhere:
+            return
         merged = await self.sb.user(vendor).merge("contact", kept, gone)
         note(f"{vendor} {kept} + {gone} -> {merged}")
+        self.unread_merges[(vendor, merged)] = people
         if vendor == "hubspot":
             self.unread_hubspot_merges.add(merged)
         await self._tick()
@@ -499,3 +518,99 @@ async def test_fixed_in_system_duplicates_met_newest_first_sync_nowhere(crm: Crm
     await crm.sb.salesforce.update("contact", first, {"Email": EMAIL.upper()})  # now read after the newer one
     await crm.sync()
     assert await _counts(crm) == {"salesforce": 2, "hubspot": 1, "dynamics": 1}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Each vendor merge retires one canonical record and queues `rdelete` jobs for the retired record's "
+        "counterparts elsewhere (tombstones._merge, plan.counterparts); when two CRMs merged the same two people "
+        "with different survivors, each merge deletes the record the other CRM kept: the person is deleted from "
+        "all three CRMs."
+    ),
+)
+async def test_bug_the_same_people_merged_in_two_crms_the_other_way_round_vanish_everywhere(crm: Crm) -> None:
+    ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    grace = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL})
+    await crm.sync()
+    dv_ada = await crm.twin("contact", "salesforce", ada, "dynamics")
+    dv_grace = await crm.twin("contact", "salesforce", grace, "dynamics")
+    await crm.sb.salesforce.merge("contact", grace, ada)  # Grace's record survives in Salesforce,
+    await crm.sb.dynamics.merge("contact", dv_ada, dv_grace)  # Ada's in Dataverse
+    await crm.sync()
+    await crm.sync()
+    assert await _counts(crm) == {"salesforce": 1, "hubspot": 1, "dynamics": 1}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "A delete that propagates (tombstones._apply, policy propagate) marks the record deleted and queues one "
+        "delete per other connection, of its survivor there; deliver unlinks only that survivor, so an in-system "
+        "duplicate in a target stays live and linked to a deleted record: never deleted, never synced again."
+    ),
+)
+async def test_bug_a_propagated_delete_strands_the_duplicates_of_its_target(crm: Crm) -> None:
+    first = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL})
+    duplicate = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL.upper()})
+    await crm.sync()
+    await crm.sb.salesforce.delete("contact", await crm.twin("contact", "dynamics", first, "salesforce"))
+    await crm.sync()  # deletes the person in HubSpot and Dataverse's survivor
+    await crm.sync()
+    kept = await crm.sb.dynamics.get("contact", duplicate) is not None
+    canonical_id = await crm.canonical("contact", "dynamics", duplicate)
+    async with crm.store.read() as tx:
+        stored = await tx.records.get(canonical_id) if canonical_id is not None else None
+    # Deleted with the person, or handed the person: either way not a live record standing for a deleted one.
+    assert not kept or (stored is not None and not stored.deleted)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "tombstones._merge re-points the kept record's counterparts with links.link(), an upsert that stamps "
+        "created_at anew (store/identity.py IdentityMap.link): a record met as a DUPLICATE earlier in the same run "
+        "is now the oldest link, so it becomes the survivor that gets the merged values, and the counterpart that "
+        "was the person's record stays linked as an unreported duplicate: two records for one person."
+    ),
+)
+async def test_bug_a_merge_makes_a_duplicate_met_in_the_same_run_the_survivor(crm: Crm) -> None:
+    ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    marie = await crm.sb.salesforce.create("contact", {"LastName": "Curie", "Email": "marie@example.com"})
+    await crm.sync()
+    dv_marie = await crm.twin("contact", "salesforce", marie, "dynamics")
+    await crm.sb.salesforce.merge("contact", marie, ada)  # one person, Marie's values
+    late = await crm.sb.dynamics.create("contact", {"lastname": "Lovelace", "emailaddress1": "ADA@example.com"})
+    await crm.sync()
+    await crm.sync()
+    kept = await crm.canonical("contact", "salesforce", marie)
+    assert kept is not None and await crm.remote(kept, "dynamics") == dv_marie
+    assert [e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"] == [late]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "engine/matching_merge.py plan_vendor_merge: the counterpart of the merged-away record in another CRM is "
+        "deleted (CounterpartMerge of its oldest link only), but that record's in-system duplicates there are moved "
+        "to the kept record like any other link; the oldest of them becomes the kept record's survivor (it gets the "
+        "merged values) and the vendor survivor's own counterpart stays linked behind it, unreported: two records "
+        "for one person, and the DUPLICATE report names the deleted record."
+    ),
+)
+async def test_bug_a_merge_hands_the_person_to_a_duplicate_of_the_merged_away_record(crm: Crm) -> None:
+    marie = await crm.sb.salesforce.create("contact", {"LastName": "Curie", "Email": "marie@example.com"})
+    await crm.sb.salesforce.create("contact", {"LastName": "Curie", "Email": "MARIE@example.com"})  # S03
+    ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    await crm.sync()
+    dv_marie = await crm.twin("contact", "salesforce", marie, "dynamics")
+    dv_ada = await crm.twin("contact", "salesforce", ada, "dynamics")
+    await crm.sb.dynamics.merge("contact", dv_ada, dv_marie)  # one person, Ada's record survives
+    await crm.sync()
+    await crm.sync()
+    kept = await crm.canonical("contact", "dynamics", dv_ada)
+    assert kept is not None and await crm.remote(kept, "salesforce") == ada
+    async with crm.store.read() as tx:
+        others = [link.remote_id for link in await tx.links.remote_links(kept, "salesforce")][1:]
+    reported = {e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"}
+    assert set(others) <= reported
