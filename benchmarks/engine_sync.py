@@ -137,6 +137,12 @@ async def edit_contacts(store: Store, ep: SandboxEndpoints, changes: int) -> Non
         query = sa.select(links.c.remote_id).where(links.c.connection == vendor, links.c.kind == "contact")
         async with store.read() as tx:
             ids = [row[0] for row in await tx.connection.execute(query.order_by(links.c.remote_id).limit(count))]
+        if vendor == "hubspot":  # one at a time would spend 333 of its 190 calls per 10 s: edit in bulk
+            await user.update_many(
+                "contact", {remote_id: {title[vendor]: f"Benchmark title {remote_id[-4:]}"} for remote_id in ids}
+            )
+            await user.aclose()
+            continue
         limit = asyncio.Semaphore(16)
 
         async def edit(
@@ -182,9 +188,9 @@ async def run(args: argparse.Namespace) -> None:
                         await connectors[vendor].ensure_external_id_property(obj)  # type: ignore[attr-defined]
                 await reset_stats(urls)
                 rss_before = peak_rss_mb()
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 full = await SyncRunner(config, store, connectors).run(options)
-                wall = time.perf_counter() - started
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
                 canonical = await canonical_counts(store)
                 calls = await api_calls(urls)
                 total = sum(canonical.get(k, 0) for k in KINDS)
@@ -192,6 +198,7 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"first full sync: {read:,} remote records read, {total:,} canonical, {writes(full):,} writes")
                 print(f"  wall {wall:.1f}s → {total / wall:,.0f} canonical records/s ({read / wall:,.0f} remote/s)")
                 print(f"  stages: {show_stages(full, wall)}")
+                print(f"  engine CPU {cpu:.1f}s ({cpu / max(total, 1) * 1000:.2f} ms per canonical record)")
                 for vendor, line in calls.items():
                     print(f"  API calls {vendor}: {line}")
                 print(f"  peak RSS of the engine process: {peak_rss_mb():.0f} MB (before the sync {rss_before:.0f} MB)")

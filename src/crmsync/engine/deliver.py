@@ -312,7 +312,7 @@ async def _settle(
             settled.links.append(Link(canonical_id, kind, connection, object_name, remote_id))
     else:
         outcome.updated += 1
-    values = _settled(ctx, kind, connection, item.written)
+    values = _settled(ctx, kind, connection, item.written, item.op.fields)
     mapped = ctx.rules(kind).connection_fields.get(connection, frozenset())
     written_delta = TargetDelta(connection, item.delta.kind, values)
     shadow = shadow_after_write(item.shadow if item.delta.kind == "update" else None, written_delta, mapped)
@@ -326,10 +326,19 @@ async def _settle(
 
 
 def _settled(
-    ctx: SyncContext, kind: ObjectKind, connection: str, written: Mapping[str, CanonicalValue]
+    ctx: SyncContext,
+    kind: ObjectKind,
+    connection: str,
+    written: Mapping[str, CanonicalValue],
+    vendor_fields: Mapping[str, Any],
 ) -> dict[str, CanonicalValue]:
+    """The written canonical values as the target will hand them back: the vendor fields sent, read back in.
+
+    (Mappings.settle does the same from canonical values; the vendor fields are already at hand here.)
+    """
     plain = {name: value for name, value in written.items() if not is_link_field(name)}
-    settled: dict[str, Any] = ctx.config.mappings.settle(ctx.vendor(connection), kind, plain)
+    read = ctx.config.mappings.map_in(ctx.vendor(connection), kind, vendor_fields).fields
+    settled: dict[str, Any] = {name: read[name] for name in plain if name in read}
     out: dict[str, CanonicalValue] = {name: settled.get(name, value) for name, value in plain.items()}
     out.update({name: value for name, value in written.items() if is_link_field(name)})
     return out

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from crmsync.mapping.problems import MappingProblem, TransformError
-from crmsync.mapping.transform import OMIT, Transform
+from crmsync.mapping.transform import OMIT, Scalar, Transform
 from crmsync.mapping.valuemap import ValueMap
 from crmsync.model.values import CanonicalValue, ObjectKind
 
@@ -53,6 +53,35 @@ class FieldRule:
         return self.transform.outbound(values)
 
 
+class _ScalarReader(NamedTuple):
+    """A readable one-field rule, unpacked so `map_in` applies it without the general path's tuples."""
+
+    rule: FieldRule
+    vendor_field: str
+    canonical_field: str
+    convert: Callable[[Any], CanonicalValue]
+    values: ValueMap | None
+    check: Callable[[CanonicalValue], str | None] | None
+
+
+def _readers(rules: tuple[FieldRule, ...]) -> tuple[FieldRule | _ScalarReader, ...]:
+    """The readable rules in order; one-field scalar rules unpacked (they are most rules, read for every record)."""
+    readers: list[FieldRule | _ScalarReader] = []
+    for rule in rules:
+        if not rule.reads:
+            continue
+        transform = rule.transform
+        if isinstance(transform, Scalar) and len(rule.vendor) == 1 and len(rule.canonical) == 1:
+            readers.append(
+                _ScalarReader(
+                    rule, rule.vendor[0], rule.canonical[0], transform.to_canonical, rule.values, transform.check
+                )
+            )
+        else:
+            readers.append(rule)
+    return tuple(readers)
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectMap:
     """Every rule of one canonical kind for one vendor, and the vendor object it lives in."""
@@ -61,6 +90,10 @@ class ObjectMap:
     vendor: str
     object: str
     rules: tuple[FieldRule, ...]
+    _readers: tuple[FieldRule | _ScalarReader, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_readers", _readers(self.rules))
 
     @property
     def read_fields(self) -> tuple[str, ...]:
@@ -75,8 +108,13 @@ class ObjectMap:
         """Vendor fields → canonical fields. A vendor field absent from `fields` (not selected) maps to nothing."""
         out: dict[str, Any] = {}
         problems: list[MappingProblem] = []
-        for rule in self.rules:
-            if not rule.reads or not any(name in fields for name in rule.vendor):
+        for reader in self._readers:
+            if isinstance(reader, _ScalarReader):
+                if reader.vendor_field in fields:
+                    self._read_scalar(reader, fields[reader.vendor_field], out, problems)
+                continue
+            rule = reader
+            if not any(name in fields for name in rule.vendor):
                 continue
             raw = tuple(fields.get(name) for name in rule.vendor)
             try:
@@ -89,6 +127,23 @@ class ObjectMap:
             if flagged:
                 problems.append(self._flag(rule, flagged, values, "in"))
         return Mapped(out, tuple(problems))
+
+    def _read_scalar(
+        self, reader: _ScalarReader, raw: Any, out: dict[str, Any], problems: list[MappingProblem]
+    ) -> None:
+        """`map_in` for one one-field scalar rule: the same result as FieldRule.to_canonical and Scalar.flag."""
+        try:
+            value = reader.convert(raw)
+            if reader.values is not None:
+                value = reader.values.read(value)
+        except TransformError as exc:
+            problems.append(self._problem(reader.rule, exc, (raw,), "in"))
+            return
+        out[reader.canonical_field] = value
+        if reader.check is not None and value is not None:
+            flagged = reader.check(value)
+            if flagged:
+                problems.append(self._flag(reader.rule, flagged, (value,), "in"))
 
     def map_out(self, fields: Mapping[str, CanonicalValue], base: Mapping[str, CanonicalValue] | None = None) -> Mapped:
         """Canonical fields → vendor fields, for the rules whose canonical fields appear in `fields`.

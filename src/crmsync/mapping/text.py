@@ -17,6 +17,11 @@ from crmsync.model.values import CanonicalValue
 
 def clean_text(value: Any) -> str | None:
     """Trimmed, NFC-normalised text; blank → None (so `José` typed two ways compares equal)."""
+    if type(value) is str:  # the common case, without blank()'s checks; ASCII is already NFC
+        trimmed = value.strip()
+        if not trimmed:
+            return None
+        return trimmed if trimmed.isascii() else unicodedata.normalize("NFC", trimmed)
     if blank(value):
         return None
     if isinstance(value, bool):
