@@ -28,6 +28,7 @@ def local_emulators(host: str = "127.0.0.1") -> LocalEmulators:
         dynamics_tenant_id=dv.tenant_id,
         dynamics_client_id=dv.client_id,
         dynamics_client_secret=dv.client_secret,
+        salesforce_org_id=sf.org_id,
     )
 
 

@@ -13,6 +13,7 @@ from crmsync.cli.errors import errors_app
 from crmsync.cli.explain import explain
 from crmsync.cli.init import init
 from crmsync.cli.mappings import mappings
+from crmsync.cli.serve import serve, worker
 from crmsync.cli.status import status
 from crmsync.cli.sync import sync
 
@@ -28,6 +29,8 @@ app.command()(check)
 app.command()(mappings)
 app.command()(sync)
 app.command()(demo)
+app.command()(serve)
+app.command()(worker)
 app.command()(status)
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(errors_app, name="errors")

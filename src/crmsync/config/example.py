@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets as random_secrets
 from dataclasses import dataclass
 
 
@@ -18,6 +19,7 @@ class LocalEmulators:
     dynamics_tenant_id: str
     dynamics_client_id: str
     dynamics_client_secret: str
+    salesforce_org_id: str = "00DdM00000crmsyAAA"  # the Salesforce emulator's org
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,15 @@ _TEMPLATE = """\
 state:
   url: sqlite:///crmsync.db
 
+# `crmsync serve`: webhooks at http://<host>:<port>/webhooks/<connection>, plus /metrics, /healthz, /readyz.
+# Changes arrive by webhook within a second; the incremental poll is the net for anything a webhook missed.
+service:
+  host: 127.0.0.1
+  port: 8080
+  poll_interval_s: 60
+  # public_url: https://crmsync.example.com   # when a proxy sits in front (HubSpot signs the URL it calls)
+  register_emulator_webhooks: true      # the local emulators only; see the README for real CRMs
+
 # One entry per CRM; the name (left) is how the rest of crmsync refers to it.
 # Secrets are never written here: each is read from an environment variable or a file,
 #   client_secret: {{env: SF_CLIENT_SECRET}}
@@ -54,6 +65,8 @@ connections:
     client_id: {sf_client_id}
     client_secret: {{file: {secrets}/salesforce_client_secret}}
     edition: enterprise                 # sizes the daily API allocation; see also `licences:`
+    org_id: {sf_org_id}                  # outbound messages must come from this org...
+    webhook_token: {{file: {secrets}/salesforce_webhook_token}}   # ...to /webhooks/salesforce?token=<this>
     # external_id_fields: {{Contact: Crmsync_Id__c, Account: Crmsync_Id__c}}   # `crmsync check --fix`
 
   hubspot:
@@ -61,6 +74,7 @@ connections:
     base_url: {hs_url}                  # https://api.hubapi.com
     access_token: {{file: {secrets}/hubspot_access_token}}   # a private-app token (pat-...)
     tier: professional                  # sizes the rate limits
+    webhook_secret: {{file: {secrets}/hubspot_webhook_secret}}   # the app's client secret (signs webhooks)
 
   dynamics:
     vendor: dynamics
@@ -69,6 +83,7 @@ connections:
     tenant_id: {dv_tenant}
     client_id: {dv_client_id}
     client_secret: {{file: {secrets}/dynamics_client_secret}}
+    webhook_key: {{file: {secrets}/dynamics_webhook_key}}   # the service endpoint's WebhookKey
 
 # What syncs, with whom, and who wins. Every key has a default; leave `objects:` out to sync all four
 # kinds with every connection. Policies: last_writer_wins | manual | {{prefer: [connections], unless_blank: true}}.
@@ -115,10 +130,15 @@ def example_config(emulators: LocalEmulators) -> ExampleFiles:
         dv_url=emulators.dynamics_url,
         dv_tenant=emulators.dynamics_tenant_id,
         dv_client_id=emulators.dynamics_client_id,
+        sf_org_id=emulators.salesforce_org_id,
     )
     secrets = {
         f"{SECRETS_DIR}/salesforce_client_secret": emulators.salesforce_client_secret,
         f"{SECRETS_DIR}/hubspot_access_token": emulators.hubspot_access_token,
         f"{SECRETS_DIR}/dynamics_client_secret": emulators.dynamics_client_secret,
+        # Webhook secrets are crmsync's own: fresh random ones, registered with the emulators by `crmsync serve`.
+        f"{SECRETS_DIR}/salesforce_webhook_token": random_secrets.token_urlsafe(24),
+        f"{SECRETS_DIR}/hubspot_webhook_secret": random_secrets.token_urlsafe(24),
+        f"{SECRETS_DIR}/dynamics_webhook_key": random_secrets.token_urlsafe(24),
     }
     return ExampleFiles(text, secrets)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError
 from crmsync.config.connections import CONNECTION_NAME, build_connections
 from crmsync.config.objects import build_objects
 from crmsync.config.problems import ConfigFileError, pydantic_issues
-from crmsync.config.schema import TOP_LEVEL_KEYS, StateSection
+from crmsync.config.schema import TOP_LEVEL_KEYS, ServiceSection, StateSection
 from crmsync.config.secrets import Sources, resolve
 from crmsync.config.values import VENDORS, SyncConfig, Vendor
 from crmsync.mapping import (
@@ -63,6 +63,7 @@ def parse_config(
         if key not in TOP_LEVEL_KEYS:
             issues.append(doc.issue((str(key),), f"unknown key {key!r}; expected one of: {', '.join(TOP_LEVEL_KEYS)}"))
     state_url = _state_url(doc, data.get("state"), sources, issues)
+    service = _service(doc, data.get("service"), issues)
     mappings = _mappings(doc, issues)
     connections = build_connections(doc, data.get("connections"), sources, issues)
     declared = _declared(data.get("connections"))
@@ -70,7 +71,7 @@ def parse_config(
     if issues:
         # File order reads best: the user fixes them top to bottom.
         raise ConfigFileError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
-    return SyncConfig(doc.file, state_url, connections, objects, mappings)
+    return SyncConfig(doc.file, state_url, connections, objects, mappings, service)
 
 
 def _declared(raw: Any) -> dict[str, Vendor | None]:
@@ -89,6 +90,15 @@ def _mappings(doc: YamlDocument, issues: list[ConfigIssue]) -> Mappings:
     except MappingConfigError as exc:
         issues.extend(exc.issues)
         return default_mappings()  # so objects are still checked against the standard fields
+
+
+def _service(doc: YamlDocument, raw: Any, issues: list[ConfigIssue]) -> ServiceSection:
+    try:
+        return ServiceSection.model_validate({} if raw is None else raw)
+    except ValidationError as exc:
+        fields = tuple(ServiceSection.model_fields)
+        issues.extend(pydantic_issues(doc, ("service",), exc.errors(), lambda loc: fields if not loc else ()))
+        return ServiceSection()
 
 
 def _state_url(doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]) -> str:

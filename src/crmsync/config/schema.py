@@ -1,4 +1,4 @@
-"""What a user may write in crmsync.yaml's `state:` and `objects:` sections, as pydantic models (the I/O edge)."""
+"""What a user may write in crmsync.yaml's `state:`, `service:` and `objects:` sections, as pydantic models."""
 
 from __future__ import annotations
 
@@ -19,6 +19,21 @@ class StateSection(_Section):
     """Where crmsync keeps its state; a relative SQLite path is relative to the config file."""
 
     url: Any = "sqlite:///crmsync.db"  # a string, or `{env: …}` / `{file: …}` for a URL with a password
+
+
+class ServiceSection(_Section):
+    """How `crmsync serve` listens, how often it polls, and what it accepts (the `service:` section)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535, description="0: any free port")
+    public_url: str | None = Field(
+        default=None, description="the base URL the CRMs call when a proxy sits in front (HubSpot signs it)"
+    )
+    poll_interval_s: float = Field(default=60.0, gt=0, description="incremental polls, the net under webhooks")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger webhook bodies get 413")
+    register_emulator_webhooks: bool = Field(
+        default=False, description="subscribe the local emulators' webhooks to this service when it starts"
+    )
 
 
 class PolicySpec(_Section):
@@ -151,7 +166,7 @@ class ObjectSection(_Section):
     delete: DeleteSpec = Field(default_factory=DeleteSpec)
 
 
-TOP_LEVEL_KEYS = ("state", "connections", "objects", "mappings")
+TOP_LEVEL_KEYS = ("state", "service", "connections", "objects", "mappings")
 
 _SHAPES: dict[tuple[str, ...], type[BaseModel]] = {
     (): ObjectSection,

@@ -8,6 +8,7 @@ from typing import Literal
 
 from sqlalchemy.engine import make_url
 
+from crmsync.config.schema import ServiceSection
 from crmsync.connectors.dynamics.settings import DynamicsSettings
 from crmsync.connectors.hubspot.settings import HubSpotSettings
 from crmsync.connectors.salesforce.settings import SalesforceSettings
@@ -120,6 +121,7 @@ class SyncConfig:
     connections: Mapping[str, Connection]
     objects: Mapping[ObjectKind, ObjectSettings]
     mappings: Mappings = field(repr=False)
+    service: ServiceSection = field(default_factory=ServiceSection)
 
     @property
     def state_url_safe(self) -> str:

@@ -36,7 +36,17 @@ from crmsync.mapping import MappingProblem
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
-from crmsync.store import AuditEntry, Conflict, ConflictSide, Link, NewJob, Shadow, SyncErrorReport, Transaction
+from crmsync.store import (
+    AuditEntry,
+    Conflict,
+    ConflictSide,
+    Link,
+    NewJob,
+    Shadow,
+    StaleRecordError,
+    SyncErrorReport,
+    Transaction,
+)
 from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store.codec import content_hash
 
@@ -70,6 +80,10 @@ class PageOutcome:
     writes: dict[str, int] = field(default_factory=dict)
 
 
+STALE_ATTEMPTS = 5
+"""Reconciles of one page tried before a conflicting concurrent writer is reported (it never loses either write)."""
+
+
 async def ingest_page(
     ctx: SyncContext,
     kind: ObjectKind,
@@ -81,10 +95,18 @@ async def ingest_page(
     complete: Sequence[int] = (),
 ) -> PageOutcome:
     """Reconcile one page and commit it with the cursor that follows it (or with the refetch jobs it answers)."""
-    outcome = PageOutcome(seen=len(upserts) + len(tombstones))
     started, pure = time.perf_counter(), ctx.report.timings["reconcile"]
     try:
-        await _ingest(ctx, kind, connection, upserts, tombstones, cursor, complete, outcome)
+        for attempt in range(1, STALE_ATTEMPTS + 1):
+            outcome = PageOutcome(seen=len(upserts) + len(tombstones))
+            try:
+                await _ingest(ctx, kind, connection, upserts, tombstones, cursor, complete, outcome)
+                break
+            except StaleRecordError:
+                # Another worker wrote one of the page's golden records since it was read: the transaction
+                # rolled back whole, so reconcile the page again on fresh state.
+                if attempt == STALE_ATTEMPTS:
+                    raise
     finally:
         # Store time is the page's wall time minus what reconcile (pure code) took of it.
         elapsed = time.perf_counter() - started

@@ -35,15 +35,25 @@ def new_worker_id() -> str:
 
 def process_gone(lease: Lease) -> bool:
     """True when the holder ran on this host and its process no longer runs (or is a zombie)."""
-    if lease.host != socket.gethostname():
+    return _gone(lease.host, lease.pid)
+
+
+def worker_gone(worker: str) -> bool:
+    """True when a worker id (`new_worker_id`) names a process of this host that no longer runs."""
+    _, host, pid, _ = [*worker.split(":"), "", "", ""][:4]
+    return pid.isdigit() and _gone(host, int(pid))
+
+
+def _gone(host: str, pid: int) -> bool:
+    if host != socket.gethostname():
         return False  # another machine's process: only its lease expiry tells
     try:
-        os.kill(lease.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
-    stat = Path(f"/proc/{lease.pid}/stat")
+    stat = Path(f"/proc/{pid}/stat")
     try:
         state = stat.read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
@@ -81,11 +91,43 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
             await tx.leases.release(RUN_LEASE, worker)
 
 
+@contextlib.asynccontextmanager
+async def worker_claims(store: Store, worker: str) -> AsyncIterator[int]:
+    """For a pass that shares the queue with other workers (no run lease): keep this worker's job leases alive.
+
+    On entry, jobs whose worker died (lease expired) go back to the queue (yields how many); during the block
+    the leases of this worker's claims are renewed; on exit whatever it still holds is given back.
+    """
+    async with store.begin() as tx:
+        reaped = len(await tx.jobs.reap())
+        # A worker of this machine that died (SIGKILL, OOM) gives its claims back now, not at lease expiry.
+        for holder in await tx.jobs.holders():
+            if holder != worker and worker_gone(holder):
+                reaped += await tx.leases.return_jobs_of(holder)
+    heartbeat = asyncio.create_task(_renew_claims(store, worker))
+    try:
+        yield reaped
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        async with store.begin() as tx:
+            await tx.leases.return_jobs_of(worker)
+
+
+async def _renew_claims(store: Store, worker: str) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        async with store.begin() as tx:
+            await tx.jobs.renew(worker)
+
+
 async def _renew(store: Store, worker: str) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT_S)
         async with store.begin() as tx:
             await tx.leases.renew(RUN_LEASE, worker, TTL)
+            await tx.jobs.renew(worker)  # workers (`crmsync worker`) reap expired claims: keep the run's alive
 
 
-__all__ = ["RUN_LEASE", "RunInProgressError", "new_worker_id", "process_gone", "run_lease"]
+__all__ = ["RUN_LEASE", "RunInProgressError", "new_worker_id", "process_gone", "run_lease", "worker_claims"]

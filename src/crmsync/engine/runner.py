@@ -21,7 +21,7 @@ from crmsync.engine.ingest import PageOutcome, ingest_page
 from crmsync.engine.outbox import refetch_kind
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.report import RunReport
-from crmsync.engine.runlock import new_worker_id, run_lease
+from crmsync.engine.runlock import new_worker_id, run_lease, worker_claims
 from crmsync.engine.tombstones import process_deletes
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
@@ -59,6 +59,8 @@ class RunOptions:
     dry_run: bool = False
     kinds: tuple[ObjectKind, ...] | None = None
     allow_mass_delete: bool = False
+    read: bool = True  # False: only the queued hints and writes (the service between its polls)
+    shared: bool = False  # a worker's pass beside others: no run lease, no reads, deletes left to the lease holder
 
 
 class SyncRunner:
@@ -83,6 +85,14 @@ class SyncRunner:
         options = options or RunOptions()
         worker = new_worker_id()
         ctx = SyncContext(self.config, self.store, self.connectors, self.clock, dry_run=options.dry_run, worker=worker)
+        if options.shared:
+            if options.read or options.full:
+                raise ValueError("a shared pass reads no cursors: use read=False and no full sync")
+            async with worker_claims(self.store, worker) as reaped:
+                if reaped:
+                    ctx.report.note(f"{reaped} jobs of a worker that stopped were queued again")
+                await self._run_kinds(ctx, options)
+            return ctx.report
         async with run_lease(self.store, worker) as taken_over:
             if taken_over:
                 ctx.report.note(f"an interrupted run left {taken_over} jobs claimed: they were queued again")
@@ -92,12 +102,16 @@ class SyncRunner:
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
         for kind in kinds:
-            await self._read_kind(ctx, kind, full=options.full)
-            deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
-            for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
-                ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
-            if deletes.held:
-                ctx.report.add(kind, "*", "delete_held", deletes.pending)
+            if options.read:
+                await self._read_kind(ctx, kind, full=options.full)
+            else:
+                await self._refetch_kind(ctx, kind)
+            if not options.shared:  # the mass-delete breaker judges a kind's deletes together, in one process
+                deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
+                for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
+                    ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
+                if deletes.held:
+                    ctx.report.add(kind, "*", "delete_held", deletes.pending)
             # Deletes and merges may hand a record over (a duplicate taking over, a merge survivor): read those now.
             for connection in ctx.connections(kind):
                 try:
@@ -131,6 +145,16 @@ class SyncRunner:
             except CrmSyncError as exc:
                 # Its cursor stays where the last stored page left it; the other CRMs go on.
                 ctx.report.fail(kind, connection, "read", str(exc))
+
+    async def _refetch_kind(self, ctx: SyncContext, kind: ObjectKind) -> None:
+        for connection in ctx.connections(kind):
+            try:
+                seen = await self._refetch(ctx, kind, connection)
+            except CrmSyncError as exc:
+                ctx.report.fail(kind, connection, "read", str(exc))
+                continue
+            if seen:
+                self.progress(Progress(kind, connection, "read", seen, True))
 
     async def _read_connection(self, ctx: SyncContext, kind: ObjectKind, connection: str, *, full: bool) -> None:
         object_name = ctx.object_name(connection, kind)

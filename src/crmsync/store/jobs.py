@@ -282,6 +282,20 @@ class JobQueue:
         )
         return _job(result.one())
 
+    async def holders(self) -> list[str]:
+        """The workers holding running jobs (to give back those of a worker that died)."""
+        query = sa.select(jobs.c.locked_by).where(jobs.c.status == "running").distinct()
+        return sorted(str(h) for h in (await self._db.execute(query)).scalars() if h is not None)
+
+    async def renew(self, worker: str) -> int:
+        """Extend the lease of every job `worker` holds (a worker's heartbeat while it works); returns how many."""
+        result = await self._db.execute(
+            sa.update(jobs)
+            .where(jobs.c.status == "running", jobs.c.locked_by == worker)
+            .values(locked_until=self._clock() + self.policy.lease)
+        )
+        return result.rowcount
+
     async def reap(self) -> list[int]:
         """Return jobs whose lease expired (their worker died) to pending, or dead letters; returns their ids."""
         now = self._clock()
@@ -316,6 +330,12 @@ class JobQueue:
     async def counts(self) -> dict[JobStatus, int]:
         result = await self._db.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
         return {row[0]: int(row[1]) for row in result}
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest pending job was queued (None: nothing waits), for queue-age metrics and alerts."""
+        query = sa.select(sa.func.min(jobs.c.created_at)).where(jobs.c.status == "pending")
+        oldest: datetime | None = (await self._db.execute(query)).scalar_one_or_none()
+        return oldest
 
     async def retry_dead(self, key: str | None = None) -> int:
         """Give dead jobs a fresh set of attempts (`crmsync errors retry`)."""

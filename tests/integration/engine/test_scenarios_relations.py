@@ -13,9 +13,9 @@ from tests.integration.engine.conftest import Crm
 
 COMPANY_MOVE_GAP = (
     "HubSpot leaves a contact's lastmodifieddate alone when only its associations change, and the HubSpot "
-    "connector's incremental changes() searches on lastmodifieddate only; nothing else tells the runner "
-    "(the association webhook hints of connectors/hubspot/webhooks.py feed no receiver), so an incremental "
-    "sync never reads the moved contact. A full sync does: see the test after this one."
+    "connector's incremental changes() searches on lastmodifieddate only, so a polling `crmsync sync` never "
+    "reads the moved contact. A full sync does (the test after this one), and `crmsync serve` does from "
+    "HubSpot's associationChange webhook (tests/integration/service/test_webhooks_live.py, S15)."
 )
 
 

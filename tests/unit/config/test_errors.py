@@ -84,7 +84,8 @@ def test_every_mistake_is_listed_with_file_line_column_and_key(tmp_path: Path) -
         "company, contact, deal, activity",
         "crmsync.yaml:38:5: objects.deal.policy: expected last_writer_wins, manual or {prefer: [...]} (got 'newest')",
         "crmsync.yaml:40:3: mappings.contact.x.transform: unknown transform 'nosuch'; expected one of:",
-        "crmsync.yaml:41:1: colour: unknown key 'colour'; expected one of: state, connections, objects, mappings",
+        "crmsync.yaml:41:1: colour: unknown key 'colour'; expected one of: state, service, connections, objects, "
+        "mappings",
     ]
     assert len(issues) == len(expected), "\n".join(issues)
     for issue, start in zip(issues, expected, strict=True):
@@ -127,7 +128,7 @@ def test_connector_rules_are_reported_at_the_connection() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "crmsync.yaml: the file is empty; expected the sections state, connections, objects, mappings"),
+        ("", "crmsync.yaml: the file is empty; expected the sections state, service, connections, objects, mappings"),
         ("- a\n", "crmsync.yaml: expected a mapping at the top of the file"),
         ("connections: {a: 1\n", "crmsync.yaml:2:1: not valid YAML"),
         ("objects: {}\n", "crmsync.yaml: connections: expected at least one connection"),

@@ -77,6 +77,9 @@ class DynamicsSettings(BaseModel):
     )
     lookback_s: float = Field(default=300.0, ge=0, description="polling fallback re-reads this far back")
     token_margin_s: float = Field(default=300.0, ge=0, description="refresh the token this long before expiry")
+    webhook_key: SecretStr | None = Field(
+        default=None, description="the service endpoint's key (WebhookKey `?code=`, or HttpHeader `x-crmsync-key`)"
+    )
 
     @field_validator("org_url", "authority")
     @classmethod

@@ -57,6 +57,9 @@ class HubSpotSettings(BaseModel):
     lookback_s: float = Field(default=5.0, ge=0, description="re-read this far behind the cursor (search lag)")
     read_links: bool = Field(default=True, description="read associations into RemoteRecord.links")
     read_deletes: bool = Field(default=True, description="list archived records for tombstones on incremental reads")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="the app's client secret webhooks are signed with (default: client_secret)"
+    )
 
     @model_validator(mode="after")
     def _one_auth_method(self) -> HubSpotSettings:

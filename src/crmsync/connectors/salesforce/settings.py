@@ -69,6 +69,9 @@ class SalesforceSettings(BaseModel):
     )
     lookback_s: float = Field(default=0.0, ge=0, description="re-read this far behind the cursor stamp")
     org_id: str | None = Field(default=None, description="the org's id (outbound-message verification)")
+    webhook_token: SecretStr | None = Field(
+        default=None, description="a token the outbound message's endpoint URL carries as ?token= (recommended)"
+    )
 
     @field_validator("login_url", "token_url", "instance_url", "jwt_audience")
     @classmethod

@@ -24,6 +24,15 @@ CONFIG_FILE = "crmsync.yaml"
 SF_SECRET = f"{SECRETS_DIR}/salesforce_client_secret"
 HS_SECRET = f"{SECRETS_DIR}/hubspot_access_token"
 DV_SECRET = f"{SECRETS_DIR}/dynamics_client_secret"
+# Webhook secrets: what `crmsync serve` checks the emulators' notifications with (registered by the service).
+HS_WEBHOOK_SECRET = f"{SECRETS_DIR}/hubspot_webhook_secret"
+SF_WEBHOOK_TOKEN = f"{SECRETS_DIR}/salesforce_webhook_token"
+DV_WEBHOOK_KEY = f"{SECRETS_DIR}/dynamics_webhook_key"
+WEBHOOK_SECRETS = {
+    HS_WEBHOOK_SECRET: "sandbox-hubspot-app-secret",
+    SF_WEBHOOK_TOKEN: "sandbox-salesforce-outbound-token",
+    DV_WEBHOOK_KEY: "sandbox-dataverse-endpoint-key",
+}
 DEFAULT_CONCURRENCY = 16  # the Dataverse connector's own default, kept under a smaller emulator limit
 
 _HEADER = """\
@@ -57,6 +66,8 @@ def connection_settings(endpoints: SandboxEndpoints) -> dict[str, dict[str, Any]
             "daily_api_limit": sf.daily_api_limit,
             "external_id_fields": dict.fromkeys(OBJECTS["salesforce"].values(), SALESFORCE_EXTERNAL_ID),
             "lookback_s": 0,
+            "org_id": sf.org_id,
+            "webhook_token": {"file": SF_WEBHOOK_TOKEN},
         },
         "hubspot": {
             "vendor": "hubspot",
@@ -67,6 +78,7 @@ def connection_settings(endpoints: SandboxEndpoints) -> dict[str, dict[str, Any]
             "search_per_second": hs.search_per_second,
             "external_id_properties": dict.fromkeys(OBJECTS["hubspot"].values(), HUBSPOT_EXTERNAL_ID),
             "lookback_s": 0,  # the emulator's search index has no lag to cover
+            "webhook_secret": {"file": HS_WEBHOOK_SECRET},
         },
         "dynamics": {
             "vendor": "dynamics",
@@ -79,6 +91,7 @@ def connection_settings(endpoints: SandboxEndpoints) -> dict[str, dict[str, Any]
             "window_s": dv.window_s,
             "concurrency": min(DEFAULT_CONCURRENCY, dv.concurrent_requests),
             "external_ids": dict.fromkeys(OBJECTS["dynamics"].values(), DYNAMICS_EXTERNAL_ID),
+            "webhook_key": {"file": DV_WEBHOOK_KEY},
         },
     }
 
@@ -89,6 +102,7 @@ def secret_files(endpoints: SandboxEndpoints) -> dict[str, str]:
         SF_SECRET: endpoints.salesforce.client_secret,
         HS_SECRET: endpoints.hubspot.private_app_token,
         DV_SECRET: endpoints.dynamics.client_secret,
+        **WEBHOOK_SECRETS,
     }
 
 
@@ -99,8 +113,11 @@ def render_config(
     objects_yaml: str = "",
     mappings_yaml: str = "",
     connections: Mapping[str, Mapping[str, Any]] | None = None,
+    service: Mapping[str, Any] | None = None,
 ) -> str:
     """crmsync.yaml text. `objects_yaml`/`mappings_yaml` are those sections' bodies (or whole sections).
+
+    `service` is the `service:` section (`crmsync serve`'s settings), left out when None.
 
     `connections` overrides settings per connection (`{"hubspot": {"page_size": 10}}`); a None value drops
     the setting, so the connector's default applies.
@@ -114,7 +131,11 @@ def render_config(
                 settings[name].pop(key, None)
             else:
                 settings[name][key] = value
-    body = yaml.safe_dump({"state": {"url": state_url}, "connections": settings}, sort_keys=False)
+    sections: dict[str, Any] = {"state": {"url": state_url}}
+    if service is not None:
+        sections["service"] = dict(service)
+    sections["connections"] = settings
+    body = yaml.safe_dump(sections, sort_keys=False)
     return (
         _HEADER.format(secrets=SECRETS_DIR)
         + body

@@ -226,10 +226,16 @@ class Sandbox:
         objects_yaml: str = "",
         mappings_yaml: str = "",
         connections: Mapping[str, Mapping[str, Any]] | None = None,
+        service: Mapping[str, Any] | None = None,
     ) -> str:
         """crmsync.yaml with connections `salesforce`, `hubspot`, `dynamics` (secrets read from ./secrets/)."""
         return render_config(
-            self.endpoints, state_url, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml, connections=connections
+            self.endpoints,
+            state_url,
+            objects_yaml=objects_yaml,
+            mappings_yaml=mappings_yaml,
+            connections=connections,
+            service=service,
         )
 
     def write_config(
@@ -240,6 +246,7 @@ class Sandbox:
         objects_yaml: str = "",
         mappings_yaml: str = "",
         connections: Mapping[str, Mapping[str, Any]] | None = None,
+        service: Mapping[str, Any] | None = None,
     ) -> Path:
         """Write crmsync.yaml and its secret files (owner-readable only) into `directory`; returns the yaml's path."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -251,7 +258,7 @@ class Sandbox:
             path.write_text(secret + "\n", encoding="utf-8")
         config = directory / CONFIG_FILE
         text = self.config_text(
-            state_url, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml, connections=connections
+            state_url, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml, connections=connections, service=service
         )
         config.write_text(text, encoding="utf-8")
         return config
@@ -264,10 +271,16 @@ class Sandbox:
         objects_yaml: str = "",
         mappings_yaml: str = "",
         connections: Mapping[str, Mapping[str, Any]] | None = None,
+        service: Mapping[str, Any] | None = None,
     ) -> SyncConfig:
         """`write_config`, then crmsync's own loader on the result (ConfigFileError lists any mistake)."""
         path = self.write_config(
-            directory, state_url, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml, connections=connections
+            directory,
+            state_url,
+            objects_yaml=objects_yaml,
+            mappings_yaml=mappings_yaml,
+            connections=connections,
+            service=service,
         )
         return load_config(path, environ={})
 

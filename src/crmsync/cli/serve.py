@@ -1,0 +1,92 @@
+"""`crmsync serve` (webhooks, scheduler, /metrics) and `crmsync worker` (more hands on the queue), until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load
+from crmsync.config.values import SyncConfig
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.runner import SyncRunner
+from crmsync.errors import CrmSyncError
+from crmsync.service.app import SyncService
+from crmsync.service.logs import configure_logging
+from crmsync.service.metrics import ServiceMetrics
+from crmsync.service.worker import IDLE_S, Worker
+from crmsync.store import open_store
+
+log = structlog.get_logger("crmsync.cli.worker")
+
+
+def serve(
+    config_path: ConfigOption = DEFAULT_CONFIG,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: service.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: service.port).")] = None,
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Seconds between incremental polls (default: service.poll_interval_s)."),
+    ] = None,
+    json_logs: Annotated[
+        bool | None,
+        typer.Option("--json-logs/--console-logs", help="Log JSON lines (default when stderr is not a terminal)."),
+    ] = None,
+) -> None:
+    """Keep the CRMs in sync continuously: webhooks trigger a sync within a second, polls catch what they miss.
+
+    Serves POST /webhooks/<connection>, /healthz, /readyz and /metrics (Prometheus).
+    """
+    config = load(config_path)
+    listen_host = host or config.service.host
+    listen_port = config.service.port if port is None else port
+    configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
+    service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
+    service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
+    typer.echo(f"crmsync serving on http://{listen_host}:{listen_port} (webhooks at /webhooks/<connection>)", err=True)
+    # No access log: a Salesforce outbound message's URL carries its token in the query string.
+    uvicorn.run(service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning")
+
+
+def worker(
+    config_path: ConfigOption = DEFAULT_CONFIG,
+    idle: Annotated[float, typer.Option(min=0.05, help="Seconds between looks at an empty queue.")] = IDLE_S,
+    json_logs: Annotated[
+        bool | None,
+        typer.Option("--json-logs/--console-logs", help="Log JSON lines (default when stderr is not a terminal)."),
+    ] = None,
+) -> None:
+    """Work the queue beside `crmsync serve`: reconcile hinted records and deliver writes (scale-out).
+
+    Run as many as you like, here or on other machines, against the same PostgreSQL state URL.
+    SIGTERM finishes the batch under way and gives back anything not started.
+    """
+    config = load(config_path)
+    configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
+    if make_url(config.state_url).get_backend_name() == "sqlite":
+        typer.echo("note: on SQLite, workers on this machine share one writer; use PostgreSQL to scale out", err=True)
+    try:
+        asyncio.run(_work(config, idle))
+    except CrmSyncError as exc:
+        raise fail(str(exc)) from None
+
+
+async def _work(config: SyncConfig, idle: float) -> None:
+    store = await open_store(config.state_url)
+    try:
+        async with open_connectors(config) as connectors:
+            runner = SyncRunner(config, store, connectors)
+            loop = Worker(runner, ServiceMetrics(), idle_s=idle)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().add_signal_handler(signum, loop.stop)
+            log.info("worker started", state=config.state_url_safe)
+            await loop.run()
+            log.info("worker stopped", passes=loop.passes, handled=loop.handled)
+    finally:
+        await store.aclose()

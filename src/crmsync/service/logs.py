@@ -1,0 +1,73 @@
+"""Structured logs for the service: JSON lines (or readable console lines), with every configured secret redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from crmsync.config.values import SyncConfig
+
+REDACTED = "***"
+
+
+def configured_secrets(config: SyncConfig) -> list[str]:
+    """Every secret value the configuration holds (connection secrets, the state URL's password)."""
+    found: list[str] = []
+    for connection in config.connections.values():
+        for value in connection.settings.__dict__.values():
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append(value.get_secret_value())
+    password = make_url(config.state_url).password
+    if password:
+        found.append(str(password))
+    return sorted(set(found), key=len, reverse=True)  # longest first: a secret containing another is masked whole
+
+
+class Redactor:
+    """A structlog processor replacing any configured secret found in an event's strings."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = [s for s in secrets if len(s) >= 4]  # a 1-3 character "secret" would mask ordinary words
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in list(event.items()):
+            if isinstance(value, str):
+                event[key] = self.scrub(value)
+            elif isinstance(value, list | tuple):
+                event[key] = [self.scrub(v) if isinstance(v, str) else v for v in value]
+        return event
+
+
+def configure_logging(config: SyncConfig, *, json: bool, level: int = logging.INFO) -> Redactor:
+    """Route structlog (and the standard library's records) through the redactor to stderr."""
+    redactor = Redactor(configured_secrets(config))
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redactor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    return redactor
+
+
+__all__ = ["REDACTED", "Redactor", "configure_logging", "configured_secrets"]

@@ -1,0 +1,145 @@
+"""When the service syncs: a pass right after webhook hints arrive, and an incremental poll on a fixed interval.
+
+A pass is one engine run: `read=False` passes handle only queued hints and writes (they answer webhooks
+in well under a second); poll passes also read every connection from its cursor, the net under missed
+webhooks. Hints that arrive during a pass wake the next one, so a burst coalesces into few passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import structlog
+
+from crmsync.engine.report import RunReport
+from crmsync.engine.runlock import RunInProgressError
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.errors import CrmSyncError
+from crmsync.service.metrics import ServiceMetrics
+
+Trigger = Literal["poll", "hints"]
+BUSY_RETRY_S = 2.0
+"""How soon to try again while another process (a `crmsync sync`) holds the run lease."""
+FAILED_RETRY_S = 5.0
+
+log = structlog.get_logger("crmsync.service.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class PassSummary:
+    """The last pass, for /readyz and the logs."""
+
+    trigger: Trigger
+    started: datetime
+    seconds: float
+    ok: bool
+    message: str
+
+
+class Scheduler:
+    """Runs sync passes one at a time, woken by hints and by the poll interval."""
+
+    def __init__(
+        self,
+        runner: SyncRunner,
+        metrics: ServiceMetrics,
+        *,
+        poll_interval_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runner = runner
+        self.metrics = metrics
+        self.poll_interval_s = poll_interval_s
+        self._monotonic = monotonic
+        self._wake = asyncio.Event()
+        self._arrivals: list[float] = []  # monotonic times of hints not yet covered by a finished pass
+        self._stopping = False
+        self.last: PassSummary | None = None
+        self.last_ok: PassSummary | None = None
+        self.passes = 0
+
+    def hints_queued(self, count: int) -> None:
+        """The receiver committed `count` hints: run a pass soon."""
+        now = self._monotonic()
+        self._arrivals.extend([now] * count)
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the pass under way (if any), then return from `run` (graceful shutdown)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Pass after pass until stopped or cancelled; the first pass is a poll."""
+        next_poll = self._monotonic()
+        while not self._stopping:
+            wait = max(0.0, next_poll - self._monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            if self._stopping:
+                return  # type: ignore[unreachable]  # stop() may have run while this task waited
+            poll = self._monotonic() >= next_poll
+            self._wake.clear()
+            retry_in = await self._pass("poll" if poll else "hints")
+            if poll and retry_in is None:
+                next_poll = self._monotonic() + self.poll_interval_s
+            elif retry_in is not None:
+                next_poll = min(next_poll, self._monotonic() + retry_in)
+
+    async def _pass(self, trigger: Trigger) -> float | None:
+        """Run one pass; the delay before trying again when it could not run or failed, else None."""
+        covered = len(self._arrivals)
+        started_at, started = datetime.now(UTC), self._monotonic()
+        try:
+            report = await self.runner.run(RunOptions(read=trigger == "poll"))
+        except RunInProgressError as exc:
+            self._finish(trigger, started_at, started, False, "busy", str(exc))
+            return BUSY_RETRY_S
+        except CrmSyncError as exc:
+            self._finish(trigger, started_at, started, False, "failed", str(exc))
+            return FAILED_RETRY_S
+        except Exception as exc:  # a bug must not stop the service: it is logged, counted and retried
+            log.exception("sync pass crashed", trigger=trigger)
+            self._finish(trigger, started_at, started, False, "failed", f"{type(exc).__name__}: {exc}")
+            return FAILED_RETRY_S
+        self.metrics.count_report(report)
+        ended = self._monotonic()
+        for arrived in self._arrivals[:covered]:
+            self.metrics.lag.observe(ended - arrived)
+        del self._arrivals[:covered]
+        ok = not report.failures
+        self._finish(trigger, started_at, started, ok, "ok" if ok else "failed", _summary(report))
+        return None if ok else FAILED_RETRY_S
+
+    def _finish(
+        self, trigger: Trigger, started_at: datetime, started: float, ok: bool, result: str, message: str
+    ) -> None:
+        seconds = self._monotonic() - started
+        self.passes += 1
+        self.metrics.passes.labels(trigger, result).inc()
+        self.metrics.pass_seconds.labels(trigger).observe(seconds)
+        summary = PassSummary(trigger, started_at, seconds, ok, message)
+        self.last = summary
+        if ok:
+            self.last_ok = summary
+            self.metrics.last_success.set(started_at.timestamp() + seconds)
+            log.info("sync pass", trigger=trigger, seconds=round(seconds, 3), summary=message)
+        else:
+            log.warning("sync pass did not complete", trigger=trigger, result=result, message=message)
+
+
+def _summary(report: RunReport) -> str:
+    parts = [f"{what} {report.total(what)}" for what in ("read", "created", "updated", "deleted", "conflicts")]
+    text = ", ".join(parts)
+    if report.failures:
+        text += "; failed: " + "; ".join(report.failures)
+    return text
+
+
+__all__ = ["PassSummary", "Scheduler", "Trigger"]

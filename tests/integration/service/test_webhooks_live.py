@@ -1,0 +1,148 @@
+"""`crmsync serve` end to end over loopback: an edit in one emulator reaches the other two through webhooks alone.
+
+The services here poll once at startup, then only every hour: whatever reaches another CRM within the
+test's deadline travelled emulator webhook → receiver → queue → pass → delivery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from crmsync.engine.runlock import RunInProgressError, new_worker_id, run_lease
+from crmsync.store import open_store
+from tests.integration.service.conftest import ServeFactory, eventually
+
+
+async def test_a_hubspot_contact_created_then_edited_reaches_salesforce_and_dataverse(serve: ServeFactory) -> None:
+    served = await serve()
+    await served.started()
+    sb = served.sb
+    contact = await sb.hubspot.create("contact", {"lastname": "Johnson", "email": "katherine@nasa.example"})
+    twins = await served.everywhere("contact", "hubspot", contact)
+    await sb.hubspot.update("contact", contact, {"jobtitle": "Mathematician"})
+
+    async def titled() -> bool:
+        sf_row = await sb.salesforce.get("contact", twins["salesforce"], ["Title"])
+        dv_row = await sb.dynamics.get("contact", twins["dynamics"], ["jobtitle"])
+        return bool(sf_row and dv_row and sf_row["Title"] == dv_row["jobtitle"] == "Mathematician")
+
+    await eventually(titled, what="the HubSpot title edit in Salesforce and Dataverse")
+    assert await served.metric("crmsync_webhook_requests_total", connection="hubspot", outcome="accepted") >= 2
+
+
+async def test_a_salesforce_edit_reaches_hubspot_and_dataverse_through_an_outbound_message(serve: ServeFactory) -> None:
+    served = await serve()
+    await served.started()
+    sb = served.sb
+    contact = await sb.salesforce.create("contact", {"LastName": "Vaughan", "Email": "dorothy@nasa.example"})
+    twins = await served.everywhere("contact", "salesforce", contact)
+    await sb.salesforce.update("contact", contact, {"Title": "Supervisor"})
+
+    async def titled() -> bool:
+        hs_row = await sb.hubspot.get("contact", twins["hubspot"], ["jobtitle"])
+        dv_row = await sb.dynamics.get("contact", twins["dynamics"], ["jobtitle"])
+        return bool(hs_row and dv_row and hs_row["jobtitle"] == dv_row["jobtitle"] == "Supervisor")
+
+    await eventually(titled, what="the Salesforce title edit in HubSpot and Dataverse")
+    assert await served.metric("crmsync_webhook_requests_total", connection="salesforce", outcome="accepted") >= 2
+
+
+async def test_a_dataverse_company_reaches_salesforce_and_hubspot(serve: ServeFactory) -> None:
+    served = await serve()
+    await served.started()
+    sb = served.sb
+    account = await sb.dynamics.create("company", {"name": "Langley", "websiteurl": "https://langley.example"})
+    twins = await served.everywhere("company", "dynamics", account)
+    row = await sb.hubspot.get("company", twins["hubspot"], ["name"])
+    assert row is not None and row["name"] == "Langley"
+    assert await served.metric("crmsync_webhook_requests_total", connection="dynamics", outcome="accepted") >= 1
+
+
+async def test_s15_a_company_change_in_hubspot_reaches_the_others_through_its_association_webhook(
+    serve: ServeFactory,
+) -> None:
+    """HubSpot's association-only change leaves the contact's modified date alone: only the webhook tells."""
+    served = await serve()
+    await served.started()
+    sb = served.sb
+    old = await sb.hubspot.create("company", {"name": "Remington Rand", "domain": "remington.example"})
+    new = await sb.hubspot.create("company", {"name": "Sperry", "domain": "sperry.example"})
+    contact = await sb.hubspot.create("contact", {"lastname": "Hopper", "email": "grace@remington.example"})
+    await sb.hubspot.associate("contact", contact, "company", old)
+    new_twins = await served.everywhere("company", "hubspot", new)
+    twins = await served.everywhere("contact", "hubspot", contact)
+    old_sf = await served.remote("company", "hubspot", old, "salesforce")
+
+    async def in_old() -> bool:
+        row = await sb.salesforce.get("contact", twins["salesforce"], ["AccountId"])
+        return bool(row and row["AccountId"] == old_sf)
+
+    await eventually(in_old, what="the contact under its first company in Salesforce")
+    await sb.hubspot.dissociate("contact", contact, "company", old)
+    await sb.hubspot.associate("contact", contact, "company", new)
+
+    async def moved() -> bool:
+        sf_row = await sb.salesforce.get("contact", twins["salesforce"], ["AccountId"])
+        dv_row = await sb.dynamics.get("contact", twins["dynamics"], ["_parentcustomerid_value"])
+        return bool(
+            sf_row
+            and dv_row
+            and sf_row["AccountId"] == new_twins["salesforce"]
+            and dv_row["_parentcustomerid_value"] == new_twins["dynamics"]
+        )
+
+    await eventually(moved, what="the contact's new company in Salesforce and Dataverse")
+
+
+async def test_an_acknowledged_webhook_survives_a_restart_before_it_was_synced(serve: ServeFactory) -> None:
+    """A company move is invisible to polling (S15): after the restart only the queued hint can carry it."""
+    first = await serve()
+    await first.started()
+    sb = first.sb
+    old = await sb.hubspot.create("company", {"name": "Remington Rand", "domain": "remington.example"})
+    new = await sb.hubspot.create("company", {"name": "Sperry", "domain": "sperry.example"})
+    contact = await sb.hubspot.create("contact", {"lastname": "Hopper", "email": "grace@remington.example"})
+    await sb.hubspot.associate("contact", contact, "company", old)
+    new_sf = (await first.everywhere("company", "hubspot", new))["salesforce"]
+    sf = (await first.everywhere("contact", "hubspot", contact))["salesforce"]
+    old_sf = await first.remote("company", "hubspot", old, "salesforce")
+
+    async def account_is(expected: str | None) -> bool:
+        row = await sb.salesforce.get("contact", sf, ["AccountId"])
+        return bool(row and row["AccountId"] == expected)
+
+    await eventually(lambda: account_is(old_sf), what="the contact under its first company")
+    # Another process holds the run lease: the service acknowledges the move's webhooks but cannot sync them.
+    async with contextlib.AsyncExitStack() as lease:
+        await _hold_run_lease(first.config.state_url, lease)
+        await sb.hubspot.dissociate("contact", contact, "company", old)
+        await sb.hubspot.associate("contact", contact, "company", new)
+
+        async def acknowledged() -> bool:
+            hints = await first.metric("crmsync_webhook_hints_total", connection="hubspot", kind="associations")
+            return hints >= 2
+
+        async def tried() -> bool:  # the hints woke a pass, which found the lease held
+            return await first.metric("crmsync_sync_passes_total", trigger="hints", result="busy") >= 1
+
+        await eventually(acknowledged, what="the association webhooks acknowledged")
+        await eventually(tried, what="a pass that found the run lease held")
+        await first.stop()
+    second = await serve(state_of=first)
+    await eventually(lambda: account_is(new_sf), what="the move delivered by the restarted service")
+    assert await second.metric("crmsync_webhook_requests_total", connection="hubspot", outcome="accepted") == 0
+
+
+async def _hold_run_lease(state_url: str, stack: contextlib.AsyncExitStack) -> None:
+    """Take the run lease as a `crmsync sync` in another process would, once the service's pass lets go."""
+    store = await open_store(state_url)
+    stack.push_async_callback(store.aclose)
+
+    async def taken() -> bool:
+        try:
+            await stack.enter_async_context(run_lease(store, new_worker_id()))
+        except RunInProgressError:
+            return False
+        return True
+
+    await eventually(taken, what="the run lease")

@@ -1,0 +1,133 @@
+"""Scale-out: `crmsync worker` processes share a PostgreSQL queue; a job runs once; a killed worker loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.outbox import refetch_job
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.store import NewJob, Store, open_store
+from crmsync.store.tables import jobs
+from crmsync.testing.sandbox import OBJECTS, Sandbox
+from tests.integration.service.conftest import eventually
+from tests.integration.store.conftest import postgres_url  # noqa: F401  (the session's PostgreSQL database)
+
+CONTACTS = 24
+STOP_S = 60.0
+
+
+@pytest.fixture
+async def pg_state(postgres_url: str) -> str:  # noqa: F811
+    engine = create_async_engine(postgres_url)
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        await connection.exec_driver_sql("CREATE SCHEMA public")
+    await engine.dispose()
+    return postgres_url
+
+
+async def _start_worker(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crmsync", "worker", "--config", str(config), "--json-logs", "--idle", "0.1",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+async def _queue_hints(store: Store, remote_ids: list[str]) -> None:
+    """What the webhook receiver does for HubSpot's notifications of these contacts' edits."""
+    hints = [
+        refetch_job("contact", "hubspot", OBJECTS["hubspot"]["contact"], r, reason="test hint") for r in remote_ids
+    ]
+    async with store.begin() as tx:
+        await tx.jobs.enqueue_many([NewJob(h.key, h.kind, h.payload, priority=10) for h in hints])
+
+
+async def test_two_worker_processes_deliver_every_hint_once(sandbox: Sandbox, tmp_path: Path, pg_state: str) -> None:
+    await sandbox.reset()
+    path = sandbox.write_config(tmp_path, pg_state)
+    config = sandbox.load_config(tmp_path, pg_state)
+    created = [
+        await sandbox.hubspot.create("contact", {"lastname": f"Worker{n}", "email": f"w{n}@workers.example"})
+        for n in range(CONTACTS)
+    ]
+    store = await open_store(pg_state)
+    try:
+        async with open_connectors(config) as connectors:
+            await SyncRunner(config, store, connectors).run(RunOptions())  # the first sync, by the lease holder
+        await sandbox.hubspot.update_many("contact", {r: {"jobtitle": "Scaled out"} for r in created})
+        await _queue_hints(store, created)
+        workers = [await _start_worker(path) for _ in range(2)]
+        try:
+
+            async def delivered() -> bool:
+                titles = [row.get("Title") for row in await sandbox.salesforce.find("contact", "Title", "Scaled out")]
+                rows = await sandbox.dynamics.find("contact", "jobtitle", "Scaled out")
+                return len(titles) == CONTACTS and len(rows) == CONTACTS
+
+            await eventually(delivered, what=f"{CONTACTS} hinted edits in Salesforce and Dataverse")
+        finally:
+            for process in workers:
+                process.send_signal(signal.SIGTERM)
+            codes = [await asyncio.wait_for(process.wait(), STOP_S) for process in workers]
+        assert codes == [0, 0]
+        async with store.read() as tx:
+            rows = (await tx.connection.execute(sa.select(jobs.c.status, jobs.c.attempts, jobs.c.kind))).all()
+        assert {status for status, _, _ in rows} == {"done"}
+        assert [kind for _, attempts, kind in rows if attempts != 1] == []  # no job ran twice
+    finally:
+        await store.aclose()
+
+
+async def test_a_worker_killed_mid_pass_loses_nothing(sandbox: Sandbox, tmp_path: Path, pg_state: str) -> None:
+    await sandbox.reset()
+    path = sandbox.write_config(tmp_path, pg_state)
+    config = sandbox.load_config(tmp_path, pg_state)
+    created = [
+        await sandbox.hubspot.create("contact", {"lastname": f"Kill{n}", "email": f"k{n}@workers.example"})
+        for n in range(CONTACTS)
+    ]
+    store = await open_store(pg_state)
+    try:
+        async with open_connectors(config) as connectors:
+            await SyncRunner(config, store, connectors).run(RunOptions())
+        await sandbox.hubspot.update_many("contact", {r: {"jobtitle": "Survived"} for r in created})
+        # Salesforce answers slowly, so the first worker is mid-delivery when it is killed.
+        await sandbox.salesforce.control.set_faults([{"kind": "latency", "latency_ms": 400, "path": "composite"}])
+        await _queue_hints(store, created)
+        victim = await _start_worker(path)
+
+        async def claimed() -> bool:
+            async with store.read() as tx:
+                return (await tx.jobs.counts()).get("running", 0) > 0
+
+        await eventually(claimed, what="the first worker claiming jobs")
+        victim.kill()
+        await victim.wait()
+        await sandbox.salesforce.control.clear_faults()
+        survivor = await _start_worker(path)
+        try:
+
+            async def delivered() -> bool:
+                in_sf = await sandbox.salesforce.find("contact", "Title", "Survived")
+                in_dv = await sandbox.dynamics.find("contact", "jobtitle", "Survived")
+                return len(in_sf) == CONTACTS and len(in_dv) == CONTACTS
+
+            # Well before the dead worker's 60 s job leases expire: its claims are given back as soon as it is gone.
+            await eventually(delivered, what="every edit delivered by the second worker", deadline_s=30)
+        finally:
+            survivor.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(survivor.wait(), STOP_S) == 0
+        async with store.read() as tx:
+            counts = await tx.jobs.counts()
+        assert set(counts) == {"done"}
+    finally:
+        await store.aclose()
