@@ -51,6 +51,12 @@ service:
   poll_interval_s: 60
   # public_url: https://crmsync.example.com   # when a proxy sits in front (HubSpot signs the URL it calls)
   register_emulator_webhooks: true      # the local emulators only; see the README for real CRMs
+  # alerts:                             # POSTed as Slack-compatible JSON to each URL
+  #   urls: [{{env: SLACK_WEBHOOK_URL}}]  # or {{file: ...}}: a webhook URL holds its token
+  #   sync_errors: 10                   # new sync errors in one pass
+  #   queue_age_s: 900                  # the oldest pending job waited this long
+  #   quota_share: 0.8                  # this share of a connection's daily API quota used
+  #   repeat_s: 3600                    # the same alert at most this often
 
 # One entry per CRM; the name (left) is how the rest of crmsync refers to it.
 # Secrets are never written here: each is read from an environment variable or a file,

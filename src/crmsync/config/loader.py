@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError
 from crmsync.config.connections import CONNECTION_NAME, build_connections
 from crmsync.config.objects import build_objects
 from crmsync.config.problems import ConfigFileError, pydantic_issues
-from crmsync.config.schema import TOP_LEVEL_KEYS, ServiceSection, StateSection
+from crmsync.config.schema import TOP_LEVEL_KEYS, AlertsSection, ServiceSection, StateSection
 from crmsync.config.secrets import Sources, resolve
 from crmsync.config.values import VENDORS, SyncConfig, Vendor
 from crmsync.mapping import (
@@ -63,7 +63,7 @@ def parse_config(
         if key not in TOP_LEVEL_KEYS:
             issues.append(doc.issue((str(key),), f"unknown key {key!r}; expected one of: {', '.join(TOP_LEVEL_KEYS)}"))
     state_url = _state_url(doc, data.get("state"), sources, issues)
-    service = _service(doc, data.get("service"), issues)
+    service = _service(doc, data.get("service"), sources, issues)
     mappings = _mappings(doc, issues)
     connections = build_connections(doc, data.get("connections"), sources, issues)
     declared = _declared(data.get("connections"))
@@ -92,13 +92,46 @@ def _mappings(doc: YamlDocument, issues: list[ConfigIssue]) -> Mappings:
         return default_mappings()  # so objects are still checked against the standard fields
 
 
-def _service(doc: YamlDocument, raw: Any, issues: list[ConfigIssue]) -> ServiceSection:
+def _service(doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]) -> ServiceSection:
+    raw, reported = _alert_urls(doc, raw, sources, issues)
     try:
         return ServiceSection.model_validate({} if raw is None else raw)
     except ValidationError as exc:
-        fields = tuple(ServiceSection.model_fields)
-        issues.extend(pydantic_issues(doc, ("service",), exc.errors(), lambda loc: fields if not loc else ()))
+        # Alert URLs already reported (unreadable `{env:}`/`{file:}`, not a list) would be reported twice.
+        errors = [err for err in exc.errors() if not any(err["loc"][: len(prefix)] == prefix for prefix in reported)]
+        issues.extend(pydantic_issues(doc, ("service",), errors, _service_keys, secret=("urls",)))
         return ServiceSection()
+
+
+def _service_keys(loc: tuple[str, ...]) -> tuple[str, ...]:
+    if not loc:
+        return tuple(ServiceSection.model_fields)
+    return tuple(AlertsSection.model_fields) if loc == ("alerts",) else ()
+
+
+def _alert_urls(
+    doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]
+) -> tuple[Any, list[tuple[str | int, ...]]]:
+    """`service` with each alert URL's `{env:}` / `{file:}` read; the model locations of issues reported here."""
+    alerts = raw.get("alerts") if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping) or not isinstance(alerts, Mapping) or "urls" not in alerts:
+        return raw, []
+    urls = alerts["urls"]
+    path = ("service", "alerts", "urls")
+    if not isinstance(urls, list):
+        issues.append(doc.issue(path, "expected a list of URLs, e.g. `urls: [{env: SLACK_WEBHOOK_URL}]`"))
+        return raw, [("alerts", "urls")]
+    values: list[Any] = []
+    reported: list[tuple[str | int, ...]] = []
+    for index, written in enumerate(urls):
+        # secret=False: a plain URL may be written in the file (an internal relay); the model keeps each as SecretStr.
+        value, issue = resolve(written, (*path, str(index)), doc, sources, secret=False)
+        if issue is not None:
+            issues.append(issue)
+            reported.append(("alerts", "urls", index))
+            value = written
+        values.append(value)
+    return {**raw, "alerts": {**alerts, "urls": values}}, reported
 
 
 def _state_url(doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 PlainValue = str | bool | int | float | date | datetime
 PolicyName = Literal["last_writer_wins", "prefer", "manual"]
@@ -21,6 +22,34 @@ class StateSection(_Section):
     url: Any = "sqlite:///crmsync.db"  # a string, or `{env: …}` / `{file: …}` for a URL with a password
 
 
+def _http_url(url: SecretStr) -> SecretStr:
+    # The message never repeats the URL: its path or query may be the webhook's secret.
+    try:
+        parts = urlsplit(url.get_secret_value())
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError("expected an http(s) URL such as https://hooks.slack.com/services/…")
+    return url
+
+
+AlertUrl = Annotated[SecretStr, AfterValidator(_http_url)]
+
+
+class AlertsSection(_Section):
+    """Where `crmsync serve` POSTs alerts (Slack-compatible JSON) and when (the `service.alerts:` section).
+
+    The loader reads `{env: …}` / `{file: …}` URLs before validation: a webhook URL often carries its token.
+    """
+
+    urls: tuple[AlertUrl, ...] = Field(default=(), description="webhook URLs; none: no alerts are sent")
+    sync_errors: int = Field(default=10, ge=1, description="alert when one pass records at least this many")
+    queue_age_s: float = Field(default=900.0, gt=0, description="alert when the oldest pending job is older")
+    quota_share: float = Field(default=0.8, gt=0, le=1, description="alert when this share of a daily quota is used")
+    repeat_s: float = Field(default=3600.0, ge=0, description="the same alert is sent at most once in this time")
+
+
 class ServiceSection(_Section):
     """How `crmsync serve` listens, how often it polls, and what it accepts (the `service:` section)."""
 
@@ -34,6 +63,7 @@ class ServiceSection(_Section):
     register_emulator_webhooks: bool = Field(
         default=False, description="subscribe the local emulators' webhooks to this service when it starts"
     )
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
 
 
 class PolicySpec(_Section):

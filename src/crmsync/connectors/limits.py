@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 import httpx
 from pyrate_limiter import AbstractBucket, InMemoryBucket, RateItem
@@ -53,6 +54,14 @@ Signals = Callable[[httpx.Response], LimitSignal]
 Clock = Callable[[], float]
 
 
+class SharedWindows(Protocol):
+    """Rate windows several processes count in together (the state database's, in crmsync's service)."""
+
+    async def take(self, key: str, rates: Sequence[tuple[int, float]]) -> float:
+        """0.0 when one request is admitted under every rate of `key` (and counted), else seconds to wait."""
+        ...
+
+
 def no_signals(response: httpx.Response) -> LimitSignal:
     return LimitSignal()
 
@@ -86,6 +95,7 @@ class RateLimiter:
             InMemoryBucket([BucketRate(r.limit, max(int(r.period_s * 1000), 1)) for r in ordered]) if ordered else None
         )
         self._puts = 0
+        self._shared: SharedWindows | None = None
         self._in_flight = 0
         self.concurrency = concurrency
         self._paused_until = 0.0
@@ -130,8 +140,20 @@ class RateLimiter:
             return float("inf")
         return delay
 
+    def share(self, windows: SharedWindows) -> None:
+        """Count this limiter's rate windows together with every other process sharing `windows`.
+
+        The key is the limiter's name (the connection, or `hubspot (search)`): the same connection
+        in every worker counts in one window, so N workers stay under the vendor's limit together.
+        """
+        self._shared = windows
+
     async def _take_window_slot(self) -> float:
         """Record one request in the rate windows; 0 when admitted, else seconds until one fits."""
+        if self._shared is not None:
+            if not self.rates:
+                return 0.0
+            return await self._shared.take(self.connection, [(r.limit, r.period_s) for r in self.rates])
         bucket = self._bucket
         if bucket is None:
             return 0.0

@@ -23,7 +23,7 @@ from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record, to_merged
 from crmsync.engine.targets import shadow_after_write, target_deltas
-from crmsync.errors import AuthError, FatalError
+from crmsync.errors import AuthError, CrmSyncError, FatalError, RetryableError
 from crmsync.mapping import MappingProblem
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import GoldenRecord as StoredGolden
@@ -103,17 +103,45 @@ async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: 
                 # Give the batch back before the error goes up: claimed jobs left running would be stuck.
                 async with ctx.store.begin() as tx:
                     # Runnable at once: this run stops writing to the connection, the next run tries again.
-                    for job in jobs:
-                        await tx.jobs.fail(job.id, ctx.worker, f"{type(exc).__name__}: {exc}", retry_in=timedelta(0))
+                    reason = f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, CrmSyncError):
+                        # The CRM failed (down, throttled, out of quota, auth), not these records: no attempt is
+                        # spent, so an outage of any length delays them and never dead-letters them.
+                        await tx.jobs.release_many([job.id for job in jobs], ctx.worker, reason)
+                    else:
+                        for job in jobs:
+                            await tx.jobs.fail(job.id, ctx.worker, reason, retry_in=timedelta(0))
                 raise
         by_ref = {r.ref: r for r in results}
+        down = _connection_down(results)
         with ctx.report.timed("store"):
             async with ctx.store.begin() as tx:
                 settled = _Settled()
+                released: list[int] = []
                 for item in planned:
                     result = by_ref.get(item.target.canonical_id)
+                    if down is not None and result is not None and not result.ok:
+                        released.append(item.job.id)
+                        continue
                     await _settle(ctx, tx, kind, connection, item, result, outcome, settled)
                 await settled.flush(ctx, tx, connection, object_name)
+                await tx.jobs.release_many(released, ctx.worker, down or "")
+        if down is not None:
+            # Stop writing to this connection for this run; the next run (the service's next pass) tries again.
+            raise RetryableError(f"{connection}: {down}")
+
+
+def _connection_down(results: Sequence[WriteResult]) -> str | None:
+    """The error when every write of a batch failed retryably: the CRM is down or throttling, not the records.
+
+    Such a batch spends no attempt (an outage of any length must not dead-letter it); a retryable
+    failure of some records only (a row lock) is theirs, and counts.
+    """
+    if not results or any(r.ok or r.error is None or r.error.classification != "retryable" for r in results):
+        return None
+    error = results[0].error
+    assert error is not None
+    return f"every write of a batch failed, the CRM is unavailable: {error.code}: {error.message}"
 
 
 async def _plan(

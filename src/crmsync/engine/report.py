@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from crmsync.errors import AuthError, QuotaExhaustedError, RetryableError
 from crmsync.model.values import CanonicalValue
 
 
@@ -31,6 +32,7 @@ class RunReport:
     plan: list[PlannedWrite] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    causes: dict[str, str] = field(default_factory=dict)  # connection -> why it failed (see `fail`)
     timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds per stage
     _active: Counter[str] = field(default_factory=Counter, repr=False)
     _since: dict[str, float] = field(default_factory=dict, repr=False)
@@ -64,13 +66,34 @@ class RunReport:
             if self._active[stage] == 0:
                 self.timings[stage] += time.perf_counter() - self._since[stage]
 
-    def fail(self, kind: str, connection: str, stage: str, message: str) -> None:
-        """A connection that could not be read or written this run (the others went on)."""
-        self.failures.append(f"{stage} {kind} {connection}: {message}")
+    def fail(self, kind: str, connection: str, stage: str, error: BaseException | str) -> None:
+        """A connection that could not be read or written this run (the others went on).
+
+        `causes` keeps why, by the error's class: `auth`, `quota`, `unavailable` or `error`.
+        """
+        self.failures.append(f"{stage} {kind} {connection}: {error}")
         self.add(kind, connection, f"{stage}_failed")
+        if isinstance(error, BaseException):  # a plain message leaves the cause unknown
+            self.causes.setdefault(connection, failure_cause(error))
+
+    @property
+    def failed_connections(self) -> frozenset[str]:
+        """Connections that could not be read or written in this run."""
+        return frozenset(c for (_, c, what), n in self.counts.items() if n and what in ("read_failed", "write_failed"))
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
 
-__all__ = ["PlannedWrite", "RunReport"]
+def failure_cause(error: BaseException) -> str:
+    """What a person does about a failed connection, by the error's class."""
+    if isinstance(error, AuthError):
+        return "auth"  # fix the credentials or the integration user's permissions
+    if isinstance(error, QuotaExhaustedError):
+        return "quota"  # wait for the quota, or raise it
+    if isinstance(error, RetryableError):
+        return "unavailable"  # the CRM is down or throttling: it resolves itself
+    return "error"
+
+
+__all__ = ["PlannedWrite", "RunReport", "failure_cause"]

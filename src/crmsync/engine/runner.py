@@ -9,7 +9,7 @@ reconcile instead of overwriting each other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +22,7 @@ from crmsync.engine.outbox import refetch_kind
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.report import RunReport
 from crmsync.engine.runlock import new_worker_id, run_lease, worker_claims
+from crmsync.engine.shared_limits import share_rate_limits
 from crmsync.engine.tombstones import process_deletes
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
@@ -61,6 +62,7 @@ class RunOptions:
     allow_mass_delete: bool = False
     read: bool = True  # False: only the queued hints and writes (the service between its polls)
     shared: bool = False  # a worker's pass beside others: no run lease, no reads, deletes left to the lease holder
+    paused: frozenset[str] = frozenset()  # connections left alone this run (down): their jobs wait in the queue
 
 
 class SyncRunner:
@@ -80,6 +82,10 @@ class SyncRunner:
         self.connectors = connectors
         self.clock = clock
         self.progress = progress
+        if store.dialect == "postgresql":
+            # Several processes (`crmsync serve`, workers, a `crmsync sync`) may work on this state at once:
+            # they count their API calls in one window per connection, so together they keep the vendor's limits.
+            share_rate_limits(connectors, store)
 
     async def run(self, options: RunOptions | None = None) -> RunReport:
         options = options or RunOptions()
@@ -103,9 +109,9 @@ class SyncRunner:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
         for kind in kinds:
             if options.read:
-                await self._read_kind(ctx, kind, full=options.full)
+                await self._read_kind(ctx, kind, _active(ctx, kind, options), full=options.full)
             else:
-                await self._refetch_kind(ctx, kind)
+                await self._refetch_kind(ctx, kind, _active(ctx, kind, options))
             if not options.shared:  # the mass-delete breaker judges a kind's deletes together, in one process
                 deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
                 for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
@@ -113,15 +119,15 @@ class SyncRunner:
                 if deletes.held:
                     ctx.report.add(kind, "*", "delete_held", deletes.pending)
             # Deletes and merges may hand a record over (a duplicate taking over, a merge survivor): read those now.
-            for connection in ctx.connections(kind):
+            for connection in _active(ctx, kind, options):
                 try:
                     await self._refetch(ctx, kind, connection)
                 except CrmSyncError as exc:
-                    ctx.report.fail(kind, connection, "read", str(exc))
+                    ctx.report.fail(kind, connection, "read", exc)
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
             try:
                 async with asyncio.TaskGroup() as group:
-                    for connection in ctx.connections(kind):
+                    for connection in _active(ctx, kind, options):
                         group.create_task(self._deliver(ctx, kind, connection))
             except ExceptionGroup as failed:
                 raise failed.exceptions[0] from None
@@ -131,27 +137,27 @@ class SyncRunner:
             delivered = await deliver(ctx, kind, connection)
         except CrmSyncError as exc:
             # One CRM down (or out of quota) must not stop the others: its writes stay queued for the next run.
-            ctx.report.fail(kind, connection, "write", str(exc))
+            ctx.report.fail(kind, connection, "write", exc)
             return
         for what in ("created", "updated", "deleted", "failed", "retrying"):
             ctx.report.add(kind, connection, what, getattr(delivered, what))
         await self._remote_deletes(ctx, kind, connection)
         self.progress(Progress(kind, connection, "write", delivered.created + delivered.updated, True))
 
-    async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, *, full: bool) -> None:
-        for connection in ctx.connections(kind):
+    async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], *, full: bool) -> None:
+        for connection in connections:
             try:
                 await self._read_connection(ctx, kind, connection, full=full)
             except CrmSyncError as exc:
                 # Its cursor stays where the last stored page left it; the other CRMs go on.
-                ctx.report.fail(kind, connection, "read", str(exc))
+                ctx.report.fail(kind, connection, "read", exc)
 
-    async def _refetch_kind(self, ctx: SyncContext, kind: ObjectKind) -> None:
-        for connection in ctx.connections(kind):
+    async def _refetch_kind(self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str]) -> None:
+        for connection in connections:
             try:
                 seen = await self._refetch(ctx, kind, connection)
             except CrmSyncError as exc:
-                ctx.report.fail(kind, connection, "read", str(exc))
+                ctx.report.fail(kind, connection, "read", exc)
                 continue
             if seen:
                 self.progress(Progress(kind, connection, "read", seen, True))
@@ -226,6 +232,11 @@ class SyncRunner:
                 else:
                     message = result.error.message if result is not None and result.error else "no result"
                     await tx.jobs.fail(job.id, ctx.worker, message)
+
+
+def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str]:
+    """The kind's connections this run reads and writes (a paused one's changes and writes wait)."""
+    return [c for c in ctx.connections(kind) if c not in options.paused]
 
 
 def _gone(result: object) -> bool:

@@ -19,7 +19,9 @@ from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.runner import SyncRunner
+from crmsync.service.alerts import POST_TIMEOUT_S, Alerter
 from crmsync.service.emulator_webhooks import register_emulator_webhooks
+from crmsync.service.logs import Redactor, configured_secrets
 from crmsync.service.metrics import ServiceMetrics
 from crmsync.service.receiver import WebhookReceiver
 from crmsync.service.scheduler import Scheduler
@@ -89,7 +91,14 @@ class SyncService:
             if connectors is None:
                 connectors = await stack.enter_async_context(open_connectors(self.config))
             runner = SyncRunner(self.config, store, connectors)
-            scheduler = Scheduler(runner, self.metrics, poll_interval_s=self.poll_interval_s)
+            alerter = await self._alerter(stack, store, connectors)
+            scheduler = Scheduler(
+                runner,
+                self.metrics,
+                poll_interval_s=self.poll_interval_s,
+                after_pass=alerter.after_pass if alerter is not None else None,
+                connections=tuple(self.config.connections),
+            )
             receiver = WebhookReceiver(
                 self.config,
                 store,
@@ -119,6 +128,19 @@ class SyncService:
                 except Exception:
                     log.exception("the scheduler ended with an error")
                 log.info("service stopped")
+
+    async def _alerter(
+        self, stack: contextlib.AsyncExitStack, store: Store, connectors: Mapping[str, Connector]
+    ) -> Alerter | None:
+        """The alerter when `service.alerts.urls` lists any; it finishes its POSTs before its client closes."""
+        settings = self.config.service.alerts
+        if not settings.urls:
+            return None
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=POST_TIMEOUT_S))
+        scrub = Redactor(configured_secrets(self.config)).scrub
+        alerter = Alerter(settings, client, self.metrics, store=store, connectors=connectors, scrub=scrub)
+        stack.push_async_callback(alerter.aclose)
+        return alerter
 
     async def _register(self, receiver: WebhookReceiver) -> None:
         if self.service_url is None:
@@ -153,6 +175,9 @@ class SyncService:
             return JSONResponse({"status": "unavailable", "reason": f"state database: {type(exc).__name__}"}, 503)
         last = running.scheduler.last
         body: dict[str, object] = {"status": "ok", "passes": running.scheduler.passes}
+        paused = running.scheduler.breaker.state()
+        if paused:
+            body["paused_connections"] = paused  # failing CRMs left alone for this many seconds
         if last is not None:
             body["last_pass"] = {
                 "trigger": last.trigger,

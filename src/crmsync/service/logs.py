@@ -23,6 +23,7 @@ def configured_secrets(config: SyncConfig) -> list[str]:
         for value in connection.settings.__dict__.values():
             if isinstance(value, SecretStr) and value.get_secret_value():
                 found.append(value.get_secret_value())
+    found += [url.get_secret_value() for url in config.service.alerts.urls]  # a Slack webhook URL is a secret
     password = make_url(config.state_url).password
     if password:
         found.append(str(password))

@@ -73,6 +73,12 @@ class ServiceMetrics:
             "Unix time of the last sync pass that ended without a failure.",
             registry=self.registry,
         )
+        self.alerts = Counter(
+            "crmsync_alerts",
+            "Alerts by kind and outcome: sent or failed (per configured URL), or suppressed (sent recently).",
+            ("kind", "outcome"),
+            registry=self.registry,
+        )
 
     def count_report(self, report: RunReport) -> None:
         for (kind, connection, what), n in report.counts.items():

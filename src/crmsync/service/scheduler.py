@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -21,6 +21,7 @@ from crmsync.engine.report import RunReport
 from crmsync.engine.runlock import RunInProgressError
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.errors import CrmSyncError
+from crmsync.service.breaker import ConnectionBreaker
 from crmsync.service.metrics import ServiceMetrics
 
 Trigger = Literal["poll", "hints"]
@@ -42,6 +43,10 @@ class PassSummary:
     message: str
 
 
+AfterPass = Callable[[RunReport | None, PassSummary], Awaitable[None]]
+"""Called after every pass with its report (None when the pass raised) and summary: the alerts' hook."""
+
+
 class Scheduler:
     """Runs sync passes one at a time, woken by hints and by the poll interval."""
 
@@ -52,11 +57,17 @@ class Scheduler:
         *,
         poll_interval_s: float,
         monotonic: Callable[[], float] = time.monotonic,
+        after_pass: AfterPass | None = None,
+        breaker: ConnectionBreaker | None = None,
+        connections: Collection[str] = (),
     ) -> None:
         self.runner = runner
         self.metrics = metrics
         self.poll_interval_s = poll_interval_s
         self._monotonic = monotonic
+        self._after_pass = after_pass
+        self.breaker = breaker or ConnectionBreaker(monotonic=monotonic)
+        self.connections = frozenset(connections)  # every configured connection (what a pass tries but the paused)
         self._wake = asyncio.Event()
         self._arrivals: list[float] = []  # monotonic times of hints not yet covered by a finished pass
         self._stopping = False
@@ -78,8 +89,9 @@ class Scheduler:
     async def run(self) -> None:
         """Pass after pass until stopped or cancelled; the first pass is a poll."""
         next_poll = self._monotonic()
+        retry_at = float("inf")  # a hints pass after a failure, or when a paused connection may be tried again
         while not self._stopping:
-            wait = max(0.0, next_poll - self._monotonic())
+            wait = max(0.0, min(next_poll, retry_at) - self._monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             if self._stopping:
@@ -87,27 +99,40 @@ class Scheduler:
             poll = self._monotonic() >= next_poll
             self._wake.clear()
             retry_in = await self._pass("poll" if poll else "hints")
-            if poll and retry_in is None:
-                next_poll = self._monotonic() + self.poll_interval_s
-            elif retry_in is not None:
-                next_poll = min(next_poll, self._monotonic() + retry_in)
+            now = self._monotonic()
+            if poll:
+                # A poll that could not run (busy, failed) is tried again soon; otherwise at the interval.
+                next_poll = now + (retry_in if retry_in is not None else self.poll_interval_s)
+            retry_at = min(now + retry_in if retry_in is not None else float("inf"), self.breaker.next_resume())
 
     async def _pass(self, trigger: Trigger) -> float | None:
-        """Run one pass; the delay before trying again when it could not run or failed, else None."""
+        """Run one pass, then the `after_pass` hook; the delay before trying again when it failed, else None."""
+        report, retry_in = await self._sync(trigger)
+        if self._after_pass is not None and self.last is not None:
+            try:
+                await self._after_pass(report, self.last)
+            except Exception:  # a hook's failure must not stop the passes
+                log.exception("the after-pass hook failed", trigger=trigger)
+        return retry_in
+
+    async def _sync(self, trigger: Trigger) -> tuple[RunReport | None, float | None]:
+        """Run one engine run; its report (None when it raised) and the delay before trying again, if any."""
         covered = len(self._arrivals)
         started_at, started = datetime.now(UTC), self._monotonic()
         try:
-            report = await self.runner.run(RunOptions(read=trigger == "poll"))
+            paused = self.breaker.paused()
+            report = await self.runner.run(RunOptions(read=trigger == "poll", paused=paused))
         except RunInProgressError as exc:
             self._finish(trigger, started_at, started, False, "busy", str(exc))
-            return BUSY_RETRY_S
+            return None, BUSY_RETRY_S
         except CrmSyncError as exc:
             self._finish(trigger, started_at, started, False, "failed", str(exc))
-            return FAILED_RETRY_S
+            return None, FAILED_RETRY_S
         except Exception as exc:  # a bug must not stop the service: it is logged, counted and retried
             log.exception("sync pass crashed", trigger=trigger)
             self._finish(trigger, started_at, started, False, "failed", f"{type(exc).__name__}: {exc}")
-            return FAILED_RETRY_S
+            return None, FAILED_RETRY_S
+        self.breaker.record(self.connections - paused, report.failed_connections)
         self.metrics.count_report(report)
         ended = self._monotonic()
         for arrived in self._arrivals[:covered]:
@@ -115,7 +140,7 @@ class Scheduler:
         del self._arrivals[:covered]
         ok = not report.failures
         self._finish(trigger, started_at, started, ok, "ok" if ok else "failed", _summary(report))
-        return None if ok else FAILED_RETRY_S
+        return report, (None if ok else FAILED_RETRY_S)
 
     def _finish(
         self, trigger: Trigger, started_at: datetime, started: float, ok: bool, result: str, message: str
@@ -142,4 +167,4 @@ def _summary(report: RunReport) -> str:
     return text
 
 
-__all__ = ["PassSummary", "Scheduler", "Trigger"]
+__all__ = ["AfterPass", "PassSummary", "Scheduler", "Trigger"]

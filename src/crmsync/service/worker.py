@@ -16,6 +16,7 @@ import structlog
 from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.errors import CrmSyncError
+from crmsync.service.breaker import ConnectionBreaker
 from crmsync.service.metrics import ServiceMetrics
 
 IDLE_S = 0.5
@@ -29,10 +30,18 @@ log = structlog.get_logger("crmsync.service.worker")
 class Worker:
     """Runs shared passes until stopped; sleeps `idle_s` between passes that found nothing to do."""
 
-    def __init__(self, runner: SyncRunner, metrics: ServiceMetrics, *, idle_s: float = IDLE_S) -> None:
+    def __init__(
+        self,
+        runner: SyncRunner,
+        metrics: ServiceMetrics,
+        *,
+        idle_s: float = IDLE_S,
+        breaker: ConnectionBreaker | None = None,
+    ) -> None:
         self.runner = runner
         self.metrics = metrics
         self.idle_s = idle_s
+        self.breaker = breaker or ConnectionBreaker()
         self._wake = asyncio.Event()
         self._stopping = False
         self.passes = 0
@@ -54,13 +63,15 @@ class Worker:
 
     async def _pass(self) -> tuple[bool, float | None]:
         """Whether the pass found work, and how long to wait before the next after a failure."""
+        paused = self.breaker.paused()
         try:
-            report = await self.runner.run(RunOptions(read=False, shared=True))
+            report = await self.runner.run(RunOptions(read=False, shared=True, paused=paused))
         except CrmSyncError as exc:
             self.metrics.passes.labels("worker", "failed").inc()
             log.warning("worker pass failed", error=str(exc))
             return False, FAILED_RETRY_S
         self.passes += 1
+        self.breaker.record(set(self.runner.config.connections) - paused, report.failed_connections)
         self.metrics.count_report(report)
         handled = sum(report.total(what) for what in _ACTIVITY)
         self.handled += handled

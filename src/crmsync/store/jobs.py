@@ -282,6 +282,28 @@ class JobQueue:
         )
         return _job(result.one())
 
+    async def release_many(self, job_ids: Sequence[int], worker: str, error: str) -> int:
+        """Give held jobs back without spending an attempt: the connection failed, not these records.
+
+        A CRM that is down or out of quota must delay its writes, never dead-letter them; record-level
+        failures go through `fail` and count.
+        """
+        if not job_ids:
+            return 0
+        result = await self._db.execute(
+            sa.update(jobs)
+            .where(jobs.c.id.in_(list(job_ids)), jobs.c.status == "running", jobs.c.locked_by == worker)
+            .values(
+                status="pending",
+                attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
+                locked_by=None,
+                locked_until=None,
+                last_error=error,
+                run_after=self._clock(),
+            )
+        )
+        return result.rowcount
+
     async def holders(self) -> list[str]:
         """The workers holding running jobs (to give back those of a worker that died)."""
         query = sa.select(jobs.c.locked_by).where(jobs.c.status == "running").distinct()

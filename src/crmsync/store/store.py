@@ -19,6 +19,7 @@ from crmsync.store.jobs import JobQueue
 from crmsync.store.leases import Leases
 from crmsync.store.match_keys import MatchKeys
 from crmsync.store.migrate import migrate
+from crmsync.store.rate_windows import RateWindows
 from crmsync.store.records import GoldenRecords
 from crmsync.store.shadows import Shadows
 from crmsync.store.sync_errors import SyncErrors
@@ -44,6 +45,7 @@ class Transaction:
         self.errors = SyncErrors(connection, clock)
         self.audit = Audit(connection)
         self.jobs = JobQueue(connection, clock, policy)
+        self.rate_windows = RateWindows(connection)
 
 
 class Store:

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -214,4 +214,13 @@ leases = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Requests admitted per (limit key, time slice): several processes' limiters count together (schema 6).
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("slice", sa.BigInteger, primary_key=True),
+    sa.Column("requests", sa.Integer, nullable=False),
 )

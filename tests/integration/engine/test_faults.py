@@ -449,10 +449,11 @@ async def test_s22_while_dataverse_refuses_writes_they_wait_and_the_others_sync(
     rig = await rig_factory({"dynamics": {"batch_size": 5}})
     expected, outcomes = await _outage(rig, sandbox, WRITES)
     await assert_everywhere(sandbox, expected, vendors=("salesforce", "hubspot"))
-    # Each run retried Dataverse's writes with backoff, then left them for a later run, failing none.
+    # Each run retried Dataverse's writes with backoff, then, with every write of the batch refused, took the
+    # CRM for unavailable: it reported Dataverse's writes failed and left them queued, failing no record.
     for outcome in outcomes:
         assert isinstance(outcome, RunReport), outcome
-        assert outcome.counts[("contact", "dynamics", "retrying")] > 0 and outcome.total("failed") == 0, outcome
+        assert outcome.causes.get("dynamics") == "unavailable" and outcome.total("failed") == 0, outcome
     assert len(rig.time.waits) >= 2 * 5
     store = await rig.store()
     try:
@@ -460,8 +461,10 @@ async def test_s22_while_dataverse_refuses_writes_they_wait_and_the_others_sync(
             pending = [j for j in await tx.jobs.list("pending") if j.kind == "write:contact:dynamics"]
     finally:
         await store.aclose()
-    # One write per record, however often it changed: the six edited people and the four new ones.
+    # One write per record, however often it changed: the six edited people and the four new ones; the outage
+    # spent none of their attempts, so no length of outage dead-letters them.
     assert len(pending) == 10 and len({j.key for j in pending}) == 10
+    assert {j.attempts for j in pending} == {0}
 
 
 async def _outcome(rig: Rig) -> RunReport | CrmSyncError:

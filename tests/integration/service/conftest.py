@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,7 +114,13 @@ class Served:
 
 class ServeFactory(Protocol):
     async def __call__(
-        self, *, poll_interval_s: float = 3600.0, register: bool = True, state_of: Served | None = None
+        self,
+        *,
+        poll_interval_s: float = 3600.0,
+        register: bool = True,
+        state_of: Served | None = None,
+        service_extra: Mapping[str, Any] | None = None,
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Served: ...
 
 
@@ -142,13 +148,23 @@ async def serve(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[ServeFactory]
     running: list[Served] = []
 
     async def start(
-        *, poll_interval_s: float = 3600.0, register: bool = True, state_of: Served | None = None
+        *,
+        poll_interval_s: float = 3600.0,
+        register: bool = True,
+        state_of: Served | None = None,
+        service_extra: Mapping[str, Any] | None = None,
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Served:
-        """A service on a new port; `state_of` (stopped first) hands over its configuration and state database."""
+        """A service on a new port; `state_of` (stopped first) hands over its configuration and state database.
+
+        `service_extra` adds settings to the config's `service:` section (e.g. `alerts`); `connections`
+        overrides connection settings (`{"salesforce": {"item_retries": 0}}`).
+        """
         directory = state_of.directory if state_of is not None else tmp_path / f"service{len(running)}"
         if state_of is not None:
             await state_of.stop()
-        config = sandbox.load_config(directory, service={"poll_interval_s": poll_interval_s})
+        service_settings = {"poll_interval_s": poll_interval_s, **(service_extra or {})}
+        config = sandbox.load_config(directory, service=service_settings, connections=connections)
         store = await open_store(config.state_url)
         service = SyncService(config, store=store)
         server, task, url = await start_server(service.app)

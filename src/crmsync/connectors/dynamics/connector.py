@@ -21,7 +21,7 @@ from crmsync.connectors.dynamics.schema import Describer
 from crmsync.connectors.dynamics.settings import TABLES, DynamicsSettings, TableInfo
 from crmsync.connectors.dynamics.write import Writer
 from crmsync.connectors.http import Sleep, TokenProvider, VendorHttp, parse_json
-from crmsync.connectors.limits import Priority
+from crmsync.connectors.limits import Priority, RateLimiter
 from crmsync.errors import ConfigError
 
 ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
@@ -76,6 +76,11 @@ class DynamicsConnector:
     @property
     def connection(self) -> str:
         return self._connection
+
+    @property
+    def limiters(self) -> tuple[RateLimiter, ...]:
+        """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""
+        return (self.limiter,)
 
     @property
     def vendor(self) -> str:

@@ -71,6 +71,11 @@ class HubSpotConnector:
         return self._connection
 
     @property
+    def limiters(self) -> tuple[RateLimiter, ...]:
+        """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""
+        return (self.limiter, self.search_limiter)
+
+    @property
     def vendor(self) -> str:
         return self.vendor_name
 

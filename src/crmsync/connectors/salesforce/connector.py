@@ -11,7 +11,7 @@ import httpx
 
 from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteRecord, Tombstone, WriteOp, WriteResult
 from crmsync.connectors.http import VendorHttp
-from crmsync.connectors.limits import Priority
+from crmsync.connectors.limits import Priority, RateLimiter
 from crmsync.connectors.salesforce import read
 from crmsync.connectors.salesforce.api import SalesforceApi
 from crmsync.connectors.salesforce.auth import SalesforceAuth
@@ -81,6 +81,11 @@ class SalesforceConnector:
     @property
     def connection(self) -> str:
         return self._connection
+
+    @property
+    def limiters(self) -> tuple[RateLimiter, ...]:
+        """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""
+        return (self.limiter,)
 
     @property
     def vendor(self) -> str:

@@ -1,0 +1,312 @@
+"""Service benchmark: `crmsync worker` scale-out on PostgreSQL (target: 4 workers ≥ 2.5× the jobs/s of one).
+
+A throwaway PostgreSQL database (created on `--admin-url`'s server, dropped at the end) holds the state. Three
+emulators run in their own processes (`engine_sync.spawn_emulators`); HubSpot gets `--records` new contacts
+(batch create) and a first sync by this process copies them to Salesforce and Dataverse. Then every emulator
+answers each API call 50 ms late (`--latency-ms`, its fault plan: `{"kind": "latency"}`), as a distant
+vendor does. For each worker count (`--workers 1,4`), the same work is queued the way the webhook receiver
+queues it (as `tests/integration/service/test_workers.py` does): the N contacts are edited in HubSpot
+(`HubSpotUser.update_many`), and N `refetch_job` hints are enqueued in one transaction. The clock starts at
+that commit, with the workers already started and idle (`python -m crmsync worker --idle 0.1`, each its own
+process), and stops when no job is pending or running: every hint was read again, reconciled and its writes
+delivered to Salesforce and Dataverse (those write jobs are counted too). Between runs the finished jobs are
+deleted and the workers stopped. The run checks both CRMs hold the new titles.
+
+The emulators' quotas are lifted; crmsync's own limiter (shared by the workers in the state database) paces
+to them too, so the figure is the workers', not the vendors' (`--limits documented` paces to the vendors'
+documented limits instead: HubSpot's 190 requests per 10 s then bounds the runs).
+
+Prints jobs/s and hinted records/s for each worker count and the ratio to one worker. This machine has 2 cores:
+the workers, PostgreSQL and the three emulators share them, so CPU-bound work cannot scale past 2×.
+
+    .venv/bin/python benchmarks/service_workers.py                               # 10,000 hinted records
+    .venv/bin/python benchmarks/service_workers.py --records 200 --workers 1,4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench_support import (
+    RAISED_LIMITS,
+    log_tail,
+    start_crmsync,
+    stop_emulators,
+    stop_process,
+    wait_emulators,
+    write_config,
+)
+from crmsync.config import load_config
+from crmsync.emulators.registry import VENDOR_NAMES
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.outbox import refetch_job
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.store import NewJob, Store, open_store
+from crmsync.store.tables import jobs
+from crmsync.testing.sandbox import OBJECTS, ControlPlane, DynamicsUser, HubSpotUser, SalesforceUser
+from crmsync.testing.sandbox.hubspot import BATCH_LIMIT
+from engine_sync import endpoints, spawn_emulators
+
+ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+LIVE_PRIORITY = 10  # what the webhook receiver gives its hints
+STARTUP_S = 120.0
+RUN_DEADLINE_S = 3600.0
+WATCH_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    workers: int
+    seconds: float
+    jobs: Counter[str]  # done jobs by kind family (refetch, write, ...)
+    dead: int
+    in_salesforce: int
+    in_dynamics: int
+
+    @property
+    def done(self) -> int:
+        return sum(self.jobs.values())
+
+
+async def admin(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(statement)
+    finally:
+        await engine.dispose()
+
+
+async def create_contacts(user: HubSpotUser, count: int, tag: str) -> list[str]:
+    """`count` new HubSpot contacts through the batch endpoint (100 a call); their ids."""
+    ids: list[str] = []
+    for start in range(0, count, BATCH_LIMIT):
+        inputs = [
+            {"properties": {"firstname": "Worker", "lastname": f"W{n}", "email": f"w{n}.{tag}@workers.example"}}
+            for n in range(start, min(start + BATCH_LIMIT, count))
+        ]
+        body = (
+            await user.session.send("POST", "/crm/v3/objects/contacts/batch/create", json={"inputs": inputs})
+        ).json()
+        ids += [str(row["id"]) for row in body["results"]]
+    return ids
+
+
+async def queue_hints(store: Store, remote_ids: Sequence[str]) -> None:
+    """What the webhook receiver does for HubSpot's notifications of these contacts' edits: one transaction."""
+    hints = [
+        refetch_job("contact", "hubspot", OBJECTS["hubspot"]["contact"], r, reason="benchmark") for r in remote_ids
+    ]
+    async with store.begin() as tx:
+        await tx.jobs.enqueue_many([NewJob(h.key, h.kind, h.payload, priority=LIVE_PRIORITY) for h in hints])
+
+
+async def wait_started(processes: Sequence[asyncio.subprocess.Process], logs: Sequence[Path]) -> None:
+    """Each worker has logged `worker started` (it then looks at the queue every --idle seconds)."""
+    end = time.monotonic() + STARTUP_S
+    while time.monotonic() < end:
+        for process, log in zip(processes, logs, strict=True):
+            if process.returncode is not None:
+                raise SystemExit(f"a worker exited with {process.returncode}:\n{log_tail(log)}")
+        if all('"worker started"' in log.read_text(encoding="utf-8", errors="replace") for log in logs):
+            return
+        await asyncio.sleep(WATCH_S)  # watching other processes' logs
+    raise SystemExit(f"the workers did not start within {STARTUP_S:.0f} s:\n{log_tail(logs[0])}")
+
+
+async def job_counts(store: Store) -> dict[str, int]:
+    async with store.read() as tx:
+        return {str(status): count for status, count in (await tx.jobs.counts()).items()}
+
+
+async def done_by_kind(store: Store) -> Counter[str]:
+    query = sa.select(jobs.c.kind, sa.func.count()).where(jobs.c.status == "done").group_by(jobs.c.kind)
+    async with store.read() as tx:
+        rows = (await tx.connection.execute(query)).all()
+    found: Counter[str] = Counter()
+    for kind, count in rows:
+        found[str(kind).split(":", 1)[0]] += int(count)
+    return found
+
+
+async def delivered(sf: SalesforceUser, dv: DynamicsUser, title: str) -> tuple[int, int]:
+    """Contacts holding `title` in Salesforce and in Dataverse."""
+    in_sf = await sf.query(f"SELECT Id FROM Contact WHERE Title = '{title}'")
+    in_dv = await dv.rows("contact", {"$select": "contactid", "$filter": f"jobtitle eq '{title}'"})
+    return len(in_sf), len(in_dv)
+
+
+async def one_run(
+    count: int,
+    config: Path,
+    directory: Path,
+    store: Store,
+    hubspot: HubSpotUser,
+    sf: SalesforceUser,
+    dv: DynamicsUser,
+    contacts: Sequence[str],
+    idle: float,
+) -> RunResult:
+    async with store.begin() as tx:  # the reset: the previous run's finished jobs go
+        await tx.connection.execute(sa.delete(jobs).where(jobs.c.status == "done"))
+    left = {k: v for k, v in (await job_counts(store)).items() if v}
+    if left:
+        raise SystemExit(f"jobs left over from an earlier step: {left}")
+    title = f"Workers {count} {secrets.token_hex(3)}"
+    await hubspot.update_many("contact", {remote_id: {"jobtitle": title} for remote_id in contacts})
+    logs = [directory / f"worker-{count}-{n}.log" for n in range(count)]
+    processes: list[asyncio.subprocess.Process] = []
+    try:
+        for log in logs:
+            processes.append(await start_crmsync("worker", config, log, "--idle", str(idle)))
+        await wait_started(processes, logs)
+        await queue_hints(store, contacts)
+        started = time.perf_counter()
+        while True:
+            counts = await job_counts(store)
+            if not counts.get("pending", 0) and not counts.get("running", 0):
+                break
+            if time.perf_counter() - started > RUN_DEADLINE_S:
+                raise SystemExit(f"{count} workers did not empty the queue in {RUN_DEADLINE_S:.0f} s: {counts}")
+            for process, log in zip(processes, logs, strict=True):
+                if process.returncode is not None:
+                    raise SystemExit(f"a worker exited with {process.returncode}:\n{log_tail(log)}")
+            await asyncio.sleep(WATCH_S)  # watching the workers' queue
+        seconds = time.perf_counter() - started
+    finally:
+        codes = [await stop_process(process) for process in processes]
+    if any(code not in (0, -signal.SIGTERM, None) for code in codes):
+        print(f"  workers exited with {codes}")
+    in_sf, in_dv = await delivered(sf, dv, title)
+    return RunResult(count, seconds, await done_by_kind(store), counts.get("dead", 0), in_sf, in_dv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    database = f"crmsync_bench_{secrets.token_hex(6)}"
+    admin_url = make_url(args.admin_url)
+    state_url = admin_url.set(database=database).render_as_string(hide_password=False)
+    await admin(args.admin_url, f'CREATE DATABASE "{database}"')
+    emulators: list[subprocess.Popen[bytes]] = []
+    store: Store | None = None
+    users: list[HubSpotUser | SalesforceUser | DynamicsUser] = []
+    try:
+        emulators, urls = spawn_emulators(0, args.seed, RAISED_LIMITS)
+        await wait_emulators(emulators, urls)
+        ep = endpoints(urls, RAISED_LIMITS if args.limits == "raised" else {})
+        hubspot = HubSpotUser(ep.hubspot_url, ep.hubspot.private_app_token, sleep=asyncio.sleep)
+        sf = SalesforceUser(
+            ep.salesforce_url, ep.salesforce.client_id, ep.salesforce.client_secret, sleep=asyncio.sleep
+        )
+        dv = DynamicsUser(
+            ep.dynamics_url,
+            ep.dynamics.tenant_id,
+            ep.dynamics.client_id,
+            ep.dynamics.client_secret,
+            sleep=asyncio.sleep,
+        )
+        users = [hubspot, sf, dv]
+        with tempfile.TemporaryDirectory(prefix="crmsync-bench-workers-") as scratch:
+            directory = Path(scratch)
+            config_path = write_config(directory, ep, state_url)
+            config = load_config(config_path, environ={})
+            store = await open_store(state_url)
+            started = time.perf_counter()
+            contacts = await create_contacts(hubspot, args.records, secrets.token_hex(3))
+            async with open_connectors(config) as connectors:
+                first = await SyncRunner(config, store, connectors).run(RunOptions())
+            print(
+                f"setup: {len(contacts):,} HubSpot contacts, first sync {first.total('read'):,} read, "
+                f"{first.total('created'):,} created in {time.perf_counter() - started:.1f}s "
+                f"(state: PostgreSQL {admin_url.set(database=database).render_as_string(hide_password=True)})"
+            )
+            rules = [{"kind": "latency", "latency_ms": args.latency_ms}]
+            for vendor in VENDOR_NAMES:
+                control = ControlPlane(vendor, urls[vendor])
+                try:
+                    await control.set_faults(rules, seed=0)
+                finally:
+                    await control.aclose()
+            results: list[RunResult] = []
+            for count in args.workers:
+                result = await one_run(count, config_path, directory, store, hubspot, sf, dv, contacts, args.idle)
+                results.append(result)
+                kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(result.jobs.items()))
+                check = "ok" if result.in_salesforce == result.in_dynamics == len(contacts) else "INCOMPLETE"
+                print(
+                    f"{count} worker(s): {result.done:,} jobs ({kinds}) in {result.seconds:.2f}s "
+                    f"→ {result.done / result.seconds:,.1f} jobs/s, {len(contacts) / result.seconds:,.1f} records/s; "
+                    f"dead {result.dead}; new titles in Salesforce {result.in_salesforce:,}, "
+                    f"Dataverse {result.in_dynamics:,} of {len(contacts):,} ({check})"
+                )
+            base = results[0]
+            for result in results[1:]:
+                ratio = (result.done / result.seconds) / (base.done / base.seconds)
+                verdict = "met" if ratio >= args.target else "NOT met"
+                print(
+                    f"{result.workers} workers vs {base.workers}: {ratio:.2f}× the jobs/s "
+                    f"(target ≥ {args.target:g}×: {verdict})"
+                )
+            print(
+                f"machine: {os.cpu_count()} CPU cores, shared by the workers, PostgreSQL, the three emulators and this "
+                f"process; {args.latency_ms} ms injected on every API call; crmsync at the {args.limits} limits"
+            )
+    finally:
+        for user in users:
+            await user.aclose()
+        if store is not None:
+            await store.aclose()
+        stop_emulators(emulators)
+        await admin(args.admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def worker_counts(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive worker counts, such as 1,4")
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10_000, help="hinted HubSpot contacts per run (default 10,000)")
+    parser.add_argument(
+        "--workers", type=worker_counts, default=[1, 4], help="worker counts to time, first is the base (default 1,4)"
+    )
+    parser.add_argument("--latency-ms", type=int, default=50, help="latency injected on every API call (default 50)")
+    parser.add_argument("--idle", type=float, default=0.1, help="the workers' --idle: seconds between empty looks")
+    parser.add_argument("--target", type=float, default=2.5, help="the speed-up asked of the last worker count")
+    parser.add_argument("--seed", type=int, default=1, help="the emulators' seed (they start empty)")
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("CRMSYNC_BENCH_POSTGRES_URL", ADMIN_URL),
+        help="a PostgreSQL server's maintenance database; a fresh database is created there and dropped",
+    )
+    parser.add_argument(
+        "--limits",
+        choices=["raised", "documented"],
+        default="raised",
+        help="crmsync paces to the emulators' lifted limits, or to the vendors' documented ones",
+    )
+    args = parser.parse_args()
+    if args.records < 1 or args.latency_ms < 0:
+        parser.error("--records must be positive and --latency-ms not negative")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

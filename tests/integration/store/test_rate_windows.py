@@ -1,0 +1,63 @@
+"""Rate windows shared through the state database: limiters in several processes admit no more than the limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from crmsync.connectors.limits import Rate, RateLimiter
+from crmsync.engine.shared_limits import StoreWindows
+from crmsync.store import Store, open_store
+from crmsync.store.rate_windows import SLICES
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_a_window_admits_its_limit_then_says_how_long_to_wait(store: Store) -> None:
+    rates = [(3, 10.0)]
+    now = 1_000.0
+    async with store.begin() as tx:
+        admitted = [await tx.rate_windows.take("hubspot", rates, now + i) for i in range(3)]
+        refused = await tx.rate_windows.take("hubspot", rates, now + 3)
+    assert admitted == [0.0, 0.0, 0.0]
+    # The first request (at 1,000 s, in the slice [1,000, 1,001)) leaves the 10 s window at 1,011 s.
+    assert refused == pytest.approx(1_011.0 - 1_003.0)
+    async with store.begin() as tx:
+        assert await tx.rate_windows.take("hubspot", rates, 1_011.0) == 0.0
+        assert await tx.rate_windows.take("salesforce", rates, now) == 0.0  # another key counts apart
+
+
+async def test_every_rate_of_a_key_must_admit(store: Store) -> None:
+    rates = [(2, 1.0), (100, 60.0)]
+    async with store.begin() as tx:
+        assert [await tx.rate_windows.take("dv", rates, 5.0 + i / 10) for i in range(2)] == [0.0, 0.0]
+        assert await tx.rate_windows.take("dv", rates, 5.2) > 0  # the 1 s window is full, the minute is not
+        assert await tx.rate_windows.take("dv", rates, 6.2) == 0.0
+    assert SLICES == 10
+
+
+async def test_limiters_in_several_processes_stay_under_one_limit_together(store: Store, store_url: str) -> None:
+    """Three limiters, each with its own database connection as separate workers have, share 5 requests a second."""
+    others = [await open_store(store_url, migrate_schema=False) for _ in range(3)]
+    limiters = [RateLimiter("hubspot", [Rate(5, 1.0)], concurrency=8) for _ in others]
+    for limiter, other in zip(limiters, others, strict=True):
+        limiter.share(StoreWindows(other))
+    admitted: list[float] = []
+
+    async def call(limiter: RateLimiter) -> None:
+        await limiter.acquire()
+        admitted.append(time.time())
+        limiter.release()
+
+    try:
+        await asyncio.gather(*(call(limiter) for limiter in limiters for _ in range(6)))
+    finally:
+        for other in others:
+            await other.aclose()
+    admitted.sort()
+    assert len(admitted) == 18
+    # In any one second at most 5 requests went, whichever process sent them (slices make it conservative).
+    for i, start in enumerate(admitted):
+        assert len([t for t in admitted[i:] if t < start + 1.0]) <= 5
