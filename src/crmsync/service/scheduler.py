@@ -71,6 +71,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._arrivals: list[float] = []  # monotonic times of hints not yet covered by a finished pass
         self._stopping = False
+        self._hinted = False  # hints arrived since the last hints pass started
         self.last: PassSummary | None = None
         self.last_ok: PassSummary | None = None
         self.passes = 0
@@ -79,6 +80,7 @@ class Scheduler:
         """The receiver committed `count` hints: run a pass soon."""
         now = self._monotonic()
         self._arrivals.extend([now] * count)
+        self._hinted = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -87,27 +89,45 @@ class Scheduler:
         self._wake.set()
 
     async def run(self) -> None:
-        """Pass after pass until stopped or cancelled; the first pass is a poll."""
+        """Passes until stopped or cancelled; the first pass is a poll.
+
+        A poll runs in the background: hints that arrive meanwhile get their own passes beside it
+        (shared passes, as `crmsync worker` runs them), so a long poll never holds live changes back.
+        """
         next_poll = self._monotonic()
         retry_at = float("inf")  # a hints pass after a failure, or when a paused connection may be tried again
-        while not self._stopping:
-            wait = max(0.0, min(next_poll, retry_at) - self._monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
-            if self._stopping:
-                return  # type: ignore[unreachable]  # stop() may have run while this task waited
-            poll = self._monotonic() >= next_poll
-            self._wake.clear()
-            retry_in = await self._pass("poll" if poll else "hints")
-            now = self._monotonic()
-            if poll:
-                # A poll that could not run (busy, failed) is tried again soon; otherwise at the interval.
-                next_poll = now + (retry_in if retry_in is not None else self.poll_interval_s)
-            retry_at = min(now + retry_in if retry_in is not None else float("inf"), self.breaker.next_resume())
+        poll: asyncio.Task[float | None] | None = None
+        try:
+            while not self._stopping:
+                deadline = min(retry_at, next_poll if poll is None else float("inf"))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - self._monotonic()))
+                if self._stopping:
+                    return  # type: ignore[unreachable]  # stop() may have run while this task waited
+                self._wake.clear()
+                now = self._monotonic()
+                if poll is not None and poll.done():
+                    poll_retry = poll.result()
+                    poll = None
+                    # A poll that could not run (busy, failed) is tried again soon; otherwise at the interval.
+                    next_poll = now + (poll_retry if poll_retry is not None else self.poll_interval_s)
+                    retry_at = min(retry_at, self.breaker.next_resume())
+                if poll is None and now >= next_poll:
+                    poll = asyncio.create_task(self._pass("poll"), name="crmsync-poll")
+                    poll.add_done_callback(lambda _: self._wake.set())
+                    continue
+                if self._hinted or now >= retry_at:
+                    self._hinted = False
+                    retry_in = await self._pass("hints", shared=poll is not None)
+                    now = self._monotonic()
+                    retry_at = min(now + retry_in if retry_in is not None else float("inf"), self.breaker.next_resume())
+        finally:
+            if poll is not None:
+                await poll  # a graceful stop lets the poll finish its page (the caller bounds how long)
 
-    async def _pass(self, trigger: Trigger) -> float | None:
+    async def _pass(self, trigger: Trigger, *, shared: bool = False) -> float | None:
         """Run one pass, then the `after_pass` hook; the delay before trying again when it failed, else None."""
-        report, retry_in = await self._sync(trigger)
+        report, retry_in = await self._sync(trigger, shared)
         if self._after_pass is not None and self.last is not None:
             try:
                 await self._after_pass(report, self.last)
@@ -115,13 +135,14 @@ class Scheduler:
                 log.exception("the after-pass hook failed", trigger=trigger)
         return retry_in
 
-    async def _sync(self, trigger: Trigger) -> tuple[RunReport | None, float | None]:
+    async def _sync(self, trigger: Trigger, shared: bool) -> tuple[RunReport | None, float | None]:
         """Run one engine run; its report (None when it raised) and the delay before trying again, if any."""
-        covered = len(self._arrivals)
+        covered = len(self._arrivals) if trigger == "hints" else 0  # a poll's end says nothing of the hints' lag
         started_at, started = datetime.now(UTC), self._monotonic()
         try:
             paused = self.breaker.paused()
-            report = await self.runner.run(RunOptions(read=trigger == "poll", paused=paused))
+            options = RunOptions(read=trigger == "poll", paused=paused, shared=shared)
+            report = await self.runner.run(options)
         except RunInProgressError as exc:
             self._finish(trigger, started_at, started, False, "busy", str(exc))
             return None, BUSY_RETRY_S

@@ -146,3 +146,22 @@ async def _hold_run_lease(state_url: str, stack: contextlib.AsyncExitStack) -> N
         return True
 
     await eventually(taken, what="the run lease")
+
+
+async def test_a_webhook_change_is_synced_while_a_long_poll_is_still_running(serve: ServeFactory) -> None:
+    served = await serve()
+    await served.started()
+    sb = served.sb
+    # The startup poll's Dataverse reads take 8 s each; the poll itself has not finished when the edit comes.
+    slow_reads = {"kind": "latency", "latency_ms": 8000, "method": "GET", "path": "/(accounts|contacts)"}
+    await sb.dynamics.control.set_faults([slow_reads])
+    restarted = await serve(state_of=served)  # its startup poll meets the slow reads
+    contact = await sb.hubspot.create("contact", {"lastname": "Shepard", "email": "alan@nasa.example"})
+
+    async def in_salesforce() -> bool:
+        return bool(await sb.salesforce.find("contact", "Email", "alan@nasa.example"))
+
+    await eventually(in_salesforce, what=f"HubSpot contact {contact} in Salesforce during the poll", deadline_s=7)
+    assert await restarted.metric("crmsync_sync_passes_total", trigger="poll", result="ok") == 0  # still polling
+    report = await sb.dynamics.control.clear_faults()
+    assert sum(int(rule.get("fired", 0)) for rule in report) >= 1, report  # the poll did meet the slow reads
