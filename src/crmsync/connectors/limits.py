@@ -104,6 +104,7 @@ class RateLimiter:
         self._seq = 0
         self.waits = 0
         self.waited_s = 0.0
+        self.admitted = 0  # requests sent through this limiter (API calls)
 
     # ---- admission ------------------------------------------------------------------------
     async def acquire(self, priority: Priority = Priority.LIVE) -> None:
@@ -119,6 +120,7 @@ class RateLimiter:
             waited = True
             await self._wait(priority, delay)
         self._in_flight += 1
+        self.admitted += 1
         if self._daily_used is not None:
             self._daily_used += 1
         if waited:
@@ -232,4 +234,5 @@ class RateLimiter:
             "daily_limit": self.daily_limit,
             "waits": self.waits,
             "waited_s": round(self.waited_s, 3),
+            "admitted": self.admitted,
         }

@@ -91,6 +91,9 @@ class SyncService:
             if connectors is None:
                 connectors = await stack.enter_async_context(open_connectors(self.config))
             runner = SyncRunner(self.config, store, connectors)
+            self.metrics.watch_limiters(
+                {name: tuple(getattr(connector, "limiters", ())) for name, connector in connectors.items()}
+            )
             alerter = await self._alerter(stack, store, connectors)
             scheduler = Scheduler(
                 runner,

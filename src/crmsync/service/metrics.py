@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
+from crmsync.connectors.limits import RateLimiter
 from crmsync.engine.report import RunReport
 
 # What a run's report counts, as the metric's `outcome` label (records read and written per connection).
@@ -80,6 +83,10 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+    def watch_limiters(self, limiters: Mapping[str, Sequence[RateLimiter]]) -> None:
+        """Expose each connection's limiters at every scrape: API calls, rate-limit waits, daily quota use."""
+        self.registry.register(_LimiterCollector(limiters))
+
     def count_report(self, report: RunReport) -> None:
         for (kind, connection, what), n in report.counts.items():
             if what in _RECORD_OUTCOMES:
@@ -92,6 +99,43 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _LimiterCollector(Collector):
+    """Reads the limiters' own counters when Prometheus scrapes (they count every call, whoever made it)."""
+
+    def __init__(self, limiters: Mapping[str, Sequence[RateLimiter]]) -> None:
+        self.limiters = limiters
+
+    def collect(self) -> Iterable[Metric]:
+        calls = CounterMetricFamily(
+            "crmsync_api_calls", "API requests sent, per connection and limiter.", labels=("connection", "limiter")
+        )
+        waits = CounterMetricFamily(
+            "crmsync_rate_limit_waits",
+            "Requests that waited for a rate limit, per connection and limiter.",
+            labels=("connection", "limiter"),
+        )
+        waited = CounterMetricFamily(
+            "crmsync_rate_limit_wait_seconds",
+            "Time requests spent waiting for a rate limit.",
+            labels=("connection", "limiter"),
+        )
+        used = GaugeMetricFamily(
+            "crmsync_quota_used", "Daily API calls used, as the vendor reports them.", labels=("connection",)
+        )
+        limit = GaugeMetricFamily("crmsync_quota_limit", "The daily API call quota.", labels=("connection",))
+        for connection, limiters in sorted(self.limiters.items()):
+            for limiter in limiters:
+                state = limiter.state()
+                labels = (connection, limiter.connection)
+                calls.add_metric(labels, float(state["admitted"] or 0))
+                waits.add_metric(labels, float(state["waits"] or 0))
+                waited.add_metric(labels, float(state["waited_s"] or 0))
+                if state["daily_used"] is not None and state["daily_limit"] is not None:
+                    used.add_metric((connection,), float(state["daily_used"]))
+                    limit.add_metric((connection,), float(state["daily_limit"]))
+        yield from (calls, waits, waited, used, limit)
 
 
 __all__ = ["ServiceMetrics"]

@@ -113,6 +113,10 @@ async def test_health_readiness_and_metrics(serve: ServeFactory) -> None:
         "crmsync_sync_passes_total",
         "crmsync_sync_pass_seconds_bucket",
         "crmsync_last_successful_pass_timestamp_seconds",
+        "crmsync_rate_limit_waits_total",
+        "crmsync_quota_used",
     ):
         assert name in metrics, name
+    # The startup poll's calls, counted by the limiters that admitted them.
+    assert await served.metric("crmsync_api_calls_total", connection="hubspot", limiter="hubspot") > 0
     assert await served.metric("crmsync_sync_passes_total", trigger="poll", result="ok") >= 1, ready
