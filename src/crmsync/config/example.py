@@ -49,6 +49,7 @@ service:
   host: 127.0.0.1
   port: 8080
   poll_interval_s: 60
+  sweep_interval_s: 86400               # a full reconciliation (everything read again) once a day
   # public_url: https://crmsync.example.com   # when a proxy sits in front (HubSpot signs the URL it calls)
   register_emulator_webhooks: true      # the local emulators only; see the README for real CRMs
   # alerts:                             # POSTed as Slack-compatible JSON to each URL

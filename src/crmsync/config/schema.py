@@ -59,6 +59,9 @@ class ServiceSection(_Section):
         default=None, description="the base URL the CRMs call when a proxy sits in front (HubSpot signs it)"
     )
     poll_interval_s: float = Field(default=60.0, gt=0, description="incremental polls, the net under webhooks")
+    sweep_interval_s: float = Field(
+        default=86_400.0, ge=0, description="full reconciliation sweeps (a `sync --full`); 0: never"
+    )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger webhook bodies get 413")
     register_emulator_webhooks: bool = Field(
         default=False, description="subscribe the local emulators' webhooks to this service when it starts"

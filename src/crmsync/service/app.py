@@ -99,6 +99,7 @@ class SyncService:
                 runner,
                 self.metrics,
                 poll_interval_s=self.poll_interval_s,
+                sweep_interval_s=self.config.service.sweep_interval_s,
                 after_pass=alerter.after_pass if alerter is not None else None,
                 connections=tuple(self.config.connections),
             )

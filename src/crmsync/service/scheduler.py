@@ -24,7 +24,7 @@ from crmsync.errors import CrmSyncError
 from crmsync.service.breaker import ConnectionBreaker
 from crmsync.service.metrics import ServiceMetrics
 
-Trigger = Literal["poll", "hints"]
+Trigger = Literal["poll", "sweep", "hints"]
 BUSY_RETRY_S = 2.0
 """How soon to try again while another process (a `crmsync sync`) holds the run lease."""
 FAILED_RETRY_S = 5.0
@@ -56,6 +56,7 @@ class Scheduler:
         metrics: ServiceMetrics,
         *,
         poll_interval_s: float,
+        sweep_interval_s: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
         after_pass: AfterPass | None = None,
         breaker: ConnectionBreaker | None = None,
@@ -64,6 +65,7 @@ class Scheduler:
         self.runner = runner
         self.metrics = metrics
         self.poll_interval_s = poll_interval_s
+        self.sweep_interval_s = sweep_interval_s  # 0: never
         self._monotonic = monotonic
         self._after_pass = after_pass
         self.breaker = breaker or ConnectionBreaker(monotonic=monotonic)
@@ -95,6 +97,7 @@ class Scheduler:
         (shared passes, as `crmsync worker` runs them), so a long poll never holds live changes back.
         """
         next_poll = self._monotonic()
+        next_sweep = next_poll + self.sweep_interval_s if self.sweep_interval_s > 0 else float("inf")
         retry_at = float("inf")  # a hints pass after a failure, or when a paused connection may be tried again
         poll: asyncio.Task[float | None] | None = None
         try:
@@ -113,7 +116,11 @@ class Scheduler:
                     next_poll = now + (poll_retry if poll_retry is not None else self.poll_interval_s)
                     retry_at = min(retry_at, self.breaker.next_resume())
                 if poll is None and now >= next_poll:
-                    poll = asyncio.create_task(self._pass("poll"), name="crmsync-poll")
+                    # Now and then the poll is a sweep: everything read again, the net under lost cursors and hints.
+                    sweep = now >= next_sweep
+                    if sweep:
+                        next_sweep = now + self.sweep_interval_s
+                    poll = asyncio.create_task(self._pass("sweep" if sweep else "poll"), name="crmsync-poll")
                     poll.add_done_callback(lambda _: self._wake.set())
                     continue
                 if self._hinted or now >= retry_at:
@@ -141,7 +148,7 @@ class Scheduler:
         started_at, started = datetime.now(UTC), self._monotonic()
         try:
             paused = self.breaker.paused()
-            options = RunOptions(read=trigger == "poll", paused=paused, shared=shared)
+            options = RunOptions(read=trigger != "hints", full=trigger == "sweep", paused=paused, shared=shared)
             report = await self.runner.run(options)
         except RunInProgressError as exc:
             self._finish(trigger, started_at, started, False, "busy", str(exc))

@@ -1,0 +1,60 @@
+"""The scheduler's timing: polls on their interval, and every `sweep_interval_s` a poll that reads everything."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from crmsync.engine.report import RunReport
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.service.metrics import ServiceMetrics
+from crmsync.service.scheduler import Scheduler
+
+BOUND_S = 10.0  # only a broken scheduler waits this long
+
+
+class _Runner:
+    """Records each run's options; `swept` is set once a full run came."""
+
+    def __init__(self) -> None:
+        self.runs: list[RunOptions] = []
+        self.swept = asyncio.Event()
+        self.fifth = asyncio.Event()
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        assert options is not None
+        self.runs.append(options)
+        if options.full:
+            self.swept.set()
+        if len(self.runs) >= 5:
+            self.fifth.set()
+        await asyncio.sleep(0)
+        return RunReport()
+
+
+async def test_polls_come_on_their_interval_and_a_sweep_reads_everything_now_and_then() -> None:
+    runner = _Runner()
+    scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0.05)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(runner.swept.wait(), BOUND_S)
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
+    first = runner.runs[0]
+    assert first.read and not first.full  # the startup pass is an incremental poll
+    sweeps = [options for options in runner.runs if options.full]
+    assert sweeps and all(options.read and not options.shared for options in sweeps)
+    assert len(runner.runs) > len(sweeps)  # polls between the sweeps
+
+
+async def test_no_sweep_when_its_interval_is_zero() -> None:
+    runner = _Runner()
+    scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(runner.fifth.wait(), BOUND_S)
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
+    assert not any(options.full for options in runner.runs)
