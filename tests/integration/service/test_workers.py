@@ -131,3 +131,46 @@ async def test_a_worker_killed_mid_pass_loses_nothing(sandbox: Sandbox, tmp_path
         assert set(counts) == {"done"}
     finally:
         await store.aclose()
+
+
+async def test_with_two_workers_a_later_value_never_loses_to_an_earlier_one(
+    sandbox: Sandbox, tmp_path: Path, pg_state: str
+) -> None:
+    """Per-record order: one record edited again and again, each edit hinted, while two workers race for the hints."""
+    await sandbox.reset()
+    path = sandbox.write_config(tmp_path, pg_state)
+    config = sandbox.load_config(tmp_path, pg_state)
+    contact = await sandbox.hubspot.create("contact", {"lastname": "Order", "email": "order@workers.example"})
+    store = await open_store(pg_state)
+    try:
+        async with open_connectors(config) as connectors:
+            await SyncRunner(config, store, connectors).run(RunOptions())
+        workers = [await _start_worker(path) for _ in range(2)]
+        try:
+            for n in range(1, 11):
+                await sandbox.hubspot.update("contact", contact, {"jobtitle": f"Edit {n}"})
+                await _queue_hints(store, [contact])
+
+            async def last_everywhere() -> bool:
+                sf = await sandbox.salesforce.find("contact", "Email", "order@workers.example", ["Title"])
+                dv = await sandbox.dynamics.find("contact", "emailaddress1", "order@workers.example", ["jobtitle"])
+                return bool(sf and dv and sf[0]["Title"] == dv[0]["jobtitle"] == "Edit 10")
+
+            await eventually(last_everywhere, what="the last of ten edits in Salesforce and Dataverse")
+
+            async def drained() -> bool:
+                async with store.read() as tx:
+                    counts = await tx.jobs.counts()
+                return counts.get("pending", 0) == 0 and counts.get("running", 0) == 0
+
+            await eventually(drained, what="the queue drained")
+        finally:
+            for process in workers:
+                process.send_signal(signal.SIGTERM)
+            codes = [await asyncio.wait_for(process.wait(), STOP_S) for process in workers]
+        assert codes == [0, 0]
+        # Still the last value once every hint was handled: no earlier read overwrote it afterwards.
+        sf = await sandbox.salesforce.find("contact", "Email", "order@workers.example", ["Title"])
+        assert [row["Title"] for row in sf] == ["Edit 10"]
+    finally:
+        await store.aclose()
