@@ -76,6 +76,13 @@ class RunReport:
         if isinstance(error, BaseException):  # a plain message leaves the cause unknown
             self.causes.setdefault(connection, failure_cause(error))
 
+    def summary(self, whats: tuple[str, ...]) -> str:
+        """`read 12, created 3, …` for these counters, then the failures (one line, for logs)."""
+        text = ", ".join(f"{what} {self.total(what)}" for what in whats)
+        if self.failures:
+            text += "; failed: " + "; ".join(self.failures)
+        return text
+
     @property
     def failed_connections(self) -> frozenset[str]:
         """Connections that could not be read or written in this run."""

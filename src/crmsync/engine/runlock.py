@@ -78,13 +78,10 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
         if outcome.previous is not None:
             taken_over = await tx.leases.return_jobs_of(outcome.previous.holder)
         taken_over += len(await tx.jobs.reap())  # any other worker whose job lease expired
-    heartbeat = asyncio.create_task(_renew(store, worker))
     try:
-        yield taken_over
+        async with _heartbeat(store, worker, run_lease=True):
+            yield taken_over
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
         async with store.begin() as tx:
             # A run never ends holding claims: batches cancelled mid-flight go back to the queue.
             await tx.leases.return_jobs_of(worker)
@@ -104,30 +101,33 @@ async def worker_claims(store: Store, worker: str) -> AsyncIterator[int]:
         for holder in await tx.jobs.holders():
             if holder != worker and worker_gone(holder):
                 reaped += await tx.leases.return_jobs_of(holder)
-    heartbeat = asyncio.create_task(_renew_claims(store, worker))
     try:
-        yield reaped
+        async with _heartbeat(store, worker, run_lease=False):
+            yield reaped
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
         async with store.begin() as tx:
             await tx.leases.return_jobs_of(worker)
 
 
-async def _renew_claims(store: Store, worker: str) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        async with store.begin() as tx:
-            await tx.jobs.renew(worker)
+@contextlib.asynccontextmanager
+async def _heartbeat(store: Store, worker: str, *, run_lease: bool) -> AsyncIterator[None]:
+    """Renew the worker's job claims (and the run lease it holds) every HEARTBEAT_S while the block runs."""
 
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            async with store.begin() as tx:
+                if run_lease:
+                    await tx.leases.renew(RUN_LEASE, worker, TTL)
+                await tx.jobs.renew(worker)  # workers (`crmsync worker`) reap expired claims: keep these alive
 
-async def _renew(store: Store, worker: str) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_S)
-        async with store.begin() as tx:
-            await tx.leases.renew(RUN_LEASE, worker, TTL)
-            await tx.jobs.renew(worker)  # workers (`crmsync worker`) reap expired claims: keep the run's alive
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 __all__ = ["RUN_LEASE", "RunInProgressError", "new_worker_id", "process_gone", "run_lease", "worker_claims"]

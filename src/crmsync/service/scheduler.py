@@ -28,6 +28,7 @@ Trigger = Literal["poll", "sweep", "hints"]
 BUSY_RETRY_S = 2.0
 """How soon to try again while another process (a `crmsync sync`) holds the run lease."""
 FAILED_RETRY_S = 5.0
+_SUMMARY = ("read", "created", "updated", "deleted", "conflicts")  # what a pass's log line counts
 
 log = structlog.get_logger("crmsync.service.scheduler")
 
@@ -167,7 +168,7 @@ class Scheduler:
             self.metrics.lag.observe(ended - arrived)
         del self._arrivals[:covered]
         ok = not report.failures
-        self._finish(trigger, started_at, started, ok, "ok" if ok else "failed", _summary(report))
+        self._finish(trigger, started_at, started, ok, "ok" if ok else "failed", report.summary(_SUMMARY))
         return report, (None if ok else FAILED_RETRY_S)
 
     def _finish(
@@ -185,14 +186,6 @@ class Scheduler:
             log.info("sync pass", trigger=trigger, seconds=round(seconds, 3), summary=message)
         else:
             log.warning("sync pass did not complete", trigger=trigger, result=result, message=message)
-
-
-def _summary(report: RunReport) -> str:
-    parts = [f"{what} {report.total(what)}" for what in ("read", "created", "updated", "deleted", "conflicts")]
-    text = ", ".join(parts)
-    if report.failures:
-        text += "; failed: " + "; ".join(report.failures)
-    return text
 
 
 __all__ = ["AfterPass", "PassSummary", "Scheduler", "Trigger"]

@@ -13,7 +13,6 @@ import contextlib
 
 import structlog
 
-from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.errors import CrmSyncError
 from crmsync.service.breaker import ConnectionBreaker
@@ -78,15 +77,8 @@ class Worker:
         ok = not report.failures
         self.metrics.passes.labels("worker", "ok" if ok else "failed").inc()
         if handled or not ok:
-            log.info("worker pass", summary=_summary(report), handled=handled)
+            log.info("worker pass", summary=report.summary(_ACTIVITY), handled=handled)
         return handled > 0, None if ok else FAILED_RETRY_S
-
-
-def _summary(report: RunReport) -> str:
-    text = ", ".join(f"{what} {report.total(what)}" for what in _ACTIVITY)
-    if report.failures:
-        text += "; failed: " + "; ".join(report.failures)
-    return text
 
 
 __all__ = ["IDLE_S", "Worker"]
