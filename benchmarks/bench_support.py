@@ -19,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.testing.sandbox import SandboxEndpoints
-from crmsync.testing.sandbox.config import CONFIG_FILE, render_config, secret_files
+from crmsync.testing.sandbox.config import render_config
+from crmsync.testing.sandbox.harness import write_config_files
 
 
 async def wait_ready(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> dict[str, Any]:
@@ -93,15 +94,7 @@ def write_config(
     connections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """crmsync.yaml for the benchmark's emulators and its secret files (owner-only); returns the yaml's path."""
-    for relative, secret in secret_files(ep).items():
-        path = directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        os.chmod(path, 0o600)
-        path.write_text(secret + "\n", encoding="utf-8")
-    config = directory / CONFIG_FILE
-    config.write_text(render_config(ep, state_url, service=service, connections=connections), encoding="utf-8")
-    return config
+    return write_config_files(directory, ep, render_config(ep, state_url, service=service, connections=connections))
 
 
 async def start_crmsync(command: str, config: Path, log: Path, *extra: str) -> asyncio.subprocess.Process:

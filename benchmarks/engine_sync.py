@@ -34,8 +34,9 @@ from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store import Store, open_store
 from crmsync.store.tables import links, records
-from crmsync.testing.sandbox import DynamicsUser, HubSpotUser, SalesforceUser, SandboxEndpoints
+from crmsync.testing.sandbox import HubSpotUser, SandboxEndpoints
 from crmsync.testing.sandbox.config import render_config, secret_files
+from crmsync.testing.sandbox.harness import make_users
 from crmsync.testing.sandbox.names import merge_settings
 
 KINDS = ("company", "contact")
@@ -118,26 +119,14 @@ async def canonical_counts(store: Store) -> dict[str, int]:
 async def edit_contacts(store: Store, ep: SandboxEndpoints, changes: int) -> None:
     """`changes` title edits, spread over the three CRMs, through each vendor's API (as people would)."""
     per_vendor = changes // 3
-    users: dict[str, Any] = {
-        "salesforce": SalesforceUser(
-            ep.salesforce_url, ep.salesforce.client_id, ep.salesforce.client_secret, sleep=asyncio.sleep
-        ),
-        "hubspot": HubSpotUser(ep.hubspot_url, ep.hubspot.private_app_token, sleep=asyncio.sleep),
-        "dynamics": DynamicsUser(
-            ep.dynamics_url,
-            ep.dynamics.tenant_id,
-            ep.dynamics.client_id,
-            ep.dynamics.client_secret,
-            sleep=asyncio.sleep,
-        ),
-    }
+    users = make_users(ep, sleep=asyncio.sleep)
     title = {"salesforce": "Title", "hubspot": "jobtitle", "dynamics": "jobtitle"}
     for n, (vendor, user) in enumerate(users.items()):
         count = per_vendor + (changes - 3 * per_vendor if n == 0 else 0)
         query = sa.select(links.c.remote_id).where(links.c.connection == vendor, links.c.kind == "contact")
         async with store.read() as tx:
             ids = [row[0] for row in await tx.connection.execute(query.order_by(links.c.remote_id).limit(count))]
-        if vendor == "hubspot":  # one at a time would spend 333 of its 190 calls per 10 s: edit in bulk
+        if isinstance(user, HubSpotUser):  # one at a time would spend 333 of its 190 calls per 10 s: edit in bulk
             await user.update_many(
                 "contact", {remote_id: {title[vendor]: f"Benchmark title {remote_id[-4:]}"} for remote_id in ids}
             )

@@ -59,6 +59,7 @@ from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.store import open_store
 from crmsync.store.tables import links
 from crmsync.testing.sandbox import DynamicsUser, HubSpotUser, SalesforceUser, SandboxEndpoints
+from crmsync.testing.sandbox.harness import make_users as sandbox_users
 from engine_sync import endpoints, free_port, spawn_emulators
 
 TITLE: Final[Mapping[VendorName, str]] = {"salesforce": "Title", "hubspot": "jobtitle", "dynamics": "jobtitle"}
@@ -101,19 +102,7 @@ class Edit:
 
 
 def make_users(ep: SandboxEndpoints) -> dict[VendorName, User]:
-    return {
-        "salesforce": SalesforceUser(
-            ep.salesforce_url, ep.salesforce.client_id, ep.salesforce.client_secret, sleep=asyncio.sleep
-        ),
-        "hubspot": HubSpotUser(ep.hubspot_url, ep.hubspot.private_app_token, sleep=asyncio.sleep),
-        "dynamics": DynamicsUser(
-            ep.dynamics_url,
-            ep.dynamics.tenant_id,
-            ep.dynamics.client_id,
-            ep.dynamics.client_secret,
-            sleep=asyncio.sleep,
-        ),
-    }
+    return sandbox_users(ep, sleep=asyncio.sleep)
 
 
 async def read_titles(user: User, ids: Sequence[str]) -> dict[str, str | None]:

@@ -130,16 +130,8 @@ class Sandbox:
             cast(hubspot.HubSpotConfig, configs["hubspot"]),
             cast(dynamics.DynamicsConfig, configs["dynamics"]),
         )
-        self._users = self._make_users(self._endpoints)
+        self._users = dict(make_users(self._endpoints, sleep=self._sleep))
         return self
-
-    def _make_users(self, ep: SandboxEndpoints) -> dict[VendorName, VendorUser]:
-        sf, hs, dv = ep.salesforce, ep.hubspot, ep.dynamics
-        return {
-            "salesforce": SalesforceUser(ep.salesforce_url, sf.client_id, sf.client_secret, sleep=self._sleep),
-            "hubspot": HubSpotUser(ep.hubspot_url, hs.private_app_token, sleep=self._sleep),
-            "dynamics": DynamicsUser(ep.dynamics_url, dv.tenant_id, dv.client_id, dv.client_secret, sleep=self._sleep),
-        }
 
     def stop(self) -> None:
         """Stop the emulators. Users' clients keep no idle connection, so nothing else is left open."""
@@ -249,19 +241,10 @@ class Sandbox:
         service: Mapping[str, Any] | None = None,
     ) -> Path:
         """Write crmsync.yaml and its secret files (owner-readable only) into `directory`; returns the yaml's path."""
-        directory.mkdir(parents=True, exist_ok=True)
-        for relative, secret in secret_files(self.endpoints).items():
-            path = directory / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            os.chmod(path, 0o600)
-            path.write_text(secret + "\n", encoding="utf-8")
-        config = directory / CONFIG_FILE
         text = self.config_text(
             state_url, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml, connections=connections, service=service
         )
-        config.write_text(text, encoding="utf-8")
-        return config
+        return write_config_files(directory, self.endpoints, text)
 
     def load_config(
         self,
@@ -285,4 +268,28 @@ class Sandbox:
         return load_config(path, environ={})
 
 
-__all__ = ["DEFAULT_STATE_URL", "Sandbox", "VendorUser"]
+def make_users(ep: SandboxEndpoints, *, sleep: Sleep) -> dict[VendorName, SalesforceUser | HubSpotUser | DynamicsUser]:
+    """A simulated person per emulator, logged in with its development credentials."""
+    sf, hs, dv = ep.salesforce, ep.hubspot, ep.dynamics
+    return {
+        "salesforce": SalesforceUser(ep.salesforce_url, sf.client_id, sf.client_secret, sleep=sleep),
+        "hubspot": HubSpotUser(ep.hubspot_url, hs.private_app_token, sleep=sleep),
+        "dynamics": DynamicsUser(ep.dynamics_url, dv.tenant_id, dv.client_id, dv.client_secret, sleep=sleep),
+    }
+
+
+def write_config_files(directory: Path, ep: SandboxEndpoints, config_text: str) -> Path:
+    """Write crmsync.yaml and the secret files it reads (owner-readable only) into `directory`; the yaml's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for relative, secret in secret_files(ep).items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        os.chmod(path, 0o600)
+        path.write_text(secret + "\n", encoding="utf-8")
+    config = directory / CONFIG_FILE
+    config.write_text(config_text, encoding="utf-8")
+    return config
+
+
+__all__ = ["DEFAULT_STATE_URL", "Sandbox", "VendorUser", "make_users", "write_config_files"]
