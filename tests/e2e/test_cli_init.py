@@ -31,3 +31,10 @@ def test_init_writes_a_config_that_loads(tmp_path: Path) -> None:
     assert config.kinds == OBJECT_KINDS
     assert set(config.connections) == {"salesforce", "hubspot", "dynamics"}
     assert config.state_url == f"sqlite:///{tmp_path / 'crmsync.db'}"
+    # The dashboard is never open: init configures an operator token, read from a fresh owner-only file.
+    token_file = tmp_path / "secrets" / "dashboard_token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    (token,) = config.service.dashboard.tokens
+    assert (token.name, token.role) == ("admin", "operator")
+    assert token.token.get_secret_value() == token_file.read_text(encoding="utf-8").strip()
+    assert token.token.get_secret_value() not in text

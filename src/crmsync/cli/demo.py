@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import secrets
 import shutil
+import signal
+import socket
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -17,13 +26,26 @@ from crmsync.cli.explain import render_explanation
 from crmsync.cli.sync import render_report, run_with_progress
 from crmsync.config.values import SyncConfig
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
-from crmsync.engine.inspect import explain_record
+from crmsync.engine.inspect import explain_record, list_conflicts
 from crmsync.engine.runner import RunOptions
+from crmsync.service.app import SyncService
+from crmsync.service.logs import configure_logging
 from crmsync.store import Store, open_store
 from crmsync.store.tables import links
 from crmsync.testing.sandbox import Sandbox
 
 console = Console()
+
+DASHBOARD_TOKEN_FILE = "secrets/dashboard_token"
+DASHBOARD_PORTS = range(8080, 8100)
+DEMO_POLL_INTERVAL_S = 30.0
+DEMO_OBJECTS = """
+company: {}
+contact: {fields: {mailing_city: {policy: manual}}}
+deal: {}
+activity: {}
+"""
+"""Every kind with its defaults, and one field a person decides: the story parks a conflict on it to look at."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +64,114 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo's crmsync.yaml and state database are written.")
     ] = Path("crmsync-demo"),
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then serve the dashboard over the demo's emulators until Ctrl-C (default: when run from a terminal).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole story on local emulators: first sync, edits in every CRM, incremental sync, explanations."""
-    asyncio.run(_story(records, seed, directory))
+    """Run the whole story on local emulators: first sync, edits in every CRM, incremental sync, explanations.
+
+    From a terminal it then serves the dashboard over the same emulators and state until interrupted.
+    """
+    try:
+        asyncio.run(_story(records, seed, directory, sys.stdout.isatty() if serve is None else serve))
+    except KeyboardInterrupt:
+        console.print("Stopped; the emulators are gone, the state database stays.")
 
 
-async def _story(records: int, seed: int, directory: Path) -> None:
+def _write_dashboard_token(directory: Path) -> dict[str, object]:
+    """A fresh operator token in <dir>/secrets/dashboard_token (owner-only); the `service:` section that reads it."""
+    path = directory / DASHBOARD_TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)
+    path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+    token = {"name": "demo", "role": "operator", "token": {"file": DASHBOARD_TOKEN_FILE}}
+    return {
+        "poll_interval_s": DEMO_POLL_INTERVAL_S,
+        "register_emulator_webhooks": True,
+        "dashboard": {"tokens": [token]},
+    }
+
+
+def free_port(host: str = "127.0.0.1", candidates: range = DASHBOARD_PORTS) -> int:
+    """The first port of `candidates` nobody listens on (8080 first), else any free port."""
+    for port in (*candidates, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port on the loopback interface")
+
+
+class _DemoServer(uvicorn.Server):
+    """Stops on Ctrl-C (a second one forces it) without re-raising the signal, so the demo then closes cleanly."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._interrupted)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()  # set once it accepts connections: the address is printed then
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
+    def _interrupted(self) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+
+
+async def _serve_dashboard(config: SyncConfig, directory: Path) -> None:
+    """`crmsync serve` over the demo's emulators and state, on 127.0.0.1, until Ctrl-C."""
+    configure_logging(config, json=False, level=logging.WARNING)  # secrets masked; the passes' chatter left out
+    host, port = "127.0.0.1", free_port()
+    url = f"http://{host}:{port}"
+    store = await open_store(config.state_url)
+    try:
+        service = SyncService(config, store=store, service_url=url)
+        server = _DemoServer(
+            uvicorn.Config(service.app, host=host, port=port, access_log=False, log_level="warning", lifespan="on")
+        )
+        console.rule("[bold]7. The dashboard")
+        serving = asyncio.create_task(server.serve())
+        listening = asyncio.create_task(server.listening.wait())
+        await asyncio.wait((serving, listening), return_when=asyncio.FIRST_COMPLETED)  # a failed start ends serving
+        listening.cancel()
+        if server.started:
+            console.print(f"Dashboard: [bold]{url}/[/]  (sign in with the token in {directory / DASHBOARD_TOKEN_FILE})")
+            console.print(
+                "It shows the demo's conflicts and sync errors; edits made in the emulators arrive by webhook. "
+                "Press Ctrl-C to stop."
+            )
+        await serving
+    finally:
+        await store.aclose()
+    console.print("Stopped; the emulators are gone, the state database stays.")
+
+
+async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
     console.rule("[bold]1. Three CRMs with overlapping data")
     async with Sandbox(seed=seed, records=records) as sb:
         await _show_emulators(sb)
         shutil.rmtree(directory, ignore_errors=True)
-        config = sb.load_config(directory)
+        config = sb.load_config(directory, objects_yaml=DEMO_OBJECTS, service=_write_dashboard_token(directory))
         console.print(f"Configuration: {directory / 'crmsync.yaml'} (secrets in {directory / 'secrets'})")
 
         console.rule("[bold]2. First full sync: meet, match, merge and create")
@@ -77,6 +196,12 @@ async def _story(records: int, seed: int, directory: Path) -> None:
         console.print(f"HubSpot:    the same contact ({edited.hubspot}) title → 'Head of Sales', a minute later")
         await sb.dynamics.update("contact", phoned.dynamics, {"telephone1": "(415) 555-0142"})
         console.print(f"Dataverse:  contact {phoned.dynamics} phone → '(415) 555-0142'")
+        await sb.salesforce.update("contact", phoned.salesforce, {"MailingCity": "Lisbon"})
+        await sb.hubspot.update("contact", phoned.hubspot, {"city": "Porto"})
+        console.print(
+            f"Salesforce and HubSpot: contact {phoned.salesforce} / {phoned.hubspot} city → 'Lisbon' and 'Porto' "
+            "(mailing_city's policy is manual: a person decides)"
+        )
         await sb.dynamics.delete("contact", deleted.dynamics)
         console.print(f"Dataverse:  contact {deleted.dynamics} deleted")
         survivor = await sb.hubspot.merge("contact", primary.hubspot, merged.hubspot)
@@ -98,17 +223,21 @@ async def _story(records: int, seed: int, directory: Path) -> None:
         writes = report.total("created") + report.total("updated") + report.total("deleted")
         console.print(f"Writes in this sync: [bold]{writes}[/] (the echoes of crmsync's own writes change nothing)")
 
-    console.rule("[bold]Where to look")
-    path = directory / "crmsync.yaml"
-    console.print("The emulators are gone; the state database stays. Try:")
-    for command in (
-        f"crmsync status -c {path}",
-        f"crmsync conflicts list -c {path}",
-        f"crmsync errors list -c {path}",
-        f"crmsync explain contact {edited.canonical_id} -c {path}",
-        f"crmsync mappings -c {path}",
-    ):
-        console.print(f"  [bold].venv/bin/{command}[/]")
+        console.rule("[bold]Where to look")
+        path = directory / "crmsync.yaml"
+        console.print("The state database stays when the emulators are gone. Try:")
+        for command in (
+            f"crmsync status -c {path}",
+            f"crmsync conflicts list -c {path}",
+            f"crmsync errors list -c {path}",
+            f"crmsync explain contact {edited.canonical_id} -c {path}",
+            f"crmsync mappings -c {path}",
+        ):
+            console.print(f"  [bold].venv/bin/{command}[/]")
+        if serve:
+            await _serve_dashboard(config, directory)
+        else:
+            console.print("Run `make demo` from a terminal (or add --serve) to browse it all in the dashboard.")
 
 
 async def _show_emulators(sb: Sandbox) -> None:
@@ -172,7 +301,8 @@ async def _outcome(
     console.print(
         "Merged in HubSpot: Salesforce keeps "
         + f"{len(left['salesforce'])} and Dataverse {len(left['dynamics'])} of the two records "
-        + "(the other was merged away by the delete policy; links and audit follow the survivor)."
+        + "(the other was merged by Dataverse's own merge, and deleted in Salesforce, which merges only over SOAP; "
+        + "links and audit follow the survivor)."
     )
     found_sf = await sb.salesforce.find("contact", "Email", "grace.hopper@example.com")
     found_dv = await sb.dynamics.find("contact", "emailaddress1", "grace.hopper@example.com")
@@ -183,14 +313,24 @@ async def _outcome(
     store = await open_store(config.state_url)
     try:
         explanation = await explain_record(store, config, "contact", edited.canonical_id, history=3)
+        parked = [c for c in await list_conflicts(store, kind="contact") if c.field == "mailing_city"]
     finally:
         await store.aclose()
+    console.print(
+        "City edited differently in two CRMs under policy manual: "
+        + (
+            f"parked as conflict #{parked[0].id} for a person to decide (the dashboard, or `crmsync conflicts`)."
+            if parked
+            else "not parked (unexpected; see `crmsync conflicts list`)."
+        )
+    )
     render_explanation(console, explanation)
 
 
 async def _exists(sb: Sandbox, connection: str, remote_id: str) -> bool:
-    user = sb.user(_VENDORS[connection])
-    return await user.get("contact", remote_id) is not None
+    """Live there: a Dataverse row merged into another stays readable (inactive, `masterid` set) but is gone."""
+    row = await sb.user(_VENDORS[connection]).get("contact", remote_id)
+    return row is not None and row.get("_masterid_value") is None
 
 
 _VENDORS: dict[str, VendorName] = {name: name for name in VENDOR_NAMES}

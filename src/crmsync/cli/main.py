@@ -7,6 +7,7 @@ import typer
 from crmsync import __version__
 from crmsync.cli.check import check
 from crmsync.cli.conflicts import conflicts_app
+from crmsync.cli.dashboard import dashboard_app
 from crmsync.cli.demo import demo
 from crmsync.cli.emulate import emulate
 from crmsync.cli.errors import errors_app
@@ -34,6 +35,7 @@ app.command()(worker)
 app.command()(status)
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(errors_app, name="errors")
+app.add_typer(dashboard_app, name="dashboard")
 app.command()(explain)
 
 

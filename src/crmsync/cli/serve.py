@@ -80,12 +80,11 @@ def worker(
 async def _work(config: SyncConfig, idle: float) -> None:
     store = await open_store(config.state_url)
     try:
-        async with open_connectors(config) as connectors:
-            runner = SyncRunner(config, store, connectors)
+        async with open_connectors(config) as connectors, SyncRunner(config, store, connectors) as runner:
             loop = Worker(runner, ServiceMetrics(), idle_s=idle)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().add_signal_handler(signum, loop.stop)
-            log.info("worker started", state=config.state_url_safe)
+            log.info("worker started", state=config.state_url_safe, redis=config.redis_url_safe)
             await loop.run()
             log.info("worker stopped", passes=loop.passes, handled=loop.handled)
     finally:

@@ -108,8 +108,10 @@ async def run_with_progress(config: SyncConfig, options: RunOptions, *, console:
                     if event.finished:
                         bars.update(tasks[key], total=1, completed=1)
 
-                async with open_connectors(config) as connectors:
-                    runner = SyncRunner(config, target, connectors, progress=show)
+                async with (
+                    open_connectors(config) as connectors,
+                    SyncRunner(config, target, connectors, progress=show) as runner,
+                ):
                     return await runner.run(options)
         finally:
             if target is not store:

@@ -43,7 +43,8 @@ _TEMPLATE = """\
 state:
   url: sqlite:///crmsync.db
 
-# `crmsync serve`: webhooks at http://<host>:<port>/webhooks/<connection>, plus /metrics, /healthz, /readyz.
+# `crmsync serve`: webhooks at http://<host>:<port>/webhooks/<connection>, plus /metrics, /healthz, /readyz
+# and the dashboard at /.
 # Changes arrive by webhook within a second; the incremental poll is the net for anything a webhook missed.
 service:
   host: 127.0.0.1
@@ -58,6 +59,19 @@ service:
   #   queue_age_s: 900                  # the oldest pending job waited this long
   #   quota_share: 0.8                  # this share of a connection's daily API quota used
   #   repeat_s: 3600                    # the same alert at most this often
+
+  # The dashboard at http://<host>:<port>/ and its JSON API at /api. Nobody gets in without one of these:
+  # tokens (API clients send `Authorization: Bearer <token>`; browsers sign in with it) or users.
+  dashboard:
+    tokens:
+      - name: admin                     # shown in logs and as who resolved a conflict
+        role: operator                  # operator: may resolve and retry; viewer: read-only
+        token: {{file: {secrets}/dashboard_token}}   # a random token written by `crmsync init`
+    # users:                            # sign in with a username and password instead
+    #   - username: ada
+    #     role: viewer
+    #     password_hash: {{env: ADA_PASSWORD_HASH}}   # from `crmsync dashboard hash-password`
+    # session_secret: {{file: {secrets}/dashboard_session}}   # sign-ins then survive a restart
 
 # One entry per CRM; the name (left) is how the rest of crmsync refers to it.
 # Secrets are never written here: each is read from an environment variable or a file,
@@ -147,5 +161,6 @@ def example_config(emulators: LocalEmulators) -> ExampleFiles:
         f"{SECRETS_DIR}/salesforce_webhook_token": random_secrets.token_urlsafe(24),
         f"{SECRETS_DIR}/hubspot_webhook_secret": random_secrets.token_urlsafe(24),
         f"{SECRETS_DIR}/dynamics_webhook_key": random_secrets.token_urlsafe(24),
+        f"{SECRETS_DIR}/dashboard_token": random_secrets.token_urlsafe(32),
     }
     return ExampleFiles(text, secrets)

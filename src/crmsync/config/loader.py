@@ -6,17 +6,26 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from crmsync.config.connections import CONNECTION_NAME, build_connections
 from crmsync.config.objects import build_objects
 from crmsync.config.problems import ConfigFileError, pydantic_issues
-from crmsync.config.schema import TOP_LEVEL_KEYS, AlertsSection, ServiceSection, StateSection
+from crmsync.config.schema import (
+    TOP_LEVEL_KEYS,
+    AlertsSection,
+    DashboardSection,
+    DashboardToken,
+    DashboardUser,
+    ServiceSection,
+    StateSection,
+)
 from crmsync.config.secrets import Sources, resolve
-from crmsync.config.values import VENDORS, SyncConfig, Vendor
+from crmsync.config.values import VENDORS, SyncConfig, Vendor, redis_password
 from crmsync.mapping import (
     ConfigIssue,
     MappingConfigError,
@@ -63,6 +72,7 @@ def parse_config(
         if key not in TOP_LEVEL_KEYS:
             issues.append(doc.issue((str(key),), f"unknown key {key!r}; expected one of: {', '.join(TOP_LEVEL_KEYS)}"))
     state_url = _state_url(doc, data.get("state"), sources, issues)
+    redis_url = _redis_url(doc, data.get("state"), sources, issues)
     service = _service(doc, data.get("service"), sources, issues)
     mappings = _mappings(doc, issues)
     connections = build_connections(doc, data.get("connections"), sources, issues)
@@ -71,7 +81,7 @@ def parse_config(
     if issues:
         # File order reads best: the user fixes them top to bottom.
         raise ConfigFileError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
-    return SyncConfig(doc.file, state_url, connections, objects, mappings, service)
+    return SyncConfig(doc.file, state_url, connections, objects, mappings, service, redis_url=redis_url)
 
 
 def _declared(raw: Any) -> dict[str, Vendor | None]:
@@ -94,19 +104,70 @@ def _mappings(doc: YamlDocument, issues: list[ConfigIssue]) -> Mappings:
 
 def _service(doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]) -> ServiceSection:
     raw, reported = _alert_urls(doc, raw, sources, issues)
+    raw, reported_dashboard = _dashboard_secrets(doc, raw, sources, issues)
+    reported += reported_dashboard
     try:
         return ServiceSection.model_validate({} if raw is None else raw)
     except ValidationError as exc:
         # Alert URLs already reported (unreadable `{env:}`/`{file:}`, not a list) would be reported twice.
         errors = [err for err in exc.errors() if not any(err["loc"][: len(prefix)] == prefix for prefix in reported)]
-        issues.extend(pydantic_issues(doc, ("service",), errors, _service_keys, secret=("urls",)))
+        secret = ("urls", "token", "password_hash", "session_secret")
+        issues.extend(pydantic_issues(doc, ("service",), errors, _service_keys, secret=secret))
         return ServiceSection()
 
 
 def _service_keys(loc: tuple[str, ...]) -> tuple[str, ...]:
     if not loc:
         return tuple(ServiceSection.model_fields)
-    return tuple(AlertsSection.model_fields) if loc == ("alerts",) else ()
+    if loc == ("alerts",):
+        return tuple(AlertsSection.model_fields)
+    if loc == ("dashboard",):
+        return tuple(DashboardSection.model_fields)
+    if len(loc) == 3 and loc[0] == "dashboard":
+        entry: type[BaseModel] = DashboardUser if loc[1] == "users" else DashboardToken
+        return tuple(entry.model_fields)
+    return ()
+
+
+_DASHBOARD_SECRETS = {"tokens": "token", "users": "password_hash"}
+
+
+def _dashboard_secrets(
+    doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]
+) -> tuple[Any, list[tuple[str | int, ...]]]:
+    """`service` with the dashboard's tokens, password hashes and session key read from `{env:}` / `{file:}`.
+
+    They are secrets: written inline in the file they are refused (with the file, line and key).
+    """
+    dashboard = raw.get("dashboard") if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping) or not isinstance(dashboard, Mapping):
+        return raw, []
+    base = ("service", "dashboard")
+    resolved: dict[str, Any] = dict(dashboard)
+    reported: list[tuple[str | int, ...]] = []
+    for section, key in _DASHBOARD_SECRETS.items():
+        entries = dashboard.get(section)
+        if not isinstance(entries, list):
+            continue  # the model reports what else was written there
+        values: list[Any] = []
+        for index, entry in enumerate(entries):
+            if isinstance(entry, Mapping) and key in entry:
+                value, issue = resolve(entry[key], (*base, section, str(index), key), doc, sources, secret=True)
+                if issue is not None:
+                    issues.append(issue)
+                    reported.append(("dashboard", section, index, key))
+                    value = entry[key]
+                entry = {**entry, key: value}
+            values.append(entry)
+        resolved[section] = values
+    if dashboard.get("session_secret") is not None:
+        value, issue = resolve(dashboard["session_secret"], (*base, "session_secret"), doc, sources, secret=True)
+        if issue is not None:
+            issues.append(issue)
+            reported.append(("dashboard", "session_secret"))
+            value = dashboard["session_secret"]
+        resolved["session_secret"] = value
+    return {**raw, "dashboard": resolved}, reported
 
 
 def _alert_urls(
@@ -139,7 +200,9 @@ def _state_url(doc: YamlDocument, raw: Any, sources: Sources, issues: list[Confi
     try:
         written = StateSection.model_validate({} if raw is None else raw).url
     except ValidationError as exc:
-        issues.extend(pydantic_issues(doc, ("state",), exc.errors(), lambda loc: ("url",) if not loc else ()))
+        issues.extend(
+            pydantic_issues(doc, ("state",), exc.errors(), lambda loc: ("url", "redis_url") if not loc else ())
+        )
         if not isinstance(raw, Mapping) or "url" not in raw:
             return fallback
         written = raw["url"]  # still check the URL, so its mistakes are listed with the others
@@ -167,3 +230,52 @@ def _state_url(doc: YamlDocument, raw: Any, sources: Sources, issues: list[Confi
             # Next to the config file, not wherever the command happens to run.
             url = url.set(database=str(sources.base_dir / database))
     return url.render_as_string(hide_password=False)
+
+
+REDIS_URL_EXAMPLE = (
+    "expected a Redis URL such as redis://127.0.0.1:6379/0, rediss://host:6380/0 or unix:///path/redis.sock"
+)
+
+
+def _redis_url(doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]) -> SecretStr | None:
+    """`state.redis_url`: where workers share rate limits (None: not set). Messages never repeat the URL."""
+    if not isinstance(raw, Mapping) or raw.get("redis_url") is None:
+        return None
+    written = raw["redis_url"]
+    path = ("state", "redis_url")
+    value, issue = resolve(written, path, doc, sources, secret=False)
+    if issue is not None:
+        issues.append(issue)
+        return None
+    problem = _redis_url_problem(value)
+    if problem is not None:
+        issues.append(doc.issue(path, problem))
+        return None
+    if redis_password(value) is not None and not isinstance(written, Mapping):
+        issues.append(
+            doc.issue(path, "a URL with a password cannot be written in the file; use `redis_url: {env: VARIABLE}`")
+        )
+        return None
+    return SecretStr(value)
+
+
+def _redis_url_problem(value: Any) -> str | None:
+    """What is wrong with a Redis URL (None: nothing), in words that do not repeat it (it may hold a password)."""
+    if not isinstance(value, str):
+        return REDIS_URL_EXAMPLE
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        return f"{REDIS_URL_EXAMPLE} (the host or port cannot be read)"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        scheme = f"the scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        return f"{REDIS_URL_EXAMPLE}; {scheme} is not redis://, rediss:// or unix://"
+    if parts.scheme == "unix":
+        return None if parts.path else f"{REDIS_URL_EXAMPLE}; a unix:// URL needs the socket's path"
+    if not parts.hostname:
+        return f"{REDIS_URL_EXAMPLE}; the host is missing"
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        return f"{REDIS_URL_EXAMPLE}; the path must be a database number such as /0"
+    return None

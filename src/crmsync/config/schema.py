@@ -20,6 +20,8 @@ class StateSection(_Section):
     """Where crmsync keeps its state; a relative SQLite path is relative to the config file."""
 
     url: Any = "sqlite:///crmsync.db"  # a string, or `{env: …}` / `{file: …}` for a URL with a password
+    # Workers share their rate limits through this Redis instead of the database (also on SQLite); may hold a password.
+    redis_url: Any = None
 
 
 def _http_url(url: SecretStr) -> SecretStr:
@@ -50,6 +52,74 @@ class AlertsSection(_Section):
     repeat_s: float = Field(default=3600.0, ge=0, description="the same alert is sent at most once in this time")
 
 
+DashboardRole = Literal["viewer", "operator"]
+DASHBOARD_NAME = r"^[A-Za-z0-9_.@-]{1,64}$"
+PASSWORD_HASH_SCHEMES = ("scrypt", "pbkdf2_sha256")
+
+
+def _password_hash(value: SecretStr) -> SecretStr:
+    # Only the scheme is checked here (the dashboard verifies the rest); the hash itself is never echoed.
+    scheme = value.get_secret_value().partition("$")[0]
+    if scheme not in PASSWORD_HASH_SCHEMES:
+        raise ValueError("expected a hash written by `crmsync dashboard hash-password` (scrypt$… or pbkdf2_sha256$…)")
+    return value
+
+
+def _token(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < 16:
+        raise ValueError("a dashboard token needs at least 16 characters (`crmsync init` writes a random one)")
+    return value
+
+
+class DashboardToken(_Section):
+    """An API token of the dashboard: `{name, role, token: {env|file}}`; the name is what logs and pages show."""
+
+    name: str = Field(pattern=DASHBOARD_NAME)
+    role: DashboardRole = "viewer"
+    token: Annotated[SecretStr, AfterValidator(_token)]
+
+
+class DashboardUser(_Section):
+    """A person who signs in with a password: `{username, role, password_hash: {env|file}}`."""
+
+    username: str = Field(pattern=DASHBOARD_NAME)
+    role: DashboardRole = "viewer"
+    password_hash: Annotated[SecretStr, AfterValidator(_password_hash)]
+
+
+class DashboardSection(_Section):
+    """Who may open the dashboard at `/` and its API at `/api` (the `service.dashboard:` section).
+
+    Nothing configured means nobody: the dashboard then only explains how to configure it.
+    """
+
+    tokens: tuple[DashboardToken, ...] = ()
+    users: tuple[DashboardUser, ...] = ()
+    session_secret: SecretStr | None = Field(
+        default=None, description="signs login cookies; default: random per process (sign-ins end at a restart)"
+    )
+    session_max_age_s: float = Field(default=12 * 3600.0, gt=0, description="a sign-in lasts this long")
+    record_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="per connection, a URL template for a record's page: {object}, {object_type_id}, {id}",
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> DashboardSection:
+        for what, names in (
+            ("token name", [t.name for t in self.tokens]),
+            ("username", [u.username for u in self.users]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"each {what} must be unique; repeated: {', '.join(repeated)}")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.tokens or self.users)
+
+
 class ServiceSection(_Section):
     """How `crmsync serve` listens, how often it polls, and what it accepts (the `service:` section)."""
 
@@ -67,6 +137,7 @@ class ServiceSection(_Section):
         default=False, description="subscribe the local emulators' webhooks to this service when it starts"
     )
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    dashboard: DashboardSection = Field(default_factory=DashboardSection)
 
 
 class PolicySpec(_Section):

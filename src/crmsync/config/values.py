@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from crmsync.config.schema import ServiceSection
@@ -112,6 +114,28 @@ class ObjectSettings:
     delete: DeletePolicy = field(default_factory=DeletePolicy)
 
 
+def redis_password(url: str) -> str | None:
+    """The password a Redis URL carries, in its user part or (redis-py's form for sockets) `?password=`."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return unquote(parts.password)
+    query = parse_qs(parts.query).get("password")
+    return query[0] if query else None
+
+
+def redis_url_safe(url: str) -> str:
+    """`url` with its password (if any) replaced by ***: the form a Redis URL takes in logs, pages and errors."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = urlencode(
+        [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*"
+    )
+    # Not urlunsplit: it drops the `//` of `unix:///path` (an empty host).
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
 @dataclass(frozen=True, slots=True)
 class SyncConfig:
     """A validated crmsync.yaml. Objects come in dependency order (company, contact, deal, activity)."""
@@ -122,11 +146,17 @@ class SyncConfig:
     objects: Mapping[ObjectKind, ObjectSettings]
     mappings: Mappings = field(repr=False)
     service: ServiceSection = field(default_factory=ServiceSection)
+    redis_url: SecretStr | None = field(default=None, repr=False)  # shared rate limits; may carry a password
 
     @property
     def state_url_safe(self) -> str:
         """The state URL with any password masked, for logs and `status`."""
         return make_url(self.state_url).render_as_string(hide_password=True)
+
+    @property
+    def redis_url_safe(self) -> str | None:
+        """The Redis URL with any password masked, for logs and errors (None when not configured)."""
+        return None if self.redis_url is None else redis_url_safe(self.redis_url.get_secret_value())
 
     def connection(self, name: str) -> Connection:
         try:

@@ -108,7 +108,7 @@ class ChangePage:
     more: bool
 
 
-WriteKind = Literal["create", "update", "upsert", "delete"]
+WriteKind = Literal["create", "update", "upsert", "delete", "merge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,9 @@ class WriteOp:
 
     `create`/`upsert` carry `external_id` (field, value) so a retried create updates instead of
     duplicating; `update`/`delete` carry the remote `id`. `links` sets (id) or clears (None) a
-    relationship by role.
+    relationship by role. `merge` (only for objects the connector `merges`) folds the record `id`
+    into the record `into` with the vendor's own merge; its result's `id` is the survivor's id
+    afterwards (a vendor may give the merged record a new one).
     """
 
     kind: WriteKind
@@ -126,6 +128,7 @@ class WriteOp:
     fields: Mapping[str, Any] = field(default_factory=dict)
     external_id: tuple[str, str] | None = None
     links: Mapping[str, str | None] = field(default_factory=dict)
+    into: str | None = None
 
 
 ErrorClass = Literal["invalid", "not_found", "duplicate", "conflict", "retryable", "auth", "fatal"]
@@ -201,6 +204,23 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Merging(Protocol):
+    """A connector that can apply `WriteOp("merge")` with the vendor's merge, for some objects.
+
+    Kept apart from `Connector` so that connectors (and test doubles) without a merge need nothing.
+    """
+
+    def merges(self, object: str) -> bool:
+        """Whether `object` records can be merged here (else a merge counterpart goes by the delete policy)."""
+        ...
+
+
+def can_merge(connector: object, object: str) -> bool:
+    """Whether the engine may send `WriteOp("merge")` for `object` to this connector (None: not configured)."""
+    return isinstance(connector, Merging) and connector.merges(object)
 
 
 class WebhookDecoder(Protocol):

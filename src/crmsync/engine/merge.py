@@ -60,11 +60,11 @@ def reconcile(
             if conflict is not None:
                 merger.withheld.add(name)
             continue
-        changed, offered, stale = _source_sides(name, active, rules, merger.base_entry(name))
+        changed, offered, agreed = _source_sides(name, active, rules, merger.base_entry(name))
         if conflict is not None:
             merger.revisit(conflict, changed, offered, rules)
         else:
-            merger.fresh(name, changed, offered, stale, rules)
+            merger.fresh(name, changed, offered, agreed, rules)
     new_golden = GoldenRecord(dict(sorted(merger.fields.items())))
     return ReconcileResult(
         golden=new_golden,
@@ -127,11 +127,13 @@ class _Merger:
         name: str,
         changed: list[ConflictSide],
         offered: list[ConflictSide],
-        stale: bool,
+        agreed: _Stale | None,
         rules: SyncRules,
     ) -> None:
+        """Decide a field with no open conflict; `agreed` is set when a change was made to a stale copy."""
         entry = self.fields.get(name)
         base = entry.value if entry is not None else None
+        stale = agreed is not None
         contenders = changed + [o for o in offered if o.value is not None and o.value != base]
         # The golden value contends when a changed connection edited a stale copy (a write to it was
         # still pending: a concurrent edit), or when a newly met record offers a different value;
@@ -144,7 +146,10 @@ class _Merger:
         no_base = not changed
         decision = decide(contenders, rules.policy_for(name))
         if decision.kind == "park":
-            self.parked.append(ParkedConflict(name, base, entry is not None, sort_sides(contenders)))
+            # The base shown to the operator is the last value both sides agreed on: with a stale copy, that
+            # copy's shadow, not the golden value the other side's change already replaced.
+            parked_base = agreed.value if agreed is not None else base
+            self.parked.append(ParkedConflict(name, parked_base, entry is not None, sort_sides(contenders)))
             self.withheld.add(name)
             return
         self._apply(name, decision, no_base)
@@ -199,16 +204,24 @@ def _incumbent(entry: GoldenField) -> ConflictSide:
     return ConflictSide(entry.source, entry.value, entry.at)
 
 
+@dataclass(frozen=True, slots=True)
+class _Stale:
+    """A change made to a copy still awaiting a write; `value` is that copy's shadow, the last agreed value."""
+
+    value: CanonicalValue
+
+
 def _source_sides(
     name: str,
     active: Sequence[ConnectionState],
     rules: SyncRules,
     entry: GoldenField | None,
-) -> tuple[list[ConflictSide], list[ConflictSide], bool]:
-    """Changes since each shadow, values offered with no base, and whether a change was made to a stale copy."""
+) -> tuple[list[ConflictSide], list[ConflictSide], _Stale | None]:
+    """Changes since each shadow, values offered with no base, and the agreed value when a change was made
+    to a stale copy (one still awaiting the golden value's write: a concurrent edit)."""
     changed: list[ConflictSide] = []
     offered: list[ConflictSide] = []
-    stale = False
+    agreed: _Stale | None = None
     direction = rules.direction_for(name)
     base = entry.value if entry is not None else None
     for state in active:
@@ -223,10 +236,14 @@ def _source_sides(
         elif value != state.shadow[name]:
             changed.append(side)
             # A receiver whose shadow differs from the golden value still awaits a write: its edit is concurrent.
-            stale = stale or (
-                entry is not None and state.shadow[name] != base and direction.writes_to(state.connection)
-            )
-    return changed, offered, stale
+            if (
+                agreed is None
+                and entry is not None
+                and state.shadow[name] != base
+                and direction.writes_to(state.connection)
+            ):
+                agreed = _Stale(state.shadow[name])
+    return changed, offered, agreed
 
 
 def _index(states: Sequence[ConnectionState], rules: SyncRules) -> list[ConnectionState]:

@@ -36,7 +36,7 @@ class RunReport:
     timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds per stage
     _active: Counter[str] = field(default_factory=Counter, repr=False)
     _since: dict[str, float] = field(default_factory=dict, repr=False)
-    plan_cap: int = 10_000  # a full sync of a large org would otherwise keep every write in memory
+    plan_cap: int = 2_000  # a full sync of a large org would otherwise keep every write in memory
 
     def add(self, kind: str, connection: str, what: str, n: int = 1) -> None:
         if n:

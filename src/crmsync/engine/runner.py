@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crmsync.config.values import SyncConfig
-from crmsync.connectors.base import Connector, Cursor, RemoteRecord, Tombstone, WriteOp
+from crmsync.connectors.base import Connector, Cursor, RemoteRecord, Tombstone
 from crmsync.engine.context import SyncContext
+from crmsync.engine.counterparts import apply_counterparts
 from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import PageOutcome, ingest_page
 from crmsync.engine.outbox import refetch_kind
 from crmsync.engine.readahead import read_ahead
+from crmsync.engine.redis_windows import RedisWindows
 from crmsync.engine.report import RunReport
 from crmsync.engine.runlock import new_worker_id, run_lease, worker_claims
-from crmsync.engine.shared_limits import share_rate_limits
+from crmsync.engine.shared_limits import share_rate_limits, shared_windows
 from crmsync.engine.tombstones import process_deletes
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
@@ -82,10 +84,25 @@ class SyncRunner:
         self.connectors = connectors
         self.clock = clock
         self.progress = progress
-        if store.dialect == "postgresql":
-            # Several processes (`crmsync serve`, workers, a `crmsync sync`) may work on this state at once:
-            # they count their API calls in one window per connection, so together they keep the vendor's limits.
-            share_rate_limits(connectors, store)
+        # Several processes (`crmsync serve`, workers, a `crmsync sync`) may work on this state at once:
+        # they count their API calls in one window per connection, so together they keep the vendor's limits.
+        self._windows = shared_windows(config, store)
+        if self._windows is not None:
+            share_rate_limits(connectors, self._windows)
+
+    async def __aenter__(self) -> SyncRunner:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what the runner opened itself (the Redis client of shared rate limits); idempotent.
+
+        The store and the connectors are the caller's to close.
+        """
+        if isinstance(self._windows, RedisWindows):
+            await self._windows.aclose()
 
     async def run(self, options: RunOptions | None = None) -> RunReport:
         options = options or RunOptions()
@@ -214,34 +231,16 @@ class SyncRunner:
         return seen
 
     async def _remote_deletes(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
-        """Counterparts of a vendor merge that must go in the other connections."""
-        connector = self.connectors[connection]
-        async with self.store.begin() as tx:
-            jobs = await tx.jobs.claim(ctx.worker, [f"rdelete:{kind}:{connection}"], limit=200)
-        if not jobs:
-            return
-        ops = [WriteOp("delete", str(j.payload["remote_id"]), id=str(j.payload["remote_id"])) for j in jobs]
-        results = [] if ctx.dry_run else await connector.apply(ctx.object_name(connection, kind), ops)
-        by_ref = {r.ref: r for r in results}
-        async with self.store.begin() as tx:
-            for job in jobs:
-                result = by_ref.get(str(job.payload["remote_id"]))
-                if ctx.dry_run or (result is not None and (result.ok or _gone(result))):
-                    await tx.jobs.complete(job.id, ctx.worker)
-                    ctx.report.add(kind, connection, "deleted")
-                else:
-                    message = result.error.message if result is not None and result.error else "no result"
-                    await tx.jobs.fail(job.id, ctx.worker, message)
+        """Counterparts of a vendor merge in this connection: merged by its vendor's merge, else deleted or marked."""
+        try:
+            await apply_counterparts(ctx, kind, connection)
+        except CrmSyncError as exc:
+            ctx.report.fail(kind, connection, "write", exc)  # the jobs were given back for the next run
 
 
 def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str]:
     """The kind's connections this run reads and writes (a paused one's changes and writes wait)."""
     return [c for c in ctx.connections(kind) if c not in options.paused]
-
-
-def _gone(result: object) -> bool:
-    error = getattr(result, "error", None)
-    return error is not None and error.classification == "not_found"
 
 
 def _count(report: RunReport, kind: ObjectKind, connection: str, outcome: PageOutcome) -> None:
@@ -267,7 +266,8 @@ async def run_sync(
     clock: Callable[[], datetime] = utc_now,
 ) -> RunReport:
     """Convenience: one run with a fresh runner."""
-    return await SyncRunner(config, store, connectors, clock=clock, progress=progress).run(options)
+    async with SyncRunner(config, store, connectors, clock=clock, progress=progress) as runner:
+        return await runner.run(options)
 
 
 __all__ = ["Progress", "ProgressCallback", "RunOptions", "SyncRunner", "run_sync"]

@@ -1,4 +1,4 @@
-"""Vendor rate limits counted in the state database, so every process working on it stays under them together."""
+"""Vendor rate limits counted in one place (Redis or the state database), so every process stays under them together."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector
-from crmsync.connectors.limits import RateLimiter
+from crmsync.connectors.limits import RateLimiter, SharedWindows
+from crmsync.engine.redis_windows import RedisWindows
 from crmsync.store import Store
 
 
@@ -28,9 +30,21 @@ class StoreWindows:
             return await tx.rate_windows.take(key, rates, self.clock())
 
 
-def share_rate_limits(connectors: Mapping[str, Connector], store: Store) -> int:
-    """Make every connector's rate windows count in `store`; returns how many limiters now share."""
-    windows = StoreWindows(store)
+def shared_windows(config: SyncConfig, store: Store) -> StoreWindows | RedisWindows | None:
+    """Where this process counts its rate windows with the others: Redis when `state.redis_url` is set
+    (any state database), else the state database on PostgreSQL, else nowhere (SQLite: one process).
+
+    A RedisWindows owns a client: whoever asked for it closes it (`SyncRunner.aclose`).
+    """
+    if config.redis_url is not None:
+        return RedisWindows(config.redis_url.get_secret_value())
+    if store.dialect == "postgresql":
+        return StoreWindows(store)
+    return None
+
+
+def share_rate_limits(connectors: Mapping[str, Connector], windows: SharedWindows) -> int:
+    """Make every connector's rate windows count in `windows`; returns how many limiters now share."""
     shared = 0
     for connector in connectors.values():
         limiters: tuple[RateLimiter, ...] = getattr(connector, "limiters", ())  # test doubles may have none
@@ -40,4 +54,4 @@ def share_rate_limits(connectors: Mapping[str, Connector], store: Store) -> int:
     return shared
 
 
-__all__ = ["StoreWindows", "share_rate_limits"]
+__all__ = ["StoreWindows", "share_rate_limits", "shared_windows"]

@@ -4,7 +4,9 @@ A delete is a record (invariant 6): a tombstone from one connection becomes a de
 connection of the kind has been read, the mass-delete breaker counts them; below it each is applied
 by the object's policy (`propagate`, `ignore`, `archive`), unless the record was edited elsewhere
 since (S13: parked by default, or `delete_wins` / `edit_wins`). A tombstone with `merged_into` is a
-vendor merge (S14): links are re-pointed to the survivor instead of deleting anything.
+vendor merge (S14): links are re-pointed to the survivor instead of deleting anything, and the merged
+record's counterparts elsewhere are merged by their vendor's merge where it has one (`rmerge` jobs),
+else handled by the delete policy (`rdelete`, or kept as a reported duplicate; `rarchive` marks it).
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crmsync.connectors.base import Tombstone
+from crmsync.connectors.base import Tombstone, can_merge
 from crmsync.engine.context import SyncContext
-from crmsync.engine.matching_merge import CanonicalMerge, KnownLink, plan_vendor_merge
+from crmsync.engine.matching_merge import CanonicalMerge, CounterpartMerge, KnownLink, plan_vendor_merge
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, with_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
 from crmsync.model.values import ObjectKind
-from crmsync.store import AuditEntry, ConflictSide, Job, Link, NewJob, Provenance, Transaction
+from crmsync.store import AuditEntry, ConflictSide, Job, Link, NewJob, Provenance, SyncErrorReport, Transaction
 from crmsync.store.tables import records
 
 DELETED_FIELD = "@deleted"
@@ -72,7 +74,7 @@ async def process_deletes(ctx: SyncContext, kind: ObjectKind, *, allow_mass_dele
     """Apply the kind's queued merges, then its deletes unless the mass-delete breaker trips."""
     outcome = DeleteOutcome()
     async with ctx.store.read() as tx:
-        pending = [j for j in await tx.jobs.list("pending") if j.kind == delete_kind(kind)]
+        pending = await tx.jobs.list("pending", kind=delete_kind(kind))
         total = await _live_records(tx, kind)
     await _drain(ctx, kind, merge_kind(kind), outcome)
     plain = [j for j in pending if not j.payload.get("merged_into")]
@@ -223,7 +225,11 @@ async def _merge(
     survivor: str,
     outcome: DeleteOutcome,
 ) -> None:
-    """A vendor merge (S14): re-point links to the survivor, merge canonical records, merge counterparts."""
+    """A vendor merge (S14): re-point links to the survivor, merge canonical records, merge counterparts.
+
+    The merged record's counterpart in another connection is merged into the survivor's there by that
+    vendor's merge where it has one, else by the delete policy (`_retire_counterpart`).
+    """
     object_name = ctx.object_name(connection, kind)
     involved = {
         cid
@@ -250,24 +256,121 @@ async def _merge(
         await tx.links.link(
             Link(plan.canonical_id, kind, ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
         )
-    for counterpart in plan.counterparts:
-        # The other connection holds both records: the merged one goes by the delete policy (no vendor merge call).
-        other_object = ctx.object_name(counterpart.connection, kind)
-        await tx.links.unlink(counterpart.connection, other_object, counterpart.merged)
-        await tx.jobs.enqueue(
-            NewJob(
-                key=f"rdel:{counterpart.connection}/{counterpart.merged}",
-                kind=f"rdelete:{kind}:{counterpart.connection}",
-                payload={"object": other_object, "remote_id": counterpart.merged},
-            )
-        )
+    kept_apart = [
+        counterpart
+        for counterpart in plan.counterparts
+        if not await _retire_counterpart(ctx, tx, kind, plan.canonical_id, counterpart)
+    ]
     if plan.merge is not None:
         vendor_side = next(
             (k.canonical_id for k in known if k.connection == connection and k.remote_id == survivor), plan.merge.kept
         )
         await _merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
+    for counterpart in kept_apart:
+        # Linked again only now: the shadow moves above must see the survivor alone in that connection.
+        await _keep_as_duplicate(ctx, tx, kind, connection, plan.canonical_id, counterpart)
     # The survivor's merged values are read again and reconciled into the kept record.
     await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
+
+
+def rmerge_kind(kind: ObjectKind, connection: str) -> str:
+    return f"rmerge:{kind}:{connection}"
+
+
+def rdelete_kind(kind: ObjectKind, connection: str) -> str:
+    return f"rdelete:{kind}:{connection}"
+
+
+def rarchive_kind(kind: ObjectKind, connection: str) -> str:
+    return f"rarchive:{kind}:{connection}"
+
+
+async def _retire_counterpart(
+    ctx: SyncContext, tx: Transaction, kind: ObjectKind, canonical_id: str, counterpart: CounterpartMerge
+) -> bool:
+    """Another connection holds both records of the merged person: queue what folds `merged` into `survivor`.
+
+    A vendor merge is not a delete a user opted out of, so the vendor's own merge comes first wherever
+    the connector has one (Dataverse `Merge`, HubSpot's merge; `counterparts` applies `rmerge` jobs).
+    Elsewhere (Salesforce merges only over SOAP) the delete policy decides: `propagate` deletes the
+    merged record (`rdelete`); `ignore` and `archive` keep it, and False tells the caller to link it as
+    a reported duplicate once the canonical records are folded. It must not stay unlinked: a later full
+    read would take it for a new person and create it everywhere again.
+    """
+    other = counterpart.connection
+    object_name = ctx.object_name(other, kind)
+    await tx.links.unlink(other, object_name, counterpart.merged)
+    payload = {"object": object_name, "remote_id": counterpart.merged, "canonical_id": canonical_id}
+    if can_merge(ctx.connectors.get(other), object_name):
+        job = NewJob(
+            f"rmerge:{other}/{counterpart.merged}", rmerge_kind(kind, other), {**payload, "into": counterpart.survivor}
+        )
+        reason = "vendor merge (merged there too)"
+    elif ctx.config.object(kind).delete.kind == "propagate":
+        job = NewJob(f"rdel:{other}/{counterpart.merged}", rdelete_kind(kind, other), payload)
+        reason = "vendor merge (deleted there: no merge in its API)"
+    else:
+        return False
+    await tx.jobs.enqueue(job)
+    await tx.audit.append([_counterpart_entry(ctx, canonical_id, counterpart, reason)])
+    return True
+
+
+async def _keep_as_duplicate(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    source: str,
+    canonical_id: str,
+    counterpart: CounterpartMerge,
+) -> None:
+    """`ignore`/`archive` where the vendor cannot merge: the merged record stays, an in-system duplicate.
+
+    Linked behind the survivor (younger, so the survivor stays the record written to and read from) and
+    reported like any duplicate, for a person to merge there; `archive` also marks it (`rarchive`).
+    """
+    other = counterpart.connection
+    object_name = ctx.object_name(other, kind)
+    settings = ctx.config.object(kind).delete
+    await tx.links.link_many(
+        [
+            Link(canonical_id, kind, other, object_name, counterpart.survivor),
+            Link(canonical_id, kind, other, object_name, counterpart.merged),
+        ]
+    )
+    await tx.errors.record(
+        SyncErrorReport(
+            connection=other,
+            object=object_name,
+            operation="link",
+            message=(
+                f"duplicate {kind} in {other}: {counterpart.merged} was merged in {source} into the record "
+                f"{counterpart.survivor} stands for; {other} has no merge crmsync can call and the delete policy "
+                f"is {settings.kind}, so {counterpart.survivor} stays the one crmsync syncs; merge them in {other}"
+            ),
+            canonical_id=canonical_id,
+            remote_id=counterpart.merged,
+            code="DUPLICATE",
+        )
+    )
+    if settings.kind == "archive":
+        payload = {"object": object_name, "remote_id": counterpart.merged, "canonical_id": canonical_id}
+        await tx.jobs.enqueue(NewJob(f"rarc:{other}/{counterpart.merged}", rarchive_kind(kind, other), payload))
+    reason = f"vendor merge (kept there as a duplicate: {settings.kind})"
+    await tx.audit.append([_counterpart_entry(ctx, canonical_id, counterpart, reason)])
+
+
+def _counterpart_entry(ctx: SyncContext, canonical_id: str, counterpart: CounterpartMerge, reason: str) -> AuditEntry:
+    """The survivor's audit says what became of the person's other record in that connection, and why."""
+    return AuditEntry(
+        canonical_id,
+        "@counterpart_merged",
+        counterpart.merged,
+        counterpart.survivor,
+        counterpart.connection,
+        reason,
+        ctx.clock(),
+    )
 
 
 async def _merge_records(
@@ -344,4 +447,14 @@ async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[st
     return {(row.connection, row.remote_id): row.created_at for row in result}
 
 
-__all__ = ["DELETED_FIELD", "DeleteOutcome", "delete_job", "delete_kind", "merge_kind", "process_deletes"]
+__all__ = [
+    "DELETED_FIELD",
+    "DeleteOutcome",
+    "delete_job",
+    "delete_kind",
+    "merge_kind",
+    "process_deletes",
+    "rarchive_kind",
+    "rdelete_kind",
+    "rmerge_kind",
+]

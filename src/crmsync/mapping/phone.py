@@ -19,9 +19,13 @@ _FORMATS = {
 }
 
 
-@functools.lru_cache(maxsize=65_536)
+PARSE_CACHE = 16_384
+"""Numbers remembered per cache. Parsing costs ~50 µs and the same numbers come back on every read, but a
+full sync meets every number of the org: the caches keep formatted strings (not phonenumbers objects, ~1 kB
+each) and a bounded count of them, so memory stays flat in the number of records."""
+
+
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
-    # Parsing costs ~50 µs and the same numbers come back on every read: cache them (results are only formatted).
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -29,38 +33,50 @@ def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     return number if phonenumbers.is_possible_number(number) else None
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE)
+def _e164(text: str, region: str) -> str | None:
+    """E.164 of a possible number, else None."""
+    number = _parse(text, region)
+    return None if number is None else phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE)
+def _formatted(text: str, region: str, output: PhoneFormat) -> str | None:
+    """An E.164 number in the vendor's format, or None when it is not one crmsync can read."""
+    number = _parse(text, region)
+    if number is None:
+        return None
+    fmt = _FORMATS[output]
+    if fmt == phonenumbers.PhoneNumberFormat.NATIONAL and number.country_code != phonenumbers.country_code_for_region(
+        region
+    ):
+        # A foreign number written nationally would read back as a home-region number.
+        fmt = phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
+
+
 def to_e164(value: Any, region: str) -> str | None:
     """E.164 when the number parses (national numbers read in `region`); otherwise the trimmed text, kept."""
     cleaned = clean_text(value)
     if cleaned is None:
         return None
-    number = _parse(cleaned, region)
-    if number is None:
-        return cleaned
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    number = _e164(cleaned, region)
+    return cleaned if number is None else number
 
 
 def phone(region: str = "US", output: PhoneFormat = "e164") -> Scalar:
-    fmt = _FORMATS[output]
-    home = phonenumbers.country_code_for_region(region)
-
     def inbound(value: Any) -> CanonicalValue:
         return to_e164(value, region)
 
     def outbound(value: CanonicalValue) -> Any:
         text = str(value)
         # Only a number we normalised ourselves is reformatted: anything else goes back untouched.
-        number = _parse(text, region) if text.startswith("+") else None
-        if number is None:
-            return text
-        if fmt == phonenumbers.PhoneNumberFormat.NATIONAL and number.country_code != home:
-            # A foreign number written nationally would read back as a home-region number.
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-        return phonenumbers.format_number(number, fmt)
+        formatted = _formatted(text, region, output) if text.startswith("+") else None
+        return text if formatted is None else formatted
 
     def check(value: CanonicalValue) -> str | None:
         text = str(value)
-        if text.startswith("+") and _parse(text, region) is not None:
+        if text.startswith("+") and _e164(text, region) is not None:
             return None
         return f"{text!r} is not a phone number crmsync can read (default region {region})"
 

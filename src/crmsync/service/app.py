@@ -70,12 +70,18 @@ class SyncService:
         self._store = store
         self._connectors = connectors
         self.running: Running | None = None
+        # Imported here: FastAPI and Jinja2 load only in a serving process, not in every CLI command or worker.
+        from crmsync.dashboard import Dashboard
+
+        # The dashboard (pages at /, JSON at /api) goes after the service's own unauthenticated endpoints.
+        self.dashboard = Dashboard(config, lambda: self.running)
         self.app = Starlette(
             routes=[
                 Route("/webhooks/{connection}", self._webhook, methods=["POST"]),
                 Route("/healthz", self._healthz, methods=["GET"]),
                 Route("/readyz", self._readyz, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
+                *self.dashboard.routes(),
             ],
             lifespan=self._lifespan,
         )
@@ -91,6 +97,7 @@ class SyncService:
             if connectors is None:
                 connectors = await stack.enter_async_context(open_connectors(self.config))
             runner = SyncRunner(self.config, store, connectors)
+            stack.push_async_callback(runner.aclose)  # after the scheduler stopped: its Redis client, if any
             self.metrics.watch_limiters(
                 {name: tuple(getattr(connector, "limiters", ())) for name, connector in connectors.items()}
             )
@@ -119,6 +126,7 @@ class SyncService:
                 webhooks=sorted(receiver.endpoints),
                 poll_interval_s=self.poll_interval_s,
                 state=self.config.state_url_safe,
+                redis=self.config.redis_url_safe,
             )
             try:
                 yield

@@ -6,27 +6,36 @@ import logging
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from crmsync.config.values import SyncConfig
+from crmsync.config.values import SyncConfig, redis_password
 
 REDACTED = "***"
 
 
 def configured_secrets(config: SyncConfig) -> list[str]:
-    """Every secret value the configuration holds (connection secrets, the state URL's password)."""
+    """Every secret the configuration holds: connections', alert URLs, the dashboard's, the DB and Redis passwords."""
     found: list[str] = []
     for connection in config.connections.values():
         for value in connection.settings.__dict__.values():
             if isinstance(value, SecretStr) and value.get_secret_value():
                 found.append(value.get_secret_value())
     found += [url.get_secret_value() for url in config.service.alerts.urls]  # a Slack webhook URL is a secret
+    dashboard = config.service.dashboard
+    found += [token.token.get_secret_value() for token in dashboard.tokens]
+    found += [user.password_hash.get_secret_value() for user in dashboard.users]
+    if dashboard.session_secret is not None:
+        found.append(dashboard.session_secret.get_secret_value())
     password = make_url(config.state_url).password
     if password:
         found.append(str(password))
+    redis_secret = redis_password(config.redis_url.get_secret_value()) if config.redis_url is not None else None
+    if redis_secret:
+        found += [redis_secret, quote(redis_secret, safe="")]  # as read, and as written in the URL
     return sorted(set(found), key=len, reverse=True)  # longest first: a secret containing another is masked whole
 
 

@@ -341,12 +341,15 @@ class JobQueue:
         row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
         return _job(row) if row else None
 
-    async def list(self, status: JobStatus | None = None, key: str | None = None) -> list[Job]:
+    async def list(self, status: JobStatus | None = None, key: str | None = None, kind: str | None = None) -> list[Job]:
+        """Jobs by status, key and kind, oldest first; filter in the query: a full sync's outbox is large."""
         query = sa.select(jobs).order_by(jobs.c.id)
         if status is not None:
             query = query.where(jobs.c.status == status)
         if key is not None:
             query = query.where(jobs.c.key == key)
+        if kind is not None:
+            query = query.where(jobs.c.kind == kind)
         return [_job(row) for row in await self._db.execute(query)]
 
     async def counts(self) -> dict[JobStatus, int]:

@@ -27,7 +27,8 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the state store; use aware UTC datetimes")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # the common case needs no conversion (many values per statement)
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:

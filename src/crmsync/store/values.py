@@ -81,7 +81,7 @@ class Conflict:
     resolved_at: datetime | None = None
 
 
-SyncOperation = Literal["read", "create", "update", "delete", "link"]
+SyncOperation = Literal["read", "create", "update", "delete", "merge", "link"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Generic write cases: partial batch failures, idempotent re-creates, links, token expiry mid-run."""
+"""Generic write cases: partial batch failures, idempotent re-creates, links, merges, token expiry mid-run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from crmsync.connectors.base import Connector, RemoteRecord, WriteOp, WriteResult
+from crmsync.connectors.base import Connector, RemoteRecord, Tombstone, WriteOp, WriteResult, can_merge
 from crmsync.testing.conformance import ConformanceTarget, ConnectorOptions, Role, Transport
 from crmsync.testing.conformance import expect as check
 from crmsync.testing.rig import Rig, open_rig, read_all
@@ -247,3 +247,34 @@ async def token_expiry(target: ConformanceTarget, transport: Transport) -> None:
         check(fetches == 3, f"{label}: {fetches} token requests after lifetime expiry (want 3)")
         unauthorized = rig.recorder.count(target.api_path, statuses=[401])
         check(unauthorized <= 2, f"{label}: {unauthorized} calls answered 401 (one per expiry at most)")
+
+
+async def merge_or_refuse(target: ConformanceTarget, transport: Transport) -> None:
+    """A merge op is the vendor's merge where the connector merges contacts, else refused alone as invalid."""
+    async with open_rig(target, transport) as rig:
+        connector = await rig.connector()
+        role: Role = "contact"
+        obj = target.objects[role]
+        created = await connector.apply(obj, create_ops(target, role, "merge", 3))
+        check(all(r.ok and r.id for r in created), f"{target.vendor}: creates before the merge: {created}")
+        kept, gone, other = (str(r.id) for r in created)
+        ops = [
+            WriteOp(kind="merge", ref="merge", id=gone, into=kept),
+            WriteOp(kind="update", ref="beside", id=other, fields=target.edited(role, 0)),
+        ]
+        label = f"{target.vendor} apply({obj}) of a merge beside an update"
+        merged, beside = await connector.apply(obj, ops)
+        check_results(label, ops, [merged, beside])
+        check(beside.ok, f"{label}: the update failed with the merge: {beside.error}")
+        [after] = await connector.fetch(obj, [gone])
+        if can_merge(connector, obj):
+            check(merged.ok, f"{label}: the merge failed: {merged.error}")
+            # The result names the survivor (a new id where the vendor renews it); the merged id re-points to it.
+            re_pointed = isinstance(after, Tombstone) and after.merged_into == merged.id
+            check(re_pointed, f"{label}: the merged record reads back as {after}, not merged into {merged.id}")
+        else:
+            error = merged.error
+            check(not merged.ok and error is not None, f"{label}: a connector without merges accepted one")
+            assert error is not None
+            check(error.classification == "invalid", f"{label}: a refused merge classified {error.classification}")
+            check(isinstance(after, RemoteRecord), f"{label}: the refused merge changed the record: {after}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+from crmsync.engine.connections import open_connectors
 from crmsync.engine.resolution import resolve
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.engine.scratch import scratch_copy
 from crmsync.engine.tombstones import DELETED_FIELD
-from crmsync.store import AuditEntry, GoldenRecord
+from crmsync.store import AuditEntry, GoldenRecord, Link
 from tests.integration.engine.conftest import Crm, CrmFactory
 
 EMAIL = "grace.hopper@example.com"
@@ -33,6 +36,12 @@ async def _stored(crm: Crm, canonical_id: str) -> GoldenRecord:
 async def _audit(crm: Crm, canonical_id: str, field: str | None = None) -> list[AuditEntry]:
     async with crm.store.read() as tx:
         return await tx.audit.list(canonical_id, field)
+
+
+async def _links(crm: Crm, canonical_id: str, connection: str) -> list[Link]:
+    """The record's links in one connection, survivor (the one crmsync writes to) first."""
+    async with crm.store.read() as tx:
+        return await tx.links.remote_links(canonical_id, connection)
 
 
 async def test_s11_delete_propagates_everywhere_and_audit_keeps_last_values(crm: Crm) -> None:
@@ -270,8 +279,18 @@ async def test_s14_merge_in_hubspot_leaves_one_record_everywhere_with_merged_val
         merged_row["jobtitle"],
     )
     assert await crm.remote(kept, "salesforce") == sf_row["Id"]
+    (sf_victim,) = before["salesforce"] - {sf_row["Id"]}
+    assert await crm.sb.salesforce.get("contact", sf_victim) is None  # Salesforce merges over SOAP only: deleted
+    # Dataverse merged it with its own Merge: the victim stays readable, inactive, pointing at the survivor.
     (dv_victim,) = before["dynamics"] - {await crm.remote(kept, "dynamics")}
-    assert await crm.sb.dynamics.get("contact", dv_victim) is None
+    victim_row = await crm.sb.dynamics.get("contact", dv_victim, ["statecode", "merged", "_masterid_value"])
+    assert victim_row is not None
+    assert (victim_row["statecode"], victim_row["merged"], victim_row["_masterid_value"]) == (
+        1,
+        True,
+        await crm.remote(kept, "dynamics"),
+    )
+    assert await crm.canonical("contact", "dynamics", dv_victim) is None
     (dv_row,) = await crm.sb.dynamics.find("contact", "lastname", "Hopper")
     assert (dv_row["emailaddress1"], dv_row["jobtitle"]) == (merged_row["email"], merged_row["jobtitle"])
     assert await crm.remote(kept, "dynamics") == dv_row["contactid"]
@@ -281,20 +300,20 @@ async def test_s14_merge_in_hubspot_leaves_one_record_everywhere_with_merged_val
     assert [(e.new, e.reason) for e in await _audit(crm, retired, "@merged_into")] == [(kept, "vendor merge")]
     assert [e.new for e in await _audit(crm, kept, "@merged_from")] == [retired]
     assert (await _stored(crm, retired)).deleted and not (await _stored(crm, kept)).deleted
+    counterparts = await _audit(crm, kept, "@counterpart_merged")
+    assert sorted((e.connection, e.old, e.new, e.reason) for e in counterparts) == [
+        ("dynamics", dv_victim, dv_row["contactid"], "vendor merge (merged there too)"),
+        ("salesforce", sf_victim, sf_row["Id"], "vendor merge (deleted there: no merge in its API)"),
+    ]
+    assert report.total("merged") == 1 and report.total("deleted") == 1
     assert [e for e in await crm.errors() if e.report.code == "DUPLICATE"] == []
+    # The merged Dataverse row reads back as a re-point to the survivor: no echo, no second merge, no delete.
     again = await crm.sync()
-    assert again.total("created") + again.total("updated") + again.total("deleted") == 0
+    assert again.total("created") + again.total("updated") + again.total("deleted") + again.total("merged") == 0
+    assert again.total("delete_merged") == 0
+    assert (await crm.sb.salesforce.count("contact"), await crm.sb.dynamics.count("contact")) == (1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "S14 wants the other counterpart merged by the vendor's own merge where it has one (Dataverse `Merge`: the "
-        "subordinate stays as a deactivated row with masterid set, its children moved to the survivor). The "
-        "Connector protocol has no merge operation (WriteOp kinds: create/update/upsert/delete), so "
-        "tombstones._merge queues a plain delete (`rdelete:` jobs) for every counterpart, in Dataverse too."
-    ),
-)
 async def test_s14_merge_in_hubspot_merges_the_dataverse_counterparts_with_dataverse_merge(crm: Crm) -> None:
     _, _, before, _ = await _merged_in_hubspot(crm)
     await crm.sync()
@@ -302,3 +321,136 @@ async def test_s14_merge_in_hubspot_merges_the_dataverse_counterparts_with_datav
     (victim,) = before["dynamics"] - {survivor}
     row = await crm.sb.dynamics.get("contact", victim, ["statecode", "_masterid_value"])
     assert row is not None and (row["statecode"], row["_masterid_value"]) == (1, survivor)
+
+
+async def _merged_in_dynamics(crm: Crm) -> tuple[str, str, dict[str, tuple[str, str]], str]:
+    """Two Dataverse contacts synced everywhere, then merged in Dataverse (not synced yet).
+
+    Returns the survivor's and the victim's Dataverse ids, each other connection's (survivor's, victim's)
+    counterparts, and the survivor's canonical id.
+    """
+    kept = await crm.sb.dynamics.create("contact", {"firstname": "Grace", "lastname": "Hopper", "emailaddress1": EMAIL})
+    gone = await crm.sb.dynamics.create(
+        "contact", {"lastname": "Hopper", "emailaddress1": "g.hopper@navy.example", "jobtitle": "Admiral"}
+    )
+    await crm.sync()
+    before = {
+        connection: (
+            await crm.twin("contact", "dynamics", kept, connection),
+            await crm.twin("contact", "dynamics", gone, connection),
+        )
+        for connection in ("salesforce", "hubspot")
+    }
+    canonical = await crm.canonical("contact", "dynamics", kept)
+    assert canonical is not None
+    await crm.sb.dynamics.merge("contact", kept, gone)
+    return kept, gone, before, canonical
+
+
+async def test_s14_merge_in_dataverse_merges_the_hubspot_counterparts_with_hubspot_merge(crm: Crm) -> None:
+    kept, gone, before, _ = await _merged_in_dynamics(crm)
+    report = await crm.sync()
+    assert report.total("delete_merged") == 1 and report.total("created") == 0
+    canonical = await crm.canonical("contact", "dynamics", kept)
+    assert canonical is not None and await crm.canonical("contact", "dynamics", gone) is None
+    # HubSpot merged its two records into a new one; the survivor's link followed it to the new id.
+    (hs_row,) = await crm.sb.hubspot.find("contact", "lastname", "Hopper")
+    hs_new = str(hs_row["id"])
+    assert hs_new not in before["hubspot"] and await crm.remote(canonical, "hubspot") == hs_new
+    assert set(str(hs_row["hs_merged_object_ids"]).split(";")) >= set(before["hubspot"])
+    for old in before["hubspot"]:
+        assert await crm.canonical("contact", "hubspot", old) is None
+    assert (hs_row["email"], hs_row["firstname"]) == (EMAIL, "Grace")  # the Dataverse survivor's values
+    # Salesforce cannot merge through its REST API: its victim went by the delete policy (propagate).
+    sf_kept, sf_gone = before["salesforce"]
+    assert await crm.sb.salesforce.get("contact", sf_gone) is None
+    assert await crm.remote(canonical, "salesforce") == sf_kept
+    assert report.total("merged") == 1 and report.total("deleted") == 1
+    entries = await _audit(crm, canonical, "@counterpart_merged")
+    assert sorted((e.connection, e.old, e.new) for e in entries) == [
+        ("hubspot", before["hubspot"][1], before["hubspot"][0]),
+        ("salesforce", sf_gone, sf_kept),
+    ]
+    # HubSpot's merge keeps the primary's values and fills its blanks from the other record: read back, that
+    # fill (the victim's job title) is a HubSpot change like any other and reaches the others once. The new
+    # record and its merged-away ids re-point nothing and merge or delete nothing more.
+    assert hs_row["jobtitle"] == "Admiral"
+    again = await crm.sync()
+    assert again.total("delete_merged") + again.total("merged") + again.total("deleted") == 0
+    assert {(w.connection, w.changes) for w in again.plan} == {
+        ("salesforce", (("title", None, "Admiral"),)),
+        ("dynamics", (("title", None, "Admiral"),)),
+    }
+    assert await crm.remote(canonical, "hubspot") == hs_new
+    quiet = await crm.sync()
+    assert quiet.total("created") + quiet.total("updated") + quiet.total("deleted") + quiet.total("merged") == 0
+    for user in (crm.sb.salesforce, crm.sb.hubspot, crm.sb.dynamics):
+        assert await user.count("contact") == 1
+
+
+async def test_s14_a_dry_run_shows_the_counterpart_merge_and_does_nothing(crm: Crm, tmp_path: Path) -> None:
+    _, _, before, canonical = await _merged_in_dynamics(crm)
+    scratch = await scratch_copy(crm.store, tmp_path)
+    try:
+        async with open_connectors(crm.config) as connectors:
+            report = await SyncRunner(crm.config, scratch, connectors).run(RunOptions(dry_run=True))
+    finally:
+        await scratch.aclose()
+    hs_kept, hs_gone = before["hubspot"]
+    planned = {(w.connection, w.operation, w.remote_id, w.changes) for w in report.plan if w.operation != "update"}
+    assert planned == {
+        ("hubspot", "merge", hs_gone, (("@merged_into", None, hs_kept),)),
+        ("salesforce", "delete", before["salesforce"][1], ()),
+    }
+    assert all(w.canonical_id == canonical for w in report.plan if w.operation in ("merge", "delete"))
+    # Nothing was written anywhere, and the real state still links both HubSpot records.
+    assert await crm.sb.hubspot.count("contact") == 2 and await crm.sb.salesforce.count("contact") == 2
+    assert await crm.canonical("contact", "hubspot", hs_gone) is not None
+    done = await crm.sync()
+    assert done.total("merged") == 1 and await crm.sb.hubspot.count("contact") == 1
+
+
+async def test_s14_with_ignore_a_counterpart_that_cannot_merge_stays_as_a_reported_duplicate(
+    crm_factory: CrmFactory,
+) -> None:
+    crm = await crm_factory(objects_yaml="contact: {delete: {policy: ignore}}")
+    _, _, before, canonical = await _merged_in_dynamics(crm)
+    report = await crm.sync()
+    assert report.total("deleted") == 0 and report.total("merged") == 1  # HubSpot still merges: not a delete
+    sf_kept, sf_gone = before["salesforce"]
+    assert await crm.sb.salesforce.get("contact", sf_gone) is not None
+    # Linked behind the survivor, so the survivor stays the one synced; a person is asked to merge them.
+    assert [lk.remote_id for lk in await _links(crm, canonical, "salesforce")] == [sf_kept, sf_gone]
+    (duplicate,) = [e for e in await crm.errors() if e.report.code == "DUPLICATE"]
+    assert duplicate.report.remote_id == sf_gone and "merge them in salesforce" in duplicate.report.message
+    (entry,) = [e for e in await _audit(crm, canonical, "@counterpart_merged") if e.connection == "salesforce"]
+    assert entry.reason == "vendor merge (kept there as a duplicate: ignore)"
+    await crm.sync()  # HubSpot's merge filled the survivor's blank job title: that reaches the others first
+    # An edit of the kept duplicate is not a new person: nothing is created or written anywhere.
+    await crm.sb.salesforce.update("contact", sf_gone, {"Title": "Rear Admiral"})
+    again = await crm.sync(full=True)
+    assert again.total("created") + again.total("updated") + again.total("deleted") == 0
+    assert (await crm.golden(canonical)).get("title") != "Rear Admiral"
+
+
+async def test_s14_with_archive_a_counterpart_that_cannot_merge_is_marked_and_kept(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(
+        objects_yaml="""
+        contact:
+          delete: {policy: archive, archive_field: description, archive_value: Merged elsewhere}
+        """
+    )
+    _, _, before, canonical = await _merged_in_dynamics(crm)
+    report = await crm.sync()
+    assert report.total("deleted") == 0
+    sf_kept, sf_gone = before["salesforce"]
+    gone_row = await crm.sb.salesforce.get("contact", sf_gone)
+    kept_row = await crm.sb.salesforce.get("contact", sf_kept)
+    assert gone_row is not None and gone_row["Description"] == "Merged elsewhere"
+    assert kept_row is not None and kept_row["Description"] is None
+    assert [lk.remote_id for lk in await _links(crm, canonical, "salesforce")] == [sf_kept, sf_gone]
+    await crm.sync()  # HubSpot's merge filled the survivor's blank job title: that reaches the others
+    # The marked duplicate, read back, is no new person and no change: nothing more is written.
+    again = await crm.sync(full=True)
+    assert again.total("created") + again.total("updated") + again.total("deleted") == 0
+    assert (await crm.golden(canonical)).get("description") is None

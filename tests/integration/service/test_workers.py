@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ from tests.integration.service.conftest import eventually
 from tests.integration.store.conftest import postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 CONTACTS = 24
+_WORKER_NUMBERS = itertools.count(1)
 STOP_S = 60.0
 
 
@@ -36,10 +38,25 @@ async def pg_state(postgres_url: str) -> str:  # noqa: F811
 
 
 async def _start_worker(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "crmsync", "worker", "--config", str(config), "--json-logs", "--idle", "0.1",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    """A `crmsync worker` process, returned once it is working (its SIGTERM handler installed).
+
+    Its log goes to a file beside the config (a pipe nobody reads could fill and block it), and is shown
+    if the worker ends before it says it started.
+    """
+    log = config.parent / f"worker-{next(_WORKER_NUMBERS)}.log"
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crmsync", "worker", "--config", str(config), "--json-logs", "--idle", "0.1",
+            stdout=asyncio.subprocess.DEVNULL, stderr=sink, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+
+    async def started() -> bool:
+        if process.returncode is not None:
+            raise AssertionError(f"the worker exited with {process.returncode}:\n{log.read_text()}")
+        return "worker started" in log.read_text()
+
+    await eventually(started, what=f"the worker logging its start in {log}")
+    return process
 
 
 async def _queue_hints(store: Store, remote_ids: list[str]) -> None:

@@ -60,7 +60,7 @@ colour: red
 def test_every_mistake_is_listed_with_file_line_column_and_key(tmp_path: Path) -> None:
     issues = issues_of(BROKEN, base_dir=tmp_path)
     expected = [
-        "crmsync.yaml:3:3: state.pool: unknown key 'pool'; expected one of: url",
+        "crmsync.yaml:3:3: state.pool: unknown key 'pool'; expected one of: redis_url, url",
         "crmsync.yaml:9:5: connections.sf.client_secret: a secret cannot be written in the file; use "
         "`client_secret: {env: VARIABLE}`",
         "crmsync.yaml:10:5: connections.sf.colour: unknown key 'colour'; expected one of: api_version, auth_flow,",

@@ -222,6 +222,8 @@ def test_concurrent_edit_of_a_copy_still_waiting_for_its_write_is_a_conflict() -
     assert lww.resolved[0].losers == (ConflictSide("salesforce", "VP", at(10)),)
     manual = reconcile(golden, states, SyncRules(("hubspot", "salesforce"), policy=Policy.manual()))
     assert manual.parked[0].sides == (ConflictSide("hubspot", "CTO", at(20)), ConflictSide("salesforce", "VP", at(10)))
+    # The base is the value both last agreed on (Salesforce's shadow), not HubSpot's value already in the golden.
+    assert (manual.parked[0].base, manual.parked[0].has_base) == ("CEO", True)
     assert manual.writes == 0
 
 

@@ -112,7 +112,9 @@ def test_a_single_url_instead_of_a_list_is_refused_without_showing_it() -> None:
 
 def test_service_keys_still_list_alerts_when_a_key_is_unknown() -> None:
     issues = issues_of("service:\n  alert: {}\n" + HUBSPOT, ENV)
-    assert issues[0].startswith("crmsync.yaml:2:3: service.alert: unknown key 'alert'; expected one of: alerts, host")
+    assert issues[0].startswith(
+        "crmsync.yaml:2:3: service.alert: unknown key 'alert'; expected one of: alerts, dashboard, host"
+    )
 
 
 # ---- the decision ----------------------------------------------------------------------------------

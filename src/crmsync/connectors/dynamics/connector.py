@@ -114,6 +114,11 @@ class DynamicsConnector:
     async def aclose(self) -> None:
         """Nothing to release: the httpx client belongs to the caller."""
 
+    def merges(self, object: str) -> bool:
+        """Accounts and contacts merge with the `Merge` action (`WriteOp("merge")`); other tables cannot."""
+        table = TABLES.get(object)
+        return table is not None and table.mergeable
+
     # ---- plumbing ---------------------------------------------------------------------------
     def _table(self, object: str) -> TableInfo:
         table = TABLES.get(object)

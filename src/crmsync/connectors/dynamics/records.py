@@ -17,7 +17,7 @@ MERGE_COLUMNS = ("merged", "_masterid_value", "statecode")
 ANNOTATIONS_PREFER = 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)  # bounded small: a full sync meets every stamp of the org once
 def parse_stamp(text: str) -> datetime:
     """`2024-01-31T14:05:00Z` → aware UTC datetime (cached: stamps repeat at 1-second resolution)."""
     value = datetime.fromisoformat(text)

@@ -1,4 +1,4 @@
-"""`apply()`: WriteOps → `$batch` parts (upsert by alternate key, `@odata.bind`, `$ref` clears, Win/LoseOpportunity).
+"""`apply()`: WriteOps → `$batch` parts (upsert by alternate key, `@odata.bind`, `$ref` clears, Win/Lose, Merge).
 
 Each op becomes one to four independent parts, in order: the record write, the `$ref` deletes that clear
 links, the state change of a record created inactive (a PATCH of `statecode`/`statuscode`: a create always
@@ -93,6 +93,8 @@ class Writer:
     # ---- planning ---------------------------------------------------------------------------
     def _plan(self, table: TableInfo, op: WriteOp) -> _Plan:
         plan = _Plan(op)
+        if op.kind == "merge":
+            return self._plan_merge(table, plan)
         root = f"{self.settings.api_root}/{table.entity_set}"
         links = write_links(table.logical_name, op.links)
         if links.error is not None:
@@ -161,6 +163,35 @@ class Writer:
             plan.parts.extend(_Part(build(target), role, True) for role, build in follow)
         return plan
 
+    def _plan_merge(self, table: TableInfo, plan: _Plan) -> _Plan:
+        """The unbound `Merge` action: `op.id` (Subordinate) into `op.into` (Target).
+
+        `UpdateContent` stays empty because the engine writes the merged values by normal delivery, and
+        parenting checks are off: the records are one person or company already, whatever their parents.
+        """
+        op = plan.op
+        name = table.logical_name
+        if not table.mergeable:
+            plan.error = WriteError(
+                "invalid", "merge_unsupported", f"Dataverse merges accounts and contacts, not {name}"
+            )
+        elif not op.id or not op.into:
+            plan.error = WriteError("invalid", "missing_id", f"a merge of {name} needs the merged id and `into`")
+        elif op.id.lower() == op.into.lower():
+            plan.error = WriteError("invalid", "merge_itself", f"{name} {op.id} cannot be merged into itself")
+        else:
+            entity = f"Microsoft.Dynamics.CRM.{name}"
+            body = {
+                "Target": {"@odata.type": entity, table.primary_id: op.into},
+                "Subordinate": {"@odata.type": entity, table.primary_id: op.id},
+                "UpdateContent": {"@odata.type": entity},
+                "PerformParentingChecks": False,
+            }
+            # Resending is safe: a merge that landed leaves the same state when repeated.
+            request = batch.BatchRequest("POST", f"{self.settings.api_root}/Merge", body)
+            plan.parts.append(_Part(request, "main", True))
+        return plan
+
     def _default_external(self, table: TableInfo, op: WriteOp) -> tuple[str, str] | None:
         column = self.settings.external_ids.get(table.logical_name)
         if column is None or op.id:
@@ -214,10 +245,10 @@ class Writer:
         op = plan.op
         if plan.error is not None:
             return WriteResult(ref=op.ref, ok=False, id=op.id, error=plan.error)
-        record_id = op.id
+        record_id = op.into if op.kind == "merge" else op.id  # a merge answers for its survivor
         created = False
         main = next((p for p in plan.parts if p.role == "main"), None)
-        if main is not None and main.done and main.response is not None and op.kind != "delete":
+        if main is not None and main.done and main.response is not None and op.kind not in ("delete", "merge"):
             found, created = _written_id(table, main.response)
             record_id = found or record_id
         failed = next((p for p in plan.parts if not p.done), None)

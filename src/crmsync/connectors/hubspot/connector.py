@@ -9,7 +9,7 @@ import httpx
 
 from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteRecord, Tombstone, WriteOp, WriteResult
 from crmsync.connectors.http import RetryPolicy, VendorHttp
-from crmsync.connectors.hubspot import read, schema
+from crmsync.connectors.hubspot import merge, read, schema
 from crmsync.connectors.hubspot.auth import token_provider
 from crmsync.connectors.hubspot.changes import ChangeReader
 from crmsync.connectors.hubspot.cursor import HubSpotCursor
@@ -116,8 +116,17 @@ class HubSpotConnector:
 
     async def apply(self, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         info = object_info(self._connection, object)
+        writes = [op for op in ops if op.kind != "merge"]
         writer = BatchWriter(self.http, self.create_http, self.settings, info, self._sleep)
-        return await writer.apply(ops)
+        written = iter(await writer.apply(writes) if writes else [])
+        merges = [op for op in ops if op.kind == "merge"]
+        merged = iter(await merge.merge(self.http, self.settings, info, merges) if merges else [])
+        return [next(merged) if op.kind == "merge" else next(written) for op in ops]
+
+    def merges(self, object: str) -> bool:
+        """Contacts, companies and deals merge with HubSpot's merge (`WriteOp("merge")`; the result has the new id)."""
+        found = OBJECT_INFO.get(object)
+        return found is not None and found.name in merge.MERGEABLE
 
     async def ensure_external_id_property(self, object: str) -> bool:
         """Create the object's external-id property (unique string) when missing; True when created."""

@@ -1,0 +1,161 @@
+"""Rate windows shared through Redis: processes on several machines admit requests under one vendor limit.
+
+The accounting is the state database's (`crmsync.store.rate_windows`): each window is counted in
+`SLICES` slices and the partly expired oldest slice still counts, so it never over-admits. One Lua
+script reads and counts every window of a key atomically, on Redis's own clock (`TIME`), so
+machines whose clocks disagree still agree on the windows. Each slice is its own key and expires by
+itself once it can no longer count. Needs Redis 5 or newer (scripts that write after `TIME`) and
+`maxmemory-policy noeviction`: an evicted slice would admit too much, and since every slice carries
+a time to live, the `volatile-*` policies would evict them first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from crmsync.config.values import redis_password, redis_url_safe
+from crmsync.errors import TransientError
+from crmsync.store.rate_windows import SLICES
+
+log = structlog.get_logger("crmsync.engine.redis_windows")
+
+KEY_PREFIX = "crmsync:rate:"
+TIMEOUT_S = 5.0
+"""A Redis that does not answer in this time counts as down: the request waits for it, never goes unlimited."""
+
+# KEYS[i]: the i-th window's key (its slices are KEYS[i]:<slice number>).
+# ARGV[1]: slices per window; ARGV[2]: the time in µs, or "" for Redis's clock;
+# then, per window, its limit and its period in µs.
+# Returns 0 when one request was counted in every window, else the µs until one fits (nothing counted).
+TAKE_SCRIPT = """
+local slices = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+end
+local wait = 0
+local counts_in = {}
+for i, window in ipairs(KEYS) do
+  local limit = tonumber(ARGV[1 + 2 * i])
+  local period = tonumber(ARGV[2 + 2 * i])
+  local width = period / slices
+  local current = math.floor(now / width)
+  local names = {}
+  for s = current - slices, current do
+    names[#names + 1] = window .. ':' .. string.format('%d', s)
+  end
+  local counts = redis.call('MGET', unpack(names))
+  local total = 0
+  for j = 1, #counts do
+    total = total + (tonumber(counts[j]) or 0)
+  end
+  if total >= limit then
+    -- Full until enough of the oldest slices have left the window; a limit of 0 looks again after a period.
+    local needed, freed, frees = total - limit + 1, 0, period
+    for j = 1, #counts do
+      freed = freed + (tonumber(counts[j]) or 0)
+      if freed >= needed then
+        frees = (current - slices + j) * width + period - now
+        break
+      end
+    end
+    if frees > wait then
+      wait = frees
+    end
+  else
+    -- The slice counts until it is older than the window plus one slice; then it removes itself.
+    counts_in[#counts_in + 1] = {names[#names], math.ceil((period + width) / 1000) + 1}
+  end
+end
+if wait > 0 then
+  return math.ceil(wait)
+end
+for _, slice in ipairs(counts_in) do
+  redis.call('INCR', slice[1])
+  redis.call('PEXPIRE', slice[1], slice[2])
+end
+return 0
+"""
+
+
+class RedisWindows:
+    """`SharedWindows` in Redis: one atomic script call per request, counted on Redis's clock.
+
+    Owns its client: close it with `aclose()`. A Redis that is down or refuses raises TransientError
+    (the request is retried later, never sent unlimited) and is logged once until it answers again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = KEY_PREFIX,
+        clock: Callable[[], float] | None = None,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
+        self.url_safe = redis_url_safe(url)
+        self.prefix = prefix
+        self.clock = clock  # None: Redis's clock, which every process agrees on; tests inject one
+        self._password = redis_password(url)
+        self._client: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            # A short retry for a dropped connection; a Redis that stays down is the caller's retry to make.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        )
+        self._script = self._client.register_script(TAKE_SCRIPT)
+        self._down = False
+
+    def __repr__(self) -> str:
+        return f"RedisWindows({self.url_safe!r})"
+
+    def window_key(self, key: str, period_s: float) -> str:
+        # The braces are a hash tag: every window of one key lives in one Redis Cluster slot.
+        return f"{self.prefix}{{{key}}}@{period_s:g}s"
+
+    async def take(self, key: str, rates: Sequence[tuple[int, float]]) -> float:
+        """0.0 when one request is admitted under every rate of `key` (and counted), else seconds to wait."""
+        if not rates:
+            return 0.0
+        now = "" if self.clock is None else str(round(self.clock() * 1_000_000))
+        args: list[str | int] = [SLICES, now]
+        for limit, period_s in rates:
+            args += [limit, max(int(period_s * 1_000_000), SLICES)]
+        try:
+            wait_us = await self._script(keys=[self.window_key(key, p) for _, p in rates], args=args)
+        except RedisError as exc:
+            raise self._unavailable(key, exc) from None
+        if self._down:
+            self._down = False
+            log.info("shared rate limits: Redis answers again", redis=self.url_safe)
+        return int(wait_us) / 1_000_000
+
+    def _unavailable(self, key: str, exc: RedisError) -> TransientError:
+        reason = f"{type(exc).__name__}: {exc}"
+        if self._password:
+            reason = reason.replace(self._password, "***")
+        if not self._down:
+            self._down = True
+            log.warning(
+                "shared rate limits: Redis is unavailable; requests wait until it answers",
+                redis=self.url_safe,
+                error=reason,
+            )
+        return TransientError(
+            f"{key}: the rate limits shared through Redis at {self.url_safe} cannot be counted ({reason}); "
+            "no request is sent unlimited, retrying later"
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = ["KEY_PREFIX", "TAKE_SCRIPT", "RedisWindows"]
