@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import math
 import os
 import resource
 import socket
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -93,15 +95,74 @@ def endpoints(urls: dict[VendorName, str], settings: dict[VendorName, dict[str, 
     )
 
 
-async def api_calls(urls: dict[VendorName, str]) -> dict[str, str]:
-    """Requests each emulator served since the last reset, in total and per operation (its own statistics)."""
-    counts: dict[str, str] = {}
+async def api_stats(urls: dict[VendorName, str]) -> dict[str, dict[str, int]]:
+    """Requests each emulator served since the last reset, per operation (its own statistics)."""
+    stats: dict[str, dict[str, int]] = {}
     for vendor, url in urls.items():
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            stats = (await client.get("/_emulator/stats")).json()
-        ops = ", ".join(f"{name} {op['calls']}" for name, op in stats["operations"].items() if op["calls"])
-        counts[vendor] = f"{stats['total_calls']} ({ops})"
-    return counts
+            body = (await client.get("/_emulator/stats")).json()
+        stats[vendor] = {name: op["calls"] for name, op in body["operations"].items() if op["calls"]}
+    return stats
+
+
+async def api_calls(urls: dict[VendorName, str]) -> dict[str, str]:
+    return {
+        vendor: f"{sum(ops.values())} ({', '.join(f'{name} {n}' for name, n in ops.items())})"
+        for vendor, ops in (await api_stats(urls)).items()
+    }
+
+
+def _call_class(vendor: str, operation: str) -> str:
+    """read, write, link (HubSpot associations) or other (auth, describe), from an emulator's operation name."""
+    if vendor == "salesforce":
+        return "read" if operation.startswith("query") else "write" if operation.startswith("collections") else "other"
+    if vendor == "hubspot":
+        if operation.startswith("associations"):
+            return "link"
+        return "read" if operation.endswith((".list", ".search")) else "write" if ".batch." in operation else "other"
+    return "read" if operation.startswith("GET") else "write" if operation == "POST /$batch" else "other"
+
+
+def minimum_calls(report: RunReport, connectors: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """The fewest read and write calls the page and batch sizes allow for what the run read and wrote.
+
+    Reads: one page per `page size` records of each object. Writes: one call per `batch size` creates and
+    per `batch size` updates of each object (creates and updates go in separate calls in every vendor's
+    API as crmsync uses it). HubSpot association calls are counted apart (their minimum depends on how
+    many links changed, which the report does not count).
+    """
+    out: dict[str, dict[str, int]] = {}
+    for vendor in ("salesforce", "hubspot", "dynamics"):
+        settings = connectors[vendor].settings
+        if vendor == "salesforce":
+            page, batch = int(settings.query_batch_size), int(settings.write_batch_size)
+        else:
+            page, batch = int(settings.page_size), int(settings.batch_size)
+        out[vendor] = {
+            "read": sum(math.ceil(report.counts.get((kind, vendor, "read"), 0) / page) for kind in KINDS),
+            "write": sum(
+                math.ceil(report.counts.get((kind, vendor, what), 0) / batch)
+                for kind in KINDS
+                for what in ("created", "updated")
+            ),
+        }
+    return out
+
+
+def show_minimum(report: RunReport, connectors: Mapping[str, Any], stats: dict[str, dict[str, int]]) -> None:
+    minimum = minimum_calls(report, connectors)
+    for vendor, ops in stats.items():
+        made: dict[str, int] = {}
+        for operation, calls in ops.items():
+            kind = _call_class(vendor, operation)
+            made[kind] = made.get(kind, 0) + calls
+        parts = []
+        for kind in ("read", "write"):
+            least = minimum[vendor][kind]
+            over = f" (+{(made.get(kind, 0) - least) / least:.0%})" if least else ""
+            parts.append(f"{kind} {made.get(kind, 0)} vs minimum {least}{over}")
+        parts += [f"{kind} {made[kind]}" for kind in ("link", "other") if made.get(kind)]
+        print(f"  API calls {vendor} against the minimum: " + ", ".join(parts))
 
 
 async def reset_stats(urls: dict[VendorName, str]) -> None:
@@ -181,6 +242,7 @@ async def run(args: argparse.Namespace) -> None:
                 full = await SyncRunner(config, store, connectors).run(options)
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
                 canonical = await canonical_counts(store)
+                stats = await api_stats(urls)
                 calls = await api_calls(urls)
                 total = sum(canonical.get(k, 0) for k in KINDS)
                 read = full.total("read")
@@ -190,6 +252,7 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"  engine CPU {cpu:.1f}s ({cpu / max(total, 1) * 1000:.2f} ms per canonical record)")
                 for vendor, line in calls.items():
                     print(f"  API calls {vendor}: {line}")
+                show_minimum(full, connectors, stats)
                 print(f"  peak RSS of the engine process: {peak_rss_mb():.0f} MB (before the sync {rss_before:.0f} MB)")
 
                 started = time.perf_counter()

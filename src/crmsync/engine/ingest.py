@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from functools import partial
 
@@ -79,9 +80,24 @@ class PageOutcome:
     unchanged: int = 0
     writes: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: PageOutcome) -> None:
+        """Count a chunk of the page in (`seen` is the page's, set once)."""
+        for item in dataclass_fields(self):
+            if item.name == "writes":
+                for what, n in other.writes.items():
+                    self.writes[what] = self.writes.get(what, 0) + n
+            elif item.name != "seen":
+                setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
 
 STALE_ATTEMPTS = 5
 """Reconciles of one page tried before a conflicting concurrent writer is reported (it never loses either write)."""
+
+
+CHUNK = 500
+"""Records reconciled per transaction. A vendor page may hold 5,000 (Dataverse) or 2,000 (Salesforce):
+one transaction for all of them would hold their golden records, shadows, audit rows and statement
+parameters at once, and the SQLite writer (and the webhooks waiting on it) for as long."""
 
 
 async def ingest_page(
@@ -94,21 +110,52 @@ async def ingest_page(
     *,
     complete: Sequence[int] = (),
 ) -> PageOutcome:
-    """Reconcile one page and commit it with the cursor that follows it (or with the refetch jobs it answers)."""
+    """Reconcile one page and commit it with the cursor that follows it (or with the refetch jobs it answers).
+
+    A large page is committed in chunks of `CHUNK` records; only the last carries the cursor (and the
+    tombstones and answered jobs), so a crash between chunks replays the whole page, whose committed
+    chunks then read as unchanged (invariants 1 and 5).
+    """
+    total = PageOutcome(seen=len(upserts) + len(tombstones))
+    chunks = [upserts[start : start + CHUNK] for start in range(0, len(upserts), CHUNK)] or [upserts]
+    for number, chunk in enumerate(chunks, start=1):
+        last = number == len(chunks)
+        outcome = await _ingest_chunk(
+            ctx,
+            kind,
+            connection,
+            chunk,
+            tombstones if last else (),
+            cursor if last else None,
+            complete if last else (),
+        )
+        total.add(outcome)
+    return total
+
+
+async def _ingest_chunk(
+    ctx: SyncContext,
+    kind: ObjectKind,
+    connection: str,
+    upserts: Sequence[RemoteRecord],
+    tombstones: Sequence[Tombstone],
+    cursor: str | None,
+    complete: Sequence[int],
+) -> PageOutcome:
     started, pure = time.perf_counter(), ctx.report.timings["reconcile"]
     try:
         for attempt in range(1, STALE_ATTEMPTS + 1):
-            outcome = PageOutcome(seen=len(upserts) + len(tombstones))
+            outcome = PageOutcome()
             try:
                 await _ingest(ctx, kind, connection, upserts, tombstones, cursor, complete, outcome)
                 break
             except StaleRecordError:
-                # Another worker wrote one of the page's golden records since it was read: the transaction
-                # rolled back whole, so reconcile the page again on fresh state.
+                # Another worker wrote one of the chunk's golden records since it was read: the transaction
+                # rolled back whole, so reconcile the chunk again on fresh state.
                 if attempt == STALE_ATTEMPTS:
                     raise
     finally:
-        # Store time is the page's wall time minus what reconcile (pure code) took of it.
+        # Store time is the chunk's wall time minus what reconcile (pure code) took of it.
         elapsed = time.perf_counter() - started
         ctx.report.timings["store"] += elapsed - (ctx.report.timings["reconcile"] - pure)
     return outcome
@@ -131,8 +178,8 @@ async def _ingest(
         await _queue_tombstones(ctx, tx, kind, connection, tombstones, outcome)
         if cursor is not None:
             await tx.cursors.put(connection, ctx.object_name(connection, kind), cursor)
-        for job_id in complete:
-            await tx.jobs.complete(job_id, ctx.worker)
+        # One statement for the page's jobs: per-job updates held the SQLite writer (and the webhooks) for long.
+        await tx.jobs.complete_many(complete, ctx.worker)
 
 
 async def _map_page(

@@ -18,7 +18,7 @@ class PlannedWrite:
 
     connection: str
     kind: str
-    operation: str  # create | update | delete
+    operation: str  # create | update | delete | merge
     canonical_id: str
     remote_id: str | None
     changes: tuple[tuple[str, CanonicalValue, CanonicalValue], ...] = ()  # field, old, new

@@ -23,7 +23,7 @@ from crmsync.service.alerts import POST_TIMEOUT_S, Alerter
 from crmsync.service.emulator_webhooks import register_emulator_webhooks
 from crmsync.service.logs import Redactor, configured_secrets
 from crmsync.service.metrics import ServiceMetrics
-from crmsync.service.receiver import WebhookReceiver
+from crmsync.service.receiver import WebhookReceiver, WebhookRoute
 from crmsync.service.scheduler import Scheduler
 from crmsync.store import Store, open_store
 from crmsync.store.values import JobStatus
@@ -77,7 +77,8 @@ class SyncService:
         self.dashboard = Dashboard(config, lambda: self.running)
         self.app = Starlette(
             routes=[
-                Route("/webhooks/{connection}", self._webhook, methods=["POST"]),
+                # Raw ASGI (no Request/Response wrapping), first in line: the hot path of a busy service.
+                Route("/webhooks/{connection}", WebhookRoute(self._receiver), methods=["POST"]),
                 Route("/healthz", self._healthz, methods=["GET"]),
                 Route("/readyz", self._readyz, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
@@ -164,11 +165,8 @@ class SyncService:
             except httpx.HTTPError as exc:
                 log.error("could not register the emulators' webhooks", error=str(exc))
 
-    async def _webhook(self, request: Request) -> Response:
-        running = self.running
-        if running is None:
-            return JSONResponse({"error": "unavailable", "message": "the service is starting or stopping"}, 503)
-        return await running.receiver(request)
+    def _receiver(self) -> WebhookReceiver | None:
+        return self.running.receiver if self.running is not None else None
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -22,11 +22,14 @@ Version = Literal["v1", "v2", "v3"]
 MAX_AGE_S = 300.0
 # HubSpot decodes these before computing v3 signatures of the URI (its validation docs list them).
 _DECODED = ("%3A", "%2F", "%3F", "%40", "%21", "%24", "%27", "%28", "%29", "%2A", "%2C", "%3B")
+_DECODED_PAIRS = tuple((spelling, unquote(code)) for code in _DECODED for spelling in (code, code.lower()))
 
 
 def _decoded_uri(url: str) -> str:
-    for code in _DECODED:
-        url = url.replace(code, unquote(code)).replace(code.lower(), unquote(code))
+    if "%" not in url:  # the usual case, checked on every webhook request
+        return url
+    for code, char in _DECODED_PAIRS:
+        url = url.replace(code, char)
     return url
 
 
