@@ -119,7 +119,9 @@ def _call_class(vendor: str, operation: str) -> str:
     if vendor == "hubspot":
         if operation.startswith("associations"):
             return "link"
-        return "read" if operation.endswith((".list", ".search")) else "write" if ".batch." in operation else "other"
+        if operation.endswith((".list", ".search", ".batch.read")):
+            return "read"
+        return "write" if ".batch." in operation else "other"
     return "read" if operation.startswith("GET") else "write" if operation == "POST /$batch" else "other"
 
 

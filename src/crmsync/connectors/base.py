@@ -223,6 +223,20 @@ def can_merge(connector: object, object: str) -> bool:
     return isinstance(connector, Merging) and connector.merges(object)
 
 
+@runtime_checkable
+class BatchedWrites(Protocol):
+    """A connector that sends writes of one kind in vendor batches of a known size (engine rounds fill them)."""
+
+    def write_batch_size(self, object: str) -> int:
+        """How many writes of one kind (create, update, ...) to `object` one request carries at most."""
+        ...
+
+
+def write_batch_size(connector: object, object: str) -> int | None:
+    """The connector's vendor batch size for `object`, or None when it does not say (a test double)."""
+    return connector.write_batch_size(object) if isinstance(connector, BatchedWrites) else None
+
+
 class WebhookDecoder(Protocol):
     """Verifies and decodes one vendor's change notifications."""
 

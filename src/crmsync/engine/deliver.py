@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from crmsync.connectors.base import WriteOp, WriteResult
+from crmsync.connectors.base import WriteOp, WriteResult, write_batch_size
 from crmsync.engine.context import SyncContext
 from crmsync.engine.outbox import WriteTarget, write_kind
 from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
@@ -33,6 +33,9 @@ BATCH = 1000
 """Jobs claimed per round: a multiple of every vendor's batch size (Salesforce 200, HubSpot 100, Dataverse
 1,000 requests per `$batch`), large enough that splitting a round into creates and updates leaves few
 part-filled vendor batches (the API calls stay near the minimum the batch sizes allow)."""
+
+ROUND_JOBS = 3 * BATCH
+"""Jobs one round may claim while filling up to `BATCH` writes (bounds its transaction and memory)."""
 
 _OP_ORDER = {"upsert": 0, "create": 1, "update": 2, "delete": 3}
 
@@ -88,10 +91,13 @@ async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: 
     while True:
         with ctx.report.timed("store"):
             async with ctx.store.begin() as tx:
-                jobs = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=BATCH)
+                jobs, planned = await _claim_round(ctx, tx, kind, connection)
                 if not jobs:
                     return
-                planned = await _plan(ctx, tx, kind, connection, jobs)
+                planned, put_back = _without_tails(planned, write_batch_size(connector, object_name))
+                if put_back:
+                    await tx.jobs.release_many([item.job.id for item in put_back], ctx.worker, None)
+                    jobs = [item.job for item in planned]
         # One record appears once per batch, so ops may be grouped by kind: connectors batch runs of one kind,
         # and an interleaved create/update/create would split every vendor batch into slivers.
         ops = sorted((p.op for p in planned if p.op is not None), key=lambda op: _OP_ORDER[op.kind])
@@ -130,6 +136,50 @@ async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: 
         if down is not None:
             # Stop writing to this connection for this run; the next run (the service's next pass) tries again.
             raise RetryableError(f"{connection}: {down}")
+
+
+async def _claim_round(
+    ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str
+) -> tuple[list[Job], list[_Planned]]:
+    """Claim and plan jobs until the round holds `BATCH` writes, the outbox runs dry, or `ROUND_JOBS` jobs.
+
+    Many jobs plan to no write (the target already agrees, a parent is still missing): a round of `BATCH`
+    jobs would then send part-filled vendor batches, and the API calls would exceed the minimum.
+    """
+    jobs: list[Job] = []
+    planned: list[_Planned] = []
+    writes = 0
+    while writes < BATCH and len(jobs) < ROUND_JOBS:
+        wanted = min(BATCH - writes, ROUND_JOBS - len(jobs))
+        claimed = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=wanted)
+        jobs += claimed
+        more = await _plan(ctx, tx, kind, connection, claimed) if claimed else []
+        planned += more
+        writes += sum(1 for item in more if item.op is not None)
+        if len(claimed) < wanted:
+            break  # nothing more is runnable now
+    return jobs, planned
+
+
+def _without_tails(planned: list[_Planned], batch_size: int | None) -> tuple[list[_Planned], list[_Planned]]:
+    """Split off the part-filled last vendor batch of each write kind, when the round is full: it goes back.
+
+    A full round means more writes wait; the next round takes the put-back ones first (they are the oldest),
+    so every vendor batch but the very last of a run is full. A kind with less than one batch is kept whole.
+    """
+    if batch_size is None or sum(1 for item in planned if item.op is not None) < BATCH:
+        return planned, []
+    by_kind: dict[str, list[_Planned]] = {}
+    for item in planned:
+        if item.op is not None:
+            by_kind.setdefault(item.op.kind, []).append(item)
+    put_back: list[_Planned] = []
+    for items in by_kind.values():
+        tail = len(items) % batch_size if len(items) > batch_size else 0
+        if tail:
+            put_back += items[-tail:]
+    dropped = {id(item) for item in put_back}
+    return [item for item in planned if id(item) not in dropped], put_back
 
 
 def _connection_down(results: Sequence[WriteResult]) -> str | None:

@@ -282,11 +282,11 @@ class JobQueue:
         )
         return _job(result.one())
 
-    async def release_many(self, job_ids: Sequence[int], worker: str, error: str) -> int:
+    async def release_many(self, job_ids: Sequence[int], worker: str, error: str | None) -> int:
         """Give held jobs back without spending an attempt: the connection failed, not these records.
 
         A CRM that is down or out of quota must delay its writes, never dead-letter them; record-level
-        failures go through `fail` and count.
+        failures go through `fail` and count. `error` None keeps the job's last error (a job only put back).
         """
         if not job_ids:
             return 0
@@ -298,7 +298,7 @@ class JobQueue:
                 attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
                 locked_by=None,
                 locked_until=None,
-                last_error=error,
+                last_error=error if error is not None else jobs.c.last_error,
                 run_after=self._clock(),
             )
         )

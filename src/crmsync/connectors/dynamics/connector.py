@@ -77,6 +77,10 @@ class DynamicsConnector:
     def connection(self) -> str:
         return self._connection
 
+    def write_batch_size(self, object: str) -> int:
+        """One `$batch` carries up to 1,000 requests, of any kinds."""
+        return int(self.settings.batch_size)
+
     @property
     def limiters(self) -> tuple[RateLimiter, ...]:
         """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""

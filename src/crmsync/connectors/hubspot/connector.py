@@ -70,6 +70,10 @@ class HubSpotConnector:
     def connection(self) -> str:
         return self._connection
 
+    def write_batch_size(self, object: str) -> int:
+        """The batch create, update, upsert and archive endpoints take up to 100 inputs."""
+        return int(self.settings.batch_size)
+
     @property
     def limiters(self) -> tuple[RateLimiter, ...]:
         """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""

@@ -82,6 +82,10 @@ class SalesforceConnector:
     def connection(self) -> str:
         return self._connection
 
+    def write_batch_size(self, object: str) -> int:
+        """sObject Collections carry up to 200 records of one operation."""
+        return int(self.settings.write_batch_size)
+
     @property
     def limiters(self) -> tuple[RateLimiter, ...]:
         """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""
