@@ -32,6 +32,11 @@ from crmsync.store import Store
 
 READ_AHEAD = 2
 """Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7)."""
+REFETCH_CLAIM = 1000
+"""Hints a run claims at a time for one (kind, connection)."""
+SHARED_REFETCH_CLAIM = 500
+"""Hints a worker beside others claims at a time: twenty claims per 10,000 hints keep four workers busy to the
+end where ten left two of them idle, and 500 is still whole batches of every vendor's read (100, 200, 500)."""
 
 
 def utc_now() -> datetime:
@@ -125,10 +130,13 @@ class SyncRunner:
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
         for kind in kinds:
+            if options.shared and not await self._queued(kind):
+                continue  # an idle worker looks once per kind instead of claiming from each of its queues
             if options.read:
                 await self._read_kind(ctx, kind, _active(ctx, kind, options), full=options.full)
             else:
-                await self._refetch_kind(ctx, kind, _active(ctx, kind, options))
+                limit = SHARED_REFETCH_CLAIM if options.shared else REFETCH_CLAIM
+                await self._refetch_kind(ctx, kind, _active(ctx, kind, options), limit)
             if not options.shared:  # the mass-delete breaker judges a kind's deletes together, in one process
                 deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
                 for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
@@ -136,7 +144,8 @@ class SyncRunner:
                 if deletes.held:
                     ctx.report.add(kind, "*", "delete_held", deletes.pending)
             # Deletes and merges may hand a record over (a duplicate taking over, a merge survivor): read those now.
-            for connection in _active(ctx, kind, options):
+            # A shared pass decided no deletes, so nothing was handed over: its writes go out first.
+            for connection in [] if options.shared else _active(ctx, kind, options):
                 try:
                     await self._refetch(ctx, kind, connection)
                 except CrmSyncError as exc:
@@ -148,6 +157,14 @@ class SyncRunner:
                         group.create_task(self._deliver(ctx, kind, connection))
             except ExceptionGroup as failed:
                 raise failed.exceptions[0] from None
+
+    async def _queued(self, kind: ObjectKind) -> bool:
+        """Whether a job of `kind` may run now (hints, writes, counterparts: their job kinds name it `…:kind:…`).
+
+        Asked when the pass reaches the kind, so jobs that earlier kinds of this pass queued for it count.
+        """
+        async with self.store.read() as tx:
+            return await tx.jobs.runnable(f":{kind}:")
 
     async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
         try:
@@ -169,10 +186,12 @@ class SyncRunner:
                 # Its cursor stays where the last stored page left it; the other CRMs go on.
                 ctx.report.fail(kind, connection, "read", exc)
 
-    async def _refetch_kind(self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str]) -> None:
+    async def _refetch_kind(
+        self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], limit: int = REFETCH_CLAIM
+    ) -> None:
         for connection in connections:
             try:
-                seen = await self._refetch(ctx, kind, connection)
+                seen = await self._refetch(ctx, kind, connection, limit)
             except CrmSyncError as exc:
                 ctx.report.fail(kind, connection, "read", exc)
                 continue
@@ -210,13 +229,13 @@ class SyncRunner:
                 _count(ctx.report, kind, connection, outcome)
                 self.progress(Progress(kind, connection, "read", done))
 
-    async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> int:
+    async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str, limit: int = REFETCH_CLAIM) -> int:
         """Records queued for another read (children that awaited a parent, merge survivors, webhook hints)."""
         connector = self.connectors[connection]
         object_name = ctx.object_name(connection, kind)
         seen = 0
         async with self.store.begin() as tx:
-            jobs = await tx.jobs.claim(ctx.worker, [refetch_kind(kind, connection)], limit=1000)
+            jobs = await tx.jobs.claim(ctx.worker, [refetch_kind(kind, connection)], limit=limit)
         if not jobs:
             return 0
         ids = sorted({str(job.payload["remote_id"]) for job in jobs})

@@ -12,6 +12,7 @@ the transaction that records the work's effects (invariant 1).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +51,49 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 def _at(value: datetime) -> sa.BindParameter[datetime]:
     return sa.literal(value, UtcDateTime())
+
+
+@functools.cache
+def _claim_statement(postgres: bool, by_kind: bool) -> sa.Update:
+    """The claim as one UPDATE with bound parameters, built once per dialect and shape.
+
+    Idle workers claim many times a second: building the aliases and their column collections anew for each
+    claim cost more CPU than PostgreSQL spent answering it.
+    """
+    candidate = jobs.alias("candidate")
+    earlier = jobs.alias("earlier")
+    blocked = sa.exists().where(
+        earlier.c.key == candidate.c.key, earlier.c.id < candidate.c.id, earlier.c.status.in_(LIVE)
+    )
+    query = sa.select(candidate.c.id).where(
+        candidate.c.status == "pending",
+        candidate.c.run_after <= sa.bindparam("claim_now", type_=UtcDateTime),
+        ~blocked,
+    )
+    if by_kind:
+        query = query.where(candidate.c.kind.in_(sa.bindparam("claim_kinds", expanding=True)))
+    query = query.order_by(candidate.c.priority.desc(), candidate.c.id).limit(
+        sa.bindparam("claim_limit", type_=sa.Integer)
+    )
+    chosen: sa.ScalarSelect[Any] | sa.Select[tuple[Any]]
+    if postgres:
+        # Materialised once: PostgreSQL may otherwise evaluate a LIMIT subquery of an UPDATE several times
+        # (with SKIP LOCKED, each time choosing other rows) and claim more than `limit` jobs.
+        picked = query.with_for_update(skip_locked=True, of=candidate).cte("picked").prefix_with("MATERIALIZED")
+        chosen = sa.select(picked.c.id)
+    else:
+        chosen = query.scalar_subquery()
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id.in_(chosen), jobs.c.status == "pending")
+        .values(
+            status="running",
+            attempts=jobs.c.attempts + 1,
+            locked_by=sa.bindparam("claim_worker", type_=sa.String),
+            locked_until=sa.bindparam("claim_until", type_=UtcDateTime),
+        )
+        .returning(*jobs.c)
+    )
 
 
 class JobQueue:
@@ -208,36 +252,15 @@ class JobQueue:
     async def claim(self, worker: str, kinds: Sequence[str] | None = None, limit: int = 1) -> list[Job]:
         """Lease up to `limit` runnable jobs (at most one per key) to `worker`, highest priority first."""
         now = self._clock()
-        candidate = jobs.alias("candidate")
-        earlier = jobs.alias("earlier")
-        blocked = sa.exists().where(
-            earlier.c.key == candidate.c.key, earlier.c.id < candidate.c.id, earlier.c.status.in_(LIVE)
-        )
-        query = sa.select(candidate.c.id).where(
-            candidate.c.status == "pending", candidate.c.run_after <= _at(now), ~blocked
-        )
+        params: dict[str, Any] = {
+            "claim_now": now,
+            "claim_limit": limit,
+            "claim_worker": worker,
+            "claim_until": now + self.policy.lease,
+        }
         if kinds is not None:
-            query = query.where(candidate.c.kind.in_(list(kinds)))
-        query = query.order_by(candidate.c.priority.desc(), candidate.c.id).limit(limit)
-        chosen: sa.ScalarSelect[Any] | sa.Select[tuple[Any]]
-        if self._postgres:
-            # Materialised once: PostgreSQL may otherwise evaluate a LIMIT subquery of an UPDATE several times
-            # (with SKIP LOCKED, each time choosing other rows) and claim more than `limit` jobs.
-            picked = query.with_for_update(skip_locked=True, of=candidate).cte("picked").prefix_with("MATERIALIZED")
-            chosen = sa.select(picked.c.id)
-        else:
-            chosen = query.scalar_subquery()
-        result = await self._db.execute(
-            sa.update(jobs)
-            .where(jobs.c.id.in_(chosen), jobs.c.status == "pending")
-            .values(
-                status="running",
-                attempts=jobs.c.attempts + 1,
-                locked_by=worker,
-                locked_until=now + self.policy.lease,
-            )
-            .returning(*jobs.c)
-        )
+            params["claim_kinds"] = list(kinds)
+        result = await self._db.execute(_claim_statement(self._postgres, kinds is not None), params)
         claimed = [_job(row) for row in result]
         return sorted(claimed, key=lambda j: (-j.priority, j.id))
 
@@ -309,11 +332,32 @@ class JobQueue:
         query = sa.select(jobs.c.locked_by).where(jobs.c.status == "running").distinct()
         return sorted(str(h) for h in (await self._db.execute(query)).scalars() if h is not None)
 
+    async def runnable(self, kind_part: str) -> bool:
+        """Whether a pending job whose kind contains `kind_part` may run now: one cheap look before many claims."""
+        query = (
+            sa.select(jobs.c.id)
+            .where(
+                jobs.c.status == "pending",
+                jobs.c.run_after <= _at(self._clock()),
+                jobs.c.kind.contains(kind_part, autoescape=True),
+            )
+            .limit(1)
+        )
+        return (await self._db.execute(query)).first() is not None
+
     async def renew(self, worker: str) -> int:
-        """Extend the lease of every job `worker` holds (a worker's heartbeat while it works); returns how many."""
+        """Extend the lease of every job `worker` holds (a worker's heartbeat while it works); returns how many.
+
+        On PostgreSQL the rows another transaction has locked are skipped: that transaction is this worker
+        completing or giving back those jobs (a lease outlives several heartbeats), and waiting for it, while
+        it waits for rows this update locked in another order, was a deadlock that killed the worker.
+        """
+        held = sa.select(jobs.c.id).where(jobs.c.status == "running", jobs.c.locked_by == worker)
+        if self._postgres:
+            held = held.order_by(jobs.c.id).with_for_update(skip_locked=True)
         result = await self._db.execute(
             sa.update(jobs)
-            .where(jobs.c.status == "running", jobs.c.locked_by == worker)
+            .where(jobs.c.id.in_(held.scalar_subquery()), jobs.c.status == "running", jobs.c.locked_by == worker)
             .values(locked_until=self._clock() + self.policy.lease)
         )
         return result.rowcount
