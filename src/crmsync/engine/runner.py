@@ -25,7 +25,7 @@ from crmsync.engine.redis_windows import RedisWindows
 from crmsync.engine.report import RunReport
 from crmsync.engine.runlock import new_worker_id, run_lease, worker_claims
 from crmsync.engine.shared_limits import share_rate_limits, shared_windows
-from crmsync.engine.tombstones import process_deletes
+from crmsync.engine.tombstones import delete_kind, merge_kind, process_deletes
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
 from crmsync.store import Store
@@ -130,8 +130,10 @@ class SyncRunner:
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
         for kind in kinds:
-            if options.shared and not await self._queued(kind):
-                continue  # an idle worker looks once per kind instead of claiming from each of its queues
+            if not options.read and not await self._queued(kind):
+                # A pass of hints (a worker's, or `serve`'s after a webhook) looks once per kind instead of
+                # claiming from each of its queues: most passes concern one or two kinds.
+                continue
             if options.read:
                 await self._read_kind(ctx, kind, _active(ctx, kind, options), full=options.full)
             else:
@@ -159,12 +161,12 @@ class SyncRunner:
                 raise failed.exceptions[0] from None
 
     async def _queued(self, kind: ObjectKind) -> bool:
-        """Whether a job of `kind` may run now (hints, writes, counterparts: their job kinds name it `…:kind:…`).
+        """Whether a job of `kind` may run now: hints, writes and counterparts (`…:kind:…`), deletes and merges.
 
         Asked when the pass reaches the kind, so jobs that earlier kinds of this pass queued for it count.
         """
         async with self.store.read() as tx:
-            return await tx.jobs.runnable(f":{kind}:")
+            return await tx.jobs.runnable(f":{kind}:", delete_kind(kind), merge_kind(kind))
 
     async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
         try:

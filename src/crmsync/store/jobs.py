@@ -332,14 +332,14 @@ class JobQueue:
         query = sa.select(jobs.c.locked_by).where(jobs.c.status == "running").distinct()
         return sorted(str(h) for h in (await self._db.execute(query)).scalars() if h is not None)
 
-    async def runnable(self, kind_part: str) -> bool:
-        """Whether a pending job whose kind contains `kind_part` may run now: one cheap look before many claims."""
+    async def runnable(self, *kind_parts: str) -> bool:
+        """Whether a pending job whose kind contains any of `kind_parts` may run now: one look before many claims."""
         query = (
             sa.select(jobs.c.id)
             .where(
                 jobs.c.status == "pending",
                 jobs.c.run_after <= _at(self._clock()),
-                jobs.c.kind.contains(kind_part, autoescape=True),
+                sa.or_(*(jobs.c.kind.contains(part, autoescape=True) for part in kind_parts)),
             )
             .limit(1)
         )

@@ -119,10 +119,6 @@ class GoldenRecords:
             )
         if not known:
             return
-        if not self._db.dialect.supports_sane_multi_rowcount:
-            for golden in known:
-                await self.put(golden)
-            return
         statement = (
             sa.update(records)
             .where(records.c.canonical_id == sa.bindparam("b_id"), records.c.version == sa.bindparam("b_version"))
@@ -132,6 +128,20 @@ class GoldenRecords:
             {"b_id": g.record.id, "b_version": g.version, **{f"v_{k}": v for k, v in self._values(g, now).items()}}
             for g in known
         ]
+        if not self._db.dialect.supports_sane_multi_rowcount:
+            # asyncpg reports no row count for a batch: lock the rows and check their versions first (nobody
+            # can change them before this transaction ends), then update them in one batch, not one by one.
+            locked = await self._db.execute(
+                sa.select(records.c.canonical_id, records.c.version)
+                .where(records.c.canonical_id.in_([g.record.id for g in known]))
+                .with_for_update()
+            )
+            current = {str(row[0]): int(row[1]) for row in locked}
+            stale = sum(1 for g in known if current.get(g.record.id) != g.version)
+            if stale:
+                raise StaleRecordError(f"{stale} golden records changed since they were read")
+            await self._db.execute(statement, rows)
+            return
         result = await self._db.execute(statement, rows)
         if result.rowcount != len(known):
             raise StaleRecordError(f"{len(known) - result.rowcount} golden records changed since they were read")

@@ -33,6 +33,7 @@ from tests.unit.store.test_repositories import (  # noqa: F401
     test_cursors_get_put_reset,
     test_golden_record_put_refuses_a_stale_version,
     test_golden_record_round_trips_with_provenance_and_versions,
+    test_golden_records_put_many_writes_a_batch_and_refuses_it_whole_when_one_is_stale,
     test_identity_map_links_looks_up_both_ways_and_unlinks,
     test_identity_map_repoints_links_on_a_merge,
     test_shadow_round_trips_values_and_hashes_them,

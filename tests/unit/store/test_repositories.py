@@ -104,6 +104,27 @@ async def test_golden_record_put_refuses_a_stale_version(store: Store) -> None:
             await tx.records.put(GoldenRecord(record, version=5))
 
 
+async def test_golden_records_put_many_writes_a_batch_and_refuses_it_whole_when_one_is_stale(store: Store) -> None:
+    acme, globex = CanonicalRecord("c1", "company", {"name": "Acme"}), CanonicalRecord("c2", "company", {"name": "G"})
+    async with store.begin() as tx:
+        await tx.records.put_many([GoldenRecord(acme), GoldenRecord(globex)])
+    renamed = CanonicalRecord("c2", "company", {"name": "Globex"})
+    async with store.begin() as tx:
+        await tx.records.put_many([GoldenRecord(acme, version=1), GoldenRecord(renamed, version=1)])
+    async with store.read() as tx:
+        stored = await tx.records.get_many(["c1", "c2"])
+    assert {cid: (g.version, g.record.fields["name"]) for cid, g in stored.items()} == {
+        "c1": (2, "Acme"),
+        "c2": (2, "Globex"),
+    }
+    with pytest.raises(StaleRecordError, match="1 golden records changed"):
+        async with store.begin() as tx:
+            await tx.records.put_many([GoldenRecord(acme, version=2), GoldenRecord(globex, version=1)])
+    async with store.read() as tx:
+        after = await tx.records.get_many(["c1", "c2"])
+    assert {cid: g.version for cid, g in after.items()} == {"c1": 2, "c2": 2}  # the batch rolled back whole
+
+
 async def test_cursors_get_put_reset(store: Store) -> None:
     async with store.begin() as tx:
         assert await tx.cursors.get("sf", "Contact") is None
