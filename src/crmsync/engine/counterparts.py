@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine.context import SyncContext
+from crmsync.engine.outbox import refetch_job
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.tombstones import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.errors import CrmSyncError
@@ -101,6 +102,11 @@ async def _settle(
         ctx.report.add(kind, connection, _counted(item.operation))
         if item.op.kind == "merge" and result.id and item.op.into and result.id != item.op.into:
             await _follow_new_id(ctx, tx, kind, connection, item.op.into, result.id)
+    elif item.op.kind == "merge":
+        # One of the two is gone there (deleted meanwhile): the merged record, unlinked for the merge, may
+        # still be live. Read it again: linked like any record seen, or found gone.
+        object_name = ctx.object_name(connection, kind)
+        await tx.jobs.enqueue(refetch_job(kind, connection, object_name, remote_id, reason="counterpart merge: gone"))
     await tx.jobs.complete(job.id, ctx.worker)  # not_found: already gone (or merged) there, nothing left to do
 
 

@@ -3,12 +3,15 @@
 A pure function over the identity map's links of the records involved. When both merged records
 already stood for different canonical records, those are merged too: the older one is kept, the
 other retired, and each other connection holding both counterparts gets its own merge to perform
-(by the vendor's merge where it has one, else by the delete policy: the engine's choice, not ours).
+(by the vendor's merge where it has one, else by the delete policy: the engine's choice, not ours),
+unless that connection merged the same pair itself (its own merge, not yet applied, settles it there).
+A link's age decides which record of a connection crmsync writes to, so the plan also names the record
+each affected connection must write to afterwards: the vendor's survivor and its counterparts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,7 +59,9 @@ class Repoint:
     `canonical_id` is what the vendor's survivor stands for afterwards (None: neither record was
     linked; the survivor is then matched like any newly seen record). `unlink` removes the merged-away
     record's link; `relink` points remote records at `canonical_id` (the survivor's, when it was not
-    linked yet, and every link of a retired canonical record).
+    linked yet, and every link of a retired canonical record: moved, they keep their age). `primaries`
+    names, per connection, the record `canonical_id` must be written to afterwards (its oldest link
+    there); any other link of it in those connections is an in-system duplicate.
     """
 
     connection: str
@@ -67,19 +72,31 @@ class Repoint:
     relink: tuple[RemoteRef, ...] = ()
     merge: CanonicalMerge | None = None
     counterparts: tuple[CounterpartMerge, ...] = ()
+    primaries: tuple[RemoteRef, ...] = ()
 
     @property
     def changes_nothing(self) -> bool:
         return not (self.unlink or self.relink or self.merge or self.counterparts)
 
 
-def plan_vendor_merge(links: Iterable[KnownLink], merged_away_id: str, survivor_id: str, connection: str) -> Repoint:
+def plan_vendor_merge(
+    links: Iterable[KnownLink],
+    merged_away_id: str,
+    survivor_id: str,
+    connection: str,
+    pending: Mapping[RemoteRef, str] | None = None,
+    deleted: Collection[RemoteRef] = (),
+) -> Repoint:
     """Re-point links after `merged_away_id` was merged into `survivor_id` in `connection`.
 
     `links` must hold every link of the canonical records the two remote records stand for (others
     are ignored). Cases: neither linked, nothing to do; only the merged-away record linked, the
     survivor takes its place; both linked to one canonical record (an in-system duplicate merged),
     the merged-away link goes; linked to two, the canonical records merge (the older is kept).
+    `pending` holds the merges other connections reported and crmsync has not applied yet
+    (merged-away record -> its survivor): a connection that merged the same two people needs no
+    counterpart merge from crmsync. `deleted` holds records whose deletes are read and not applied
+    yet: nothing is merged into or out of a deleted record; the other one is the person's record there.
     """
     if merged_away_id == survivor_id:
         raise ValueError(f"{connection}: a record cannot be merged into itself ({survivor_id!r})")
@@ -90,10 +107,16 @@ def plan_vendor_merge(links: Iterable[KnownLink], merged_away_id: str, survivor_
     if away is None:
         return base
     unlink = (RemoteRef(connection, merged_away_id),)
+    # The vendor's survivor is written to where it or the merged-away record was.
+    replaces_primary = _primary(all_links, away, connection) == merged_away_id or (
+        kept_by_vendor is not None and _primary(all_links, kept_by_vendor, connection) == survivor_id
+    )
+    here = (RemoteRef(connection, survivor_id),) if replaces_primary else ()
     if kept_by_vendor is None:
-        return Repoint(connection, merged_away_id, survivor_id, away, unlink, (RemoteRef(connection, survivor_id),))
+        relink = (RemoteRef(connection, survivor_id),)
+        return Repoint(connection, merged_away_id, survivor_id, away, unlink, relink, primaries=here)
     if kept_by_vendor == away:
-        return Repoint(connection, merged_away_id, survivor_id, away, unlink)
+        return Repoint(connection, merged_away_id, survivor_id, away, unlink, primaries=here)
 
     kept, retired = sorted((away, kept_by_vendor), key=lambda c: _age(all_links, c))
     moved = tuple(
@@ -106,15 +129,48 @@ def plan_vendor_merge(links: Iterable[KnownLink], merged_away_id: str, survivor_
             key=lambda r: (r.connection, r.remote_id),
         )
     )
-    counterparts = tuple(
-        CounterpartMerge(other, survivor, merged)
-        for other in sorted({link.connection for link in all_links} - {connection})
-        if (survivor := _primary(all_links, kept_by_vendor, other)) is not None
-        and (merged := _primary(all_links, away, other)) is not None
-    )
+    counterparts: list[CounterpartMerge] = []
+    primaries = list(here)
+    for other in sorted({link.connection for link in all_links} - {connection}):
+        survivor = _primary(all_links, kept_by_vendor, other)
+        merged = _primary(all_links, away, other)
+        if survivor is None or merged is None:
+            continue
+        own = _merged_there(pending or {}, other, survivor, merged)
+        live = [r for r in (survivor, merged) if RemoteRef(other, r) not in deleted]
+        if own is not None:
+            if own in (survivor, merged):
+                primaries.append(RemoteRef(other, own))
+        elif len(live) < 2:
+            primaries += [RemoteRef(other, r) for r in live]
+        else:
+            counterparts.append(CounterpartMerge(other, survivor, merged))
+            primaries.append(RemoteRef(other, survivor))
     return Repoint(
-        connection, merged_away_id, survivor_id, kept, unlink, moved, CanonicalMerge(kept, retired), counterparts
+        connection,
+        merged_away_id,
+        survivor_id,
+        kept,
+        unlink,
+        moved,
+        CanonicalMerge(kept, retired),
+        tuple(counterparts),
+        tuple(primaries),
     )
+
+
+def _merged_there(pending: Mapping[RemoteRef, str], connection: str, first: str, second: str) -> str | None:
+    """The record both of two records end in through merges `connection` made itself; None if they do not."""
+
+    def end(remote_id: str) -> str:
+        seen = {remote_id}
+        while (into := pending.get(RemoteRef(connection, remote_id))) is not None and into not in seen:
+            seen.add(into)
+            remote_id = into
+        return remote_id
+
+    ends = end(first), end(second)
+    return ends[0] if ends[0] == ends[1] else None
 
 
 def _canonical_of(links: list[KnownLink], connection: str, remote_id: str) -> str | None:

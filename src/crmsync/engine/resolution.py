@@ -23,7 +23,7 @@ from crmsync.engine.merge import Choice, resolve_conflict
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
-from crmsync.engine.tombstones import DELETED_FIELD
+from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates
 from crmsync.model.golden import ConflictSide, ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Conflict, GoldenRecord, Store, Transaction
@@ -288,11 +288,14 @@ async def _apply_delete(
         raise OperatorError("a delete conflict is settled with true (delete everywhere) or false (keep the record)")
     deleted_in = sorted(s.connection for s in conflict.sides if s.value is True)
     audit = (AuditEntry(conflict.canonical_id, DELETED_FIELD, conflict.base, choice.value, by, "manual", now),)
-    linked = {link.connection for link in await tx.links.remote_links(conflict.canonical_id)}
+    links = await tx.links.remote_links(conflict.canonical_id)
+    linked = {link.connection for link in links}
     if choice.value:
         saved = await tx.records.put(replace(stored, deleted=True))
         await tx.keys.release(conflict.canonical_id)
         targets = sorted(linked - set(deleted_in))
+        spread = [link for link in links if link.connection in targets]
+        await delete_duplicates(tx, stored.record.kind, conflict.canonical_id, spread, now)
         return _Applied(saved, audit, tuple((c, "delete", ()) for c in targets))
     restored = stored
     for connection in deleted_in:

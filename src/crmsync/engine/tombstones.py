@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from crmsync.connectors.base import Tombstone, can_merge
 from crmsync.engine.context import SyncContext
-from crmsync.engine.matching_merge import CanonicalMerge, CounterpartMerge, KnownLink, plan_vendor_merge
+from crmsync.engine.matching_merge import CanonicalMerge, CounterpartMerge, KnownLink, RemoteRef, plan_vendor_merge
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
-from crmsync.engine.state import rules_for_record, to_merged, with_gone
+from crmsync.engine.state import gone_from, rules_for_record, to_merged, with_gone, without_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
 from crmsync.model.values import ObjectKind
@@ -31,6 +31,9 @@ from crmsync.store.tables import records
 
 DELETED_FIELD = "@deleted"
 """The pseudo-field a delete-versus-edit conflict is parked on (S13)."""
+MERGE_RESOLVER = "crmsync (vendor merge)"
+"""Who closes the conflicts a vendor merge settles."""
+DUPLICATE = "DUPLICATE"
 
 
 def delete_kind(kind: ObjectKind) -> str:
@@ -129,7 +132,9 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     survivor = next((lk.remote_id for lk in links if lk.connection == connection), None)
     await tx.links.unlink(connection, object_name, remote_id)
     if survivor != remote_id or stored is None or stored.deleted:
-        return  # a duplicate went away, or the record is gone already: nothing to propagate
+        # A duplicate went away (its report with it), or the record is gone already: nothing to propagate.
+        await _drop_duplicate_reports(tx, connection, object_name, {canonical_id}, {remote_id})
+        return
     successor = next((lk.remote_id for lk in links if lk.connection == connection and lk.remote_id != remote_id), None)
     if successor is not None:
         # The survivor of an in-system duplicate group went; the person still has a record there: the next
@@ -181,6 +186,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
         await tx.keys.release(canonical_id)
         for other in others:
             await tx.jobs.enqueue(write_job(kind, canonical_id, other))
+        await delete_duplicates(tx, kind, canonical_id, [lk for lk in links if lk.connection != connection], at)
         await _audit(tx, canonical_id, connection, at, "delete_wins" if edited else "propagate")
         return
     if policy == "ignore":
@@ -212,6 +218,30 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
         await tx.jobs.enqueue(write_job(kind, canonical_id, other))
 
 
+async def delete_duplicates(
+    tx: Transaction, kind: ObjectKind, canonical_id: str, links: list[Link], at: datetime
+) -> None:
+    """A delete spread to other connections reaches every record of the person there, duplicates too.
+
+    Delivery deletes the record each connection is written to; the others (reported duplicates, oldest
+    link first in `links`, the record's links in the connections the delete goes to) get `rdelete`
+    jobs, or they would stay live, linked to a deleted record and never synced again. They are unlinked
+    now, like any record crmsync deletes.
+    """
+    first: set[str] = set()
+    for link in links:
+        if link.connection not in first:
+            first.add(link.connection)
+            continue
+        payload = {"object": link.object, "remote_id": link.remote_id, "canonical_id": canonical_id}
+        await tx.links.unlink(link.connection, link.object, link.remote_id)
+        await _drop_duplicate_reports(tx, link.connection, link.object, {canonical_id}, {link.remote_id})
+        job = NewJob(f"rdel:{link.connection}/{link.remote_id}", rdelete_kind(kind, link.connection), payload)
+        await tx.jobs.enqueue(job)
+        entry = AuditEntry(canonical_id, "@duplicate_deleted", link.remote_id, None, link.connection, "propagate", at)
+        await tx.audit.append([entry])
+
+
 async def _audit(tx: Transaction, canonical_id: str, connection: str, at: datetime, reason: str) -> None:
     await tx.audit.append([AuditEntry(canonical_id, DELETED_FIELD, False, True, connection, reason, at)])
 
@@ -228,7 +258,11 @@ async def _merge(
     """A vendor merge (S14): re-point links to the survivor, merge canonical records, merge counterparts.
 
     The merged record's counterpart in another connection is merged into the survivor's there by that
-    vendor's merge where it has one, else by the delete policy (`_retire_counterpart`).
+    vendor's merge where it has one, else by the delete policy (`_retire_counterpart`); not where that
+    connection merged the same two records itself (its merge job, still pending, settles it there: two
+    CRMs merging one pair the other way round must not each delete what the other kept). Moved links
+    keep their age, and the survivor and its counterparts are put first, so the merged values go to
+    the records the vendors kept and the others there are reported duplicates.
     """
     object_name = ctx.object_name(connection, kind)
     involved = {
@@ -246,31 +280,114 @@ async def _merge(
     ]
     ages = await _link_ages(tx, sorted(involved))
     known = [replace(k, linked_at=ages.get((k.connection, k.remote_id))) for k in known]
-    plan = plan_vendor_merge(known, merged_away, survivor, connection)
+    pending = await _pending_merges(tx, kind)
+    deleted = await _pending_deletes(tx, kind)
+    plan = plan_vendor_merge(known, merged_away, survivor, connection, pending, deleted)
     if plan.changes_nothing or plan.canonical_id is None:
         return
     outcome.merged += 1
+    kept = plan.canonical_id
     for ref in plan.unlink:
-        await tx.links.unlink(ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
-    for ref in plan.relink:
-        await tx.links.link(
-            Link(plan.canonical_id, kind, ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id)
-        )
-    kept_apart = [
-        counterpart
+        ref_object = ctx.object_name(ref.connection, kind)
+        await tx.links.unlink(ref.connection, ref_object, ref.remote_id)
+        # A reported duplicate the vendor merged away is settled.
+        await _drop_duplicate_reports(tx, ref.connection, ref_object, involved, {ref.remote_id})
+    if plan.merge is not None:
+        # Moved, not linked anew: a link's age decides which record of a connection crmsync writes to,
+        # so a duplicate linked earlier in this run must not overtake the records it moves.
+        await tx.links.repoint(plan.merge.retired, kept)
+    else:
+        for ref in plan.relink:
+            await tx.links.link(Link(kept, kind, ref.connection, ctx.object_name(ref.connection, kind), ref.remote_id))
+    kept_apart = {
+        counterpart.connection: counterpart
         for counterpart in plan.counterparts
-        if not await _retire_counterpart(ctx, tx, kind, plan.canonical_id, counterpart)
-    ]
+        if not await _retire_counterpart(ctx, tx, kind, kept, counterpart)
+    }
+    going = set(pending) | deleted  # their own merge or delete, still to be applied, removes them
+    for ref in plan.primaries:
+        await _put_first(ctx, tx, kind, kept, involved, ref, kept_apart.get(ref.connection), going)
     if plan.merge is not None:
         vendor_side = next(
             (k.canonical_id for k in known if k.connection == connection and k.remote_id == survivor), plan.merge.kept
         )
         await _merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
-    for counterpart in kept_apart:
-        # Linked again only now: the shadow moves above must see the survivor alone in that connection.
-        await _keep_as_duplicate(ctx, tx, kind, connection, plan.canonical_id, counterpart)
+    for counterpart in kept_apart.values():
+        await _keep_as_duplicate(ctx, tx, kind, connection, kept, counterpart)
     # The survivor's merged values are read again and reconciled into the kept record.
     await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
+
+
+async def _pending_merges(tx: Transaction, kind: ObjectKind) -> dict[RemoteRef, str]:
+    """Merges read from any connection and not applied yet: merged-away record -> the record it went into."""
+    return {
+        RemoteRef(str(job.payload["connection"]), str(job.payload["remote_id"])): str(job.payload["merged_into"])
+        for job in await tx.jobs.list("pending", kind=merge_kind(kind))
+        if job.payload.get("merged_into")
+    }
+
+
+async def _pending_deletes(tx: Transaction, kind: ObjectKind) -> set[RemoteRef]:
+    """Records whose deletes were read and not applied yet (a held mass delete included): gone there."""
+    return {
+        RemoteRef(str(job.payload["connection"]), str(job.payload["remote_id"]))
+        for job in await tx.jobs.list("pending", kind=delete_kind(kind))
+    }
+
+
+async def _put_first(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    canonical_id: str,
+    involved: set[str],
+    ref: RemoteRef,
+    kept_apart: CounterpartMerge | None,
+    going: set[RemoteRef],
+) -> None:
+    """Make `ref` the record `canonical_id` is written to in its connection; report the others there.
+
+    The others are re-linked (younger than `ref`, in their order); each is an in-system duplicate of the
+    merged person, reported as such, unless its own merge or delete is still to be applied (it goes then).
+    """
+    object_name = ctx.object_name(ref.connection, kind)
+    held = [link.remote_id for link in await tx.links.remote_links(canonical_id, ref.connection)]
+    if ref.remote_id not in held:
+        return
+    others = [remote_id for remote_id in held if remote_id != ref.remote_id]
+    if held[0] != ref.remote_id:
+        await tx.links.link_many([Link(canonical_id, kind, ref.connection, object_name, r) for r in others])
+    await _drop_duplicate_reports(tx, ref.connection, object_name, involved, set(held))
+    for remote_id in others:
+        if RemoteRef(ref.connection, remote_id) in going:
+            continue
+        if kept_apart is not None and remote_id == kept_apart.merged:
+            continue  # reported with the reason it was kept (`_keep_as_duplicate`)
+        await tx.errors.record(
+            SyncErrorReport(
+                connection=ref.connection,
+                object=object_name,
+                operation="link",
+                message=(
+                    f"duplicate {kind} in {ref.connection}: {remote_id} stands for the same person as "
+                    f"{ref.remote_id}, which a vendor merge made the one crmsync syncs; merge them in {ref.connection}"
+                ),
+                canonical_id=canonical_id,
+                remote_id=remote_id,
+                code=DUPLICATE,
+            )
+        )
+
+
+async def _drop_duplicate_reports(
+    tx: Transaction, connection: str, object_name: str, canonical_ids: set[str], remote_ids: set[str]
+) -> None:
+    """Forget the duplicate reports about these records, under any of the merged canonical records."""
+    for canonical_id in sorted(canonical_ids):
+        for error in await tx.errors.list(connection, canonical_id):
+            report = error.report
+            if report.code == DUPLICATE and report.object == object_name and report.remote_id in remote_ids:
+                await tx.errors.clear_id(error.id)
 
 
 def rmerge_kind(kind: ObjectKind, connection: str) -> str:
@@ -293,13 +410,12 @@ async def _retire_counterpart(
     A vendor merge is not a delete a user opted out of, so the vendor's own merge comes first wherever
     the connector has one (Dataverse `Merge`, HubSpot's merge; `counterparts` applies `rmerge` jobs).
     Elsewhere (Salesforce merges only over SOAP) the delete policy decides: `propagate` deletes the
-    merged record (`rdelete`); `ignore` and `archive` keep it, and False tells the caller to link it as
-    a reported duplicate once the canonical records are folded. It must not stay unlinked: a later full
-    read would take it for a new person and create it everywhere again.
+    merged record (`rdelete`); `ignore` and `archive` keep it, and False tells the caller it stays linked,
+    behind the survivor, as a reported duplicate. It must not be unlinked: a later full read would take
+    it for a new person and create it everywhere again.
     """
     other = counterpart.connection
     object_name = ctx.object_name(other, kind)
-    await tx.links.unlink(other, object_name, counterpart.merged)
     payload = {"object": object_name, "remote_id": counterpart.merged, "canonical_id": canonical_id}
     if can_merge(ctx.connectors.get(other), object_name):
         job = NewJob(
@@ -311,6 +427,7 @@ async def _retire_counterpart(
         reason = "vendor merge (deleted there: no merge in its API)"
     else:
         return False
+    await tx.links.unlink(other, object_name, counterpart.merged)
     await tx.jobs.enqueue(job)
     await tx.audit.append([_counterpart_entry(ctx, canonical_id, counterpart, reason)])
     return True
@@ -326,18 +443,12 @@ async def _keep_as_duplicate(
 ) -> None:
     """`ignore`/`archive` where the vendor cannot merge: the merged record stays, an in-system duplicate.
 
-    Linked behind the survivor (younger, so the survivor stays the record written to and read from) and
+    Linked behind the survivor (`_put_first` made the survivor the record written to and read from) and
     reported like any duplicate, for a person to merge there; `archive` also marks it (`rarchive`).
     """
     other = counterpart.connection
     object_name = ctx.object_name(other, kind)
     settings = ctx.config.object(kind).delete
-    await tx.links.link_many(
-        [
-            Link(canonical_id, kind, other, object_name, counterpart.survivor),
-            Link(canonical_id, kind, other, object_name, counterpart.merged),
-        ]
-    )
     await tx.errors.record(
         SyncErrorReport(
             connection=other,
@@ -350,7 +461,7 @@ async def _keep_as_duplicate(
             ),
             canonical_id=canonical_id,
             remote_id=counterpart.merged,
-            code="DUPLICATE",
+            code=DUPLICATE,
         )
     )
     if settings.kind == "archive":
@@ -386,20 +497,27 @@ async def _merge_records(
 
     The vendor's survivor carries the merged values, so the golden record of the side it stood for
     wins; fields the merging connection does not map (it could not merge them) keep a value from
-    either side. Each connection's shadow must describe the remote record that is linked now, which
-    may be one the retired record held: its shadow moves with it, or delivery would diff against
-    another record's values.
+    either side. Each connection's shadow must describe the remote record written to now (the kept
+    record's oldest link there), which may be one the retired record held: its shadow moves with it,
+    or delivery would diff against another record's values. A connection the kept record was gone
+    from (a delete parked or ignored there) where the merge brings it a live record is no longer gone:
+    that record is the person's now, and a parked delete of the other one is settled by the merge.
     """
     kept, retired = merge.kept, merge.retired
     now = ctx.clock()
     owner = {(k.connection, k.remote_id): k.canonical_id for k in known}
+    kept_shadows = await tx.shadows.get_all(kept)
     retired_shadows = await tx.shadows.get_all(retired)
-    held: dict[str, set[str]] = {}
-    for link in await tx.links.remote_links(kept):
-        held.setdefault(link.connection, set()).add(owner.get((link.connection, link.remote_id), kept))
-    for other, owners in sorted(held.items()):
-        if owners == {retired} and other in retired_shadows:
+    written_to: dict[str, str] = {}
+    for link in await tx.links.remote_links(kept):  # oldest first
+        written_to.setdefault(link.connection, link.remote_id)
+    for other, remote_id in sorted(written_to.items()):
+        if owner.get((other, remote_id), kept) != retired:
+            continue
+        if other in retired_shadows:
             await tx.shadows.put(replace(retired_shadows[other], canonical_id=kept))
+        elif other in kept_shadows:
+            await tx.shadows.delete(kept, other)  # it described another record: delivery writes every field
     await tx.shadows.delete(retired)
     await tx.keys.repoint(retired, kept)
     kept_stored = await tx.records.get(kept)
@@ -408,7 +526,7 @@ async def _merge_records(
     if retired_stored is not None:
         await tx.records.put(replace(retired_stored, deleted=True))
         for conflict in await tx.conflicts.list(retired):
-            await tx.conflicts.resolve(conflict.id, conflict.base, "crmsync (vendor merge)")
+            await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
     if kept_stored is not None and retired_stored is not None:
         winner, loser = (retired_stored, kept_stored) if vendor_side == retired else (kept_stored, retired_stored)
         merged_by_vendor = ctx.rules(kind).connection_fields.get(connection, frozenset())
@@ -426,8 +544,16 @@ async def _merge_records(
             if before.get(name) != value
         ]
         audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
-        record = replace(kept_stored.record, fields=fields)
-        await tx.records.put(replace(kept_stored, record=record, provenance=provenance))
+        merged = replace(kept_stored, record=replace(kept_stored.record, fields=fields), provenance=provenance)
+        back = {c for c in gone_from(kept_stored) if c in written_to}
+        for other in sorted(back):
+            merged = without_gone(merged, other)
+        await tx.records.put(merged)
+        for conflict in await tx.conflicts.list(kept):
+            deleted_in = {side.connection for side in conflict.sides if side.value is True}
+            if conflict.field == DELETED_FIELD and deleted_in and deleted_in <= back:
+                await tx.conflicts.resolve(conflict.id, False, MERGE_RESOLVER)
+                audit.append(AuditEntry(kept, DELETED_FIELD, None, False, connection, "vendor merge", now))
     await tx.audit.append(audit)
     # Every connection is brought to the merged values in this run (golden − the moved shadows).
     for other in ctx.connections(kind):
@@ -450,6 +576,7 @@ async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[st
 __all__ = [
     "DELETED_FIELD",
     "DeleteOutcome",
+    "delete_duplicates",
     "delete_job",
     "delete_kind",
     "merge_kind",

@@ -27,16 +27,9 @@ from tests.integration.engine.convergence_model import (
     EDITABLE,
     EMAILS,
     FULL_SYNC_DROPS_DATAVERSE_DELETES,
-    HUBSPOT_SAME_STAMP_EDIT_SKIPPED,
     LAST_NAMES,
-    MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES,
-    MERGE_RELINK_RESETS_AGE,
-    MERGED_INTO_GONE,
-    MERGED_THEN_ARCHIVED_IN_HUBSPOT,
     OBJECTS_YAML,
-    OPPOSITE_MERGES,
     PERSON,
-    STRANDED_DUPLICATES,
     VENDORS,
     VOCABULARY,
     companies_of,
@@ -58,17 +51,9 @@ POLICIES = {
 }
 """Object sections per policy under test (the default is last_writer_wins); `manual_title` parks conflicts."""
 
-KNOWN_BUGS = frozenset(
-    {
-        MERGED_INTO_GONE,
-        MERGED_THEN_ARCHIVED_IN_HUBSPOT,
-        HUBSPOT_SAME_STAMP_EDIT_SKIPPED,
-        OPPOSITE_MERGES,
-        STRANDED_DUPLICATES,
-        MERGE_RELINK_RESETS_AGE,
-        MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES,
-    }
-)
+CHAINED_MERGES = "a merge survivor merged again before a sync"
+"""A record merged into another that is itself merged away before crmsync reads either: the chain is lost."""
+KNOWN_BUGS = frozenset({CHAINED_MERGES})
 """Engine bugs the machine steps around (their repros are the xfail tests at the end): drop one once it is fixed."""
 
 vendors = st.sampled_from(VENDORS)
@@ -114,9 +99,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         # The HubSpot connector finds association-only changes in full syncs only (see COMPANY_MOVE_GAP in
         # test_scenarios_relations.py): such a move makes the final delivery a full sync.
         self.unread_hubspot_move = False
-        self.unread_hubspot_merges: set[str] = set()  # merged records no sync has read yet
-        # Canonical ids of the records each CRM merged since the last sync (a new HubSpot id stands for its parts).
-        self.unread_merges: dict[tuple[VendorName, str], set[str]] = {}
+        self.unread_survivors: set[tuple[VendorName, str]] = set()  # merge survivors no sync has read yet
         self.failed = False
 
     # ---- plumbing ---------------------------------------------------------------------------------
@@ -151,12 +134,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if full and FULL_SYNC_DROPS_DATAVERSE_DELETES in KNOWN_BUGS:
             await self.engine.sync()
         report = await self.engine.sync(full=full)
+        self.unread_survivors.clear()
         for conflict in await self.engine.conflicts():
             self.seen_conflicts.setdefault(conflict.id, conflict)
-        self.unread_hubspot_merges.clear()
-        self.unread_merges.clear()
-        if HUBSPOT_SAME_STAMP_EDIT_SKIPPED in KNOWN_BUGS:
-            await self._tick()  # no edit in the millisecond the engine wrote and read HubSpot in
         if full:
             self.unread_hubspot_move = False
         return report
@@ -242,8 +222,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     async def _delete_contact(self, vendor: VendorName, pick: int) -> None:
         contact = await self._pick(vendor, "contact", pick)
-        if MERGED_THEN_ARCHIVED_IN_HUBSPOT in KNOWN_BUGS and contact in self.unread_hubspot_merges:
-            return  # only HubSpot merges are listed there
         if contact is not None:
             note(f"{vendor} contact {contact} deleted")
             await self.sb.user(vendor).delete("contact", contact)
@@ -259,18 +237,13 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if len(ids) < 2 or survivor % len(ids) == victim % len(ids):
             return
         kept, gone = ids[survivor % len(ids)], ids[victim % len(ids)]
-        people = set[str]()
-        for remote_id in (kept, gone):
-            canonical_id = await self.engine.canonical("contact", vendor, remote_id)
-            people |= {canonical_id} if canonical_id else self.unread_merges.get((vendor, remote_id), set())
-        elsewhere = {c for (v, _), merged in self.unread_merges.items() if v != vendor for c in merged}
-        if OPPOSITE_MERGES in KNOWN_BUGS and people & elsewhere:
+        # HubSpot's merge retires both ids for a new one; the others retire the merged-away id only.
+        retired = {kept, gone} if vendor == "hubspot" else {gone}
+        if CHAINED_MERGES in KNOWN_BUGS and {(vendor, r) for r in retired} & self.unread_survivors:
             return
         merged = await self.sb.user(vendor).merge("contact", kept, gone)
         note(f"{vendor} {kept} + {gone} -> {merged}")
-        self.unread_merges[(vendor, merged)] = people
-        if vendor == "hubspot":
-            self.unread_hubspot_merges.add(merged)
+        self.unread_survivors.add((vendor, merged))
         await self._tick()
 
     @rule(pick=picks, side=st.integers(0, 2))
@@ -433,15 +406,7 @@ async def test_fixed_a_contact_deleted_and_created_again_between_syncs_is_strand
     assert canonical_id is not None and (await crm.golden(canonical_id))["title"] == "Admiral"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "tombstones._merge_records keeps the kept record's `gone` list (a parked delete-versus-edit in Salesforce) "
-        "while the merge links the retired record's Salesforce counterpart to it: rules_for_record then leaves "
-        "Salesforce out, so the linked Salesforce contact never gets the merged values."
-    ),
-)
-async def test_bug_hubspot_merge_into_a_record_parked_for_deletion_never_writes_its_new_counterpart(crm: Crm) -> None:
+async def test_fixed_hubspot_merge_into_a_record_parked_for_deletion_never_writes_its_new_counterpart(crm: Crm) -> None:
     ada = await crm.sb.hubspot.create("contact", {"lastname": "Lovelace", "email": "ada@example.com"})
     grace = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
     await crm.sync()
@@ -469,15 +434,7 @@ async def test_fixed_an_update_of_the_survivor_clears_the_duplicate_report(crm: 
     assert [e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"] == [second]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "connectors/hubspot/changes.py reads HubSpot's archived listing with `properties=hs_object_id` only and "
-        "emits a tombstone for the archived id; a merged record archived before a sync is unknown to crmsync, and "
-        "the ids it absorbed (the ones crmsync links) are never reported: both people live on elsewhere."
-    ),
-)
-async def test_bug_contacts_merged_in_hubspot_then_deleted_there_live_on_elsewhere(crm: Crm) -> None:
+async def test_fixed_contacts_merged_in_hubspot_then_deleted_there_live_on_elsewhere(crm: Crm) -> None:
     ada = await crm.sb.hubspot.create("contact", {"lastname": "Lovelace", "email": "ada@example.com"})
     grace = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
     await crm.sync()
@@ -486,16 +443,7 @@ async def test_bug_contacts_merged_in_hubspot_then_deleted_there_live_on_elsewhe
     assert await _counts(crm) == {"salesforce": 0, "hubspot": 0, "dynamics": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "connectors/hubspot/changes.py _Window.take skips a record whose stamp equals the one already delivered "
-        "(the cursor's `seen` keeps id -> stamp only): a person's edit in the same millisecond as crmsync's own "
-        "write, once the echo was read, is never read. The Salesforce cursor keeps a content fingerprint for "
-        "exactly this case (connectors/salesforce/cursor.py)."
-    ),
-)
-async def test_bug_a_hubspot_edit_in_the_stamp_of_the_last_read_is_skipped(frozen_crm: Crm) -> None:
+async def test_fixed_a_hubspot_edit_in_the_stamp_of_the_last_read_is_skipped(frozen_crm: Crm) -> None:
     crm = frozen_crm
     sf = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL})
     await _later(crm)
@@ -520,16 +468,7 @@ async def test_fixed_in_system_duplicates_met_newest_first_sync_nowhere(crm: Crm
     assert await _counts(crm) == {"salesforce": 2, "hubspot": 1, "dynamics": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Each vendor merge retires one canonical record and queues `rdelete` jobs for the retired record's "
-        "counterparts elsewhere (tombstones._merge, plan.counterparts); when two CRMs merged the same two people "
-        "with different survivors, each merge deletes the record the other CRM kept: the person is deleted from "
-        "all three CRMs."
-    ),
-)
-async def test_bug_the_same_people_merged_in_two_crms_the_other_way_round_vanish_everywhere(crm: Crm) -> None:
+async def test_fixed_the_same_people_merged_in_two_crms_the_other_way_round_vanish_everywhere(crm: Crm) -> None:
     ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
     grace = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL})
     await crm.sync()
@@ -542,15 +481,7 @@ async def test_bug_the_same_people_merged_in_two_crms_the_other_way_round_vanish
     assert await _counts(crm) == {"salesforce": 1, "hubspot": 1, "dynamics": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A delete that propagates (tombstones._apply, policy propagate) marks the record deleted and queues one "
-        "delete per other connection, of its survivor there; deliver unlinks only that survivor, so an in-system "
-        "duplicate in a target stays live and linked to a deleted record: never deleted, never synced again."
-    ),
-)
-async def test_bug_a_propagated_delete_strands_the_duplicates_of_its_target(crm: Crm) -> None:
+async def test_fixed_a_propagated_delete_strands_the_duplicates_of_its_target(crm: Crm) -> None:
     first = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL})
     duplicate = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL.upper()})
     await crm.sync()
@@ -565,16 +496,68 @@ async def test_bug_a_propagated_delete_strands_the_duplicates_of_its_target(crm:
     assert not kept or (stored is not None and not stored.deleted)
 
 
+async def test_fixed_a_delete_settled_by_hand_strands_the_duplicates_of_its_targets(crm: Crm) -> None:
+    first = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL})
+    duplicate = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL.upper()})
+    await crm.sync()
+    await crm.sb.hubspot.delete("contact", await crm.twin("contact", "dynamics", first, "hubspot"))
+    await _later(crm)
+    await crm.sb.salesforce.update(
+        "contact", await crm.twin("contact", "dynamics", first, "salesforce"), {"Title": "CTO"}
+    )
+    await crm.sync()  # parks the delete versus the edit
+    (conflict,) = await crm.conflicts()
+    await resolve(crm.store, crm.config, conflict.id, choice_connection="hubspot", by=PERSON)  # delete everywhere
+    await crm.sync()
+    await crm.sync()
+    assert await _counts(crm) == {"salesforce": 0, "hubspot": 0, "dynamics": 0}
+    assert await crm.canonical("contact", "dynamics", duplicate) is None
+    assert [e for e in await crm.errors() if e.report.code == "DUPLICATE"] == []
+
+
+async def test_fixed_a_merge_into_a_record_deleted_elsewhere_meanwhile_deletes_the_person(crm: Crm) -> None:
+    # Found by the soak (no xfail before): the counterpart merge went into the deleted record, the other one
+    # was left live and unlinked, and the delete then spread to the merged person everywhere else.
+    ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    grace = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL})
+    await crm.sync()
+    dv_ada = await crm.twin("contact", "salesforce", ada, "dynamics")
+    await crm.sb.dynamics.delete("contact", await crm.twin("contact", "salesforce", grace, "dynamics"))
+    await crm.sb.salesforce.merge("contact", grace, ada)  # one person, Grace's record survives
+    await crm.sync()
+    await crm.sync()
+    assert await _counts(crm) == {"salesforce": 1, "hubspot": 1, "dynamics": 1}
+    kept = await crm.canonical("contact", "salesforce", grace)
+    assert kept is not None and await crm.remote(kept, "dynamics") == dv_ada
+    assert await crm.errors() == []
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "tombstones._merge re-points the kept record's counterparts with links.link(), an upsert that stamps "
-        "created_at anew (store/identity.py IdentityMap.link): a record met as a DUPLICATE earlier in the same run "
-        "is now the oldest link, so it becomes the survivor that gets the merged values, and the counterpart that "
-        "was the person's record stays linked as an unreported duplicate: two records for one person."
+        "engine/ingest.py _queue_tombstones drops the merge tombstone of a record that is not linked, so when "
+        "Ada's record is merged into one crmsync has not read yet, which is then merged into a third before a "
+        "sync, only the first merge is applied: the link goes to the retired middle record, the person is "
+        "deleted where crmsync had it (Ada's Salesforce record) and created again from the last survivor. "
+        "Needs the chain kept: queue merge tombstones of unlinked records too, and resolve a survivor through "
+        "the pending merges of its own connection (tombstones._merge), whatever order the jobs are claimed in."
     ),
 )
-async def test_bug_a_merge_makes_a_duplicate_met_in_the_same_run_the_survivor(crm: Crm) -> None:
+async def test_bug_a_record_merged_twice_in_one_crm_between_syncs_loses_its_records_elsewhere(crm: Crm) -> None:
+    ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    await crm.sync()
+    dv_ada = await crm.twin("contact", "salesforce", ada, "dynamics")
+    second = await crm.sb.dynamics.create("contact", {"lastname": "Lovelace", "emailaddress1": "ada2@example.com"})
+    third = await crm.sb.dynamics.create("contact", {"lastname": "Lovelace", "emailaddress1": "ada3@example.com"})
+    await crm.sb.dynamics.merge("contact", second, dv_ada)  # Ada's record into a new one,
+    await crm.sb.dynamics.merge("contact", third, second)  # and that one into another
+    await crm.sync()
+    await crm.sync()
+    kept = await crm.canonical("contact", "salesforce", ada)
+    assert kept is not None and await crm.remote(kept, "dynamics") == third
+
+
+async def test_fixed_a_merge_makes_a_duplicate_met_in_the_same_run_the_survivor(crm: Crm) -> None:
     ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
     marie = await crm.sb.salesforce.create("contact", {"LastName": "Curie", "Email": "marie@example.com"})
     await crm.sync()
@@ -588,17 +571,7 @@ async def test_bug_a_merge_makes_a_duplicate_met_in_the_same_run_the_survivor(cr
     assert [e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"] == [late]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine/matching_merge.py plan_vendor_merge: the counterpart of the merged-away record in another CRM is "
-        "deleted (CounterpartMerge of its oldest link only), but that record's in-system duplicates there are moved "
-        "to the kept record like any other link; the oldest of them becomes the kept record's survivor (it gets the "
-        "merged values) and the vendor survivor's own counterpart stays linked behind it, unreported: two records "
-        "for one person, and the DUPLICATE report names the deleted record."
-    ),
-)
-async def test_bug_a_merge_hands_the_person_to_a_duplicate_of_the_merged_away_record(crm: Crm) -> None:
+async def test_fixed_a_merge_hands_the_person_to_a_duplicate_of_the_merged_away_record(crm: Crm) -> None:
     marie = await crm.sb.salesforce.create("contact", {"LastName": "Curie", "Email": "marie@example.com"})
     await crm.sb.salesforce.create("contact", {"LastName": "Curie", "Email": "MARIE@example.com"})  # S03
     ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})

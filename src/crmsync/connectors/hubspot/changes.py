@@ -6,19 +6,20 @@ last of the previous one, the result list shifted under the offsets (a record be
 edited or deleted), and the read restarts from the newest stamp delivered instead of skipping. When a
 window reaches the cap it restarts the same way; when a whole window shares one stamp, that stamp is
 read in `hs_object_id` order with `GT last id`. Ids delivered in the lookback window are remembered in
-the cursor, so re-reading the window (for search's eventual consistency) does not deliver them again.
+the cursor with their stamp and a fingerprint of their properties, so re-reading the window (for search's
+eventual consistency) does not deliver them again, yet a record edited again within the same stamp is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from crmsync.connectors.base import ChangePage, RemoteRecord, Tombstone
 from crmsync.connectors.http import VendorHttp, parse_json
-from crmsync.connectors.hubspot.cursor import HubSpotCursor, prune
+from crmsync.connectors.hubspot.cursor import HubSpotCursor, fingerprint, prune
 from crmsync.connectors.hubspot.links import read_links
 from crmsync.connectors.hubspot.objects import ObjectInfo
 from crmsync.connectors.hubspot.records import (
@@ -56,6 +57,10 @@ class ChangeReader:
         self.lookback_ms = int(settings.lookback_s * 1000)
         self.links = settings.read_links and bool(info.links)
 
+    def _print(self, record: RemoteRecord) -> int:
+        """The fingerprint of the properties read (list and search answer with different extras)."""
+        return fingerprint({name: record.fields.get(name) for name in self.properties})
+
     def _context(self, what: str) -> str:
         return f"hubspot {self.info.name} {what}"
 
@@ -63,7 +68,8 @@ class ChangeReader:
     async def _list(self, after: str | None, *, archived: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": self.settings.page_size, "archived": "true" if archived else "false"}
         if archived:
-            params["properties"] = "hs_object_id"
+            # An archived merge survivor carries the ids it absorbed: those are the ones crmsync may link.
+            params["properties"] = "hs_object_id,hs_merged_object_ids"
         else:
             params["properties"] = ",".join(self.properties)
             if self.links:
@@ -94,6 +100,7 @@ class ChangeReader:
         # does not deliver them again.
         floor = start - self.lookback_ms
         seen: dict[str, int] = {}
+        prints: dict[str, int] = {}
         # The next page is requested while this one is parsed and consumed (at most two pages in memory).
         task = asyncio.ensure_future(self._list(resume.after if resume is not None else None))
         try:
@@ -109,10 +116,14 @@ class ChangeReader:
                 for record in records:
                     if (stamp := stamp_ms(record.modified_at)) >= floor:
                         seen[record.id] = stamp
+                        prints[record.id] = self._print(record)
                 if after is not None:
                     cursor = HubSpotCursor(self.info.name, "full", start, after=after)
                 else:
-                    cursor = HubSpotCursor(self.info.name, "incr", start, prune(seen, floor, start), deleted=start)
+                    kept = prune(seen, floor, start)
+                    cursor = HubSpotCursor(
+                        self.info.name, "incr", start, kept, deleted=start, prints={k: prints[k] for k in kept}
+                    )
                 yield ChangePage(tuple(records), tuple(tombstones), cursor.encode(), more=after is not None)
                 if after is None:
                     return
@@ -164,7 +175,7 @@ class ChangeReader:
         ]
 
     async def incremental(self, resume: HubSpotCursor) -> AsyncIterator[ChangePage]:
-        state = _Window(resume, self.lookback_ms)
+        state = _Window(resume, self.lookback_ms, self._print)
         context = f"{self.search_http.connection}: {self._context('search')}"
         cap, size = self.settings.search_result_cap, self.settings.search_page_size
         start, operator, after, anchor = max(resume.stamp - self.lookback_ms, 0), "GTE", 0, None
@@ -232,7 +243,12 @@ class ChangeReader:
         return ChangePage(tuple(records), tuple(tombstones), state.cursor(self.info.name).encode(), more=more)
 
     async def _archived(self, state: _Window) -> AsyncIterator[ChangePage]:
-        """Archived records since the delete watermark (HubSpot lists them all, in creation order)."""
+        """Archived records since the delete watermark (HubSpot lists them all, in creation order).
+
+        Merged-away ids are never listed as archived; when their merge survivor is archived, they are
+        gone with it, so each absorbed id gets a tombstone too (a merged record archived before any read
+        is known to crmsync only by those ids).
+        """
         context = f"{self.http.connection}: {self._context('list archived')}"
         floor = max(state.deleted - self.lookback_ms, 0)
         newest = state.deleted
@@ -249,7 +265,8 @@ class ChangeReader:
                 newest = max(newest, at)
                 if at >= floor and state.dseen.get(record_id) != at:
                     state.dseen[record_id] = at
-                    tombstones.append(Tombstone(self.info.name, record_id, deleted_at=archived_at))
+                    absorbed = [i for i in _merged_ids(raw, context, record_id) if i != record_id]
+                    tombstones += [Tombstone(self.info.name, i, deleted_at=archived_at) for i in [record_id, *absorbed]]
             after = next_after(body, context)
             if after is None:
                 # Only a complete listing moves the delete watermark.
@@ -259,6 +276,16 @@ class ChangeReader:
                 return
             if tombstones:
                 yield ChangePage((), tuple(tombstones), state.cursor(self.info.name).encode(), more=True)
+
+
+def _merged_ids(raw: dict[str, Any], context: str, record_id: str) -> list[str]:
+    props = raw.get("properties", {})
+    merged = props.get("hs_merged_object_ids") if isinstance(props, dict) else None
+    if merged is None or merged == "":
+        return []
+    if not isinstance(merged, str):
+        raise VendorResponseError(f"{context}: record {record_id}: `hs_merged_object_ids` is not a string")
+    return [i for i in merged.split(";") if i]
 
 
 def _offset(after: str, context: str) -> int:
@@ -271,26 +298,40 @@ def _offset(after: str, context: str) -> int:
 class _Window:
     """The incremental read's progress: newest stamp delivered and ids delivered in the lookback window."""
 
-    def __init__(self, resume: HubSpotCursor, lookback_ms: int) -> None:
+    def __init__(self, resume: HubSpotCursor, lookback_ms: int, print_of: Callable[[RemoteRecord], int]) -> None:
         self.high = resume.stamp
         self.seen = dict(resume.seen)
+        self.prints = dict(resume.prints)
         self.deleted = resume.deleted
         self.dseen = dict(resume.dseen)
         self.lookback_ms = lookback_ms
+        self.print_of = print_of
 
     def take(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
-        """The records not yet delivered at their current stamp; remembers them."""
+        """The records not yet delivered in their current state; remembers them.
+
+        A record is skipped only when it was delivered at a later stamp, or at this stamp with the same
+        content: an edit within the stamp of the last read (HubSpot stamps are milliseconds) is not lost.
+        """
         fresh = []
         for record in records:
             stamp = stamp_ms(record.modified_at)
-            if self.seen.get(record.id, -1) >= stamp:
+            delivered = self.seen.get(record.id, -1)
+            if delivered > stamp:
+                continue
+            content = self.print_of(record)
+            if delivered == stamp and self.prints.get(record.id) == content:
                 continue
             self.seen[record.id] = stamp
+            self.prints[record.id] = content
             self.high = max(self.high, stamp)
             fresh.append(record)
         if fresh:
             self.seen = prune(self.seen, self.high - self.lookback_ms, self.high)
+            self.prints = {k: v for k, v in self.prints.items() if k in self.seen}
         return fresh
 
     def cursor(self, object: str) -> HubSpotCursor:
-        return HubSpotCursor(object, "incr", self.high, dict(self.seen), self.deleted, dict(self.dseen))
+        return HubSpotCursor(
+            object, "incr", self.high, dict(self.seen), self.deleted, dict(self.dseen), prints=dict(self.prints)
+        )
