@@ -147,6 +147,10 @@ class Pages:
             response.delete_cookie(FLASH_COOKIE, path="/")
         return response
 
+    def message(self, request: Request, who: Principal | None, status: int, title: str, text: str) -> HTMLResponse:
+        """A page that only says something (refused, not found, starting)."""
+        return self.render(request, "message.html", who, status, title=title, message=text)
+
     def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def page(request: Request) -> Response:
             if not self.access.configured:
@@ -158,16 +162,11 @@ class Pages:
             try:
                 return await handler(request, who)
             except Unavailable:
-                return self.render(
-                    request,
-                    "message.html",
-                    who,
-                    503,
-                    title="Starting",
-                    message="The service is starting or stopping; reload in a moment.",
+                return self.message(
+                    request, who, 503, "Starting", "The service is starting or stopping; reload in a moment."
                 )
             except OperatorError as exc:
-                return self.render(request, "message.html", who, 404, title="Not found", message=str(exc))
+                return self.message(request, who, 404, "Not found", str(exc))
 
         return page
 
@@ -184,33 +183,22 @@ class Pages:
             sent = form.get(CSRF_FIELD)
             if not self.access.csrf_ok(who, sent if isinstance(sent, str) else None):
                 log.warning("dashboard form refused: bad CSRF token", who=who.name, path=request.url.path)
-                return self.render(
+                return self.message(
                     request,
-                    "message.html",
                     who,
                     403,
-                    title="Refused",
-                    message="The form's security token is missing or out of date: reload the page and try again.",
+                    "Refused",
+                    "The form's security token is missing or out of date: reload the page and try again.",
                 )
             if operator and not who.operator:
-                return self.render(
-                    request,
-                    "message.html",
-                    who,
-                    403,
-                    title="Refused",
-                    message=f"{who.name} is a viewer: only an operator may resolve or retry.",
+                return self.message(
+                    request, who, 403, "Refused", f"{who.name} is a viewer: only an operator may resolve or retry."
                 )
             try:
                 return await handler(request, who, form)
             except Unavailable:
-                return self.render(
-                    request,
-                    "message.html",
-                    who,
-                    503,
-                    title="Starting",
-                    message="The service is starting or stopping; try again in a moment.",
+                return self.message(
+                    request, who, 503, "Starting", "The service is starting or stopping; try again in a moment."
                 )
 
         return action
@@ -251,14 +239,7 @@ class Pages:
         nonce = form.get(CSRF_FIELD)
         cookie = request.cookies.get(LOGIN_COOKIE)
         if not isinstance(nonce, str) or cookie != nonce or self.access.signer.unsign("login", nonce) is None:
-            return self.render(
-                request,
-                "message.html",
-                None,
-                403,
-                title="Refused",
-                message="The sign-in form expired; reload it and try again.",
-            )
+            return self.message(request, None, 403, "Refused", "The sign-in form expired; reload it and try again.")
         token, username, password = (form.get(k) for k in ("token", "username", "password"))
         session = self.access.sign_in(
             token=token.strip() if isinstance(token, str) else None,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from crmsync.testing.sandbox import Sandbox
-from tests.integration.dashboard.harness import OPERATOR_TOKEN, Site, platform_sandbox, start_site
+from tests.integration.dashboard.conftest import dashboard_sandbox, site  # noqa: F401  (the same site per test)
+from tests.integration.dashboard.harness import OPERATOR_TOKEN, Site
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -64,20 +64,6 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await launched.close()
 
 
-@pytest.fixture(scope="module")
-def dashboard_sandbox() -> Iterator[Sandbox]:
-    with platform_sandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
-async def site(dashboard_sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Site]:
-    started = await start_site(dashboard_sandbox, tmp_path / "site")
-    yield started
-    await started.stop()
-    await dashboard_sandbox.reset()
-
-
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -89,7 +75,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
         await context.close()
 
 
-async def sign_in(page: Page, site: Site, target: str = "/") -> None:
+async def sign_in(page: Page, site: Site, target: str = "/") -> None:  # noqa: F811  (the fixture's value)
     """Open `target` as a person does: the login page first, the operator token, then the page."""
     await page.goto(site.url + target)
     await page.fill("#token-login input[name=token]", OPERATOR_TOKEN)

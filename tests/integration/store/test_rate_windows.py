@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from crmsync.connectors.limits import Rate, RateLimiter
 from crmsync.engine.shared_limits import StoreWindows
 from crmsync.store import Store, open_store
 from crmsync.store.rate_windows import SLICES
+from tests.integration.store.shared_limits_support import admit_together, most_in_any
 
 pytestmark = pytest.mark.postgres
 
@@ -44,20 +42,11 @@ async def test_limiters_in_several_processes_stay_under_one_limit_together(store
     limiters = [RateLimiter("hubspot", [Rate(5, 1.0)], concurrency=8) for _ in others]
     for limiter, other in zip(limiters, others, strict=True):
         limiter.share(StoreWindows(other))
-    admitted: list[float] = []
-
-    async def call(limiter: RateLimiter) -> None:
-        await limiter.acquire()
-        admitted.append(time.time())
-        limiter.release()
-
     try:
-        await asyncio.gather(*(call(limiter) for limiter in limiters for _ in range(6)))
+        admitted = await admit_together(limiters, 6)
     finally:
         for other in others:
             await other.aclose()
-    admitted.sort()
     assert len(admitted) == 18
     # In any one second at most 5 requests went, whichever process sent them (slices make it conservative).
-    for i, start in enumerate(admitted):
-        assert len([t for t in admitted[i:] if t < start + 1.0]) <= 5
+    assert most_in_any(admitted, 1.0) <= 5

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
 
 import pytest
 from redis.asyncio import Redis
@@ -17,6 +16,7 @@ from crmsync.errors import TransientError
 from crmsync.store.rate_windows import SLICES
 from tests.integration.service.conftest import eventually
 from tests.integration.store.redis_server import redis_prefix, redis_url  # noqa: F401  (fixtures)
+from tests.integration.store.shared_limits_support import admit_together, most_in_any
 
 pytestmark = pytest.mark.redis
 
@@ -52,12 +52,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def most_in_any(times: Sequence[float], span_s: float) -> int:
-    """The most admissions that fell within any `span_s` seconds."""
-    ordered = sorted(times)
-    return max((len([t for t in ordered[i:] if t < start + span_s]) for i, start in enumerate(ordered)), default=0)
 
 
 async def keys_of(url: str, prefix: str) -> dict[str, tuple[int, int]]:
@@ -179,15 +173,8 @@ async def test_limiters_with_their_own_redis_clients_stay_under_one_limit_togeth
     limiters = [RateLimiter("hubspot", [Rate(5, 1.0)], concurrency=8) for _ in windows]
     for limiter, shared in zip(limiters, windows, strict=True):
         limiter.share(shared)
-    admitted: list[float] = []
-
-    async def call(limiter: RateLimiter) -> None:
-        await limiter.acquire()
-        admitted.append(time.time())
-        limiter.release()
-
     try:
-        await asyncio.gather(*(call(limiter) for limiter in limiters for _ in range(6)))
+        admitted = await admit_together(limiters, 6)
     finally:
         for shared in windows:
             await shared.aclose()
