@@ -213,8 +213,10 @@ def render_retry(out: Console, outcome: RetryOutcome) -> None:
     if not outcome.requeued and not outcome.skipped:
         out.print("Nothing to retry.")
     elif outcome.requeued:
+        reads = f", and {plural(outcome.reads, 'read')} of the records from their CRMs" if outcome.reads else ""
         out.print(
-            f"{plural(len(outcome.requeued), 'item')} re-queued; the next `crmsync sync` runs them.", markup=False
+            f"{plural(len(outcome.requeued), 'item')} re-queued{reads}; the next `crmsync sync` runs them.",
+            markup=False,
         )
 
 

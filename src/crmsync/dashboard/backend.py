@@ -29,7 +29,6 @@ from crmsync.engine.inspect import (
     list_conflicts,
     list_errors,
 )
-from crmsync.engine.outbox import WRITE, refetch_job
 from crmsync.engine.resolution import ResolutionOutcome, RetryOutcome, resolve, retry
 from crmsync.engine.search import RecordHit, search_records
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
@@ -288,24 +287,10 @@ class DashboardBackend:
     async def retry(
         self, *, error_ids: Sequence[int] = (), job_ids: Sequence[int] = (), everything: bool = False
     ) -> RetryOutcome:
-        """Re-queue the failed work, and read each retried record again from every CRM that holds it.
-
-        The second part is what makes "fix it at the source, then retry" work: the record is re-read where it
-        was fixed (even when no webhook told the service), so the write that is retried carries the fix.
-        """
+        """Re-queue the failed work (and a read of each retried record: `resolution.retry`), then wake a pass."""
         live = self.live()
         outcome = await retry(live.store, self.config, error_ids=error_ids, job_ids=job_ids, everything=everything)
-        records = {r.key.partition("/")[2] for r in outcome.requeued if r.job_kind.startswith(f"{WRITE}:")}
-        reads = 0
-        if records:
-            async with live.store.begin() as tx:
-                linked = await tx.links.links_of(sorted(records))
-                for link in (link for found in linked.values() for link in found):
-                    await tx.jobs.enqueue(
-                        refetch_job(link.kind, link.connection, link.object, link.remote_id, reason="retry")
-                    )
-                    reads += 1
-        self._wake(live, sum(r.jobs for r in outcome.requeued) + reads)
+        self._wake(live, sum(r.jobs for r in outcome.requeued) + outcome.reads)
         return outcome
 
     @staticmethod

@@ -20,7 +20,7 @@ from crmsync.engine.inspect import (
     object_of_kind,
 )
 from crmsync.engine.merge import Choice, resolve_conflict
-from crmsync.engine.outbox import refetch_job, write_job
+from crmsync.engine.outbox import WRITE, refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
 from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates
@@ -367,6 +367,7 @@ class NotRetried:
 class RetryOutcome:
     requeued: tuple[Requeued, ...]
     skipped: tuple[NotRetried, ...]
+    reads: int = 0  # reads queued of the retried records, one per CRM that holds them
 
 
 async def retry(
@@ -379,7 +380,9 @@ async def retry(
 ) -> RetryOutcome:
     """Re-queue failed work in one transaction: sync errors become write (or read) jobs, dead jobs go back to pending.
 
-    `everything` takes every retryable sync error and every dead job; otherwise only the given ids.
+    `everything` takes every retryable sync error and every dead job; otherwise only the given ids. Each record
+    whose write is retried is also read again from every CRM that holds it: that is what makes "fix it at the
+    source, then retry" work even when no webhook or cursor tells crmsync of the fix.
     """
     requeued: list[Requeued] = []
     skipped: list[NotRetried] = []
@@ -414,7 +417,21 @@ async def retry(
                 # Dead jobs of one key go back together, so the record's writes keep their order.
                 done_keys[job.key] = await tx.jobs.retry_dead(job.key)
                 requeued.append(Requeued("dead_job", job_id, job.kind, job.key, done_keys[job.key]))
-    return RetryOutcome(tuple(requeued), tuple(skipped))
+        reads = await _reread(tx, requeued)
+    return RetryOutcome(tuple(requeued), tuple(skipped), reads)
+
+
+async def _reread(tx: Transaction, requeued: Sequence[Requeued]) -> int:
+    """Queue a read of each record whose write was re-queued, from every CRM linked to it."""
+    written = sorted({r.key.partition("/")[2] for r in requeued if r.job_kind.startswith(f"{WRITE}:")})
+    if not written:
+        return 0
+    linked = await tx.links.links_of(written)
+    reads = 0
+    for link in (link for found in linked.values() for link in found):
+        await tx.jobs.enqueue(refetch_job(link.kind, link.connection, link.object, link.remote_id, reason="retry"))
+        reads += 1
+    return reads
 
 
 async def _retry_error(tx: Transaction, config: SyncConfig, view: SyncErrorView) -> Requeued | NotRetried:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -17,6 +17,10 @@ JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "Jso
 # Dates and datetimes are tagged so that a string that looks like a date stays a string.
 _DATETIME = "$dt"
 _DATE = "$d"
+
+# Most values are plain JSON scalars, the same encoded and decoded: the codec skips them by exact type (a bool
+# or str subclass still takes the full path).
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
 
 
 def encode_value(value: CanonicalValue) -> JsonValue:
@@ -44,11 +48,17 @@ def decode_value(raw: Any) -> CanonicalValue:
 
 
 def encode_fields(fields: Fields) -> dict[str, JsonValue]:
-    return {name: encode_value(value) for name, value in fields.items()}
+    return {
+        name: cast(JsonValue, value) if value.__class__ in _PLAIN else encode_value(value)
+        for name, value in fields.items()
+    }
 
 
 def decode_fields(raw: Mapping[str, Any] | None) -> dict[str, CanonicalValue]:
-    return {name: decode_value(value) for name, value in (raw or {}).items()}
+    return {
+        name: cast(CanonicalValue, value) if value.__class__ in _PLAIN else decode_value(value)
+        for name, value in (raw or {}).items()
+    }
 
 
 def content_hash(fields: Fields) -> str:

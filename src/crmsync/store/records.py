@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,19 +16,28 @@ from crmsync.store.errors import StaleRecordError
 from crmsync.store.tables import records
 from crmsync.store.values import Clock, GoldenRecord, Provenance
 
+PROVENANCE_CACHE = 4_096
+"""Provenances remembered: a record's fields mostly share a few (one per source change), and a page's records
+share their sync time, so decoding and encoding them through a small bounded cache skips most of the work."""
+
+
+@functools.lru_cache(maxsize=PROVENANCE_CACHE)
+def _encoded(p: Provenance) -> dict[str, str | None]:
+    # Shared between records: the encoder only reads it.
+    return {"connection": p.connection, "at": p.at.isoformat() if p.at else None, "reason": p.reason}
+
+
+@functools.lru_cache(maxsize=PROVENANCE_CACHE)
+def _decoded(connection: str | None, at: str | None, reason: str) -> Provenance:
+    return Provenance(connection, datetime.fromisoformat(at) if at else None, reason)
+
 
 def _encode_provenance(provenance: Mapping[str, Provenance]) -> dict[str, dict[str, str | None]]:
-    return {
-        name: {"connection": p.connection, "at": p.at.isoformat() if p.at else None, "reason": p.reason}
-        for name, p in provenance.items()
-    }
+    return {name: _encoded(p) for name, p in provenance.items()}
 
 
 def _decode_provenance(raw: Mapping[str, Any]) -> dict[str, Provenance]:
-    return {
-        name: Provenance(p["connection"], datetime.fromisoformat(p["at"]) if p["at"] else None, p.get("reason", ""))
-        for name, p in raw.items()
-    }
+    return {name: _decoded(p["connection"], p["at"], p.get("reason", "")) for name, p in raw.items()}
 
 
 def _golden(row: sa.Row[tuple[object, ...]]) -> GoldenRecord:

@@ -238,7 +238,11 @@ async def test_retrying_a_failed_write_clears_the_error_and_queues_the_write(
     assert "duplicate group" in reasons[world.duplicate_id]
     async with store.read() as tx:
         assert [e.id for e in await tx.errors.list()] == [world.duplicate_id]
+        reads = {j.key for j in await tx.jobs.list("pending") if j.kind.startswith("refetch:")}
     assert (await write_jobs(store))["dv/c2"] == "pending"
+    # Grace is read again where she is held (sf, hs), so a fix made at the source travels with the retried write.
+    assert outcome.reads == 2
+    assert reads == {"in:sf/Contact/003C", "in:hs/contacts/502"}
 
 
 async def test_retrying_a_dead_job_gives_it_fresh_attempts(store: Store, config: SyncConfig, world: World) -> None:
