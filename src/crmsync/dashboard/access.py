@@ -12,6 +12,7 @@ import hmac
 import json
 import secrets
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -76,11 +77,74 @@ class Signer:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
 
+SIGN_IN_FAILURES = 5
+"""Failed sign-ins (a wrong password or token) a client may make within `SIGN_IN_WINDOW_S`."""
+SIGN_IN_WINDOW_S = 300.0
+SIGN_IN_CLIENTS = 10_000
+"""Clients whose failures are remembered: past it the oldest are forgotten, so memory stays bounded."""
+
+
+class FailedSignIns:
+    """Slows password and token guessing: a client with too many recent failures is refused without a check.
+
+    Keyed by the client's address, not the username: a lock per username would let anyone lock a real
+    user out. A refused attempt also skips the password hash, which is slow on purpose.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = SIGN_IN_FAILURES,
+        window_s: float = SIGN_IN_WINDOW_S,
+        capacity: int = SIGN_IN_CLIENTS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.capacity = capacity
+        self._monotonic = monotonic
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, client: str) -> float | None:
+        """Seconds until `client` may try again, or None when it may try now."""
+        recent = self._recent(client)
+        if len(recent) < self.limit:
+            return None
+        return max(recent[0] + self.window_s - self._monotonic(), 1.0)
+
+    def failed(self, client: str) -> None:
+        recent = self._recent(client)
+        recent.append(self._monotonic())
+        self._failures[client] = recent
+        self._failures.move_to_end(client)
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)
+
+    def _recent(self, client: str) -> deque[float]:
+        recent = self._failures.get(client, deque())
+        cutoff = self._monotonic() - self.window_s
+        while recent and recent[0] <= cutoff:
+            recent.popleft()
+        if not recent:
+            self._failures.pop(client, None)
+        return recent
+
+
 class Access:
     """Checks credentials against `service.dashboard` and issues the session cookies of signed-in browsers."""
 
-    def __init__(self, settings: DashboardSection, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: DashboardSection,
+        *,
+        clock: Callable[[], float] = time.time,
+        failures: FailedSignIns | None = None,
+    ) -> None:
         self.settings = settings
+        self.failures = failures or FailedSignIns()
         secret = settings.session_secret
         key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
         self.signer = Signer(hashlib.sha256(b"crmsync-dashboard:" + key).digest(), clock=clock)
@@ -161,7 +225,10 @@ __all__ = [
     "FLASH_COOKIE",
     "LOGIN_COOKIE",
     "SESSION_COOKIE",
+    "SIGN_IN_FAILURES",
+    "SIGN_IN_WINDOW_S",
     "Access",
+    "FailedSignIns",
     "Principal",
     "Signer",
 ]

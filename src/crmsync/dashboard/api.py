@@ -5,6 +5,7 @@ session's state-changing requests must echo its CSRF token in `X-CSRF-Token`. Vi
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations, local aliases included.
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from typing import Annotated, Any, TypeVar
@@ -46,6 +47,7 @@ NOT_CONFIGURED = (
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "no credentials, or credentials that are not valid"},
     403: {"model": Error, "description": "not allowed: no credentials configured, a viewer acting, or no CSRF token"},
+    429: {"model": Error, "description": "too many refused tokens from this client lately: wait `Retry-After` seconds"},
     503: {"model": Error, "description": "the service is starting or stopping"},
 }
 _bearer = HTTPBearer(auto_error=False, description="a token from `service.dashboard.tokens`")
@@ -76,9 +78,15 @@ def build_api(backend: DashboardBackend, access: Access) -> FastAPI:
         if not access.configured:
             raise HTTPException(403, NOT_CONFIGURED)
         if credentials is not None:
+            client = client_address(request)
+            wait = access.failures.retry_after(client)
+            if wait is not None:
+                seconds = str(math.ceil(wait))
+                raise HTTPException(429, f"too many refused tokens; retry in {seconds} s", {"Retry-After": seconds})
             found = access.bearer(credentials.credentials)
             if found is None:
-                log.warning("dashboard API token refused", client=client_address(request))
+                log.warning("dashboard API token refused", client=client)
+                access.failures.failed(client)
                 raise HTTPException(401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"})
             return found
         if request.headers.get("authorization"):
@@ -110,7 +118,14 @@ def build_api(backend: DashboardBackend, access: Access) -> FastAPI:
 
     @api.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 503: "unavailable"}
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            429: "throttled",
+            503: "unavailable",
+        }
         body = {"error": code.get(exc.status_code, "error"), "message": str(exc.detail)}
         return JSONResponse(body, exc.status_code, headers=exc.headers)
 

@@ -7,6 +7,7 @@ double-submit cookie. After an action the page redirects back with a one-time si
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,6 +241,15 @@ class Pages:
         cookie = request.cookies.get(LOGIN_COOKIE)
         if not isinstance(nonce, str) or cookie != nonce or self.access.signer.unsign("login", nonce) is None:
             return self.message(request, None, 403, "Refused", "The sign-in form expired; reload it and try again.")
+        client = client_address(request)
+        wait = self.access.failures.retry_after(client)
+        if wait is not None:
+            log.warning("dashboard sign-in throttled", client=client)
+            refused = self.message(
+                request, None, 429, "Too many attempts", f"Too many failed sign-ins; try again in {math.ceil(wait)} s."
+            )
+            refused.headers["Retry-After"] = str(math.ceil(wait))
+            return refused
         token, username, password = (form.get(k) for k in ("token", "username", "password"))
         session = self.access.sign_in(
             token=token.strip() if isinstance(token, str) else None,
@@ -252,10 +262,12 @@ class Pages:
             typed = username.strip() if isinstance(username, str) else ""
             known = {user.username for user in self.access.settings.users}
             who = typed if typed in known else ("an unknown username" if typed else "a token")
-            log.warning("dashboard sign-in refused", who=who, client=client_address(request))
+            log.warning("dashboard sign-in refused", who=who, client=client)
+            self.access.failures.failed(client)
             return await self.login_form(request, failed=True)
+        self.access.failures.succeeded(client)
         principal = self.access.session(session)
-        log.info("dashboard sign-in", who=principal.name if principal else "?", client=client_address(request))
+        log.info("dashboard sign-in", who=principal.name if principal else "?", client=client)
         target = form.get("next")
         response = RedirectResponse(
             _safe_next(target if isinstance(target, str) else None), 303, headers=SECURITY_HEADERS

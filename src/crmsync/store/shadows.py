@@ -39,12 +39,18 @@ class Shadows:
             for row in result
         }
 
-    async def get_many(self, canonical_ids: list[str]) -> dict[str, dict[str, Shadow]]:
-        """Batched `get_all`: canonical id → connection → shadow, for the records that have any."""
+    async def get_many(self, canonical_ids: list[str], connection: str | None = None) -> dict[str, dict[str, Shadow]]:
+        """Batched `get_all`: canonical id → connection → shadow, for the records that have any.
+
+        With `connection`, only that connection's shadows (a write to one CRM needs no other's values decoded).
+        """
         found: dict[str, dict[str, Shadow]] = {}
         if not canonical_ids:
             return found
-        result = await self._db.execute(sa.select(shadows).where(shadows.c.canonical_id.in_(canonical_ids)))
+        query = sa.select(shadows).where(shadows.c.canonical_id.in_(canonical_ids))
+        if connection is not None:
+            query = query.where(shadows.c.connection == connection)
+        result = await self._db.execute(query)
         for row in result:
             found.setdefault(row.canonical_id, {})[row.connection] = Shadow(
                 canonical_id=row.canonical_id,

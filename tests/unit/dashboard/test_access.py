@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from crmsync.config.schema import DashboardSection, DashboardToken, DashboardUser
-from crmsync.dashboard.access import Access, Principal, Signer
+from crmsync.dashboard.access import Access, FailedSignIns, Principal, Signer
 from crmsync.dashboard.passwords import hash_password
 
 OPS = "ops-token-0123456789abcdef"
@@ -115,3 +115,33 @@ def test_signed_values_are_bound_to_their_purpose() -> None:
     flash = signer.sign("flash", {"m": "hello"}, 60)
     assert signer.unsign("flash", flash) == {"m": "hello", "p": "flash", "e": 160}
     assert signer.unsign("session", flash) is None
+
+
+def test_failed_sign_ins_throttle_a_client_until_its_failures_age_out() -> None:
+    clock = Clock()
+    failures = FailedSignIns(limit=3, window_s=60.0, monotonic=clock)
+    for _ in range(3):
+        assert failures.retry_after("10.0.0.1") is None
+        failures.failed("10.0.0.1")
+    assert failures.retry_after("10.0.0.1") == 60.0
+    assert failures.retry_after("10.0.0.2") is None  # another client is not held back
+    clock.now += 30
+    assert failures.retry_after("10.0.0.1") == 30.0
+    clock.now += 30
+    assert failures.retry_after("10.0.0.1") is None  # the oldest failure aged out
+
+
+def test_a_successful_sign_in_forgets_the_clients_failures() -> None:
+    failures = FailedSignIns(limit=2, monotonic=Clock())
+    failures.failed("10.0.0.1")
+    failures.succeeded("10.0.0.1")
+    failures.failed("10.0.0.1")
+    assert failures.retry_after("10.0.0.1") is None
+
+
+def test_failed_sign_ins_remember_a_bounded_number_of_clients() -> None:
+    failures = FailedSignIns(limit=1, capacity=2, monotonic=Clock())
+    for client in ("a", "b", "c"):
+        failures.failed(client)
+    assert failures.retry_after("a") is None  # forgotten: the oldest past the capacity
+    assert failures.retry_after("b") is not None and failures.retry_after("c") is not None

@@ -6,6 +6,13 @@ import httpx
 import pytest
 
 from crmsync.config import parse_config
+from crmsync.dashboard.access import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SIGN_IN_FAILURES,
+    SIGN_IN_WINDOW_S,
+)
 from crmsync.service.app import SyncService
 
 TOKEN = "unit-test-token-0123456789"
@@ -75,3 +82,30 @@ async def test_the_service_endpoints_stay_unauthenticated() -> None:
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/metrics")).status_code == 200
         assert (await http.get("/readyz")).status_code == 503  # starting: no lifespan here
+
+
+async def test_a_client_guessing_tokens_is_throttled_even_with_a_good_one() -> None:
+    async with client(WITH_TOKEN) as http:
+        for attempt in range(SIGN_IN_FAILURES):
+            answer = await http.get("/api/whoami", headers={"Authorization": f"Bearer guess-{attempt}"})
+            assert answer.status_code == 401
+        throttled = await http.get("/api/whoami", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert throttled.status_code == 429 and throttled.json()["error"] == "throttled"
+    assert 0 < int(throttled.headers["retry-after"]) <= SIGN_IN_WINDOW_S
+    assert TOKEN not in throttled.text
+
+
+async def test_a_browser_guessing_sign_ins_is_throttled_without_a_check() -> None:
+    async with client(WITH_TOKEN) as http:
+
+        async def sign_in(token: str) -> httpx.Response:
+            form = await http.get("/login")
+            nonce = form.cookies.get(LOGIN_COOKIE) or http.cookies.get(LOGIN_COOKIE)
+            return await http.post("/login", data={CSRF_FIELD: nonce, "token": token, "next": "/"})
+
+        for attempt in range(SIGN_IN_FAILURES):
+            assert (await sign_in(f"guess-{attempt}")).status_code == 401
+        throttled = await sign_in(TOKEN)
+        assert throttled.status_code == 429 and "Too many failed sign-ins" in throttled.text
+        assert "retry-after" in throttled.headers
+        assert SESSION_COOKIE not in http.cookies  # the good token was not even checked

@@ -71,6 +71,10 @@ async def test_shadow_round_trips_values_and_hashes_them(store: Store, clock: Fa
         await tx.shadows.put(Shadow("c1", "sf", {"email": "b@x.io"}))
         await tx.shadows.put(Shadow("c1", "hs", {"email": "b@x.io"}))
         assert (await tx.shadows.get_all("c1")).keys() == {"sf", "hs"}
+        assert (await tx.shadows.get_many(["c1", "c2"]))["c1"].keys() == {"sf", "hs"}
+        assert (await tx.shadows.get_many(["c1", "c2"], connection="hs")) == {
+            "c1": {"hs": Shadow("c1", "hs", {"email": "b@x.io"}, None, content_hash({"email": "b@x.io"}), clock())}
+        }
         assert (await tx.shadows.get("c1", "sf")).fields == {"email": "b@x.io"}  # type: ignore[union-attr]
         assert await tx.shadows.delete("c1") == 2
 
