@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from crmsync.connectors.limits import Priority, RateLimiter
 from crmsync.errors import AuthError, CrmSyncError, RetryableError, TransientError, VendorResponseError
@@ -54,6 +57,40 @@ class UnreadableResponseError(VendorResponseError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
+
+
+PROBE_ATTEMPTS = 2
+"""Attempts of a call to a connection being probed (`probing`) when it fails as unavailable."""
+
+_PROBING: ContextVar[frozenset[str]] = ContextVar("crmsync_probing", default=frozenset())
+
+
+@contextmanager
+def probing(connections: Collection[str]) -> Iterator[None]:
+    """Within this block, calls to `connections` give up after `PROBE_ATTEMPTS` when the CRM is unavailable.
+
+    The service pauses a CRM that is down; the first pass after the pause is a probe, and waiting out the whole
+    retry budget (tens of seconds) there would hold back the changes of the CRMs that are up. A throttled call
+    (429) still waits as usual: a CRM that answers is not down.
+    """
+    token = _PROBING.set(frozenset(connections))
+    try:
+        yield
+    finally:
+        _PROBING.reset(token)
+
+
+def probed() -> frozenset[str]:
+    """The connections being probed in this context (see `probing`)."""
+    return _PROBING.get()
+
+
+class _StopIfUnavailable(stop_base):
+    """Stops on a failure that says the CRM is down (network error, 5xx, a gateway's page), not on a 429."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return isinstance(exc, TransientError | VendorResponseError)
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -169,11 +206,14 @@ class VendorHttp:
                 return min(exc.retry_after, self.retry.max_retry_after)
             return _backoff(self.retry, state.attempt_number)
 
+        stop: stop_base = stop_after_attempt(self.retry.attempts)
+        if self.connection in probed():
+            stop = stop | (stop_after_attempt(PROBE_ATTEMPTS) & _StopIfUnavailable())
         return AsyncRetrying(
             sleep=self._sleep or asyncio.sleep,
             retry=retry_if_exception(_is_retryable),
             wait=wait,
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop,
             reraise=True,
         )
 

@@ -2,7 +2,8 @@
 
 Without it every pass would wait out the failing connector's retry budget (tens of seconds) and
 delay the healthy CRMs' changes by as much. A paused connection's hints and writes stay queued; after
-the cooldown one pass tries it again, and each further failure doubles the cooldown.
+the cooldown one pass tries it again (a probe: its calls to that CRM give up soon when it is still down,
+`connectors.http.probing`), and each further failure doubles the cooldown.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class ConnectionBreaker:
         """The connections a pass starting now should leave alone."""
         now = self._monotonic()
         return frozenset(c for c, until in self._until.items() if until > now)
+
+    def probing(self) -> frozenset[str]:
+        """The connections whose pause is over but not yet cleared by a success: a pass starting now probes them."""
+        now = self._monotonic()
+        return frozenset(c for c, until in self._until.items() if until <= now)
 
     def record(self, tried: Iterable[str], failed: Iterable[str]) -> None:
         """After a pass: `tried` connections it used, of which `failed` could not be read or written."""

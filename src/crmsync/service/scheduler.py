@@ -17,6 +17,7 @@ from typing import Literal
 
 import structlog
 
+from crmsync.connectors.http import probing
 from crmsync.engine.report import RunReport
 from crmsync.engine.runlock import RunInProgressError
 from crmsync.engine.runner import RunOptions, SyncRunner
@@ -150,7 +151,8 @@ class Scheduler:
         try:
             paused = self.breaker.paused()
             options = RunOptions(read=trigger != "hints", full=trigger == "sweep", paused=paused, shared=shared)
-            report = await self.runner.run(options)
+            with probing(self.breaker.probing()):
+                report = await self.runner.run(options)
         except RunInProgressError as exc:
             self._finish(trigger, started_at, started, False, "busy", str(exc))
             return None, BUSY_RETRY_S

@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from crmsync.connectors.auth import CachedToken, IssuedToken, StaticToken
-from crmsync.connectors.http import RetryPolicy, UnreadableResponseError, VendorHttp, parse_json
+from crmsync.connectors.http import (
+    PROBE_ATTEMPTS,
+    RetryPolicy,
+    UnreadableResponseError,
+    VendorHttp,
+    parse_json,
+    probing,
+)
 from crmsync.connectors.limits import LimitSignal, RateLimiter
 from crmsync.errors import (
     AuthError,
@@ -369,3 +376,27 @@ async def test_request_json_returns_none_for_no_content() -> None:
     http, _, client = make_http(handler)
     async with client:
         assert await http.request_json("DELETE", "/x", context="x") is None
+
+
+async def test_a_probed_connection_that_is_still_down_gives_up_after_the_probe_attempts() -> None:
+    handler, seen = scripted(httpx.ConnectError("refused"))
+    http, sleeps, client = make_http(handler, retry=RetryPolicy(attempts=6))
+    async with client:
+        with probing({"crm-test"}), pytest.raises(TransientError, match="network error"):
+            await http.request("GET", "/x", context="x")
+    assert len(seen) == PROBE_ATTEMPTS and len(sleeps.waits) == PROBE_ATTEMPTS - 1
+
+
+async def test_probing_leaves_other_connections_and_throttling_to_the_full_retry_budget() -> None:
+    handler, seen = scripted(httpx.Response(503))
+    http, _, client = make_http(handler, retry=RetryPolicy(attempts=4))
+    async with client:
+        with probing({"another-crm"}), pytest.raises(TransientError):
+            await http.request("GET", "/x", context="x")
+    assert len(seen) == 4
+    handler, seen = scripted(httpx.Response(429, headers={"Retry-After": "1"}))
+    http, _, client = make_http(handler, retry=RetryPolicy(attempts=4))
+    async with client:
+        with probing({"crm-test"}), pytest.raises(RateLimitedError):
+            await http.request("GET", "/x", context="x")
+    assert len(seen) == 4  # a CRM that answers 429 is up: its calls wait as usual

@@ -36,3 +36,14 @@ def test_a_failing_connection_is_paused_with_a_doubling_cooldown_and_a_success_r
     assert breaker.paused() == frozenset()
     breaker.record(everyone, {"salesforce"})
     assert breaker.state() == {"salesforce": 10.0}  # a success started it over
+
+
+def test_a_connection_whose_pause_is_over_is_probed_until_a_pass_clears_it() -> None:
+    clock = Clock()
+    breaker = ConnectionBreaker(first_s=10, monotonic=clock)
+    breaker.record({"salesforce", "hubspot"}, {"salesforce"})
+    assert breaker.probing() == frozenset()  # paused, not yet due
+    clock.now = 10.0
+    assert breaker.probing() == {"salesforce"} and breaker.paused() == frozenset()
+    breaker.record({"salesforce", "hubspot"}, set())
+    assert breaker.probing() == frozenset()  # it answered: calls get their whole retry budget again

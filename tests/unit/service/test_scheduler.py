@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+from crmsync.connectors.http import probed
 from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.service.breaker import ConnectionBreaker
 from crmsync.service.metrics import ServiceMetrics
 from crmsync.service.scheduler import Scheduler
 
@@ -58,3 +60,42 @@ async def test_no_sweep_when_its_interval_is_zero() -> None:
         scheduler.stop()
         await asyncio.wait_for(task, BOUND_S)
     assert not any(options.full for options in runner.runs)
+
+
+class _ProbeRunner:
+    """Fails salesforce on the first pass; records which connections each later pass probed."""
+
+    def __init__(self) -> None:
+        self.probed: list[frozenset[str]] = []
+        self.third = asyncio.Event()
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        self.probed.append(probed())
+        report = RunReport()
+        if len(self.probed) == 1:
+            report.counts[("contact", "salesforce", "read_failed")] += 1
+        if len(self.probed) >= 3:
+            self.third.set()
+        await asyncio.sleep(0)
+        return report
+
+
+async def test_the_first_pass_after_a_pause_probes_the_paused_connection() -> None:
+    runner = _ProbeRunner()
+    breaker = ConnectionBreaker(first_s=0.01)
+    scheduler = Scheduler(
+        cast(SyncRunner, runner),
+        ServiceMetrics(),
+        poll_interval_s=0.01,
+        breaker=breaker,
+        connections={"salesforce", "hubspot"},
+    )
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(runner.third.wait(), BOUND_S)
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
+    assert runner.probed[0] == frozenset()
+    assert runner.probed[1] == {"salesforce"}  # after its pause: calls to it give up soon if it is still down
+    assert runner.probed[2] == frozenset()  # it answered
