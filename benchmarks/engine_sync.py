@@ -129,8 +129,9 @@ def minimum_calls(report: RunReport, connectors: Mapping[str, Any]) -> dict[str,
     """The fewest read and write calls the page and batch sizes allow for what the run read and wrote.
 
     Reads: one page per `page size` records of each object. Writes: one call per `batch size` creates and
-    per `batch size` updates of each object (creates and updates go in separate calls in every vendor's
-    API as crmsync uses it). HubSpot association calls are counted apart (their minimum depends on how
+    per `batch size` updates of each object: Salesforce collections and HubSpot batch endpoints take one
+    operation per call, while a Dataverse `$batch` takes up to 1,000 requests of any kinds, so there creates
+    and updates share calls. HubSpot association calls are counted apart (their minimum depends on how
     many links changed, which the report does not count).
     """
     out: dict[str, dict[str, int]] = {}
@@ -140,12 +141,13 @@ def minimum_calls(report: RunReport, connectors: Mapping[str, Any]) -> dict[str,
             page, batch = int(settings.query_batch_size), int(settings.write_batch_size)
         else:
             page, batch = int(settings.page_size), int(settings.batch_size)
+        groups = [("created", "updated")] if vendor == "dynamics" else [("created",), ("updated",)]
         out[vendor] = {
             "read": sum(math.ceil(report.counts.get((kind, vendor, "read"), 0) / page) for kind in KINDS),
             "write": sum(
-                math.ceil(report.counts.get((kind, vendor, what), 0) / batch)
+                math.ceil(sum(report.counts.get((kind, vendor, what), 0) for what in group) / batch)
                 for kind in KINDS
-                for what in ("created", "updated")
+                for group in groups
             ),
         }
     return out

@@ -228,13 +228,31 @@ class BatchedWrites(Protocol):
     """A connector that sends writes of one kind in vendor batches of a known size (engine rounds fill them)."""
 
     def write_batch_size(self, object: str) -> int:
-        """How many writes of one kind (create, update, ...) to `object` one request carries at most."""
+        """How many writes of one kind (create, update, ...) to `object` one request carries at most.
+
+        (Of any kinds together, when the connector is also `MixedWriteBatches`.)
+        """
         ...
 
 
 def write_batch_size(connector: object, object: str) -> int | None:
     """The connector's vendor batch size for `object`, or None when it does not say (a test double)."""
     return connector.write_batch_size(object) if isinstance(connector, BatchedWrites) else None
+
+
+@runtime_checkable
+class MixedWriteBatches(Protocol):
+    """A connector whose one vendor batch carries writes of every kind together (Dataverse `$batch`).
+
+    The engine then fills its batches with writes of any kind, instead of one batch per kind.
+    """
+
+    def write_batch_mixes_kinds(self, object: str) -> bool: ...
+
+
+def write_batch_mixes_kinds(connector: object, object: str) -> bool:
+    """Whether one vendor batch of writes to `object` may mix creates, updates and deletes."""
+    return isinstance(connector, MixedWriteBatches) and connector.write_batch_mixes_kinds(object)
 
 
 class WebhookDecoder(Protocol):

@@ -11,12 +11,12 @@ sync error with the vendor's words; the rest of the batch proceeds (invariant 9)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from crmsync.connectors.base import WriteOp, WriteResult, write_batch_size
+from crmsync.connectors.base import WriteOp, WriteResult, write_batch_mixes_kinds, write_batch_size
 from crmsync.engine.context import SyncContext
 from crmsync.engine.outbox import WriteTarget, write_kind
 from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
@@ -41,6 +41,11 @@ _OP_ORDER = {"upsert": 0, "create": 1, "update": 2, "delete": 3}
 
 BATCHES_IN_FLIGHT = 2
 """Claimed batches per (kind, connection) at once; the connector's own limiter still caps the requests."""
+
+TAIL_WAIT = timedelta(seconds=60)
+"""How long a write given back to fill a later vendor batch may wait for company: then it goes part-filled.
+
+A first sync gathers its few updates within seconds; a rare write during a long backfill is not held to its end."""
 
 
 @dataclass
@@ -72,29 +77,48 @@ async def deliver(ctx: SyncContext, kind: ObjectKind, connection: str) -> Delive
     """Drain the outbox of one (kind, connection) until nothing runnable is left, a few batches in flight.
 
     While one batch waits for the CRM, the next is planned and the previous settled. A record is in
-    at most one batch at a time: claims take one job per key (invariant 4).
+    at most one batch at a time: claims take one job per key (invariant 4). The batches claim in turn
+    (a claim, its plan and the tails it gives back are one step): otherwise, near the end, one batch would
+    send the last writes while the other gives back tails that then go out in a second part-filled call.
     """
     outcome = DeliveryOutcome()
+    claiming = asyncio.Lock()
+    held: dict[int, datetime] = {}  # job id -> when it was first given back to wait for company
     # A TaskGroup: when one batch fails, the others are cancelled and awaited, never left writing.
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(BATCHES_IN_FLIGHT):
-                group.create_task(_worker(ctx, kind, connection, outcome))
+                group.create_task(_worker(ctx, kind, connection, outcome, claiming, held))
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None  # the batches fail for one cause: report it as the caller expects
     return outcome
 
 
-async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: DeliveryOutcome) -> None:
+async def _worker(
+    ctx: SyncContext,
+    kind: ObjectKind,
+    connection: str,
+    outcome: DeliveryOutcome,
+    claiming: asyncio.Lock,
+    held: dict[int, datetime],
+) -> None:
     connector = ctx.connectors[connection]
     object_name = ctx.object_name(connection, kind)
+    batch_size = write_batch_size(connector, object_name)
+    mixed = write_batch_mixes_kinds(connector, object_name)
     while True:
         with ctx.report.timed("store"):
-            async with ctx.store.begin() as tx:
-                jobs, planned = await _claim_round(ctx, tx, kind, connection)
+            async with claiming, ctx.store.begin() as tx:
+                jobs, planned, drained = await _claim_round(ctx, tx, kind, connection)
                 if not jobs:
                     return
-                planned, put_back = _without_tails(planned, write_batch_size(connector, object_name))
+                now = ctx.clock()
+                overdue = {job_id for job_id, since in held.items() if now - since >= TAIL_WAIT}
+                planned, put_back = _without_tails(planned, batch_size, drained=drained, mixed=mixed, overdue=overdue)
+                for item in planned:
+                    held.pop(item.job.id, None)
+                for item in put_back:
+                    held.setdefault(item.job.id, now)
                 if put_back:
                     await tx.jobs.release_many([item.job.id for item in put_back], ctx.worker, None)
                     jobs = [item.job for item in planned]
@@ -140,11 +164,12 @@ async def _worker(ctx: SyncContext, kind: ObjectKind, connection: str, outcome: 
 
 async def _claim_round(
     ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str
-) -> tuple[list[Job], list[_Planned]]:
+) -> tuple[list[Job], list[_Planned], bool]:
     """Claim and plan jobs until the round holds `BATCH` writes, the outbox runs dry, or `ROUND_JOBS` jobs.
 
     Many jobs plan to no write (the target already agrees, a parent is still missing): a round of `BATCH`
-    jobs would then send part-filled vendor batches, and the API calls would exceed the minimum.
+    jobs would then send part-filled vendor batches, and the API calls would exceed the minimum. The flag
+    says whether the outbox ran dry (this round is the last for now), else more jobs wait.
     """
     jobs: list[Job] = []
     planned: list[_Planned] = []
@@ -157,27 +182,39 @@ async def _claim_round(
         planned += more
         writes += sum(1 for item in more if item.op is not None)
         if len(claimed) < wanted:
-            break  # nothing more is runnable now
-    return jobs, planned
+            return jobs, planned, True  # nothing more is runnable now
+    return jobs, planned, False
 
 
-def _without_tails(planned: list[_Planned], batch_size: int | None) -> tuple[list[_Planned], list[_Planned]]:
-    """Split off the part-filled last vendor batch of each write kind, when the round is full: it goes back.
+def _without_tails(
+    planned: list[_Planned],
+    batch_size: int | None,
+    *,
+    drained: bool,
+    mixed: bool = False,
+    overdue: Collection[int] = (),
+) -> tuple[list[_Planned], list[_Planned]]:
+    """Split off the part-filled last vendor batch of each write kind while more writes wait: it goes back.
 
-    A full round means more writes wait; the next round takes the put-back ones first (they are the oldest),
-    so every vendor batch but the very last of a run is full. A kind with less than one batch is kept whole.
+    The next round takes the put-back ones first (they are the oldest), so every vendor batch but the very
+    last of each kind in a drain is full. That holds for a kind with less than one batch in this round too
+    (the few updates among a first sync's creates): sent with each round, they made a sliver of a call per
+    round. `mixed`: the vendor batch takes writes of every kind together, so the round has one tail. A tail
+    holding an `overdue` job (given back for `TAIL_WAIT` already) is sent now.
     """
-    if batch_size is None or sum(1 for item in planned if item.op is not None) < BATCH:
+    if batch_size is None or drained:
         return planned, []
     by_kind: dict[str, list[_Planned]] = {}
     for item in planned:
         if item.op is not None:
-            by_kind.setdefault(item.op.kind, []).append(item)
+            by_kind.setdefault("*" if mixed else item.op.kind, []).append(item)
     put_back: list[_Planned] = []
     for items in by_kind.values():
-        tail = len(items) % batch_size if len(items) > batch_size else 0
-        if tail:
+        tail = len(items) % batch_size
+        if tail and not any(item.job.id in overdue for item in items[-tail:]):
             put_back += items[-tail:]
+    if len(put_back) == len(planned):
+        return planned, []  # a round of tails only would come back as it is: send it (progress before thrift)
     dropped = {id(item) for item in put_back}
     return [item for item in planned if id(item) not in dropped], put_back
 
@@ -201,7 +238,7 @@ async def _plan(
     targets = [WriteTarget.from_payload(job.payload) for job in jobs]
     ids = sorted({t.canonical_id for t in targets})
     goldens = await tx.records.get_many(ids)
-    shadows = await tx.shadows.get_many(ids)
+    shadows = await tx.shadows.get_many(ids, connection)  # only the target's shadow is compared
     conflicts = await tx.conflicts.open_for(ids)
     links = await tx.links.links_of(ids)
     parents = await _parent_links(ctx, tx, kind, connection, goldens)

@@ -81,6 +81,10 @@ class DynamicsConnector:
         """One `$batch` carries up to 1,000 requests, of any kinds."""
         return int(self.settings.batch_size)
 
+    def write_batch_mixes_kinds(self, object: str) -> bool:
+        """Creates, updates and deletes share one `$batch` (its parts are independent requests)."""
+        return True
+
     @property
     def limiters(self) -> tuple[RateLimiter, ...]:
         """The rate limiters of this connection (shared between processes by the engine on PostgreSQL)."""
