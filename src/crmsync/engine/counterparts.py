@@ -1,6 +1,6 @@
 """Applies what a vendor merge queued for the merged record's counterparts in the other connections (S14).
 
-`tombstones._merge` decides, in the transaction that re-points the links: `rmerge` jobs fold the
+`merges.apply_merge` decides, in the transaction that re-points the links: `rmerge` jobs fold the
 counterpart into the survivor's with that vendor's own merge, `rdelete` jobs delete it where the vendor
 has no merge crmsync can call (delete policy `propagate`), `rarchive` jobs mark one kept as a duplicate
 (policy `archive`). They run after the connection's outbox, so the survivor already has the merged values.

@@ -29,6 +29,7 @@ from crmsync.engine.matching import (
 )
 from crmsync.engine.matching_keys import MatchKey, match_key
 from crmsync.engine.merge import reconcile
+from crmsync.engine.merges import chained
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.state import LINK_ROLES, SINGLE_SLOT_LINKS, link_field, rules_for_record, to_merged, to_stored
@@ -575,9 +576,13 @@ async def _queue_tombstones(
         return
     object_name = ctx.object_name(connection, kind)
     linked = await tx.links.canonical_ids(connection, object_name, [t.id for t in tombstones])
+    # A record never synced was merged again after another was merged into it: its merge keeps the chain.
+    chain = await chained(tx, kind, connection, tombstones, linked)
     for tombstone in tombstones:
         canonical_id = linked.get(tombstone.id)
         if canonical_id is None:
+            if tombstone.id in chain:
+                await tx.jobs.enqueue(delete_job(kind, connection, None, tombstone))
             continue  # never synced: nothing to propagate
         outcome.deletes += 1
         await tx.jobs.enqueue(delete_job(kind, connection, canonical_id, tombstone))
