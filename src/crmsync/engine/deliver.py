@@ -266,9 +266,7 @@ async def _plan(
         golden = to_merged(stored)
         assert golden is not None
         withheld = {c.field for c in conflicts.get(target.canonical_id, [])}
-        delta = next(
-            (d for d in target_deltas(golden, states, record_rules, withheld) if d.connection == connection), None
-        )
+        delta = next(iter(target_deltas(golden, states, record_rules, withheld, only=connection)), None)
         if delta is not None and delta.kind == "update":
             same = ctx.unchanged_in_target(kind, connection, delta.fields, delta.previous)
             kept = {name: value for name, value in delta.fields.items() if name not in same}

@@ -15,16 +15,20 @@ def target_deltas(
     states: Sequence[ConnectionState],
     rules: SyncRules,
     withheld: Collection[str] = (),
+    only: str | None = None,
 ) -> tuple[TargetDelta, ...]:
     """One delta per connection that needs writes, sorted by connection.
 
     A connection holding the record gets the writable fields whose golden value differs from its
     known values; a synced connection not holding it gets a create with every writable non-blank
-    golden field. `withheld` fields (parked conflicts) are written nowhere until resolved.
+    golden field. `withheld` fields (parked conflicts) are written nowhere until resolved. `only`: the
+    delta of that one connection (delivery plans one target at a time).
     """
     holding = {s.connection: s for s in states}
     deltas: list[TargetDelta] = []
     for connection in sorted(set(rules.connections)):
+        if only is not None and connection != only:
+            continue
         state = holding.get(connection)
         if state is None:
             deltas.append(_create(golden, connection, rules, withheld))

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from crmsync.engine.merge import Choice, reconcile, resolve_conflict
 from crmsync.engine.reconcile_types import ConnectionState
+from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField, GoldenRecord
 from crmsync.model.rules import Direction, Policy, SyncRules
 from crmsync.model.values import CanonicalValue
@@ -157,3 +158,20 @@ def test_result_does_not_depend_on_input_order(
     shuffled = list(states)
     random.Random(seed).shuffle(shuffled)
     assert reconcile(record, shuffled, rules) == reconcile(record, states, rules)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rules=sync_rules(),
+    states=connection_states(),
+    golden=record_values(),
+    withheld=st.sets(st.sampled_from(FIELDS), max_size=2),
+)
+def test_the_delta_of_one_connection_is_that_connections_share_of_all_of_them(
+    rules: SyncRules, states: list[ConnectionState], golden: dict[str, CanonicalValue], withheld: set[str]
+) -> None:
+    record = GoldenRecord({k: GoldenField(v, "salesforce", at(1)) for k, v in golden.items()})
+    every = target_deltas(record, states, rules, withheld)
+    for connection in CONNS:
+        mine = tuple(d for d in every if d.connection == connection)
+        assert target_deltas(record, states, rules, withheld, only=connection) == mine
