@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine.context import SyncContext
+from crmsync.engine.merges import absorb
 from crmsync.engine.outbox import refetch_job
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.tombstones import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import CanonicalValue, ObjectKind
-from crmsync.store import Job, Link, Transaction
+from crmsync.store import Job, Transaction
 
 CLAIM = 200
 """Counterpart jobs claimed (and sent in one `apply`) at a time per connection."""
@@ -113,13 +114,12 @@ async def _settle(
 async def _follow_new_id(
     ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, old_id: str, new_id: str
 ) -> None:
-    """A vendor that gives the merged record a new id (HubSpot): the survivor's link moves to it."""
+    """A vendor that gives the merged record a new id (HubSpot): the survivor's link moves to it, in its place."""
     object_name = ctx.object_name(connection, kind)
     canonical_id = await tx.links.canonical_id(connection, object_name, old_id)
     if canonical_id is None:
         return  # unlinked meanwhile: the survivor's read relinks it through its merged ids
-    await tx.links.unlink(connection, object_name, old_id)
-    await tx.links.link(Link(canonical_id, kind, connection, object_name, new_id))
+    await absorb(ctx, tx, kind, connection, canonical_id, new_id, [old_id])
 
 
 def _counted(operation: str) -> str:

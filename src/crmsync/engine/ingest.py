@@ -29,7 +29,7 @@ from crmsync.engine.matching import (
 )
 from crmsync.engine.matching_keys import MatchKey, match_key
 from crmsync.engine.merge import reconcile
-from crmsync.engine.merges import chained
+from crmsync.engine.merges import absorb, chained
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.state import LINK_ROLES, SINGLE_SLOT_LINKS, link_field, rules_for_record, to_merged, to_stored
@@ -259,15 +259,15 @@ async def _identify(
         record = item.record
         if record.id in linked:
             if record.merged_ids:
-                await _absorb(tx, kind, connection, record, linked[record.id], absorbed)
+                await _absorb(ctx, tx, kind, connection, record, linked[record.id], absorbed)
             continue
         merged_into = await _merged_canonical(tx, connection, item, absorbed) if record.merged_ids else None
         if merged_into is not None:
-            # A vendor merge gave the survivor a new id (HubSpot): it stands for what it absorbed.
-            new_links.append(Link(merged_into, kind, connection, object_name, record.id))
+            # A vendor merge gave the survivor a new id (HubSpot): it stands for what it absorbed, and takes the
+            # place of what it absorbed (linked by `_absorb`, not as the youngest link of the page).
             ids[record.id] = merged_into
             outcome.linked += 1
-            await _absorb(tx, kind, connection, record, merged_into, absorbed)
+            await _absorb(ctx, tx, kind, connection, record, merged_into, absorbed)
             continue
         if not record_filter.matches(item.fields):
             ids[record.id] = None
@@ -374,6 +374,7 @@ async def _merged_canonical(
 
 
 async def _absorb(
+    ctx: SyncContext,
     tx: Transaction,
     kind: ObjectKind,
     connection: str,
@@ -381,16 +382,14 @@ async def _absorb(
     canonical_id: str,
     absorbed: Mapping[str, str],
 ) -> None:
-    """Ids a survivor absorbed: the same record's old ids are unlinked now; another record's go to the merge job."""
+    """Ids a survivor absorbed: its own canonical record's go now (`merges.absorb`), another's to the merge job."""
+    own = [m for m in record.merged_ids if m != record.id and absorbed.get(m) == canonical_id]
+    await absorb(ctx, tx, kind, connection, canonical_id, record.id, own)
     for merged_id in record.merged_ids:
-        if merged_id == record.id or merged_id not in absorbed:
+        if merged_id == record.id or merged_id not in absorbed or merged_id in own:
             continue
-        object_name = record.object
-        if absorbed[merged_id] == canonical_id:
-            await tx.links.unlink(connection, object_name, merged_id)
-        else:
-            tombstone = Tombstone(object_name, merged_id, merged_into=record.id)
-            await tx.jobs.enqueue(delete_job(kind, connection, absorbed[merged_id], tombstone))
+        tombstone = Tombstone(record.object, merged_id, merged_into=record.id)
+        await tx.jobs.enqueue(delete_job(kind, connection, absorbed[merged_id], tombstone))
 
 
 def _known_parent(known: Mapping[tuple[str, str], str], connection: str, role: str, remote_id: str) -> str | None:

@@ -6,7 +6,8 @@ re-pointed to the vendor's survivor, followed through the merges still pending i
 the chain is). The canonical records the two stood for merge, and the merged record's counterparts
 in other connections are merged by their vendor's merge where it has one (`rmerge` jobs), else
 handled by the delete policy (`rdelete`, or kept as a reported duplicate; `rarchive` marks it).
-`tombstones` queues merges with deletes and applies them first.
+`tombstones` queues merges with deletes and applies them first. A survivor read with ids of its own
+canonical record (`absorb`) takes their place there, and their duplicate reports go with them.
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ async def apply_merge(
         await _merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
     for counterpart in kept_apart.values():
         await _keep_as_duplicate(ctx, tx, kind, connection, kept, counterpart)
+    await _settle_reports(tx, kept, involved)
     # The survivor's merged values are read again and reconciled into the kept record.
     await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
     return True
@@ -224,6 +226,80 @@ async def _put_first(
                 code=DUPLICATE,
             )
         )
+
+
+async def absorb(
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    canonical_id: str,
+    survivor: str,
+    absorbed: Collection[str],
+) -> None:
+    """A survivor read with ids it absorbed that stood for its own canonical record: they go, it takes their place.
+
+    The absorbed records are gone, so their links and DUPLICATE reports go too (a stale report asks a person
+    to merge records that no longer exist). Where one of them was the record crmsync syncs in `connection`,
+    the survivor becomes it (the vendor kept it for the person) and the others there stay reported; else
+    the synced record stays first and a survivor with a new id (HubSpot) is a duplicate to report.
+    """
+    object_name = ctx.object_name(connection, kind)
+    held = [link.remote_id for link in await tx.links.remote_links(canonical_id, connection)]
+    gone = [remote_id for remote_id in held if remote_id in absorbed and remote_id != survivor]
+    if not gone:
+        if survivor not in held:
+            await tx.links.link(Link(canonical_id, kind, connection, object_name, survivor))
+        return
+    for remote_id in gone:
+        await tx.links.unlink(connection, object_name, remote_id)
+    await drop_duplicate_reports(tx, connection, object_name, {canonical_id}, set(gone))
+    rest = [remote_id for remote_id in held if remote_id not in gone]
+    was_first = held[0] in gone
+    if survivor not in rest:
+        # A new id: linked in one batch with the records it goes before, so its place does not hang on a clock tie.
+        ahead = [survivor, *(r for r in rest if was_first)]
+        await tx.links.link_many([Link(canonical_id, kind, connection, object_name, r) for r in ahead])
+        if not was_first and rest:
+            await tx.errors.record(
+                SyncErrorReport(
+                    connection=connection,
+                    object=object_name,
+                    operation="link",
+                    message=(
+                        f"duplicate {kind} in {connection}: {survivor} stands for the same person as {rest[0]} since "
+                        f"a vendor merge of {', '.join(gone)}, and {rest[0]} is the one crmsync syncs; "
+                        f"merge them in {connection}"
+                    ),
+                    canonical_id=canonical_id,
+                    remote_id=survivor,
+                    code=DUPLICATE,
+                )
+            )
+            return
+    if was_first:
+        await _put_first(ctx, tx, kind, canonical_id, {canonical_id}, RemoteRef(connection, survivor), None, set())
+
+
+async def _settle_reports(tx: Transaction, kept: str, involved: set[str]) -> None:
+    """The merged records' DUPLICATE reports name the kept record, and none names a record crmsync syncs.
+
+    A report left under the retired canonical id is missed by whatever settles the kept record's reports
+    later (a delete handing the person to the next duplicate clears its report by the kept id).
+    """
+    first: dict[str, str] = {}
+    for link in await tx.links.remote_links(kept):  # oldest first
+        first.setdefault(link.connection, link.remote_id)
+    for canonical_id in sorted(involved):
+        for error in await tx.errors.list(None, canonical_id):
+            report = error.report
+            if report.code != DUPLICATE:
+                continue
+            if report.remote_id is not None and first.get(report.connection) == report.remote_id:
+                await tx.errors.clear_id(error.id)
+            elif canonical_id != kept:
+                await tx.errors.clear_id(error.id)
+                await tx.errors.record(replace(report, canonical_id=kept))
 
 
 async def drop_duplicate_reports(
@@ -410,6 +486,7 @@ __all__ = [
     "DELETED_FIELD",
     "DUPLICATE",
     "MERGE_RESOLVER",
+    "absorb",
     "apply_merge",
     "chained",
     "drop_duplicate_reports",

@@ -86,6 +86,8 @@ MERGE_RELINK_RESETS_AGE = "merge relink resets link age"
 """A vendor merge re-links counterparts as new links, so a duplicate linked earlier in the run becomes the survivor."""
 MERGE_KEEPS_THE_MERGED_SIDES_DUPLICATES = "merge keeps the merged side's duplicates"
 """A vendor merge deletes the merged side's counterpart elsewhere but keeps that counterpart's in-system duplicates."""
+STALE_DUPLICATE_REPORTS = "stale duplicate reports"
+"""A DUPLICATE report outlives its subject: merged away, or now the record crmsync syncs."""
 PERSON = "convergence test"
 """Who resolves conflicts in the test, as a person would from the CLI."""
 RESOLVERS = frozenset({PERSON, "crmsync (settled)", "crmsync (vendor merge)"})
@@ -232,6 +234,8 @@ async def convergence_problems(crm: Crm, view: StoreView, known: frozenset[str] 
     for kind in KINDS:
         live = {vendor: await live_ids(crm.sb, vendor, kind) for vendor in VENDORS}
         problems += _identity_problems(view, excuses, kind, live, known)
+        if STALE_DUPLICATE_REPORTS not in known:
+            problems += _report_problems(view, kind, live)
         for canonical_id in view.live(kind):
             problems += await _value_problems(crm, view, excuses, kind, canonical_id, live)
     return problems
@@ -272,6 +276,34 @@ def _identity_problems(
                 problems.append(f"{kind} {canonical_id} has {vendor} duplicates {extra} nobody reported")
             if not remote_ids and not parked_delete and not excuses.record(vendor, canonical_id):
                 problems.append(f"{kind} {canonical_id} is live but has no counterpart in {vendor}")
+    return problems
+
+
+_VENDOR_OF: Mapping[str, VendorName] = {vendor: vendor for vendor in VENDORS}  # connections are named after vendors
+
+
+def _report_problems(view: StoreView, kind: ObjectKind, live: Mapping[VendorName, Sequence[str]]) -> list[str]:
+    """(1b) Each DUPLICATE report names a live record linked behind another one of its connection.
+
+    A report tells a person to merge the record into the one crmsync syncs: about a record merged away or
+    deleted, or about the synced record itself, it asks for what cannot or must not be done.
+    """
+    problems: list[str] = []
+    for error in view.errors:
+        report = error.report
+        if report.code != "DUPLICATE" or report.remote_id is None or report.connection not in _VENDOR_OF:
+            continue
+        vendor = _VENDOR_OF[report.connection]
+        if report.object != OBJECTS[vendor][kind]:
+            continue
+        subject = f"{kind} {vendor} {report.remote_id}"
+        canonical_id = view.canonical_of.get((vendor, report.remote_id))
+        if report.remote_id not in live[vendor]:
+            problems.append(f"{subject} is reported as a duplicate, but it is gone")
+        elif canonical_id is None:
+            problems.append(f"{subject} is reported as a duplicate, but linked to nothing")
+        elif view.links[canonical_id][vendor][0] == report.remote_id:
+            problems.append(f"{subject} is reported as a duplicate, but it is the record {canonical_id} syncs there")
     return problems
 
 

@@ -356,6 +356,7 @@ def test_convergence_soak(roomy_sandbox: Sandbox, tmp_path: Path, request: pytes
 
 # ---- engine bugs the machine found, reduced to a few lines each ------------------------------------------------
 EMAIL = "grace@example.com"
+PHONE = "+14155550100"
 
 
 async def _later(crm: Crm) -> None:
@@ -629,3 +630,108 @@ async def test_fixed_a_merge_of_two_duplicates_leaves_the_other_persons_record_a
         held = [link.remote_id for link in await tx.links.remote_links(kept, "salesforce")]
     reported = {e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"}
     assert held[0] == ada and set(held[1:]) == {grace, grace_twin} and set(held[1:]) <= reported
+
+
+async def test_fixed_a_reported_duplicate_merged_into_its_survivor_stays_reported(crm: Crm) -> None:
+    # Found in a soak log: the survivor's read unlinked the id it absorbed (the same person) but left its report,
+    # which told an operator to merge a record that no longer exists.
+    first = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL})
+    second = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL.upper()})
+    await crm.sync()
+    assert [e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"] == [second]
+    await crm.sb.salesforce.merge("contact", first, second)  # the reported one into the one crmsync syncs
+    await crm.sync()
+    await crm.sync()
+    assert await crm.canonical("contact", "salesforce", second) is None
+    assert await crm.errors() == []
+    assert await _counts(crm) == {"salesforce": 1, "hubspot": 1, "dynamics": 1}
+
+
+async def test_fixed_a_duplicates_survivor_merged_into_it_stays_reported(crm: Crm) -> None:
+    # The other way round: the record crmsync syncs merged into its reported duplicate, which becomes the one synced.
+    first = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL})
+    second = await crm.sb.salesforce.create("contact", {"LastName": "Hopper", "Email": EMAIL.upper()})
+    await crm.sync()
+    await crm.sb.salesforce.merge("contact", second, first)
+    await crm.sync()
+    await crm.sync()
+    assert await crm.canonical("contact", "salesforce", first) is None
+    assert await crm.canonical("contact", "salesforce", second) is not None
+    assert await crm.errors() == []
+    assert await _counts(crm) == {"salesforce": 1, "hubspot": 1, "dynamics": 1}
+
+
+async def _hubspot_links(crm: Crm, kind: ObjectKind, remote_id: str) -> list[str]:
+    """The HubSpot records linked to the canonical record of `remote_id` there, the one crmsync syncs first."""
+    canonical_id = await crm.canonical(kind, "hubspot", remote_id)
+    assert canonical_id is not None, f"hubspot {kind} {remote_id} is not linked"
+    async with crm.store.read() as tx:
+        return [link.remote_id for link in await tx.links.remote_links(canonical_id, "hubspot")]
+
+
+async def _duplicates(crm: Crm) -> list[str | None]:
+    return [e.report.remote_id for e in await crm.errors() if e.report.code == "DUPLICATE"]
+
+
+async def test_fixed_a_hubspot_merge_of_a_reported_duplicate_leaves_its_new_id_unreported(crm: Crm) -> None:
+    # HubSpot contacts cannot share an email, so companies (matched by domain) make the in-system duplicate.
+    first = await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "acme.example"})
+    twin = await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "ACME.EXAMPLE"})
+    await crm.sync()
+    assert await _duplicates(crm) == [twin]
+    other = await crm.sb.hubspot.create("company", {"name": "Acme Labs", "domain": "labs.example"})
+    merged = await crm.sb.hubspot.merge("company", twin, other)  # a new id, absorbing the reported duplicate
+    await crm.sync()
+    await crm.sync()
+    assert await _hubspot_links(crm, "company", first) == [first, merged]
+    assert await _duplicates(crm) == [merged]
+
+
+async def test_fixed_a_hubspot_merge_of_the_synced_record_hands_the_person_to_its_duplicate(crm: Crm) -> None:
+    first = await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "acme.example"})
+    twin = await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "ACME.EXAMPLE"})
+    await crm.sync()
+    sf = await crm.twin("company", "hubspot", first, "salesforce")
+    other = await crm.sb.hubspot.create("company", {"name": "Acme Labs", "domain": "labs.example", "phone": PHONE})
+    merged = await crm.sb.hubspot.merge("company", first, other)  # a new id for the record crmsync syncs
+    await crm.sync()
+    await crm.sync()
+    assert await _hubspot_links(crm, "company", twin) == [merged, twin]
+    assert await _duplicates(crm) == [twin]
+    sf_row = await crm.sb.salesforce.get("company", sf, ["Phone"])  # the merged record's values are the ones synced
+    assert sf_row is not None and sf_row["Phone"] == PHONE
+
+
+async def test_fixed_a_counterpart_merged_in_hubspot_hands_the_company_to_its_duplicate(crm: Crm) -> None:
+    # crmsync's own HubSpot merge (the counterpart of a Salesforce merge) gave the survivor a new id, linked last.
+    globex = await crm.sb.hubspot.create("company", {"name": "Globex", "domain": "globex.example"})
+    twin = await crm.sb.hubspot.create("company", {"name": "Globex", "domain": "GLOBEX.EXAMPLE"})
+    acme = await crm.sb.salesforce.create("company", {"Name": "Acme", "Website": "acme.example"})
+    await crm.sync()
+    await crm.sb.salesforce.merge("company", await crm.twin("company", "hubspot", globex, "salesforce"), acme)
+    await crm.sync()  # merges Acme's HubSpot record into Globex's there: a new id
+    await crm.sync()
+    (merged,) = set(await live_ids(crm.sb, "hubspot", "company")) - {twin}
+    assert await _hubspot_links(crm, "company", twin) == [merged, twin]
+    assert await _duplicates(crm) == [twin]
+
+
+async def test_fixed_a_duplicate_moved_by_a_merge_stays_reported_once_it_is_the_one_synced(crm: Crm) -> None:
+    # Found by the soak once reports were checked: Dataverse's merge moved Grace's HubSpot records to Ada's
+    # canonical record with the duplicate's report left under Grace's retired one, so when both records before
+    # it went (merged, then deleted, in HubSpot) the report naming the record now synced was never cleared.
+    ada = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    grace = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
+    await crm.sync()
+    dv_ada = await crm.twin("contact", "salesforce", ada, "dynamics")
+    hs_ada = await crm.twin("contact", "salesforce", ada, "hubspot")
+    dv_grace = await crm.twin("contact", "hubspot", grace, "dynamics")
+    for gone, email in ((grace, "other@example.com"), (hs_ada, "other2@example.com")):
+        other = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": email})
+        await crm.sb.hubspot.delete("contact", await crm.sb.hubspot.merge("contact", other, gone))
+    again = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL.upper()})
+    await crm.sb.dynamics.merge("contact", dv_ada, dv_grace)  # one person, Ada's record survives
+    await crm.sync()
+    await crm.sync()
+    assert (await _hubspot_links(crm, "contact", again))[0] == again
+    assert await _duplicates(crm) == []
