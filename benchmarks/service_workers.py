@@ -218,14 +218,25 @@ async def queue_hints(store: Store, remote_ids: Sequence[str]) -> None:
         await tx.jobs.enqueue_many([NewJob(h.key, h.kind, h.payload, priority=LIVE_PRIORITY) for h in hints])
 
 
-async def wait_started(processes: Sequence[asyncio.subprocess.Process], logs: Sequence[Path]) -> None:
-    """Each worker has logged `worker started` (it then looks at the queue every --idle seconds)."""
+def started_count(log: Path) -> int:
+    """How many workers logged `worker started` into `log` (a log file is appended to by every round)."""
+    return log.read_text(encoding="utf-8", errors="replace").count('"worker started"') if log.exists() else 0
+
+
+async def wait_started(
+    processes: Sequence[asyncio.subprocess.Process], logs: Sequence[Path], before: Sequence[int]
+) -> None:
+    """Each worker has logged `worker started` (it then looks at the queue every --idle seconds).
+
+    `before`: the count already in each log from earlier rounds; without it a later round's clock started
+    while its workers were still importing, and their start-up counted as the round's time and CPU.
+    """
     end = time.monotonic() + STARTUP_S
     while time.monotonic() < end:
         for process, log in zip(processes, logs, strict=True):
             if process.returncode is not None:
                 raise SystemExit(f"a worker exited with {process.returncode}:\n{log_tail(log)}")
-        if all('"worker started"' in log.read_text(encoding="utf-8", errors="replace") for log in logs):
+        if all(started_count(log) > seen for log, seen in zip(logs, before, strict=True)):
             return
         await asyncio.sleep(WATCH_S)  # watching other processes' logs
     raise SystemExit(f"the workers did not start within {STARTUP_S:.0f} s:\n{log_tail(logs[0])}")
@@ -291,11 +302,12 @@ async def one_run(
     title = f"Workers {count} {secrets.token_hex(3)}"
     await hubspot.update_many("contact", {remote_id: {"jobtitle": title} for remote_id in contacts})
     logs = [directory / f"worker-{count}-{n}.log" for n in range(count)]
+    before = [started_count(log) for log in logs]
     processes: list[asyncio.subprocess.Process] = []
     try:
         for log in logs:
             processes.append(await start_crmsync("worker", config, log, "--idle", str(idle)))
-        await wait_started(processes, logs)
+        await wait_started(processes, logs, before)
         await reset_api_stats(urls)
         meter = CpuMeter(store, [process.pid for process in processes], emulators)
         await meter.start()
