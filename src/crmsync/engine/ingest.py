@@ -29,7 +29,7 @@ from crmsync.engine.matching import (
 )
 from crmsync.engine.matching_keys import MatchKey, match_key
 from crmsync.engine.merge import reconcile
-from crmsync.engine.merges import absorb, chained
+from crmsync.engine.merges import absorb, chained, report_duplicate
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.state import LINK_ROLES, SINGLE_SLOT_LINKS, link_field, rules_for_record, to_merged, to_stored
@@ -302,19 +302,14 @@ async def _identify(
             ids[record.id] = None
             outcome.duplicates += 1
             new_links.append(Link(decision.canonical_id, kind, connection, object_name, record.id))
-            await tx.errors.record(
-                SyncErrorReport(
-                    connection=connection,
-                    object=object_name,
-                    operation="link",
-                    message=(
-                        f"duplicate {kind} in {connection}: {record.id} has the same {decision.key.spec} as "
-                        f"{decision.survivor}, which stays the one crmsync syncs; merge them in {connection}"
-                    ),
-                    canonical_id=decision.canonical_id,
-                    remote_id=record.id,
-                    code="DUPLICATE",
-                )
+            await report_duplicate(
+                tx,
+                connection,
+                object_name,
+                decision.canonical_id,
+                record.id,
+                f"duplicate {kind} in {connection}: {record.id} has the same {decision.key.spec} as "
+                f"{decision.survivor}, which stays the one crmsync syncs; merge them in {connection}",
             )
             continue
         if isinstance(decision, LinkExisting):

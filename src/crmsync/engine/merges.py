@@ -211,20 +211,15 @@ async def _put_first(
             continue
         if kept_apart is not None and remote_id == kept_apart.merged:
             continue  # reported with the reason it was kept (`_keep_as_duplicate`)
-        await tx.errors.record(
-            SyncErrorReport(
-                connection=ref.connection,
-                object=object_name,
-                operation="link",
-                message=(
-                    f"duplicate {kind} in {ref.connection}: {remote_id} stands for the same person as "
-                    f"{ref.remote_id} since a vendor merge, and {ref.remote_id} is the one crmsync syncs; "
-                    f"merge them in {ref.connection}"
-                ),
-                canonical_id=canonical_id,
-                remote_id=remote_id,
-                code=DUPLICATE,
-            )
+        await report_duplicate(
+            tx,
+            ref.connection,
+            object_name,
+            canonical_id,
+            remote_id,
+            f"duplicate {kind} in {ref.connection}: {remote_id} stands for the same person as "
+            f"{ref.remote_id} since a vendor merge, and {ref.remote_id} is the one crmsync syncs; "
+            f"merge them in {ref.connection}",
         )
 
 
@@ -261,20 +256,15 @@ async def absorb(
         ahead = [survivor, *(r for r in rest if was_first)]
         await tx.links.link_many([Link(canonical_id, kind, connection, object_name, r) for r in ahead])
         if not was_first and rest:
-            await tx.errors.record(
-                SyncErrorReport(
-                    connection=connection,
-                    object=object_name,
-                    operation="link",
-                    message=(
-                        f"duplicate {kind} in {connection}: {survivor} stands for the same person as {rest[0]} since "
-                        f"a vendor merge of {', '.join(gone)}, and {rest[0]} is the one crmsync syncs; "
-                        f"merge them in {connection}"
-                    ),
-                    canonical_id=canonical_id,
-                    remote_id=survivor,
-                    code=DUPLICATE,
-                )
+            await report_duplicate(
+                tx,
+                connection,
+                object_name,
+                canonical_id,
+                survivor,
+                f"duplicate {kind} in {connection}: {survivor} stands for the same person as {rest[0]} since "
+                f"a vendor merge of {', '.join(gone)}, and {rest[0]} is the one crmsync syncs; "
+                f"merge them in {connection}",
             )
             return
     if was_first:
@@ -300,6 +290,23 @@ async def _settle_reports(tx: Transaction, kept: str, involved: set[str]) -> Non
             elif canonical_id != kept:
                 await tx.errors.clear_id(error.id)
                 await tx.errors.record(replace(report, canonical_id=kept))
+
+
+async def report_duplicate(
+    tx: Transaction, connection: str, object_name: str, canonical_id: str, remote_id: str, message: str
+) -> None:
+    """Report `remote_id` as an in-system duplicate, linked behind the record `canonical_id` syncs in `connection`."""
+    await tx.errors.record(
+        SyncErrorReport(
+            connection=connection,
+            object=object_name,
+            operation="link",
+            message=message,
+            canonical_id=canonical_id,
+            remote_id=remote_id,
+            code=DUPLICATE,
+        )
+    )
 
 
 async def drop_duplicate_reports(
@@ -360,20 +367,15 @@ async def _keep_as_duplicate(
     other = counterpart.connection
     object_name = ctx.object_name(other, kind)
     settings = ctx.config.object(kind).delete
-    await tx.errors.record(
-        SyncErrorReport(
-            connection=other,
-            object=object_name,
-            operation="link",
-            message=(
-                f"duplicate {kind} in {other}: {counterpart.merged} was merged in {source} into the record "
-                f"{counterpart.survivor} stands for; {other} has no merge crmsync can call and the delete policy "
-                f"is {settings.kind}, so {counterpart.survivor} stays the one crmsync syncs; merge them in {other}"
-            ),
-            canonical_id=canonical_id,
-            remote_id=counterpart.merged,
-            code=DUPLICATE,
-        )
+    await report_duplicate(
+        tx,
+        other,
+        object_name,
+        canonical_id,
+        counterpart.merged,
+        f"duplicate {kind} in {other}: {counterpart.merged} was merged in {source} into the record "
+        f"{counterpart.survivor} stands for; {other} has no merge crmsync can call and the delete policy "
+        f"is {settings.kind}, so {counterpart.survivor} stays the one crmsync syncs; merge them in {other}",
     )
     if settings.kind == "archive":
         payload = {"object": object_name, "remote_id": counterpart.merged, "canonical_id": canonical_id}
