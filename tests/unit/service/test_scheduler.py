@@ -15,6 +15,16 @@ from crmsync.service.scheduler import Scheduler
 BOUND_S = 10.0  # only a broken scheduler waits this long
 
 
+async def run_until(scheduler: Scheduler, event: asyncio.Event) -> None:
+    """Run the scheduler until `event` is set, then stop it gracefully (both bounded by BOUND_S)."""
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(event.wait(), BOUND_S)
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
+
+
 class _Runner:
     """Records each run's options; `swept` is set once a full run came."""
 
@@ -37,12 +47,7 @@ class _Runner:
 async def test_polls_come_on_their_interval_and_a_sweep_reads_everything_now_and_then() -> None:
     runner = _Runner()
     scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0.05)
-    task = asyncio.create_task(scheduler.run())
-    try:
-        await asyncio.wait_for(runner.swept.wait(), BOUND_S)
-    finally:
-        scheduler.stop()
-        await asyncio.wait_for(task, BOUND_S)
+    await run_until(scheduler, runner.swept)
     first = runner.runs[0]
     assert first.read and not first.full  # the startup pass is an incremental poll
     sweeps = [options for options in runner.runs if options.full]
@@ -53,12 +58,7 @@ async def test_polls_come_on_their_interval_and_a_sweep_reads_everything_now_and
 async def test_no_sweep_when_its_interval_is_zero() -> None:
     runner = _Runner()
     scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0)
-    task = asyncio.create_task(scheduler.run())
-    try:
-        await asyncio.wait_for(runner.fifth.wait(), BOUND_S)
-    finally:
-        scheduler.stop()
-        await asyncio.wait_for(task, BOUND_S)
+    await run_until(scheduler, runner.fifth)
     assert not any(options.full for options in runner.runs)
 
 
@@ -90,12 +90,7 @@ async def test_the_first_pass_after_a_pause_probes_the_paused_connection() -> No
         breaker=breaker,
         connections={"salesforce", "hubspot"},
     )
-    task = asyncio.create_task(scheduler.run())
-    try:
-        await asyncio.wait_for(runner.third.wait(), BOUND_S)
-    finally:
-        scheduler.stop()
-        await asyncio.wait_for(task, BOUND_S)
+    await run_until(scheduler, runner.third)
     assert runner.probed[0] == frozenset()
     assert runner.probed[1] == {"salesforce"}  # after its pause: calls to it give up soon if it is still down
     assert runner.probed[2] == frozenset()  # it answered
