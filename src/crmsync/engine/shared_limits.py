@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -21,13 +20,13 @@ class _HasLimiters(Protocol):
 class StoreWindows:
     """`SharedWindows` on the state database: one short transaction per admitted request."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], float] | None = None) -> None:
         self.store = store
-        self.clock = clock  # wall time: the processes sharing a window may run on several machines
+        self.clock = clock  # None: the database's clock, read under the key's lock; tests inject one
 
     async def take(self, key: str, rates: Sequence[tuple[int, float]]) -> float:
         async with self.store.begin() as tx:
-            return await tx.rate_windows.take(key, rates, self.clock())
+            return await tx.rate_windows.take(key, rates, None if self.clock is None else self.clock())
 
 
 def shared_windows(config: SyncConfig, store: Store) -> StoreWindows | RedisWindows | None:

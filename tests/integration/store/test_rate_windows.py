@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import sqlalchemy as sa
 
 from crmsync.connectors.limits import Rate, RateLimiter
 from crmsync.engine.shared_limits import StoreWindows
 from crmsync.store import Store, open_store
 from crmsync.store.rate_windows import SLICES
+from crmsync.store.tables import rate_windows
 from tests.integration.store.shared_limits_support import admit_together, most_in_any
 
 pytestmark = pytest.mark.postgres
@@ -50,3 +54,30 @@ async def test_limiters_in_several_processes_stay_under_one_limit_together(store
     assert len(admitted) == 18
     # In any one second at most 5 requests went, whichever process sent them (slices make it conservative).
     assert most_in_any(admitted, 1.0) <= 5
+
+
+async def test_a_taker_that_waited_for_the_lock_counts_its_request_when_it_got_it(store: Store, store_url: str) -> None:
+    """A time read before the key's lock would count the request in a slice that ages out too early."""
+    other = await open_store(store_url, migrate_schema=False)
+    rates = [(1, 0.1)]  # slices of 10 ms
+
+    try:
+        async with store.begin() as first:
+            assert await first.rate_windows.take("hubspot", rates) == 0.0
+            waiting = asyncio.create_task(StoreWindows(other).take("hubspot", rates))
+            while not await _someone_waits_for_a_lock(store):
+                assert not waiting.done()
+            await asyncio.sleep(0.15)  # the first holds the lock past its whole window
+            released_at = float(await first.connection.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())")))
+        assert await waiting == 0.0  # admitted: the first request has left the window meanwhile
+        async with store.begin() as tx:
+            counted = await tx.connection.scalar(sa.select(sa.func.max(rate_windows.c.slice)))
+        assert counted >= int(released_at / (0.1 / SLICES))
+    finally:
+        await other.aclose()
+
+
+async def _someone_waits_for_a_lock(store: Store) -> bool:
+    async with store.begin() as tx:
+        waiting = await tx.connection.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+    return bool(waiting)
