@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crmsync.store.jobs import status_is
 from crmsync.store.tables import jobs, leases
 from crmsync.store.values import Clock
 
@@ -84,7 +85,7 @@ class Leases:
         """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
         result = await self._db.execute(
             sa.update(jobs)
-            .where(jobs.c.status == "running", jobs.c.locked_by == holder)
+            .where(status_is(jobs.c.status, "running"), jobs.c.locked_by == holder)
             .values(status="pending", locked_by=None, locked_until=None)
         )
         return result.rowcount
