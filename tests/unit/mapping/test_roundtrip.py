@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from crmsync.mapping import build_transform, default_mappings
 from crmsync.mapping.countries import COUNTRY_NAMES
+from crmsync.mapping.rules import FieldRule, ObjectMap
 from crmsync.model.values import OBJECT_KINDS
 
 MAPPINGS = default_mappings()
@@ -179,3 +180,38 @@ def test_default_maps_round_trip_between_any_two_vendors(
     assert back == settled
     lossless = {k: v for k, v in canonical.items() if k not in ("stage", "industry", "type", "priority", "status")}
     assert {k: back[k] for k in lossless if k in back} == {k: v for k, v in lossless.items() if k in back}
+
+
+class _Walked(dict[str, Any]):
+    """Fields that say they are many, so the maps walk every rule instead of looking the fields up."""
+
+    def __len__(self) -> int:
+        return 10**6
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.sampled_from(OBJECT_KINDS), st.sampled_from(VENDORS))
+def test_a_few_fields_map_as_the_walk_over_every_rule_does(data: st.DataObject, kind: Any, vendor: str) -> None:
+    raw = data.draw(record(kind, vendor))
+    few_raw = {name: raw[name] for name in data.draw(st.lists(st.sampled_from(sorted(raw)), max_size=3))} if raw else {}
+    assert MAPPINGS.map_in(vendor, kind, few_raw) == MAPPINGS.map_in(vendor, kind, _Walked(few_raw))
+    canonical = MAPPINGS.map_in(vendor, kind, raw).fields
+    base = canonical if data.draw(st.booleans()) else None
+    names = data.draw(st.lists(st.sampled_from(sorted(canonical)), max_size=3)) if canonical else []
+    few = {name: canonical[name] for name in names}
+    assert MAPPINGS.map_out(vendor, kind, few, base) == MAPPINGS.map_out(vendor, kind, _Walked(few), base)
+    assert MAPPINGS.settle(vendor, kind, few) == MAPPINGS.settle(vendor, kind, _Walked(few))
+
+
+def test_rules_sharing_a_field_apply_in_their_order_when_looked_up() -> None:
+    """The later of two rules writing one vendor field wins, and both rules reading one field apply."""
+    text = build_transform("text", {}, 1, 1)
+    rules = (
+        FieldRule(("title",), ("Title",), text),
+        FieldRule(("nickname",), ("Title",), text),
+        FieldRule(("title",), ("JobTitle",), text),
+        *(FieldRule((f"c{n}",), (f"V{n}",), text) for n in range(20)),
+    )
+    object_map = ObjectMap("contact", "salesforce", "Contact", rules)
+    assert object_map.map_out({"title": "CEO", "nickname": "Boss"}).fields == {"Title": "Boss", "JobTitle": "CEO"}
+    assert object_map.map_in({"Title": "Boss"}).fields == {"title": "Boss", "nickname": "Boss"}
