@@ -19,7 +19,8 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.counterparts import apply_counterparts
 from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import PageOutcome, ingest_page
-from crmsync.engine.outbox import refetch_kind
+from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
+from crmsync.engine.outbox import refetch_kind, write_kind
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.redis_windows import RedisWindows
 from crmsync.engine.report import RunReport
@@ -166,7 +167,7 @@ class SyncRunner:
         Asked when the pass reaches the kind, so jobs that earlier kinds of this pass queued for it count.
         """
         async with self.store.read() as tx:
-            return await tx.jobs.runnable(f":{kind}:", delete_kind(kind), merge_kind(kind))
+            return await tx.jobs.runnable(job_kinds(kind, self.config.object(kind).connections))
 
     async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
         try:
@@ -259,6 +260,16 @@ class SyncRunner:
             ctx.report.fail(kind, connection, "write", exc)  # the jobs were given back for the next run
 
 
+def job_kinds(kind: ObjectKind, connections: Sequence[str]) -> list[str]:
+    """Every job kind a pass runs for `kind`: hints, writes and the remote side of merges per
+    connection, then deletes and merges. A kind missing here would never run in a pass of hints."""
+    per_connection = (refetch_kind, write_kind, rmerge_kind, rdelete_kind, rarchive_kind)
+    return [make(kind, connection) for connection in connections for make in per_connection] + [
+        delete_kind(kind),
+        merge_kind(kind),
+    ]
+
+
 def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str]:
     """The kind's connections this run reads and writes (a paused one's changes and writes wait)."""
     return [c for c in ctx.connections(kind) if c not in options.paused]
@@ -291,4 +302,4 @@ async def run_sync(
         return await runner.run(options)
 
 
-__all__ = ["Progress", "ProgressCallback", "RunOptions", "SyncRunner", "run_sync"]
+__all__ = ["Progress", "ProgressCallback", "RunOptions", "SyncRunner", "job_kinds", "run_sync"]
