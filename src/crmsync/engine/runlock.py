@@ -89,18 +89,21 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def worker_claims(store: Store, worker: str) -> AsyncIterator[int]:
+async def worker_claims(store: Store, worker: str, *, reap: bool = True) -> AsyncIterator[int]:
     """For a pass that shares the queue with other workers (no run lease): keep this worker's job leases alive.
 
-    On entry, jobs whose worker died (lease expired) go back to the queue (yields how many); during the block
-    the leases of this worker's claims are renewed; on exit whatever it still holds is given back.
+    On entry (with `reap`), jobs whose worker died (lease expired, or a process of this machine that is
+    gone) go back to the queue (yields how many); during the block the leases of this worker's claims
+    are renewed; on exit whatever it still holds is given back.
     """
-    async with store.begin() as tx:
-        reaped = len(await tx.jobs.reap())
-        # A worker of this machine that died (SIGKILL, OOM) gives its claims back now, not at lease expiry.
-        for holder in await tx.jobs.holders():
-            if holder != worker and worker_gone(holder):
-                reaped += await tx.leases.return_jobs_of(holder)
+    reaped = 0
+    if reap:
+        async with store.begin() as tx:
+            reaped = len(await tx.jobs.reap())
+            # A worker of this machine that died (SIGKILL, OOM) gives its claims back now, not at lease expiry.
+            for holder in await tx.jobs.holders():
+                if holder != worker and worker_gone(holder):
+                    reaped += await tx.leases.return_jobs_of(holder)
     try:
         async with _heartbeat(store, worker, run_lease=False):
             yield reaped

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.model.values import CanonicalValue
+from crmsync.store.among import among
 from crmsync.store.codec import JsonValue, decode_value, encode_value
 from crmsync.store.tables import conflicts
 from crmsync.store.values import Clock, Conflict, ConflictSide
@@ -94,7 +95,7 @@ class Conflicts:
             return found
         query = (
             sa.select(conflicts)
-            .where(conflicts.c.canonical_id.in_(canonical_ids), conflicts.c.status == "open")
+            .where(among(self._db, conflicts.c.canonical_id, canonical_ids), conflicts.c.status == "open")
             .order_by(conflicts.c.id)
         )
         for row in await self._db.execute(query):

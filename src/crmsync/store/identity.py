@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.model.values import ObjectKind
+from crmsync.store.among import among
 from crmsync.store.tables import links
 from crmsync.store.upsert import upsert, upsert_many
 from crmsync.store.values import Clock, Link
@@ -80,7 +81,9 @@ class IdentityMap:
             return {}
         result = await self._db.execute(
             sa.select(links.c.remote_id, links.c.canonical_id).where(
-                links.c.connection == connection, links.c.object == object, links.c.remote_id.in_(remote_ids)
+                links.c.connection == connection,
+                links.c.object == object,
+                among(self._db, links.c.remote_id, remote_ids),
             )
         )
         return {row.remote_id: row.canonical_id for row in result}
@@ -100,7 +103,7 @@ class IdentityMap:
             return found
         query = (
             sa.select(links)
-            .where(links.c.canonical_id.in_(canonical_ids))
+            .where(among(self._db, links.c.canonical_id, canonical_ids))
             .order_by(links.c.created_at, links.c.connection, links.c.remote_id)
         )
         for row in await self._db.execute(query):

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crmsync.store.among import among
 from crmsync.store.errors import LeaseLostError
 from crmsync.store.tables import UtcDateTime, jobs
 from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
@@ -201,7 +202,7 @@ class JobQueue:
             for chunk in _chunks(keys, 500):
                 rows = await self._db.execute(
                     sa.select(jobs.c.key, jobs.c.kind, sa.func.min(jobs.c.id))
-                    .where(jobs.c.key.in_(chunk), jobs.c.status == "pending")
+                    .where(among(self._db, jobs.c.key, chunk), jobs.c.status == "pending")
                     .group_by(jobs.c.key, jobs.c.kind)
                 )
                 existing.update({(row[0], row[1]): int(row[2]) for row in rows})
@@ -260,7 +261,7 @@ class JobQueue:
         for chunk in _chunks(sorted(set(job_ids)), 500):
             result = await self._db.execute(
                 sa.update(jobs)
-                .where(jobs.c.id.in_(chunk), jobs.c.status == "running", jobs.c.locked_by == worker)
+                .where(among(self._db, jobs.c.id, chunk), jobs.c.status == "running", jobs.c.locked_by == worker)
                 .values(status="done", locked_by=None, locked_until=None, finished_at=now)
             )
             done += result.rowcount
@@ -335,7 +336,7 @@ class JobQueue:
             return 0
         result = await self._db.execute(
             sa.update(jobs)
-            .where(jobs.c.id.in_(list(job_ids)), jobs.c.status == "running", jobs.c.locked_by == worker)
+            .where(among(self._db, jobs.c.id, job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
             .values(
                 status="pending",
                 attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),

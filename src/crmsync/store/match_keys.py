@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crmsync.store.among import among
 from crmsync.store.tables import match_keys
 from crmsync.store.upsert import upsert, upsert_many
 
@@ -23,7 +24,7 @@ class MatchKeys:
             return {}
         result = await self._db.execute(
             sa.select(match_keys.c.key, match_keys.c.canonical_id).where(
-                match_keys.c.kind == kind, match_keys.c.key.in_(list(keys))
+                match_keys.c.kind == kind, among(self._db, match_keys.c.key, keys)
             )
         )
         return {row.key: row.canonical_id for row in result}

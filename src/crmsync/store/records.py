@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.model.values import CanonicalRecord, ObjectKind
+from crmsync.store.among import among
 from crmsync.store.codec import decode_fields, encode_fields
 from crmsync.store.errors import StaleRecordError
 from crmsync.store.tables import records
@@ -72,7 +73,9 @@ class GoldenRecords:
     async def get_many(self, canonical_ids: list[str]) -> dict[str, GoldenRecord]:
         if not canonical_ids:
             return {}
-        result = await self._db.execute(sa.select(records).where(records.c.canonical_id.in_(canonical_ids)))
+        result = await self._db.execute(
+            sa.select(records).where(among(self._db, records.c.canonical_id, canonical_ids))
+        )
         return {row.canonical_id: _golden(row) for row in result}
 
     async def put(self, golden: GoldenRecord) -> GoldenRecord:
@@ -120,7 +123,9 @@ class GoldenRecords:
         known = [g for g in goldens if g.version != 0]
         if fresh:
             ids = [g.record.id for g in fresh]
-            taken = await self._db.execute(sa.select(records.c.canonical_id).where(records.c.canonical_id.in_(ids)))
+            taken = await self._db.execute(
+                sa.select(records.c.canonical_id).where(among(self._db, records.c.canonical_id, ids))
+            )
             clash = [row[0] for row in taken]
             if clash:
                 raise StaleRecordError(f"golden record {clash[0]} already exists")
@@ -143,7 +148,7 @@ class GoldenRecords:
             # can change them before this transaction ends), then update them in one batch, not one by one.
             locked = await self._db.execute(
                 sa.select(records.c.canonical_id, records.c.version)
-                .where(records.c.canonical_id.in_([g.record.id for g in known]))
+                .where(among(self._db, records.c.canonical_id, [g.record.id for g in known]))
                 .with_for_update()
             )
             current = {str(row[0]): int(row[1]) for row in locked}

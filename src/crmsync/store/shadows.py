@@ -7,6 +7,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crmsync.store.among import among
 from crmsync.store.codec import content_hash, decode_fields, encode_fields
 from crmsync.store.tables import shadows
 from crmsync.store.upsert import upsert, upsert_many
@@ -47,7 +48,7 @@ class Shadows:
         found: dict[str, dict[str, Shadow]] = {}
         if not canonical_ids:
             return found
-        query = sa.select(shadows).where(shadows.c.canonical_id.in_(canonical_ids))
+        query = sa.select(shadows).where(among(self._db, shadows.c.canonical_id, canonical_ids))
         if connection is not None:
             query = query.where(shadows.c.connection == connection)
         result = await self._db.execute(query)
@@ -69,7 +70,7 @@ class Shadows:
             chunk = canonical_ids[start : start + 500]
             result = await self._db.execute(
                 sa.select(shadows.c.canonical_id, shadows.c.content_hash).where(
-                    shadows.c.canonical_id.in_(chunk), shadows.c.connection == connection
+                    among(self._db, shadows.c.canonical_id, chunk), shadows.c.connection == connection
                 )
             )
             found.update({row.canonical_id: row.content_hash for row in result})

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crmsync.store.among import among
 from crmsync.store.tables import sync_errors
 from crmsync.store.values import Clock, SyncError, SyncErrorReport
 
@@ -106,7 +107,7 @@ class SyncErrors:
             query = sa.delete(sync_errors).where(
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
-                sync_errors.c.canonical_id.in_(chunk),
+                among(self._db, sync_errors.c.canonical_id, chunk),
                 # A duplicate group is about the other records: the survivor's good write does not settle it.
                 sync_errors.c.operation != "link",
             )
