@@ -1,19 +1,20 @@
 """Service benchmark: `crmsync worker` scale-out on PostgreSQL (target: 4 workers ≥ 2.5× the jobs/s of one).
 
 A throwaway PostgreSQL database (created on `--admin-url`'s server, dropped at the end) holds the state. Three
-emulators run in their own processes (`engine_sync.spawn_emulators`); HubSpot gets `--records` new contacts
-(batch create) and a first sync by this process copies them to Salesforce and Dataverse. Then every emulator
-answers each API call 50 ms late (`--latency-ms`, its fault plan: `{"kind": "latency"}`), as a distant
-vendor does. For each worker count (`--workers 1,4`), the same work is queued the way the webhook receiver
-queues it (as `tests/integration/service/test_workers.py` does): the N contacts are edited in HubSpot
-(`HubSpotUser.update_many`), and N `refetch_job` hints are enqueued in one transaction. The clock starts at
-that commit, with the workers already started, warmed up and idle (`python -m crmsync worker --idle 0.1`, each
-its own process; `--warmup` hints per worker, for other contacts, are handled before the clock starts, so
-statements compiled and prepared on each connection, pools and tokens are not timed), and stops when no job is pending or running: every hint was read again, reconciled and its writes
-delivered to Salesforce and Dataverse (those write jobs are counted too; the end is seen by one probe of the
-live-jobs index every 50 ms). Between runs the finished jobs are deleted, the workers stopped and the database
-vacuumed. The run checks both CRMs hold the new titles. `--repeat N` runs the worker counts N times, alternated,
-and compares the medians: other processes' load on the machine then weighs on every count alike.
+emulators run in their own processes (`engine_sync.spawn_emulators`); HubSpot gets `--records` new contacts (batch
+create) and a first sync by this process copies them to Salesforce and Dataverse. Then every emulator answers each
+API call 50 ms late (`--latency-ms`, its fault plan: `{"kind": "latency"}`), as a distant vendor does. For each
+worker count (`--workers 1,4`), the same work is queued the way the webhook receiver queues it (as
+`tests/integration/service/test_workers.py` does): the N contacts are edited in HubSpot
+(`HubSpotUser.update_many`), and N `refetch_job` hints are enqueued in one transaction. The clock starts at that
+commit, with the workers already started, warmed up and idle (`python -m crmsync worker --idle 0.1`, each its own
+process; `--warmup` hints per worker, for other contacts, are handled before the clock starts, so statements
+compiled and prepared on each connection, pools and tokens are not timed), and stops when no job is pending or
+running: every hint was read again, reconciled and its writes delivered to Salesforce and Dataverse (those write
+jobs are counted too; the end is seen by one probe of the live-jobs index every 50 ms). Between runs the finished
+jobs are deleted, the workers stopped and the database vacuumed. The run checks both CRMs hold the new titles.
+`--repeat N` runs the worker counts N times, alternated, and compares the medians: other processes' load on the
+machine then weighs on every count alike.
 
 The emulators' quotas are lifted; crmsync's own limiter (shared by the workers in the state database) paces
 to them too, so the figure is the workers', not the vendors' (`--limits documented` paces to the vendors'
