@@ -34,6 +34,7 @@ from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.heap import freeze_start_up_objects
 from crmsync.store import Store, open_store
 from crmsync.store.tables import links, records
 from crmsync.testing.sandbox import HubSpotUser, SandboxEndpoints
@@ -242,6 +243,7 @@ async def run(args: argparse.Namespace) -> None:
                         await connectors[vendor].ensure_external_id_property(obj)  # type: ignore[attr-defined]
                 await reset_stats(urls)
                 rss_before = peak_rss_mb()
+                freeze_start_up_objects()  # as `crmsync sync` does before it runs
                 started, cpu_started = time.perf_counter(), time.process_time()
                 full = await SyncRunner(config, store, connectors).run(options)
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started

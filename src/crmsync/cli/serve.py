@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import sys
 from typing import Annotated
@@ -18,6 +17,7 @@ from crmsync.config.values import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.runner import SyncRunner
 from crmsync.errors import CrmSyncError
+from crmsync.heap import freeze_start_up_objects
 from crmsync.service.app import SyncService
 from crmsync.service.logs import configure_logging
 from crmsync.service.metrics import ServiceMetrics
@@ -51,10 +51,7 @@ def serve(
     service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
     service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
     typer.echo(f"crmsync serving on http://{listen_host}:{listen_port} (webhooks at /webhooks/<connection>)", err=True)
-    # Everything loaded so far lives as long as the process: a full garbage collection need not scan it again
-    # (with hundreds of thousands of objects each one took 100-250 ms, stalling every webhook under way).
-    gc.collect()
-    gc.freeze()
+    freeze_start_up_objects()
     # No access log: a Salesforce outbound message's URL carries its token in the query string.
     uvicorn.run(service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning")
 
@@ -89,10 +86,7 @@ async def _work(config: SyncConfig, idle: float) -> None:
             loop = Worker(runner, ServiceMetrics(), idle_s=idle)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().add_signal_handler(signum, loop.stop)
-            # As in `serve`: what start-up loaded lives as long as the process, and the full collections that
-            # walked it again and again were about a sixth of a busy worker's CPU.
-            gc.collect()
-            gc.freeze()
+            freeze_start_up_objects()
             log.info("worker started", state=config.state_url_safe, redis=config.redis_url_safe)
             await loop.run()
             log.info("worker stopped", passes=loop.passes, handled=loop.handled)

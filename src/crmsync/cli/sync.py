@@ -20,6 +20,7 @@ from crmsync.engine.runner import Progress as RunProgress
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
 from crmsync.errors import CrmSyncError
+from crmsync.heap import freeze_start_up_objects
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import open_store
 
@@ -112,6 +113,7 @@ async def run_with_progress(config: SyncConfig, options: RunOptions, *, console:
                     open_connectors(config) as connectors,
                     SyncRunner(config, target, connectors, progress=show) as runner,
                 ):
+                    freeze_start_up_objects()
                     return await runner.run(options)
         finally:
             if target is not store:
