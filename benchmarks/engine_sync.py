@@ -243,7 +243,7 @@ async def run(args: argparse.Namespace) -> None:
                         await connectors[vendor].ensure_external_id_property(obj)  # type: ignore[attr-defined]
                 await reset_stats(urls)
                 rss_before = peak_rss_mb()
-                freeze_start_up_objects()  # as `crmsync sync` does before it runs
+                freeze_start_up_objects()  # as `crmsync sync` does before it starts
                 started, cpu_started = time.perf_counter(), time.process_time()
                 full = await SyncRunner(config, store, connectors).run(options)
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started

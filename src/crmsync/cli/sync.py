@@ -69,6 +69,7 @@ def sync(
             raise fail(f"unknown object kind(s) {', '.join(unknown)}; expected: {', '.join(OBJECT_KINDS)}", 2)
         kinds = tuple(k for k in OBJECT_KINDS if k in objects)
     options = RunOptions(full=full, dry_run=dry_run, kinds=kinds, allow_mass_delete=allow_mass_delete)
+    freeze_start_up_objects()  # the process ends with the sync: nothing loaded so far becomes garbage
     try:
         report = asyncio.run(run_with_progress(config, options))
     except CrmSyncError as exc:
@@ -113,7 +114,6 @@ async def run_with_progress(config: SyncConfig, options: RunOptions, *, console:
                     open_connectors(config) as connectors,
                     SyncRunner(config, target, connectors, progress=show) as runner,
                 ):
-                    freeze_start_up_objects()
                     return await runner.run(options)
         finally:
             if target is not store:
