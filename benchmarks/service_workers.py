@@ -244,19 +244,37 @@ async def wait_started(
     raise SystemExit(f"the workers did not start within {STARTUP_S:.0f} s:\n{log_tail(logs[0])}")
 
 
-async def warm_up(store: Store, hubspot: HubSpotUser, warm: Sequence[str], title: str) -> None:
+async def warm_up(
+    store: Store,
+    hubspot: HubSpotUser,
+    warm: Sequence[str],
+    title: str,
+    processes: Sequence[asyncio.subprocess.Process],
+    logs: Sequence[Path],
+) -> None:
     """Before the clock: the started workers handle hints for `warm` contacts (reads, writes, settles), so one-time
     costs (statements compiled and prepared on each connection, connection pools, OAuth tokens) are not timed.
     Workers are long-running; the benchmark measures them in their steady state."""
     await hubspot.update_many("contact", {remote_id: {"jobtitle": f"Warm-up {title}"} for remote_id in warm})
     await queue_hints(store, warm)
+    await drain(store, processes, logs, "the warm-up")
+    await clear_finished(store)
+
+
+async def drain(store: Store, processes: Sequence[asyncio.subprocess.Process], logs: Sequence[Path], what: str) -> None:
+    """Until no job is pending or running; a worker that exits, or the deadline, ends the benchmark."""
     end = time.monotonic() + RUN_DEADLINE_S
     while await queue_live(store):
         if time.monotonic() > end:
-            raise SystemExit(
-                f"the warm-up did not empty the queue in {RUN_DEADLINE_S:.0f} s: {await job_counts(store)}"
-            )
+            raise SystemExit(f"{what} did not empty the queue in {RUN_DEADLINE_S:.0f} s: {await job_counts(store)}")
+        for process, log in zip(processes, logs, strict=True):
+            if process.returncode is not None:
+                raise SystemExit(f"a worker exited with {process.returncode}:\n{log_tail(log)}")
         await asyncio.sleep(WATCH_S)  # watching the workers' queue
+
+
+async def clear_finished(store: Store) -> None:
+    """The finished jobs go and the database is vacuumed: the next part starts without their dead rows."""
     async with store.begin() as tx:
         await tx.connection.execute(sa.delete(jobs).where(jobs.c.status == "done"))
     await vacuum(store)
@@ -314,12 +332,10 @@ async def one_run(
     urls: dict[VendorName, str],
     emulators: Sequence[int],
 ) -> RunResult:
-    async with store.begin() as tx:  # the reset: the previous run's finished jobs go
-        await tx.connection.execute(sa.delete(jobs).where(jobs.c.status == "done"))
+    await clear_finished(store)  # the reset: the previous run's finished jobs go
     left = {k: v for k, v in (await job_counts(store)).items() if v}
     if left:
         raise SystemExit(f"jobs left over from an earlier step: {left}")
-    await vacuum(store)
     title = f"Workers {count} {secrets.token_hex(3)}"
     await hubspot.update_many("contact", {remote_id: {"jobtitle": title} for remote_id in contacts})
     logs = [directory / f"worker-{count}-{n}.log" for n in range(count)]
@@ -330,20 +346,13 @@ async def one_run(
             processes.append(await start_crmsync("worker", config, log, "--idle", str(idle)))
         await wait_started(processes, logs, before)
         if warm:
-            await warm_up(store, hubspot, warm, title)
+            await warm_up(store, hubspot, warm, title, processes, logs)
         await reset_api_stats(urls)
         meter = CpuMeter(store, [process.pid for process in processes], emulators)
         await meter.start()
         await queue_hints(store, contacts)
         started = time.perf_counter()
-        while await queue_live(store):
-            if time.perf_counter() - started > RUN_DEADLINE_S:
-                counts = await job_counts(store)
-                raise SystemExit(f"{count} workers did not empty the queue in {RUN_DEADLINE_S:.0f} s: {counts}")
-            for process, log in zip(processes, logs, strict=True):
-                if process.returncode is not None:
-                    raise SystemExit(f"a worker exited with {process.returncode}:\n{log_tail(log)}")
-            await asyncio.sleep(WATCH_S)  # watching the workers' queue
+        await drain(store, processes, logs, f"{count} workers")
         seconds = time.perf_counter() - started
         cpu = await meter.stop()
         calls = await api_stats(urls)
