@@ -10,8 +10,8 @@ def freeze_start_up_objects() -> None:
 
     Modules, the SQLAlchemy and pydantic machinery, the config and the connectors live as long as a
     `serve`, `worker` or `sync` process. Its full collections walked them again and again: in `serve`
-    100-250 ms each, stalling every webhook under way; in a busy worker 1.16 s of a 6.6 s pass load,
-    0.40 s once frozen.
+    100-250 ms each, stalling every webhook under way; a worker spent 1.16 s of its 6.6 s of CPU for
+    30,000 jobs in them, 0.40 s once frozen.
     """
     gc.collect()
     gc.freeze()
