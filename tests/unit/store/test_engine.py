@@ -29,9 +29,23 @@ async def test_sqlite_connections_use_wal_and_the_safety_pragmas(store: Store) -
     async with store.engine.connect() as connection:
         pragmas = {
             name: (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
-            for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            for name in (
+                "journal_mode",
+                "synchronous",
+                "busy_timeout",
+                "foreign_keys",
+                "cache_size",
+                "wal_autocheckpoint",
+            )
         }
-    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 30000, "foreign_keys": 1}
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "busy_timeout": 30000,
+        "foreign_keys": 1,
+        "cache_size": -32768,  # in KiB: bounded, whatever the page size
+        "wal_autocheckpoint": 16384,
+    }
 
 
 async def test_concurrent_read_modify_write_loses_no_update(tmp_path: Path) -> None:
