@@ -4,38 +4,73 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class ReadAhead(Generic[T]):
-    """Items of an async iterator, fetched up to `depth` ahead; the producer's exception reaches the consumer."""
+def _weightless(_item: object) -> int:
+    return 0
 
-    def __init__(self, source: AsyncIterator[T], depth: int) -> None:
+
+class ReadAhead(Generic[T]):
+    """Items of an async iterator fetched ahead; the producer's exception reaches the consumer.
+
+    The producer queues up to `depth` items, and more while what is queued weighs less than `budget`:
+    with pages weighed by their records, a CRM's small pages (HubSpot's 100) queue until they make up
+    a transaction's worth, and its large ones (Dataverse's 5,000) still stop at `depth` (invariant 7).
+    """
+
+    def __init__(
+        self, source: AsyncIterator[T], depth: int, *, weight: Callable[[T], int] = _weightless, budget: int = 0
+    ) -> None:
         if depth < 1:
             raise ValueError("read-ahead depth must be at least 1")
         self._source = source
+        self._depth = depth
+        self._weight = weight
+        self._budget = budget
         # Each entry: (item, None), or (None, the producer's exception), or (None, None) at the end.
-        self._queue: asyncio.Queue[tuple[T | None, Exception | None]] = asyncio.Queue(maxsize=depth)
+        self._queued: deque[tuple[T | None, Exception | None]] = deque()
+        self._queued_weight = 0
+        self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._produce())
 
+    def _has_room(self) -> bool:
+        return len(self._queued) < self._depth or self._queued_weight < self._budget
+
+    async def _put(self, item: T | None, error: Exception | None) -> None:
+        async with self._changed:
+            await self._changed.wait_for(self._has_room)
+            self._queued.append((item, error))
+            self._queued_weight += self._weight(item) if item is not None else 0
+            self._changed.notify_all()
+
     async def _produce(self) -> None:
         try:
             async for item in self._source:
-                await self._queue.put((item, None))
+                await self._put(item, None)
         except Exception as exc:  # handed to the consumer, which raises it where it reads
-            await self._queue.put((None, exc))
+            await self._put(None, exc)
             return
-        await self._queue.put((None, None))
+        await self._put(None, None)
+
+    def ready(self) -> bool:
+        """Whether `next()` returns at once (an item, the end, or the producer's error is queued)."""
+        return bool(self._queued)
 
     async def next(self) -> T | None:
         """The next item, or None at the end."""
-        item, error = await self._queue.get()
+        async with self._changed:
+            await self._changed.wait_for(self.ready)
+            item, error = self._queued.popleft()
+            self._queued_weight -= self._weight(item) if item is not None else 0
+            self._changed.notify_all()
         if error is not None:
             raise error
         return item
@@ -51,8 +86,10 @@ class ReadAhead(Generic[T]):
 
 
 @contextlib.asynccontextmanager
-async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncIterator[ReadAhead[T]]:
-    ahead = ReadAhead(source, depth)
+async def read_ahead(
+    source: AsyncIterator[T], depth: int, *, weight: Callable[[T], int] = _weightless, budget: int = 0
+) -> AsyncIterator[ReadAhead[T]]:
+    ahead = ReadAhead(source, depth, weight=weight, budget=budget)
     ahead.start()
     try:
         yield ahead

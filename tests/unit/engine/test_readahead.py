@@ -49,3 +49,42 @@ def test_depth_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="at least 1"):
         ReadAhead(_numbers(1, []), 0)
+
+
+async def test_light_items_queue_past_depth_until_they_weigh_the_budget() -> None:
+    produced: list[int] = []
+    # Each item weighs 100 (a HubSpot page of records): depth 2, but 500 may wait.
+    async with read_ahead(_numbers(100, produced), 2, weight=lambda _: 100, budget=500) as ahead:
+        assert await ahead.next() == 0
+        for _ in range(50):
+            await asyncio.sleep(0)
+        queued = []
+        while ahead.ready():
+            queued.append(await ahead.next())
+        # Five queued (500 weighed) before the producer waited: more than depth, never the whole source.
+        assert queued == [1, 2, 3, 4, 5]
+        assert len(produced) <= 7
+
+
+async def test_heavy_items_still_stop_at_depth() -> None:
+    produced: list[int] = []
+    async with read_ahead(_numbers(100, produced), 2, weight=lambda _: 5000, budget=1000) as ahead:
+        assert await ahead.next() == 0
+        for _ in range(50):
+            await asyncio.sleep(0)
+        queued = []
+        while ahead.ready():
+            queued.append(await ahead.next())
+        assert queued == [1, 2]
+
+
+async def test_ready_says_whether_next_would_wait() -> None:
+    produced: list[int] = []
+    async with read_ahead(_numbers(1, produced), 2) as ahead:
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert ahead.ready()
+        assert await ahead.next() == 0
+        assert ahead.ready()  # the end is queued too
+        assert await ahead.next() is None
+        assert not ahead.ready()
