@@ -239,10 +239,15 @@ class SyncRunner:
                     if following is None:
                         return done
                 batch, following = [following], None
-                # Pages already read join one transaction: a commit per 100-record page (HubSpot's) made
-                # the small pages cost several times the large ones.
+                failed: Exception | None = None
+                # Pages already read join one transaction: a transaction (its lookups and its commit) per
+                # 100-record page made HubSpot's records cost more than Salesforce's and Dataverse's.
                 while ahead.ready():
-                    page = await ahead.next()
+                    try:
+                        page = await ahead.next()
+                    except Exception as exc:  # the read failed: store what was read before it, then raise
+                        failed = exc
+                        break
                     if page is None:
                         ended = True
                     elif _joins(batch, page):
@@ -256,6 +261,8 @@ class SyncRunner:
                 done += outcome.seen
                 _count(ctx.report, kind, connection, outcome)
                 self.progress(Progress(kind, connection, "read", done))
+                if failed is not None:
+                    raise failed
         return done
 
     async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str, limit: int = REFETCH_CLAIM) -> int:
