@@ -33,6 +33,9 @@ from crmsync.store import Store
 
 READ_AHEAD = 2
 """Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7)."""
+STATISTICS_AFTER = 5_000
+"""Records read, or written, in one kind's pass after which the state tables' statistics are refreshed: a
+first sync grows them from nothing, and plans made for the empty tables scan them whole."""
 REFETCH_CLAIM = 1000
 """Hints a run claims at a time for one (kind, connection)."""
 REAP_EVERY = timedelta(seconds=2)
@@ -162,12 +165,15 @@ class SyncRunner:
                 except CrmSyncError as exc:
                     ctx.report.fail(kind, connection, "read", exc)
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
+            written_before = _written(ctx.report)
             try:
                 async with asyncio.TaskGroup() as group:
                     for connection in _active(ctx, kind, options):
                         group.create_task(self._deliver(ctx, kind, connection))
             except ExceptionGroup as failed:
                 raise failed.exceptions[0] from None
+            if _written(ctx.report) - written_before >= STATISTICS_AFTER:
+                await self.store.refresh_statistics()
 
     async def _queued(self, kind: ObjectKind) -> bool:
         """Whether a job of `kind` may run now: hints, writes and counterparts (`…:kind:…`), deletes and merges.
@@ -191,11 +197,14 @@ class SyncRunner:
 
     async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], *, full: bool) -> None:
         for connection in connections:
+            read_before = ctx.report.total("read")
             try:
                 await self._read_connection(ctx, kind, connection, full=full)
             except CrmSyncError as exc:
                 # Its cursor stays where the last stored page left it; the other CRMs go on.
                 ctx.report.fail(kind, connection, "read", exc)
+            if ctx.report.total("read") - read_before >= STATISTICS_AFTER:
+                await self.store.refresh_statistics()  # the next connection's lookups meet what this one stored
 
     async def _refetch_kind(
         self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], limit: int = REFETCH_CLAIM
@@ -306,6 +315,10 @@ def job_kinds(kind: ObjectKind, connections: Sequence[str]) -> list[str]:
 def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str]:
     """The kind's connections this run reads and writes (a paused one's changes and writes wait)."""
     return [c for c in ctx.connections(kind) if c not in options.paused]
+
+
+def _written(report: RunReport) -> int:
+    return report.total("created") + report.total("updated") + report.total("deleted")
 
 
 def _records_in(page: ChangePage) -> int:
