@@ -19,8 +19,8 @@ _SQLITE_PRAGMAS = (
     "synchronous=NORMAL",
     "busy_timeout=30000",
     "foreign_keys=ON",
-    # A page of records dirties pages all over the keyed indexes (canonical ids are hashes): with SQLite's
-    # default 2 MB cache they spill and are read back within the same transaction. 32 MB, bounded.
+    # A chunk of records dirties pages all over the keyed indexes (canonical ids are hashes), more than
+    # SQLite's default 2 MB cache holds. 32 MB, bounded (a 65k-record first sync: ~4 % faster, +37 MB RSS).
     "cache_size=-32768",
     # Check the WAL back into the database every 64 MB instead of every 4 MB: a page rewritten by several
     # transactions in between is copied once.
