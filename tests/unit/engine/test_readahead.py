@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from crmsync.engine.readahead import read_ahead
+from crmsync.engine.readahead import ReadAhead, read_ahead
 
 
 async def _numbers(n: int, produced: list[int], fail_at: int | None = None) -> AsyncIterator[int]:
@@ -45,22 +45,26 @@ async def test_reads_at_most_depth_ahead_of_the_consumer() -> None:
 
 
 def test_depth_must_be_positive() -> None:
-    from crmsync.engine.readahead import ReadAhead
-
     with pytest.raises(ValueError, match="at least 1"):
         ReadAhead(_numbers(1, []), 0)
+
+
+async def _queued_behind_the_first(ahead: ReadAhead[int]) -> list[int | None]:
+    """Take the first item, let the producer run as far as it may, then take what it queued meanwhile."""
+    assert await ahead.next() == 0
+    for _ in range(50):
+        await asyncio.sleep(0)  # turns of the event loop, not time
+    queued = []
+    while ahead.ready():
+        queued.append(await ahead.next())
+    return queued
 
 
 async def test_light_items_queue_past_depth_until_they_weigh_the_budget() -> None:
     produced: list[int] = []
     # Each item weighs 100 (a HubSpot page of records): depth 2, but 500 may wait.
     async with read_ahead(_numbers(100, produced), 2, weight=lambda _: 100, budget=500) as ahead:
-        assert await ahead.next() == 0
-        for _ in range(50):
-            await asyncio.sleep(0)
-        queued = []
-        while ahead.ready():
-            queued.append(await ahead.next())
+        queued = await _queued_behind_the_first(ahead)
         # Five queued (500 weighed) before the producer waited: more than depth, never the whole source.
         assert queued == [1, 2, 3, 4, 5]
         assert len(produced) <= 7
@@ -69,13 +73,7 @@ async def test_light_items_queue_past_depth_until_they_weigh_the_budget() -> Non
 async def test_heavy_items_still_stop_at_depth() -> None:
     produced: list[int] = []
     async with read_ahead(_numbers(100, produced), 2, weight=lambda _: 5000, budget=1000) as ahead:
-        assert await ahead.next() == 0
-        for _ in range(50):
-            await asyncio.sleep(0)
-        queued = []
-        while ahead.ready():
-            queued.append(await ahead.next())
-        assert queued == [1, 2]
+        assert await _queued_behind_the_first(ahead) == [1, 2]
 
 
 async def test_ready_says_whether_next_would_wait() -> None:
