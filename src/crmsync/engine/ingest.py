@@ -34,7 +34,7 @@ from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.state import LINK_ROLES, SINGLE_SLOT_LINKS, link_field, rules_for_record, to_merged, to_stored
 from crmsync.engine.tombstones import DELETED_FIELD, delete_job
-from crmsync.mapping import MappingProblem
+from crmsync.mapping import Mapped, MappingProblem
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -110,22 +110,27 @@ async def ingest_page(
     cursor: str | None,
     *,
     complete: Sequence[int] = (),
+    mapped: Sequence[Mapped] | None = None,
 ) -> PageOutcome:
     """Reconcile one page and commit it with the cursor that follows it (or with the refetch jobs it answers).
 
     A large page is committed in chunks of `CHUNK` records; only the last carries the cursor (and the
     tombstones and answered jobs), so a crash between chunks replays the whole page, whose committed
-    chunks then read as unchanged (invariants 1 and 5).
+    chunks then read as unchanged (invariants 1 and 5). `mapped` is `map_in` of each upsert when the caller
+    mapped them already (the read-ahead does, while the store works on the page before).
     """
+    if mapped is not None and len(mapped) != len(upserts):
+        raise ValueError(f"{len(mapped)} mapped records given for {len(upserts)} upserts")
     total = PageOutcome(seen=len(upserts) + len(tombstones))
-    chunks = [upserts[start : start + CHUNK] for start in range(0, len(upserts), CHUNK)] or [upserts]
-    for number, chunk in enumerate(chunks, start=1):
-        last = number == len(chunks)
+    starts = range(0, len(upserts), CHUNK) if upserts else range(1)
+    for number, start in enumerate(starts, start=1):
+        last = number == len(starts)
         outcome = await _ingest_chunk(
             ctx,
             kind,
             connection,
-            chunk,
+            upserts[start : start + CHUNK],
+            None if mapped is None else mapped[start : start + CHUNK],
             tombstones if last else (),
             cursor if last else None,
             complete if last else (),
@@ -139,6 +144,7 @@ async def _ingest_chunk(
     kind: ObjectKind,
     connection: str,
     upserts: Sequence[RemoteRecord],
+    mapped: Sequence[Mapped] | None,
     tombstones: Sequence[Tombstone],
     cursor: str | None,
     complete: Sequence[int],
@@ -148,7 +154,7 @@ async def _ingest_chunk(
         for attempt in range(1, STALE_ATTEMPTS + 1):
             outcome = PageOutcome()
             try:
-                await _ingest(ctx, kind, connection, upserts, tombstones, cursor, complete, outcome)
+                await _ingest(ctx, kind, connection, upserts, mapped, tombstones, cursor, complete, outcome)
                 break
             except StaleRecordError:
                 # Another worker wrote one of the chunk's golden records since it was read: the transaction
@@ -167,13 +173,18 @@ async def _ingest(
     kind: ObjectKind,
     connection: str,
     upserts: Sequence[RemoteRecord],
+    mapped: Sequence[Mapped] | None,
     tombstones: Sequence[Tombstone],
     cursor: str | None,
     complete: Sequence[int],
     outcome: PageOutcome,
 ) -> None:
+    if mapped is None:
+        with ctx.report.timed("reconcile"):
+            object_map = ctx.object_map(connection, kind)
+            mapped = [object_map.map_in(record.fields) for record in upserts]
     async with ctx.store.begin() as tx:
-        incoming = await _map_page(ctx, tx, kind, connection, upserts)
+        incoming = await _map_page(ctx, tx, kind, connection, upserts, mapped)
         ids = await _identify(ctx, tx, kind, connection, incoming, outcome)
         await _reconcile_page(ctx, tx, kind, connection, incoming, ids, outcome)
         await _queue_tombstones(ctx, tx, kind, connection, tombstones, outcome)
@@ -184,10 +195,15 @@ async def _ingest(
 
 
 async def _map_page(
-    ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, upserts: Sequence[RemoteRecord]
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    upserts: Sequence[RemoteRecord],
+    mapped: Sequence[Mapped],
 ) -> list[Incoming]:
+    """The page's records with their mapped fields (`mapped`, in the same order) and their parents resolved."""
     vendor = ctx.vendor(connection)
-    object_map = ctx.object_map(connection, kind)
     # Parents by role, looked up in one query per role.
     wanted: dict[str, set[str]] = {}
     for record in upserts:
@@ -198,10 +214,8 @@ async def _map_page(
         parent_object = ctx.config.mappings.get(vendor, _kind(role)).object
         resolved[role] = await tx.links.canonical_ids(connection, parent_object, sorted(remote_ids))
     out: list[Incoming] = []
-    for record in upserts:
-        with ctx.report.timed("reconcile"):
-            mapped = object_map.map_in(record.fields)
-        fields = dict(mapped.fields)
+    for record, mapping in zip(upserts, mapped, strict=True):
+        fields = dict(mapping.fields)
         unresolved: list[tuple[str, str]] = []
         single_slot = (vendor, kind) in SINGLE_SLOT_LINKS and any(record.links.get(r) for r in LINK_ROLES[kind])
         for role in LINK_ROLES[kind]:
@@ -217,7 +231,7 @@ async def _map_page(
             else:
                 fields[link_field(role)] = canonical
         parents = {role: tuple(record.links.get(role, ())) for role in LINK_ROLES[kind]}
-        out.append(Incoming(record, fields, mapped.problems, parents, tuple(unresolved)))
+        out.append(Incoming(record, fields, mapping.problems, parents, tuple(unresolved)))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import CHUNK, PageOutcome, ingest_page
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.outbox import refetch_kind, write_kind
+from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.redis_windows import RedisWindows
 from crmsync.engine.report import RunReport
@@ -238,8 +240,12 @@ class SyncRunner:
         object_map = ctx.object_map(connection, kind)
         connector = self.connectors[connection]
         pages = connector.changes(object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields)
-        async with read_ahead(pages, READ_AHEAD, weight=_records_in, budget=2 * CHUNK) as ahead:
-            following: ChangePage | None = None
+        mapper = PreMapper(object_map, ctx.report)
+        async with (
+            aclosing(mapper),
+            read_ahead(handed_over(pages, mapper), READ_AHEAD, weight=_records_in, budget=2 * CHUNK) as ahead,
+        ):
+            following: PageInMapping | None = None
             ended = False
             while following is not None or not ended:
                 if following is None:
@@ -259,14 +265,22 @@ class SyncRunner:
                         break
                     if page is None:
                         ended = True
-                    elif _joins(batch, page):
+                    elif _joins([taken.page for taken in batch], page.page):
                         batch.append(page)
                         continue
                     following = page
                     break
-                upserts = [record for page in batch for record in page.upserts]
-                last = batch[-1]
-                outcome = await ingest_page(ctx, kind, connection, upserts, last.tombstones, last.cursor)
+                upserts = [record for taken in batch for record in taken.page.upserts]
+                last = batch[-1].page
+                outcome = await ingest_page(
+                    ctx,
+                    kind,
+                    connection,
+                    upserts,
+                    last.tombstones,
+                    last.cursor,
+                    mapped=[mapping for taken in batch for mapping in mapper.take(taken)],
+                )
                 done += outcome.seen
                 _count(ctx.report, kind, connection, outcome)
                 self.progress(Progress(kind, connection, "read", done))
@@ -321,8 +335,8 @@ def _written(report: RunReport) -> int:
     return report.total("created") + report.total("updated") + report.total("deleted")
 
 
-def _records_in(page: ChangePage) -> int:
-    return len(page.upserts) + len(page.tombstones)
+def _records_in(item: PageInMapping) -> int:
+    return len(item.page.upserts) + len(item.page.tombstones)
 
 
 def _joins(batch: Sequence[ChangePage], page: ChangePage) -> bool:

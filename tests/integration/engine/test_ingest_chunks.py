@@ -12,6 +12,7 @@ from crmsync.connectors.hubspot.connector import HubSpotConnector
 from crmsync.engine import ingest, runner
 from crmsync.engine.context import SyncContext
 from crmsync.errors import CrmSyncError
+from crmsync.mapping import Mapped
 from crmsync.model.values import ObjectKind
 from crmsync.store import open_store
 from crmsync.testing.sandbox import Sandbox
@@ -61,6 +62,7 @@ async def test_a_failure_in_a_later_chunk_leaves_the_cursor_and_the_rerun_conver
         kind: ObjectKind,
         connection: str,
         upserts: Sequence[RemoteRecord],
+        mapped: Sequence[Mapped] | None,
         tombstones: Sequence[Tombstone],
         cursor: str | None,
         complete: Sequence[int],
@@ -69,7 +71,7 @@ async def test_a_failure_in_a_later_chunk_leaves_the_cursor_and_the_rerun_conver
             calls["hubspot"] += 1
             if calls["hubspot"] == 2:
                 raise RuntimeError("the process died between two chunks of a page")
-        return await real(ctx, kind, connection, upserts, tombstones, cursor, complete)
+        return await real(ctx, kind, connection, upserts, mapped, tombstones, cursor, complete)
 
     monkeypatch.setattr(ingest, "_ingest_chunk", second_chunk_fails)
     with pytest.raises(RuntimeError, match="between two chunks"):
@@ -121,9 +123,12 @@ async def test_small_pages_read_by_then_commit_together_and_a_failed_read_keeps_
             cursor: str | None,
             *,
             complete: Sequence[int] = (),
+            mapped: Sequence[Mapped] | None = None,
         ) -> ingest.PageOutcome:
             stored.append((connection, len(upserts), cursor))
-            return await real_ingest(ctx, kind, connection, upserts, tombstones, cursor, complete=complete)
+            return await real_ingest(
+                ctx, kind, connection, upserts, tombstones, cursor, complete=complete, mapped=mapped
+            )
 
         monkeypatch.setattr(HubSpotConnector, "changes", three_pages_then_down)
         monkeypatch.setattr(runner, "ingest_page", recording)
