@@ -6,10 +6,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 SCHEMA_VERSION = 6
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
+
+
+class _SqliteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME text (`2026-11-27 19:55:00.000000`), written by `isoformat` instead of a %-format.
+
+    Every state row carries a few timestamps: SQLAlchemy's formatting of them was 3 % of a full sync's time,
+    and `isoformat` (C) writes the same text about three times faster.
+    """
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        def process(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat(" ", "microseconds")
+
+        return process
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -21,6 +37,11 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SqliteDateTime())  # type: ignore[no-untyped-call]
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from crmsync.errors import ConfigError
 from crmsync.store import Store
 from crmsync.store.engine import create_engine, normalise_url
+from crmsync.store.tables import cursors
 
 
 def test_urls_pick_the_async_drivers() -> None:
@@ -66,3 +69,28 @@ async def test_concurrent_read_modify_write_loses_no_update(tmp_path: Path) -> N
     async with engine.connect() as connection:
         assert (await connection.execute(sa.text("SELECT n FROM counter"))).scalar_one() == 100
     await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 27, 19, 55, 0, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 6, 1, 2, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+async def test_sqlite_timestamps_are_the_text_sqlalchemys_datetime_writes_and_read_back_as_utc(
+    store: Store, value: datetime
+) -> None:
+    """State written before timestamps were formatted by `isoformat` compares and sorts with what is written now."""
+    naive_utc = value.astimezone(UTC).replace(tzinfo=None)
+    sqlalchemys_own = sqlite.DATETIME().bind_processor(sqlite.dialect())  # type: ignore[no-untyped-call]
+    assert sqlalchemys_own is not None
+    expected = sqlalchemys_own(naive_utc)
+    async with store.engine.begin() as connection:
+        await connection.execute(sa.insert(cursors).values(connection="c", object="o", cursor="x", updated_at=value))
+        stored = (await connection.exec_driver_sql("SELECT updated_at FROM cursors")).scalar_one()
+        read = (await connection.execute(sa.select(cursors.c.updated_at))).scalar_one()
+    assert stored == expected
+    assert read == value and read.tzinfo is UTC
