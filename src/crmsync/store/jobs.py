@@ -144,9 +144,12 @@ class JobQueue:
                 .where(jobs.c.key == job.key, jobs.c.kind == job.kind, jobs.c.status == "pending")
                 .scalar_subquery()
             )
+            # `status = 'pending'` again on the row itself: PostgreSQL re-checks it when the UPDATE waited for a
+            # claimer of that job. A job already running must not absorb the new one: its worker may have read
+            # the record before this transaction commits, and the change would never be delivered.
             absorbed = await self._db.execute(
                 sa.update(jobs)
-                .where(jobs.c.id == pending)
+                .where(jobs.c.id == pending, status_is(jobs.c.status, "pending"))
                 .values(
                     payload=dict(job.payload),
                     run_after=sa.case((jobs.c.run_after > _at(run_after), _at(run_after)), else_=jobs.c.run_after),
@@ -200,12 +203,16 @@ class JobQueue:
                     {"keys": keys},
                 )
             for chunk in _chunks(keys, 500):
+                # Locked, so no worker claims them before they absorb their new job (claims skip locked rows); a
+                # job claimed while this waited for it is running now and left out (see `enqueue`).
                 rows = await self._db.execute(
-                    sa.select(jobs.c.key, jobs.c.kind, sa.func.min(jobs.c.id))
-                    .where(among(self._db, jobs.c.key, chunk), jobs.c.status == "pending")
-                    .group_by(jobs.c.key, jobs.c.kind)
+                    sa.select(jobs.c.id, jobs.c.key, jobs.c.kind)
+                    .where(among(self._db, jobs.c.key, chunk), status_is(jobs.c.status, "pending"))
+                    .order_by(jobs.c.id)
+                    .with_for_update()
                 )
-                existing.update({(row[0], row[1]): int(row[2]) for row in rows})
+                for job_id, key, kind in rows:
+                    existing.setdefault((key, kind), int(job_id))  # the oldest pending job of the key and kind
         updates = [
             {
                 "job_id": existing[pair],
@@ -219,7 +226,7 @@ class JobQueue:
         if updates:
             await self._db.execute(
                 sa.update(jobs)
-                .where(jobs.c.id == sa.bindparam("job_id"))
+                .where(jobs.c.id == sa.bindparam("job_id"), status_is(jobs.c.status, "pending"))
                 .values(
                     payload=sa.bindparam("payload", type_=sa.JSON),
                     run_after=sa.case(

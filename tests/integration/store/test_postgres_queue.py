@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from crmsync.store import NewJob, Store, open_store
 from tests.unit.store.queue_workers import check_runs, enqueue_jobs, run_processes
@@ -38,3 +39,47 @@ async def test_concurrent_enqueues_of_one_key_coalesce(store: Store, store_url: 
     assert len(set(ids)) == 1
     async with store.read() as tx:
         assert len(await tx.jobs.list(status="pending")) == 1
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["enqueue", "enqueue_many"])
+async def test_a_job_claimed_while_an_enqueue_waits_for_it_is_not_what_absorbs_the_new_job(
+    store: Store, store_url: str, many: bool
+) -> None:
+    """The enqueue chose a pending job to absorb the new one, and the claimer of that job committed first.
+
+    Absorbed into a job already running, the new job's change could be missed: the worker may have read the
+    record before the enqueuer's transaction committed (a lost update). A new pending job must be queued.
+    """
+    other = await open_store(store_url, migrate_schema=False)
+    claimer = await open_store(store_url, migrate_schema=False)
+    try:
+        async with store.begin() as tx:
+            first = await tx.jobs.enqueue(NewJob("write:1", "write", {"n": 1}))
+        async with claimer.begin() as claiming:
+            assert [job.id for job in await claiming.jobs.claim("worker-a", ["write"], limit=1)] == [first]
+
+            async def enqueue_again() -> None:
+                async with other.begin() as tx:
+                    job = NewJob("write:1", "write", {"n": 2})
+                    await (tx.jobs.enqueue_many([job]) if many else tx.jobs.enqueue(job))
+
+            enqueuing = asyncio.create_task(enqueue_again())
+            while not await _waits_for_a_row(store):
+                assert not enqueuing.done(), "the enqueue did not wait for the job being claimed"
+        await enqueuing
+        async with store.read() as tx:
+            running = await tx.jobs.list(status="running")
+            pending = await tx.jobs.list(status="pending")
+        assert [(job.id, job.payload) for job in running] == [(first, {"n": 1})]
+        assert [job.payload for job in pending] == [{"n": 2}]
+    finally:
+        await other.aclose()
+        await claimer.aclose()
+
+
+async def _waits_for_a_row(store: Store) -> bool:
+    async with store.begin() as tx:
+        waiting = await tx.connection.scalar(
+            sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+        )
+    return bool(waiting)
