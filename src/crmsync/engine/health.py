@@ -162,7 +162,9 @@ async def sync_volume(
         db = tx.connection
         slot = sa.func.floor((_epoch(audit.c.at, store.dialect) - origin) / width)
         for index, count, distinct in await db.execute(
-            sa.select(slot.label("slot"), sa.func.count(), sa.func.count(sa.distinct(audit.c.canonical_id)))
+            sa.select(
+                slot.label("slot"), sa.func.sum(audit.c.changes), sa.func.count(sa.distinct(audit.c.canonical_id))
+            )
             .where(audit.c.at >= start, audit.c.at <= end)
             .group_by(sa.literal_column("slot"))
         ):

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -215,6 +215,8 @@ audit = sa.Table(
     sa.Column("connection", sa.String(128), nullable=False),
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
+    # Field changes the row holds: 1, or several in `new` when `field` is `audit.GROUPED` (schema 7).
+    sa.Column("changes", sa.Integer, nullable=False, server_default=sa.text("1")),
     sa.Index("ix_audit_record", "canonical_id", "id"),
 )
 

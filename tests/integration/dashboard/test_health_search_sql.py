@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from crmsync.config import SyncConfig, parse_config
 from crmsync.engine.health import kind_health, sync_volume, totals
 from crmsync.engine.search import search_records
-from crmsync.store import Store, open_store
+from crmsync.store import AuditEntry, Store, open_store
 from crmsync.store.tables import audit, jobs, links, records, sync_errors
 from tests.integration.store.conftest import postgres_url  # noqa: F401 - the session's throwaway database
 
@@ -81,13 +81,17 @@ async def _seed(store: Store) -> None:
                     kind="contact", created_at=NOW,
                 )
             )  # fmt: skip
-        for minutes, field in ((-30, "email"), (-30, "last_name"), (-5, "title")):
-            await db.execute(
-                audit.insert().values(
-                    canonical_id="c-ada", field=field, old=None, new="x", connection="hubspot", reason="change",
-                    at=NOW + timedelta(minutes=minutes),
-                )
-            )  # fmt: skip
+        # Two changes made at once share a row (schema 7); a row written before schema 7 holds one.
+        await tx.audit.append(
+            [AuditEntry("c-ada", field, None, "x", "hubspot", "change", NOW - timedelta(minutes=30))
+             for field in ("email", "last_name")]
+        )  # fmt: skip
+        await db.execute(
+            audit.insert().values(
+                canonical_id="c-ada", field="title", old=None, new="x", connection="hubspot", reason="change",
+                at=NOW - timedelta(minutes=5),
+            )
+        )  # fmt: skip
         await db.execute(
             sync_errors.insert().values(
                 connection="salesforce", object="Contact", operation="create", canonical_id="c-grace",

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 import crmsync
-from crmsync.store import Link, StoreVersionError, open_store
+from crmsync.store import AuditEntry, Link, StoreVersionError, open_store
 from crmsync.store.engine import create_engine
-from crmsync.store.migrate import current_revision, head_revision, migrate
-from crmsync.store.tables import SCHEMA_VERSION, metadata
+from crmsync.store.migrate import _config, current_revision, head_revision, migrate
+from crmsync.store.tables import SCHEMA_VERSION, audit, metadata
 
 EXPRESSION_INDEXES = {"ix_jobs_claim"}
 """Alembic cannot compare an index on an expression (`priority DESC`): it always reports it as changed."""
@@ -81,3 +84,53 @@ async def test_newer_database_is_refused_naming_both_versions(store_url: str, tm
     message = str(refused.value)
     for expected in ("crmsync 9.0.0", "schema 99", "0099", crmsync.__version__, f"schema {SCHEMA_VERSION}"):
         assert expected in message
+
+
+async def test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade(store_url: str) -> None:
+    engine = create_engine(store_url)
+    await migrate(engine, "0006")
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "INSERT INTO audit (canonical_id, field, old, new, connection, reason, at) "
+                "VALUES ('c1', 'email', 'null', '\"a@x.io\"', 'sf', 'prefer', '2026-01-01 00:00:00.000000')"
+            )
+        )
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.read() as tx:
+        assert [(e.field, e.old, e.new) for e in await tx.audit.list("c1")] == [("email", None, "a@x.io")]
+        assert (await tx.connection.execute(sa.select(audit.c.changes))).scalars().all() == [1]
+    await store.aclose()
+
+
+async def test_going_back_to_schema_6_gives_each_grouped_change_its_own_row(store_url: str) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    entries = [
+        AuditEntry("c1", name, None, value, "sf", "prefer", at) for name, value in (("email", "a@x.io"), ("n", 2))
+    ]
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        await tx.audit.append([AuditEntry("c1", "title", "a", "b", "hs", "last_writer_wins", at), *entries])
+    await store.aclose()
+
+    engine = create_engine(store_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(_config(c), "0006"))
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(lambda c: [col["name"] for col in sa.inspect(c).get_columns("audit")])
+        rows = (await connection.execute(sa.text("SELECT field, old, new, reason FROM audit ORDER BY id"))).all()
+        version = (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one()
+    await engine.dispose()
+    assert "changes" not in columns and version == 6
+    assert [(field, _json(old), _json(new), reason) for field, old, new, reason in rows] == [
+        ("title", "a", "b", "last_writer_wins"),
+        ("email", None, "a@x.io", "prefer"),
+        ("n", None, 2, "prefer"),
+    ]
+
+
+def _json(stored: object) -> object:
+    """A JSON column's value as SQLite returns it: text, or a number its numeric affinity already decoded."""
+    return json.loads(stored) if isinstance(stored, str) else stored

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from crmsync.model.values import CanonicalRecord, CanonicalValue
 from crmsync.store import (
@@ -18,7 +19,9 @@ from crmsync.store import (
     Store,
     SyncErrorReport,
 )
+from crmsync.store.audit import GROUPED
 from crmsync.store.codec import content_hash
+from crmsync.store.tables import audit
 from tests.unit.store.helpers import FakeClock
 
 AT = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
@@ -191,3 +194,31 @@ async def test_audit_appends_and_lists_a_records_history(store: Store) -> None:
     async with store.read() as tx:
         assert await tx.audit.list("c1") == entries[:2]
         assert await tx.audit.list("c1", "born") == [entries[1]]
+
+
+async def test_changes_of_a_record_made_at_once_share_an_audit_row_and_read_back_one_by_one(store: Store) -> None:
+    later = AT + timedelta(seconds=1)
+    values: dict[str, CanonicalValue] = {
+        "email": "a@x.io", "born": date(1990, 1, 2), "score": 1.5, "tags": ("a", "b"), "seen": AT, "opted_out": False,
+    }  # fmt: skip
+    first_meeting = [
+        AuditEntry("c1", name, None, value, "sf", "prefer (first meeting)", AT) for name, value in values.items()
+    ]
+    by_another_rule = AuditEntry("c1", "title", None, "CEO", "sf", "last_writer_wins (first meeting)", AT)
+    again = AuditEntry("c1", "email", "a@x.io", "b@x.io", "sf", "prefer (first meeting)", AT)  # met twice
+    elsewhere = AuditEntry("c2", "email", None, "c@x.io", "sf", "prefer (first meeting)", AT)
+    changed_later = [AuditEntry("c1", name, None, "x", "hs", "last_writer_wins", later) for name in ("city", "zip")]
+    async with store.begin() as tx:
+        await tx.audit.append([*first_meeting[:2], by_another_rule, *first_meeting[2:], again, elsewhere])
+        await tx.audit.append(changed_later)
+    async with store.read() as tx:
+        rows = (await tx.connection.execute(sa.select(audit.c.canonical_id, audit.c.field, audit.c.changes))).all()
+        history = await tx.audit.list("c1")
+        emails = await tx.audit.list("c1", "email")
+        cities = await tx.audit.list("c1", "city")
+    assert sorted(rows) == sorted(
+        [("c1", GROUPED, 6), ("c1", "title", 1), ("c1", "email", 1), ("c2", "email", 1), ("c1", GROUPED, 2)]
+    )
+    assert history == [*first_meeting, by_another_rule, again, *changed_later]  # every value as it was written
+    assert emails == [first_meeting[0], again]  # a field's own history keeps its order
+    assert cities == [changed_later[0]]
