@@ -58,6 +58,10 @@ def _golden(row: sa.Row[tuple[object, ...]]) -> GoldenRecord:
     )
 
 
+UNIQUE_VIOLATION = "23505"
+"""PostgreSQL's SQLSTATE for a duplicate key."""
+
+
 class GoldenRecords:
     """Get and put golden records with an optimistic version check."""
 
@@ -129,9 +133,16 @@ class GoldenRecords:
             clash = [row[0] for row in taken]
             if clash:
                 raise StaleRecordError(f"golden record {clash[0]} already exists")
-            await self._db.execute(
-                sa.insert(records), [{"canonical_id": g.record.id, **self._values(g, now)} for g in fresh]
-            )
+            try:
+                await self._db.execute(
+                    sa.insert(records), [{"canonical_id": g.record.id, **self._values(g, now)} for g in fresh]
+                )
+            except sa.exc.IntegrityError as exc:
+                if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
+                # On PostgreSQL another transaction created one of them after the check above: the same
+                # deterministic id for the same person, so the caller reconciles again and finds it.
+                raise StaleRecordError(f"a golden record among {len(ids)} new ones was created meanwhile") from exc
         if not known:
             return
         statement = (

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+import sqlalchemy as sa
+
+from crmsync.model.values import CanonicalRecord
+from crmsync.store import GoldenRecord, StaleRecordError, Store, open_store
 from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against PostgreSQL
     test_a_dead_job_stops_blocking_its_key_and_can_be_retried,
     test_a_job_of_an_unclaimed_kind_still_blocks_its_key,
@@ -22,6 +27,8 @@ from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against 
     test_run_after_delays_a_job,
 )
 from tests.unit.store.test_migrations import (  # noqa: F401
+    test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade,
+    test_going_back_to_schema_6_gives_each_grouped_change_its_own_row,
     test_new_database_matches_the_table_definitions,
     test_newer_database_is_refused_naming_both_versions,
     test_older_database_is_migrated_keeping_its_data,
@@ -29,6 +36,7 @@ from tests.unit.store.test_migrations import (  # noqa: F401
 )
 from tests.unit.store.test_repositories import (  # noqa: F401
     test_audit_appends_and_lists_a_records_history,
+    test_changes_of_a_record_made_at_once_share_an_audit_row_and_read_back_one_by_one,
     test_conflicts_park_once_per_field_and_resolve,
     test_cursors_get_put_reset,
     test_golden_record_put_refuses_a_stale_version,
@@ -41,3 +49,40 @@ from tests.unit.store.test_repositories import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.postgres
+
+
+async def test_a_golden_record_two_transactions_create_at_once_is_stale_for_the_second(
+    store: Store, store_url: str
+) -> None:
+    """Two workers meeting one new person: the same deterministic id, created by whichever commits first.
+
+    The second learns it as a stale write, which its reconcile retries (finding the record), rather than as a
+    unique violation that would fail its whole pass.
+    """
+    other = await open_store(store_url, migrate_schema=False)
+    record = CanonicalRecord("c-new", "contact", {"email": "new@x.io"})
+    try:
+        async with store.begin() as first:
+            await first.records.put_many([GoldenRecord(record)])
+
+            async def create_too() -> None:
+                async with other.begin() as second:
+                    await second.records.put_many([GoldenRecord(record)])
+
+            creating = asyncio.create_task(create_too())
+            while not await _waits_for_a_transaction(store):
+                assert not creating.done(), "the second insert did not wait for the first transaction"
+        with pytest.raises(StaleRecordError, match="created meanwhile"):
+            await creating
+        async with store.read() as tx:
+            assert (await tx.records.get_many(["c-new"]))["c-new"].version == 1
+    finally:
+        await other.aclose()
+
+
+async def _waits_for_a_transaction(store: Store) -> bool:
+    async with store.begin() as tx:
+        waiting = await tx.connection.scalar(
+            sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+        )
+    return bool(waiting)
