@@ -203,16 +203,12 @@ class JobQueue:
                     {"keys": keys},
                 )
             for chunk in _chunks(keys, 500):
-                # Locked, so no worker claims them before they absorb their new job (claims skip locked rows); a
-                # job claimed while this waited for it is running now and left out (see `enqueue`).
                 rows = await self._db.execute(
-                    sa.select(jobs.c.id, jobs.c.key, jobs.c.kind)
-                    .where(among(self._db, jobs.c.key, chunk), status_is(jobs.c.status, "pending"))
-                    .order_by(jobs.c.id)
-                    .with_for_update()
+                    sa.select(jobs.c.key, jobs.c.kind, sa.func.min(jobs.c.id))
+                    .where(among(self._db, jobs.c.key, chunk), jobs.c.status == "pending")
+                    .group_by(jobs.c.key, jobs.c.kind)
                 )
-                for job_id, key, kind in rows:
-                    existing.setdefault((key, kind), int(job_id))  # the oldest pending job of the key and kind
+                existing.update({(row[0], row[1]): int(row[2]) for row in rows})
         updates = [
             {
                 "job_id": existing[pair],
@@ -243,6 +239,12 @@ class JobQueue:
                 .execution_options(synchronize_session=False),
                 updates,
             )
+            if self._postgres:
+                # A worker may have claimed some of them since they were read: the update left those alone (it
+                # re-checks `pending`, see `enqueue`), so their new jobs are queued afresh. The ones updated stay
+                # locked by this transaction, so none of them is claimed before it commits.
+                claimed = await self._no_longer_pending([existing[pair] for pair in latest if pair in existing])
+                existing = {pair: job_id for pair, job_id in existing.items() if job_id not in claimed}
         inserts = [
             {
                 "key": job.key,
@@ -258,6 +260,15 @@ class JobQueue:
         ]
         if inserts:
             await self._db.execute(sa.insert(jobs), inserts)
+
+    async def _no_longer_pending(self, job_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for chunk in _chunks(job_ids, 500):
+            rows = await self._db.execute(
+                sa.select(jobs.c.id).where(among(self._db, jobs.c.id, chunk), jobs.c.status != "pending")
+            )
+            found.update(int(job_id) for job_id in rows.scalars())
+        return found
 
     async def complete_many(self, job_ids: Sequence[int], worker: str) -> None:
         """`complete` for a batch of held jobs; raises LeaseLostError if any is no longer held."""
