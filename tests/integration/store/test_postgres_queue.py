@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from crmsync.store import NewJob, Store, open_store
+from tests.integration.store.pg_locks import someone_waits_for_a_row
 from tests.unit.store.queue_workers import check_runs, enqueue_jobs, run_processes
 from tests.unit.store.test_concurrency import test_a_dead_workers_job_is_reaped_and_rerun  # noqa: F401
 
@@ -64,7 +64,7 @@ async def test_a_job_claimed_while_an_enqueue_waits_for_it_is_not_what_absorbs_t
                     await (tx.jobs.enqueue_many([job]) if many else tx.jobs.enqueue(job))
 
             enqueuing = asyncio.create_task(enqueue_again())
-            while not await _waits_for_a_row(store):
+            while not await someone_waits_for_a_row(store):
                 assert not enqueuing.done(), "the enqueue did not wait for the job being claimed"
         await enqueuing
         async with store.read() as tx:
@@ -75,11 +75,3 @@ async def test_a_job_claimed_while_an_enqueue_waits_for_it_is_not_what_absorbs_t
     finally:
         await other.aclose()
         await claimer.aclose()
-
-
-async def _waits_for_a_row(store: Store) -> bool:
-    async with store.begin() as tx:
-        waiting = await tx.connection.scalar(
-            sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
-        )
-    return bool(waiting)

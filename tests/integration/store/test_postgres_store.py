@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import sqlalchemy as sa
 
 from crmsync.model.values import CanonicalRecord
 from crmsync.store import GoldenRecord, StaleRecordError, Store, open_store
+from tests.integration.store.pg_locks import someone_waits_for_a_row
 from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against PostgreSQL
     test_a_dead_job_stops_blocking_its_key_and_can_be_retried,
     test_a_job_of_an_unclaimed_kind_still_blocks_its_key,
@@ -70,7 +70,7 @@ async def test_a_golden_record_two_transactions_create_at_once_is_stale_for_the_
                     await second.records.put_many([GoldenRecord(record)])
 
             creating = asyncio.create_task(create_too())
-            while not await _waits_for_a_transaction(store):
+            while not await someone_waits_for_a_row(store):
                 assert not creating.done(), "the second insert did not wait for the first transaction"
         with pytest.raises(StaleRecordError, match="created meanwhile"):
             await creating
@@ -78,11 +78,3 @@ async def test_a_golden_record_two_transactions_create_at_once_is_stale_for_the_
             assert (await tx.records.get_many(["c-new"]))["c-new"].version == 1
     finally:
         await other.aclose()
-
-
-async def _waits_for_a_transaction(store: Store) -> bool:
-    async with store.begin() as tx:
-        waiting = await tx.connection.scalar(
-            sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
-        )
-    return bool(waiting)
