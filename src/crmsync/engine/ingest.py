@@ -150,6 +150,10 @@ async def _ingest_chunk(
     complete: Sequence[int],
 ) -> PageOutcome:
     started, pure = time.perf_counter(), ctx.report.timings["reconcile"]
+    if mapped is None:  # mapped once: a retry after a stale write maps the same records to the same values
+        with ctx.report.timed("reconcile"):
+            object_map = ctx.object_map(connection, kind)
+            mapped = [object_map.map_in(record.fields) for record in upserts]
     try:
         for attempt in range(1, STALE_ATTEMPTS + 1):
             outcome = PageOutcome()
@@ -173,16 +177,12 @@ async def _ingest(
     kind: ObjectKind,
     connection: str,
     upserts: Sequence[RemoteRecord],
-    mapped: Sequence[Mapped] | None,
+    mapped: Sequence[Mapped],
     tombstones: Sequence[Tombstone],
     cursor: str | None,
     complete: Sequence[int],
     outcome: PageOutcome,
 ) -> None:
-    if mapped is None:
-        with ctx.report.timed("reconcile"):
-            object_map = ctx.object_map(connection, kind)
-            mapped = [object_map.map_in(record.fields) for record in upserts]
     async with ctx.store.begin() as tx:
         incoming = await _map_page(ctx, tx, kind, connection, upserts, mapped)
         ids = await _identify(ctx, tx, kind, connection, incoming, outcome)
