@@ -139,6 +139,21 @@ class Collection:
             if record is not None and record.version == versions[index]:
                 yield record
 
+    def changed_after(self, version: int) -> Iterator[StoredRecord]:
+        """Records (tombstones included) whose last change has a version above `version`, in change order.
+
+        The log is in version order as well as stamp order (both come from one counter step), so this
+        holds even when the clock was set back: a version token never misses a change, a time one can.
+        """
+        start = bisect.bisect_right(self._log_versions, version)
+        records = self.records
+        versions = self._log_versions
+        ids = self._log_ids
+        for index in range(start, len(ids)):
+            record = records.get(ids[index])
+            if record is not None and record.version == versions[index]:
+                yield record
+
     # ---- writes -----------------------------------------------------------------------------
     def insert(
         self,

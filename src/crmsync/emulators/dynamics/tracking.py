@@ -68,9 +68,7 @@ def changes_since(
     """(new or updated live rows, deleted rows) after the token, each in change order."""
     updated: list[StoredRecord] = []
     deleted: list[StoredRecord] = []
-    floor = token.stamp_ms - token.stamp_ms % 1000
-    for record in state.collection(table).changed_since(floor, inclusive=True):
-        if record.version <= token.version:
-            continue
+    # Dataverse's token is a row version: the time beside it only dates the token for expiry.
+    for record in state.collection(table).changed_after(token.version):
         (deleted if record.deleted_ms is not None else updated).append(record)
     return updated, deleted

@@ -131,3 +131,16 @@ async def test_merge_shows_up_as_update_in_delta(client: httpx.AsyncClient) -> N
     delta = (await client.get(delta_link)).json()["value"]
     assert {v["accountid"] for v in delta} == {target, subordinate}
     assert all("reason" not in v for v in delta)
+
+
+async def test_a_delta_token_is_a_version_not_a_time(client: httpx.AsyncClient) -> None:
+    """A change is in the next delta even when the clock was set back before the token's instant."""
+    await client.post("/_emulator/clock", json={"freeze": True})
+    before = (await client.get("/_emulator/clock")).json()["now_ms"]
+    await _create(client, "A")
+    await client.post("/_emulator/clock", json={"advance_ms": 5_000})
+    _, delta_link = await _initial(client)  # the token's instant is five seconds after A's stamp
+    await client.post("/_emulator/clock", json={"set_ms": before})
+    await _create(client, "B")
+    delta = (await client.get(delta_link)).json()
+    assert [v["name"] for v in delta["value"]] == ["B"]
