@@ -6,6 +6,11 @@ the per-stage split (read, reconcile, store, write), the API calls against the m
 batch sizes allow, and the time of an incremental sync after `--changes` edits.
 
     .venv/bin/python benchmarks/engine_sync.py --records 65000          # ~100k contacts, ~20k companies in all
+
+It also prints the emulators' CPU during the full sync (what the engine's process leaves of the machine).
+`--workers N` starts N `crmsync worker` processes on the same state beside the full sync (the scale-out
+path; best with `--state-url postgresql://…`, as SQLite shares no rate windows between processes); the
+wall time then runs until the queue is drained.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.heap import freeze_start_up_objects
 from crmsync.store import Store, open_store
-from crmsync.store.tables import links, records
+from crmsync.store.tables import jobs, links, records
 from crmsync.testing.sandbox import HubSpotUser, SandboxEndpoints
 from crmsync.testing.sandbox.config import render_config, secret_files
 from crmsync.testing.sandbox.harness import make_users
@@ -50,6 +55,42 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
+    """A child's user + system CPU so far, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def emulators_cpu(processes: list[subprocess.Popen[bytes]]) -> list[float | None]:
+    return [cpu_seconds(process) for process in processes]
+
+
+def show_emulators_cpu(before: list[float | None], after: list[float | None], wall: float) -> str:
+    parts = [
+        f"{vendor} {b - a:.1f}s" if a is not None and b is not None else f"{vendor} unknown"
+        for vendor, a, b in zip(VENDOR_NAMES, before, after, strict=True)
+    ]
+    spent = sum(b - a for a, b in zip(before, after, strict=True) if a is not None and b is not None)
+    cores = os.cpu_count() or 1
+    return f"{', '.join(parts)}; {spent:.1f}s in all, with the engine's on {cores} cores over {wall:.1f}s of wall"
+
+
+def spawn_workers(count: int, config_path: Path) -> list[subprocess.Popen[bytes]]:
+    """`crmsync worker` processes on the same state: the scale-out path, delivering beside the sync."""
+    command = [sys.executable, "-m", "crmsync", "worker", "--config", str(config_path), "--idle", "0.1"]
+    return [subprocess.Popen([*command, "--json-logs"], stderr=subprocess.DEVNULL) for _ in range(count)]
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.wait(timeout=60)
 
 
 def peak_rss_mb() -> float:
@@ -182,6 +223,20 @@ async def canonical_counts(store: Store) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in await tx.connection.execute(query)}
 
 
+DRAIN_TIMEOUT_S = 300.0
+
+
+async def queue_drained(store: Store) -> None:
+    """Until no job is pending or running: the workers' writes are part of the sync's time."""
+    live = sa.select(sa.func.count()).select_from(jobs).where(jobs.c.status.in_(("pending", "running")))
+    async with asyncio.timeout(DRAIN_TIMEOUT_S):
+        while True:
+            async with store.read() as tx:
+                if not (await tx.connection.execute(live)).scalar_one():
+                    return
+            await asyncio.sleep(0.05)  # a benchmark polls another process's progress; tests await events
+
+
 async def edit_contacts(store: Store, ep: SandboxEndpoints, changes: int) -> None:
     """`changes` title edits, spread over the three CRMs, through each vendor's API (as people would)."""
     per_vendor = changes // 3
@@ -244,9 +299,19 @@ async def run(args: argparse.Namespace) -> None:
                 await reset_stats(urls)
                 rss_before = peak_rss_mb()
                 freeze_start_up_objects()  # as `crmsync sync` does before it starts
+                workers = spawn_workers(args.workers, directory / "crmsync.yaml")
+                emulators_before = emulators_cpu(processes)
+                workers_before = emulators_cpu(workers)
                 started, cpu_started = time.perf_counter(), time.process_time()
                 full = await SyncRunner(config, store, connectors).run(options)
+                if workers:
+                    await queue_drained(store)
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+                emulators_after = emulators_cpu(processes)
+                workers_cpu = sum(
+                    (b or 0.0) - (a or 0.0) for a, b in zip(workers_before, emulators_cpu(workers), strict=True)
+                )
+                stop_workers(workers)
                 canonical = await canonical_counts(store)
                 stats = await api_stats(urls)
                 calls = await api_calls(urls)
@@ -256,6 +321,12 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"  wall {wall:.1f}s → {total / wall:,.0f} canonical records/s ({read / wall:,.0f} remote/s)")
                 print(f"  stages: {show_stages(full, wall)}")
                 print(f"  engine CPU {cpu:.1f}s ({cpu / max(total, 1) * 1000:.2f} ms per canonical record)")
+                print(f"  emulators' CPU: {show_emulators_cpu(emulators_before, emulators_after, wall)}")
+                if workers:
+                    print(
+                        f"  {len(workers)} `crmsync worker` processes beside the sync: {workers_cpu:.1f}s of CPU "
+                        "(wall until the queue drained; writes and calls above count the sync process's only)"
+                    )
                 for vendor, line in calls.items():
                     print(f"  API calls {vendor}: {line}")
                 show_minimum(full, connectors, stats)
@@ -295,6 +366,9 @@ def main() -> None:
         type=int,
         default=0,
         help="raise HubSpot's burst limit (documented: 190 per 10 s) to measure the engine rather than the vendor",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="`crmsync worker` processes delivering beside the full sync"
     )
     parser.add_argument("--state-url", default=os.environ.get("CRMSYNC_BENCH_STATE_URL"), help="default: SQLite")
     asyncio.run(run(parser.parse_args()))
