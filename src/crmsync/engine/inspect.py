@@ -631,19 +631,15 @@ async def explain_record(
         shadows = await tx.shadows.get_all(canonical_id)
         open_conflicts = await tx.conflicts.list(canonical_id)
         entries = await tx.audit.list(canonical_id)
-        errors = await tx.errors.list()
         connections = sorted({*shadows, *(link.connection for link in record_links), *_synced(config, kind)})
+        remote = {(link.connection, link.remote_id) for link in record_links}
+        errors = await tx.errors.about(canonical_id, remote)
         writes: dict[str, str] = {}
         for connection in connections:
             latest = [j for j in await tx.jobs.list(key=f"{connection}/{canonical_id}") if j.status != "done"]
             if latest:
                 writes[connection] = latest[-1].status
-    remote = {(link.connection, link.remote_id) for link in record_links}
-    record_errors = tuple(
-        error_view(e, config)
-        for e in errors
-        if e.report.canonical_id == canonical_id or (e.report.connection, e.report.remote_id) in remote
-    )
+    record_errors = tuple(error_view(e, config) for e in errors)
     rules = rules_for_record(config.objects[kind].rules, golden) if kind in config.objects else None
     gone = gone_from(golden)
     golden_values = golden.record.fields if golden is not None else {}

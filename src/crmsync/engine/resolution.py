@@ -387,7 +387,10 @@ async def retry(
     requeued: list[Requeued] = []
     skipped: list[NotRetried] = []
     async with store.begin() as tx:
-        stored = {e.id: e for e in await tx.errors.list()}
+        if everything:
+            stored = {e.id: e for e in await tx.errors.list()}
+        else:
+            stored = await tx.errors.get_many(list(error_ids))
         wanted_errors = sorted(stored) if everything else list(error_ids)
         for error_id in wanted_errors:
             error = stored.get(error_id)

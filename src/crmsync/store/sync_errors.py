@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,6 +91,25 @@ class SyncErrors:
             query = query.where(sync_errors.c.connection == connection)
         if canonical_id is not None:
             query = query.where(sync_errors.c.canonical_id == canonical_id)
+        return [_sync_error(row) for row in await self._db.execute(query)]
+
+    async def get_many(self, error_ids: builtins.list[int]) -> dict[int, SyncError]:
+        """The errors among `error_ids` that exist, by id (an operator's retry of a few, out of many)."""
+        found: dict[int, SyncError] = {}
+        for start in range(0, len(error_ids), 500):
+            query = sa.select(sync_errors).where(among(self._db, sync_errors.c.id, error_ids[start : start + 500]))
+            found.update((error.id, error) for error in map(_sync_error, await self._db.execute(query)))
+        return found
+
+    async def about(self, canonical_id: str, remotes: Collection[tuple[str, str]]) -> builtins.list[SyncError]:
+        """One record's errors, oldest first: those filed under its canonical id, and those filed under one of
+        its (connection, remote id) pairs (an error met before the record had a canonical id)."""
+        conditions = [sync_errors.c.canonical_id == canonical_id]
+        conditions += [
+            sa.and_(sync_errors.c.connection == connection, sync_errors.c.remote_id == remote_id)
+            for connection, remote_id in sorted(remotes)
+        ]
+        query = sa.select(sync_errors).where(sa.or_(*conditions)).order_by(sync_errors.c.id)
         return [_sync_error(row) for row in await self._db.execute(query)]
 
     async def clear(

@@ -182,6 +182,22 @@ async def test_sync_errors_count_repeats_and_clear(store: Store, clock: FakeCloc
         assert await tx.errors.list() == []
 
 
+async def test_sync_errors_of_one_record_and_of_some_ids(store: Store) -> None:
+    async with store.begin() as tx:
+        by_canonical = await tx.errors.record(SyncErrorReport("hs", "contacts", "update", "bad", "c1", "501"))
+        by_remote = await tx.errors.record(SyncErrorReport("sf", "Contact", "read", "boom", remote_id="003"))
+        elsewhere = await tx.errors.record(SyncErrorReport("dv", "contact", "create", "no", "c1"))
+        other = await tx.errors.record(SyncErrorReport("sf", "Contact", "read", "boom", "c2", "004"))
+        await tx.errors.record(SyncErrorReport("hs", "contacts", "read", "boom", remote_id="003"))
+    async with store.read() as tx:
+        about = await tx.errors.about("c1", {("sf", "003")})
+        assert [e.id for e in about] == [by_canonical.id, by_remote.id, elsewhere.id]
+        assert await tx.errors.about("c9", set()) == []
+        found = await tx.errors.get_many([other.id, 10_000, by_remote.id])
+        assert sorted(found) == sorted([other.id, by_remote.id])
+        assert found[other.id].report.remote_id == "004"
+
+
 async def test_audit_appends_and_lists_a_records_history(store: Store) -> None:
     entries = [
         AuditEntry("c1", "email", None, "a@x.io", "sf", "create", AT),
