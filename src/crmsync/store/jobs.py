@@ -3,7 +3,9 @@
 Semantics on both backends (ecosystem notes §B, procrastinate's design):
 - a key's jobs run one at a time and in id order: a pending job is claimable only when no job of
   its key with a smaller id is pending or running (a dead job no longer blocks its key);
-- a pending job with the same key and kind absorbs a new one (its payload becomes the newest);
+- a pending job with the same key and kind absorbs a new one (its payload becomes the newest), in one
+  upsert on a unique index of pending jobs, so enqueuers take no lock per key; a job given back to pending
+  (failed, released, reaped or retried) absorbs the newer one queued meanwhile and keeps its place;
 - a claim is a lease: heartbeats extend it, `reap` returns expired leases to pending;
 - failures back off exponentially and go to `dead` after the policy's attempts.
 Claim in a short transaction of its own, do the work outside any transaction, then `complete` in
@@ -13,16 +15,17 @@ the transaction that records the work's effects (invariant 1).
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.among import among
 from crmsync.store.errors import LeaseLostError
-from crmsync.store.tables import UtcDateTime, jobs
+from crmsync.store.tables import PENDING_COALESCING, UtcDateTime, jobs
 from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
 
 LIVE: tuple[JobStatus, ...] = ("pending", "running")
@@ -56,6 +59,48 @@ def _job(row: sa.Row[tuple[object, ...]]) -> Job:
         last_error=row.last_error,
         created_at=row.created_at,
     )
+
+
+_T = TypeVar("_T")
+_GIVE_BACK_TRIES = 5
+_UNIQUE_VIOLATION = "23505"
+
+
+def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "key": job.key,
+        "kind": job.kind,
+        "payload": dict(job.payload),
+        "status": "pending",
+        "priority": job.priority,
+        "attempts": 0,
+        "run_after": job.run_after or now,
+        "created_at": now,
+        "coalesces": job.coalesce,
+    }
+
+
+@functools.cache
+def _folding_insert(postgres: bool) -> sa.Insert:
+    """INSERT that folds into the pending job of the same key and kind: its payload becomes the new one, and
+    it runs at the earlier time and the higher priority. One atomic statement on both backends: a job a
+    worker claimed meanwhile is no longer pending, so PostgreSQL inserts beside it instead (after waiting
+    for the claim to commit), and the running job never takes a change it may not deliver."""
+    statement = (postgresql.insert if postgres else sqlite.insert)(jobs)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[jobs.c.key, jobs.c.kind],
+        index_where=sa.text(PENDING_COALESCING),
+        set_={
+            "payload": new.payload,
+            "run_after": sa.case((jobs.c.run_after > new.run_after, new.run_after), else_=jobs.c.run_after),
+            "priority": sa.case((jobs.c.priority < new.priority, new.priority), else_=jobs.c.priority),
+        },
+    )
+
+
+def _breaks_pending_key(exc: sa.exc.IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION and "ux_jobs_pending_key" in str(exc.orig)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -131,56 +176,14 @@ class JobQueue:
 
     async def enqueue(self, job: NewJob) -> int:
         """Add `job` in the caller's transaction; returns its id, or the id of the pending job that absorbed it."""
-        now = self._clock()
-        run_after = job.run_after or now
-        if job.coalesce:
-            if self._postgres:
-                # Serialise enqueuers of one key so two concurrent enqueues still coalesce.
-                await self._db.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": job.key}
-                )
-            pending = (
-                sa.select(sa.func.min(jobs.c.id))
-                .where(jobs.c.key == job.key, jobs.c.kind == job.kind, jobs.c.status == "pending")
-                .scalar_subquery()
-            )
-            # `status = 'pending'` again on the row itself: PostgreSQL re-checks it when the UPDATE waited for a
-            # claimer of that job. A job already running must not absorb the new one: its worker may have read
-            # the record before this transaction commits, and the change would never be delivered.
-            absorbed = await self._db.execute(
-                sa.update(jobs)
-                .where(jobs.c.id == pending, status_is(jobs.c.status, "pending"))
-                .values(
-                    payload=dict(job.payload),
-                    run_after=sa.case((jobs.c.run_after > _at(run_after), _at(run_after)), else_=jobs.c.run_after),
-                    priority=sa.case((jobs.c.priority < job.priority, job.priority), else_=jobs.c.priority),
-                )
-                .returning(jobs.c.id)
-            )
-            existing = absorbed.scalar_one_or_none()
-            if existing is not None:
-                return int(existing)
-        inserted = await self._db.execute(
-            sa.insert(jobs)
-            .values(
-                key=job.key,
-                kind=job.kind,
-                payload=dict(job.payload),
-                status="pending",
-                priority=job.priority,
-                attempts=0,
-                run_after=run_after,
-                created_at=now,
-            )
-            .returning(jobs.c.id)
-        )
+        row = _new_row(job, self._clock())
+        statement = _folding_insert(self._postgres) if job.coalesce else sa.insert(jobs)
+        inserted = await self._db.execute(statement.values(**row).returning(jobs.c.id))
         return int(inserted.scalar_one())
 
     async def enqueue_many(self, new_jobs: Sequence[NewJob]) -> None:
-        """`enqueue` for a batch, in a few statements: pending jobs of the same key and kind absorb their new one.
-
-        Within the batch, a later job of the same key and kind absorbs an earlier one as well.
-        """
+        """`enqueue` for a batch, in one statement per shape: pending jobs of the same key and kind absorb their
+        new one. Within the batch, a later job of the same key and kind absorbs an earlier one as well."""
         if not new_jobs:
             return
         now = self._clock()
@@ -191,84 +194,93 @@ class JobQueue:
                 latest[(job.key, job.kind)] = job
             else:
                 plain.append(job)
-        existing: dict[tuple[str, str], int] = {}
         if latest:
-            keys = sorted({key for key, _ in latest})
-            if self._postgres:
-                # Serialise enqueuers of these keys (in one order, so two batches never deadlock).
-                await self._db.execute(
-                    sa.text(
-                        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) AS k"
-                    ),
-                    {"keys": keys},
-                )
-            for chunk in _chunks(keys, 500):
-                rows = await self._db.execute(
-                    sa.select(jobs.c.key, jobs.c.kind, sa.func.min(jobs.c.id))
-                    .where(among(self._db, jobs.c.key, chunk), jobs.c.status == "pending")
-                    .group_by(jobs.c.key, jobs.c.kind)
-                )
-                existing.update({(row[0], row[1]): int(row[2]) for row in rows})
-        updates = [
-            {
-                "job_id": existing[pair],
-                "payload": dict(job.payload),
-                "run_after": job.run_after or now,
-                "priority": job.priority,
-            }
-            for pair, job in latest.items()
-            if pair in existing
-        ]
-        if updates:
-            await self._db.execute(
-                sa.update(jobs)
-                .where(jobs.c.id == sa.bindparam("job_id"), status_is(jobs.c.status, "pending"))
-                .values(
-                    payload=sa.bindparam("payload", type_=sa.JSON),
-                    run_after=sa.case(
-                        (
-                            jobs.c.run_after > sa.bindparam("run_after", type_=UtcDateTime),
-                            sa.bindparam("run_after", type_=UtcDateTime),
-                        ),
-                        else_=jobs.c.run_after,
-                    ),
-                    priority=sa.case(
-                        (jobs.c.priority < sa.bindparam("priority"), sa.bindparam("priority")), else_=jobs.c.priority
-                    ),
-                )
-                .execution_options(synchronize_session=False),
-                updates,
-            )
-            if self._postgres:
-                # A worker may have claimed some of them since they were read: the update left those alone (it
-                # re-checks `pending`, see `enqueue`), so their new jobs are queued afresh. The ones updated stay
-                # locked by this transaction, so none of them is claimed before it commits.
-                claimed = await self._no_longer_pending([existing[pair] for pair in latest if pair in existing])
-                existing = {pair: job_id for pair, job_id in existing.items() if job_id not in claimed}
-        inserts = [
-            {
-                "key": job.key,
-                "kind": job.kind,
-                "payload": dict(job.payload),
-                "status": "pending",
-                "priority": job.priority,
-                "attempts": 0,
-                "run_after": job.run_after or now,
-                "created_at": now,
-            }
-            for job in [*(j for pair, j in latest.items() if pair not in existing), *plain]
-        ]
-        if inserts:
-            await self._db.execute(sa.insert(jobs), inserts)
+            await self._db.execute(_folding_insert(self._postgres), [_new_row(job, now) for job in latest.values()])
+        if plain:
+            await self._db.execute(sa.insert(jobs), [_new_row(job, now) for job in plain])
 
-    async def _no_longer_pending(self, job_ids: Sequence[int]) -> set[int]:
-        found: set[int] = set()
+    async def _give_back(self, job_ids: Sequence[int], give: Callable[[], Awaitable[_T]]) -> _T:
+        """Run `give`, which sets some of `job_ids` back to pending, keeping one pending job per key and kind.
+
+        A pending job of the same key and kind queued while one of them was running or dead is newer: it is
+        folded into the one given back, which keeps its place in its key's order and takes the newer payload,
+        the earlier `run_after` and the higher priority. On PostgreSQL an enqueue can queue another such job
+        between the fold and `give`; `give` then breaks the unique index, and both run again, in a savepoint.
+        """
+        for attempt in range(1, _GIVE_BACK_TRIES + 1):
+            if not self._postgres:  # one writer at a time: nothing can come between
+                folded = await self._fold_newer(job_ids)
+                given = await give()
+                await self._absorb(folded)
+                return given
+            try:
+                async with self._db.begin_nested():
+                    folded = await self._fold_newer(job_ids)
+                    given = await give()
+                    await self._absorb(folded)
+                    return given
+            except sa.exc.IntegrityError as exc:
+                if attempt == _GIVE_BACK_TRIES or not _breaks_pending_key(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _fold_newer(self, job_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Delete the pending jobs that share a key and kind with one of `job_ids`; what each of those takes."""
+        given = jobs.alias("given")
+        taken: list[dict[str, Any]] = []
         for chunk in _chunks(job_ids, 500):
-            rows = await self._db.execute(
-                sa.select(jobs.c.id).where(among(self._db, jobs.c.id, chunk), jobs.c.status != "pending")
+            pairs = sa.select(given.c.key, given.c.kind).where(among(self._db, given.c.id, chunk), given.c.coalesces)
+            owners = {
+                (row.key, row.kind): int(row.id)
+                for row in await self._db.execute(
+                    sa.select(given.c.id, given.c.key, given.c.kind).where(
+                        among(self._db, given.c.id, chunk), given.c.coalesces
+                    )
+                )
+            }
+            if not owners:
+                continue
+            deleted = await self._db.execute(
+                sa.delete(jobs)
+                .where(
+                    status_is(jobs.c.status, "pending"), jobs.c.coalesces, sa.tuple_(jobs.c.key, jobs.c.kind).in_(pairs)
+                )
+                .returning(jobs.c.id, jobs.c.key, jobs.c.kind, jobs.c.payload, jobs.c.run_after, jobs.c.priority)
             )
-            found.update(int(job_id) for job_id in rows.scalars())
-        return found
+            newest: dict[tuple[str, str], Any] = {}
+            for row in deleted:
+                pair = (row.key, row.kind)
+                if pair not in newest or row.id > newest[pair].id:
+                    newest[pair] = row
+            taken += [
+                {"job_id": owners[pair], "payload": row.payload, "run_after": row.run_after, "priority": row.priority}
+                for pair, row in newest.items()
+            ]
+        return taken
+
+    async def _absorb(self, folded: list[dict[str, Any]]) -> None:
+        """Give each job given back what its folded newer job carried (after `give` set its own values)."""
+        if not folded:
+            return
+        await self._db.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == sa.bindparam("job_id"))
+            .values(
+                payload=sa.bindparam("payload", type_=sa.JSON),
+                run_after=sa.case(
+                    (
+                        jobs.c.run_after > sa.bindparam("run_after", type_=UtcDateTime),
+                        sa.bindparam("run_after", type_=UtcDateTime),
+                    ),
+                    else_=jobs.c.run_after,
+                ),
+                priority=sa.case(
+                    (jobs.c.priority < sa.bindparam("priority"), sa.bindparam("priority")), else_=jobs.c.priority
+                ),
+            )
+            .execution_options(synchronize_session=False),
+            folded,
+        )
 
     async def complete_many(self, job_ids: Sequence[int], worker: str) -> None:
         """`complete` for a batch of held jobs; raises LeaseLostError if any is no longer held."""
@@ -339,10 +351,13 @@ class JobQueue:
         else:
             delay = retry_in if retry_in is not None else self.policy.delay(attempts)  # 0 means now, not "default"
             values.update(status="pending", run_after=now + delay)
-        result = await self._db.execute(
-            sa.update(jobs).where(*self._held(job_id, worker)).values(**values).returning(*jobs.c)
-        )
-        return _job(result.one())
+        update = sa.update(jobs).where(*self._held(job_id, worker)).values(**values).returning(jobs.c.id)
+        if values["status"] == "pending":
+            await self._give_back([job_id], functools.partial(self._db.execute, update))
+        else:
+            await self._db.execute(update)
+        row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).one()
+        return _job(row)
 
     async def release_many(self, job_ids: Sequence[int], worker: str, error: str | None) -> int:
         """Give held jobs back without spending an attempt: the connection failed, not these records.
@@ -352,9 +367,17 @@ class JobQueue:
         """
         if not job_ids:
             return 0
-        result = await self._db.execute(
+        held = await self._db.execute(
+            sa.select(jobs.c.id).where(
+                among(self._db, jobs.c.id, job_ids), jobs.c.status == "running", jobs.c.locked_by == worker
+            )
+        )
+        held_ids = [int(job_id) for job_id in held.scalars()]
+        if not held_ids:
+            return 0
+        update = (
             sa.update(jobs)
-            .where(among(self._db, jobs.c.id, job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
+            .where(among(self._db, jobs.c.id, held_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
             .values(
                 status="pending",
                 attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
@@ -364,6 +387,7 @@ class JobQueue:
                 run_after=self._clock(),
             )
         )
+        result = await self._give_back(held_ids, functools.partial(self._db.execute, update))
         return result.rowcount
 
     async def holders(self) -> list[str]:
@@ -418,13 +442,21 @@ class JobQueue:
             .values(status="dead", finished_at=now, last_error="lease expired on the last attempt", **released)
             .returning(jobs.c.id)
         )
-        retried = await self._db.execute(
-            sa.update(jobs)
-            .where(*expired)
-            .values(status="pending", run_after=now, last_error="lease expired", **released)
-            .returning(jobs.c.id)
-        )
-        return sorted([int(i) for i in dead.scalars()] + [int(i) for i in retried.scalars()])
+        expired_ids = [int(i) for i in (await self._db.execute(sa.select(jobs.c.id).where(*expired))).scalars()]
+        retried: list[int] = []
+        if expired_ids:
+            update = (
+                sa.update(jobs)
+                .where(among(self._db, jobs.c.id, expired_ids), *expired)
+                .values(status="pending", run_after=now, last_error="lease expired", **released)
+                .returning(jobs.c.id)
+            )
+
+            async def give() -> list[int]:
+                return [int(i) for i in (await self._db.execute(update)).scalars()]
+
+            retried = await self._give_back(expired_ids, give)
+        return sorted([int(i) for i in dead.scalars()] + retried)
 
     async def get(self, job_id: int) -> Job | None:
         row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
@@ -452,12 +484,38 @@ class JobQueue:
         return oldest
 
     async def retry_dead(self, key: str | None = None) -> int:
-        """Give dead jobs a fresh set of attempts (`crmsync errors retry`)."""
-        query = sa.update(jobs).where(jobs.c.status == "dead")
+        """Give dead jobs a fresh set of attempts (`crmsync errors retry`); returns how many went back.
+
+        Of several dead coalescing jobs of one key and kind, the oldest goes back, with the newest payload.
+        """
+        dead = sa.select(jobs.c.id, jobs.c.key, jobs.c.kind, jobs.c.coalesces).where(jobs.c.status == "dead")
         if key is not None:
-            query = query.where(jobs.c.key == key)
+            dead = dead.where(jobs.c.key == key)
+        back: list[int] = []
+        newest: dict[tuple[str, str], int] = {}
+        first: dict[tuple[str, str], int] = {}
+        for row in (await self._db.execute(dead.order_by(jobs.c.id))).all():
+            pair = (row.key, row.kind)
+            if not row.coalesces:
+                back.append(int(row.id))
+            elif pair not in first:
+                first[pair] = int(row.id)
+                back.append(int(row.id))
+            else:
+                newest[pair] = int(row.id)
+        if not back:
+            return 0
+        later = sorted(newest.values())
+        if later:  # their payloads go to the oldest of their key and kind; they go
+            newer = jobs.alias("newer")
+            for pair, job_id in newest.items():
+                payload = sa.select(newer.c.payload).where(newer.c.id == job_id).scalar_subquery()
+                await self._db.execute(sa.update(jobs).where(jobs.c.id == first[pair]).values(payload=payload))
+            await self._db.execute(sa.delete(jobs).where(among(self._db, jobs.c.id, later)))
         values = {"status": "pending", "attempts": 0, "run_after": self._clock(), "finished_at": None}
-        return (await self._db.execute(query.values(**values))).rowcount
+        update = sa.update(jobs).where(among(self._db, jobs.c.id, back), jobs.c.status == "dead").values(**values)
+        result = await self._give_back(back, functools.partial(self._db.execute, update))
+        return result.rowcount
 
     async def purge_done(self, finished_before: datetime) -> int:
         query = sa.delete(jobs).where(jobs.c.status == "done", jobs.c.finished_at < _at(finished_before))

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -118,6 +118,9 @@ cursors = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+PENDING_COALESCING = "status = 'pending' AND coalesces"
+"""The predicate of `ux_jobs_pending_key`, spelled the same wherever an upsert names that index."""
+
 jobs = sa.Table(
     "jobs",
     metadata,
@@ -134,6 +137,8 @@ jobs = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("finished_at", UtcDateTime),
+    # False for a job queued with `coalesce=False`: it never absorbs, nor is absorbed by, another.
+    sa.Column("coalesces", sa.Boolean, nullable=False, server_default=sa.true()),
     # Per-key ordering looks for an earlier live job of the same key.
     sa.Index(
         "ix_jobs_live_key",
@@ -157,8 +162,18 @@ jobs = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     ),
-    # Coalescing looks up pending jobs by key whatever their status index says.
+    # A record's jobs, whatever their status (explain, and folding a job given back into a newer one).
     sa.Index("ix_jobs_key", "key"),
+    # One pending coalescing job per key and kind: an enqueue folds into it with one atomic upsert (no lock),
+    # and a job given back to pending folds a newer one into itself.
+    sa.Index(
+        "ux_jobs_pending_key",
+        "key",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text(PENDING_COALESCING),
+        postgresql_where=sa.text(PENDING_COALESCING),
+    ),
     # Safety net for invariant 4: one running job per key, whatever the claim query does.
     sa.Index(
         "ux_jobs_running_key",

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from crmsync.store import NewJob, Store, open_store
 from tests.integration.store.pg_locks import someone_waits_for_a_row
@@ -75,3 +76,48 @@ async def test_a_job_claimed_while_an_enqueue_waits_for_it_is_not_what_absorbs_t
     finally:
         await other.aclose()
         await claimer.aclose()
+
+
+async def test_an_enqueue_of_thousands_of_keys_takes_no_lock_per_key(store: Store) -> None:
+    """PostgreSQL's shared lock table holds max_locks_per_transaction × max_connections entries (6,400 by
+    default): a lock per key, for several workers each enqueuing a big batch at once, would exhaust it."""
+    async with store.begin() as tx:
+        await tx.jobs.enqueue_many([NewJob(f"write:{n}", "write", {"n": n}) for n in range(3000)])
+        await tx.jobs.enqueue_many([NewJob(f"write:{n}", "write", {"n": -n}) for n in range(3000)])
+        locks = await tx.connection.scalar(
+            sa.text("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'")
+        )
+    assert locks == 0
+    async with store.read() as tx:
+        pending = await tx.jobs.list(status="pending")
+    assert len(pending) == 3000
+    assert {job.payload["n"] for job in pending} == {-n for n in range(3000)}
+
+
+async def test_a_job_given_back_while_an_enqueue_of_its_key_is_under_way_still_takes_it_in(
+    store: Store, store_url: str
+) -> None:
+    """The give-back looked for newer pending jobs before the enqueue committed one: its update then breaks
+    the one-pending-job index, and it folds again in a savepoint, rather than failing the worker's pass."""
+    enqueuer = await open_store(store_url, migrate_schema=False)
+    try:
+        async with store.begin() as tx:
+            first = await tx.jobs.enqueue(NewJob("write:1", "write", {"n": 1}))
+        async with store.begin() as tx:
+            assert [job.id for job in await tx.jobs.claim("worker-a", ["write"])] == [first]
+        async with enqueuer.begin() as enqueuing:
+            await enqueuing.jobs.enqueue(NewJob("write:1", "write", {"n": 2}))
+
+            async def give_back() -> int:
+                async with store.begin() as tx:
+                    return await tx.jobs.release_many([first], "worker-a", "connection down")
+
+            giving = asyncio.create_task(give_back())
+            while not await someone_waits_for_a_row(enqueuer):
+                assert not giving.done(), "the give-back did not wait for the enqueue under way"
+        assert await giving == 1
+        async with store.read() as tx:
+            pending = await tx.jobs.list(status="pending")
+        assert [(job.id, job.payload) for job in pending] == [(first, {"n": 2})]
+    finally:
+        await enqueuer.aclose()

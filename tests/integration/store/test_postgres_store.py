@@ -11,10 +11,12 @@ from crmsync.store import GoldenRecord, StaleRecordError, Store, open_store
 from tests.integration.store.pg_locks import someone_waits_for_a_row
 from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against PostgreSQL
     test_a_dead_job_stops_blocking_its_key_and_can_be_retried,
+    test_a_failed_job_takes_in_the_newer_job_queued_while_it_ran,
     test_a_job_of_an_unclaimed_kind_still_blocks_its_key,
     test_a_keys_jobs_run_one_at_a_time_in_id_order,
     test_a_running_job_does_not_absorb_new_work,
     test_claim_respects_limit_and_priority,
+    test_dead_jobs_of_one_key_and_kind_go_back_as_one_with_the_newest_change,
     test_enqueue_commits_with_the_callers_transaction,
     test_expired_lease_is_reaped_and_the_job_rerun,
     test_fail_of_a_job_not_held_raises,
@@ -23,6 +25,7 @@ from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against 
     test_pending_job_absorbs_a_new_one_with_same_key_and_kind,
     test_purge_done_removes_only_old_finished_jobs,
     test_reaping_on_the_last_attempt_dead_letters,
+    test_released_and_reaped_jobs_take_in_the_newer_job_of_their_key,
     test_retry_in_overrides_the_backoff,
     test_run_after_delays_a_job,
 )
@@ -32,6 +35,7 @@ from tests.unit.store.test_migrations import (  # noqa: F401
     test_new_database_matches_the_table_definitions,
     test_newer_database_is_refused_naming_both_versions,
     test_older_database_is_migrated_keeping_its_data,
+    test_pending_jobs_of_one_key_and_kind_of_schema_7_are_folded_into_the_oldest,
     test_reopening_is_a_no_op,
 )
 from tests.unit.store.test_repositories import (  # noqa: F401

@@ -213,3 +213,56 @@ async def test_purge_done_removes_only_old_finished_jobs(store: Store, clock: Fa
     async with store.begin() as tx:
         assert await tx.jobs.purge_done(clock() - timedelta(days=1)) == 1
         assert [job.id for job in await tx.jobs.list()] == [pending]
+
+
+async def pending_of(store: Store, key: str) -> list[tuple[int, dict[str, object]]]:
+    async with store.read() as tx:
+        return [(job.id, dict(job.payload)) for job in await tx.jobs.list(status="pending", key=key)]
+
+
+async def test_a_failed_job_takes_in_the_newer_job_queued_while_it_ran(store: Store, clock: FakeClock) -> None:
+    """One pending job per key and kind: the one given back keeps its place and takes the newer change."""
+    first, link = await enqueue(store, NewJob("a", "push", {"v": 1}), NewJob("a", "link", coalesce=False))
+    assert await claim(store) == [first]
+    (newer,) = await enqueue(store, NewJob("a", "push", {"v": 2}, priority=5))
+    async with store.begin() as tx:
+        failed = await tx.jobs.fail(first, "w1", "HTTP 503")
+    # The newer change would have run at once: it does not wait out the failed job's backoff.
+    assert (failed.id, failed.status, failed.payload, failed.run_after, failed.priority) == (
+        first, "pending", {"v": 2}, clock(), 5
+    )  # fmt: skip
+    assert await pending_of(store, "a") == [(first, {"v": 2}), (link, {})]
+    async with store.read() as tx:
+        assert await tx.jobs.get(newer) is None
+    assert await claim(store) == [first]  # still before the link job queued after it
+
+
+async def test_released_and_reaped_jobs_take_in_the_newer_job_of_their_key(store: Store, clock: FakeClock) -> None:
+    released, reaped = await enqueue(store, NewJob("a", "push", {"v": 1}), NewJob("b", "push", {"v": 1}))
+    assert await claim(store, "w1", kinds=["push"]) == [released, reaped]
+    await enqueue(store, NewJob("a", "push", {"v": 2}), NewJob("b", "push", {"v": 2}), NewJob("c", "push"))
+    async with store.begin() as tx:
+        assert await tx.jobs.release_many([released], "w1", "connection down") == 1
+    clock.advance(store.policy.lease + timedelta(seconds=1))
+    async with store.begin() as tx:
+        assert await tx.jobs.reap() == [reaped]
+    assert await pending_of(store, "a") == [(released, {"v": 2})]
+    assert await pending_of(store, "b") == [(reaped, {"v": 2})]
+    async with store.read() as tx:
+        assert len(await tx.jobs.list(status="pending")) == 3
+
+
+async def test_dead_jobs_of_one_key_and_kind_go_back_as_one_with_the_newest_change(store: Store) -> None:
+    ids = []
+    for value in (1, 2):
+        (job_id,) = await enqueue(store, NewJob("a", "push", {"v": value}))
+        assert await claim(store) == [job_id]
+        async with store.begin() as tx:
+            await tx.jobs.fail(job_id, "w1", "INVALID_EMAIL", permanent=True)
+        ids.append(job_id)
+    await enqueue(store, NewJob("a", "push", {"v": 3}))
+    async with store.begin() as tx:
+        assert await tx.jobs.retry_dead(key="a") == 1
+    assert await pending_of(store, "a") == [(ids[0], {"v": 3})]
+    async with store.read() as tx:
+        assert await tx.jobs.counts() == {"pending": 1}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import crmsync
 from crmsync.store import AuditEntry, Link, StoreVersionError, open_store
 from crmsync.store.engine import create_engine
 from crmsync.store.migrate import _config, current_revision, head_revision, migrate
-from crmsync.store.tables import SCHEMA_VERSION, audit, metadata
+from crmsync.store.tables import SCHEMA_VERSION, UtcDateTime, audit, metadata
 
 EXPRESSION_INDEXES = {"ix_jobs_claim"}
 """Alembic cannot compare an index on an expression (`priority DESC`): it always reports it as changed."""
@@ -133,3 +133,35 @@ async def test_going_back_to_schema_6_gives_each_grouped_change_its_own_row(stor
         ("email", None, "a@x.io", "prefer"),
         ("n", None, 2, "prefer"),
     ]
+
+
+async def test_pending_jobs_of_one_key_and_kind_of_schema_7_are_folded_into_the_oldest(store_url: str) -> None:
+    engine = create_engine(store_url)
+    await migrate(engine, "0007")
+    insert = sa.text(
+        "INSERT INTO jobs (key, kind, payload, status, priority, attempts, run_after, created_at) "
+        "VALUES (:key, :kind, :payload, :status, :priority, 1, :run_after, :run_after)"
+    ).bindparams(sa.bindparam("payload", type_=sa.JSON), sa.bindparam("run_after", type_=UtcDateTime))
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        ("a", "push", {"v": 1}, "pending", 0, at + timedelta(minutes=5)),  # given back after a failure
+        ("a", "push", {"v": 2}, "pending", 5, at + timedelta(minutes=1)),  # queued while it ran
+        ("a", "push", {"v": 0}, "done", 0, at),
+        ("a", "link", {}, "pending", 0, at),
+        ("b", "push", {"v": 1}, "pending", 0, at),
+    ]
+    async with engine.begin() as connection:
+        for key, kind, payload, status, priority, run_after in rows:
+            values = {"key": key, "kind": kind, "payload": payload, "status": status, "priority": priority}
+            await connection.execute(insert, {**values, "run_after": run_after})
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.read() as tx:
+        pending = await tx.jobs.list(status="pending")
+        assert await tx.jobs.counts() == {"pending": 3, "done": 1}
+    await store.aclose()
+    folded = pending[0]
+    assert (folded.id, folded.key, folded.kind, folded.payload, folded.priority) == (1, "a", "push", {"v": 2}, 5)
+    assert folded.run_after == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    assert [(job.key, job.kind) for job in pending[1:]] == [("a", "link"), ("b", "push")]
