@@ -76,7 +76,7 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
             )
         taken_over = 0
         if outcome.previous is not None:
-            taken_over = await tx.leases.return_jobs_of(outcome.previous.holder)
+            taken_over = await tx.jobs.return_jobs_of(outcome.previous.holder)
         taken_over += len(await tx.jobs.reap())  # any other worker whose job lease expired
     try:
         async with _heartbeat(store, worker, run_lease=True):
@@ -84,7 +84,7 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
     finally:
         async with store.begin() as tx:
             # A run never ends holding claims: batches cancelled mid-flight go back to the queue.
-            await tx.leases.return_jobs_of(worker)
+            await tx.jobs.return_jobs_of(worker)
             await tx.leases.release(RUN_LEASE, worker)
 
 
@@ -103,13 +103,13 @@ async def worker_claims(store: Store, worker: str, *, reap: bool = True) -> Asyn
             # A worker of this machine that died (SIGKILL, OOM) gives its claims back now, not at lease expiry.
             for holder in await tx.jobs.holders():
                 if holder != worker and worker_gone(holder):
-                    reaped += await tx.leases.return_jobs_of(holder)
+                    reaped += await tx.jobs.return_jobs_of(holder)
     try:
         async with _heartbeat(store, worker, run_lease=False):
             yield reaped
     finally:
         async with store.begin() as tx:
-            await tx.leases.return_jobs_of(worker)
+            await tx.jobs.return_jobs_of(worker)
 
 
 @contextlib.asynccontextmanager

@@ -390,6 +390,22 @@ class JobQueue:
         result = await self._give_back(held_ids, functools.partial(self._db.execute, update))
         return result.rowcount
 
+    async def return_jobs_of(self, holder: str) -> int:
+        """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
+        held = sa.select(jobs.c.id).where(status_is(jobs.c.status, "running"), jobs.c.locked_by == holder)
+        held_ids = [int(job_id) for job_id in (await self._db.execute(held)).scalars()]
+        if not held_ids:
+            return 0
+        update = (
+            sa.update(jobs)
+            .where(
+                among(self._db, jobs.c.id, held_ids), status_is(jobs.c.status, "running"), jobs.c.locked_by == holder
+            )
+            .values(status="pending", locked_by=None, locked_until=None)
+        )
+        result = await self._give_back(held_ids, functools.partial(self._db.execute, update))
+        return result.rowcount
+
     async def holders(self) -> list[str]:
         """The workers holding running jobs (to give back those of a worker that died)."""
         query = sa.select(jobs.c.locked_by).where(status_is(jobs.c.status, "running")).distinct()

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crmsync.store.jobs import status_is
-from crmsync.store.tables import jobs, leases
+from crmsync.store.tables import leases
 from crmsync.store.values import Clock
 
 
@@ -80,15 +79,6 @@ class Leases:
 
     async def release(self, name: str, holder: str) -> None:
         await self._db.execute(sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder))
-
-    async def return_jobs_of(self, holder: str) -> int:
-        """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
-        result = await self._db.execute(
-            sa.update(jobs)
-            .where(status_is(jobs.c.status, "running"), jobs.c.locked_by == holder)
-            .values(status="pending", locked_by=None, locked_until=None)
-        )
-        return result.rowcount
 
 
 __all__ = ["Acquired", "Held", "Lease", "Leases"]

@@ -28,6 +28,7 @@ from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against 
     test_released_and_reaped_jobs_take_in_the_newer_job_of_their_key,
     test_retry_in_overrides_the_backoff,
     test_run_after_delays_a_job,
+    test_the_jobs_of_a_gone_holder_take_in_the_newer_job_of_their_key,
 )
 from tests.unit.store.test_migrations import (  # noqa: F401
     test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade,

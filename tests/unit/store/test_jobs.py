@@ -266,3 +266,13 @@ async def test_dead_jobs_of_one_key_and_kind_go_back_as_one_with_the_newest_chan
     assert await pending_of(store, "a") == [(ids[0], {"v": 3})]
     async with store.read() as tx:
         assert await tx.jobs.counts() == {"pending": 1}
+
+
+async def test_the_jobs_of_a_gone_holder_take_in_the_newer_job_of_their_key(store: Store) -> None:
+    first, other = await enqueue(store, NewJob("a", "push", {"v": 1}), NewJob("b", "push", {"v": 1}))
+    assert await claim(store, "gone") == [first, other]
+    await enqueue(store, NewJob("a", "push", {"v": 2}))
+    async with store.begin() as tx:
+        assert await tx.jobs.return_jobs_of("gone") == 2
+    assert await pending_of(store, "a") == [(first, {"v": 2})]
+    assert await pending_of(store, "b") == [(other, {"v": 1})]
