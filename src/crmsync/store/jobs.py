@@ -264,7 +264,7 @@ class JobQueue:
             return
         await self._db.execute(
             sa.update(jobs)
-            .where(jobs.c.id == sa.bindparam("job_id"))
+            .where(jobs.c.id == sa.bindparam("job_id"), status_is(jobs.c.status, "pending"))
             .values(
                 payload=sa.bindparam("payload", type_=sa.JSON),
                 run_after=sa.case(
@@ -340,7 +340,7 @@ class JobQueue:
         self, job_id: int, worker: str, error: str, *, retry_in: timedelta | None = None, permanent: bool = False
     ) -> Job:
         """Give a held job back: pending after a backoff (or `retry_in`), or dead when out of attempts."""
-        held = await self._db.execute(sa.select(jobs.c.attempts).where(*self._held(job_id, worker)))
+        held = await self._db.execute(sa.select(jobs.c.attempts).where(*self._held(job_id, worker)).with_for_update())
         attempts = held.scalar_one_or_none()
         if attempts is None:
             raise LeaseLostError(f"job {job_id} is no longer leased to {worker}")
@@ -368,9 +368,9 @@ class JobQueue:
         if not job_ids:
             return 0
         held = await self._db.execute(
-            sa.select(jobs.c.id).where(
-                among(self._db, jobs.c.id, job_ids), jobs.c.status == "running", jobs.c.locked_by == worker
-            )
+            sa.select(jobs.c.id)
+            .where(among(self._db, jobs.c.id, job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
+            .with_for_update()
         )
         held_ids = [int(job_id) for job_id in held.scalars()]
         if not held_ids:
@@ -392,7 +392,11 @@ class JobQueue:
 
     async def return_jobs_of(self, holder: str) -> int:
         """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
-        held = sa.select(jobs.c.id).where(status_is(jobs.c.status, "running"), jobs.c.locked_by == holder)
+        held = (
+            sa.select(jobs.c.id)
+            .where(status_is(jobs.c.status, "running"), jobs.c.locked_by == holder)
+            .with_for_update()
+        )
         held_ids = [int(job_id) for job_id in (await self._db.execute(held)).scalars()]
         if not held_ids:
             return 0
@@ -458,12 +462,16 @@ class JobQueue:
             .values(status="dead", finished_at=now, last_error="lease expired on the last attempt", **released)
             .returning(jobs.c.id)
         )
-        expired_ids = [int(i) for i in (await self._db.execute(sa.select(jobs.c.id).where(*expired))).scalars()]
+        # Locked (on PostgreSQL) until this transaction ends: a late heartbeat cannot take back a job whose newer
+        # sibling was already folded into it. Every give-back locks the rows it gives back the same way.
+        expiring = sa.select(jobs.c.id).where(*expired).with_for_update()
+        expired_ids = [int(i) for i in (await self._db.execute(expiring)).scalars()]
         retried: list[int] = []
         if expired_ids:
+            # The same rows as `expired_ids`: they are locked, and a lease that expired at `now` stays expired.
             update = (
                 sa.update(jobs)
-                .where(among(self._db, jobs.c.id, expired_ids), *expired)
+                .where(*expired)
                 .values(status="pending", run_after=now, last_error="lease expired", **released)
                 .returning(jobs.c.id)
             )
@@ -510,7 +518,7 @@ class JobQueue:
         back: list[int] = []
         newest: dict[tuple[str, str], int] = {}
         first: dict[tuple[str, str], int] = {}
-        for row in (await self._db.execute(dead.order_by(jobs.c.id))).all():
+        for row in (await self._db.execute(dead.order_by(jobs.c.id).with_for_update())).all():
             pair = (row.key, row.kind)
             if not row.coalesces:
                 back.append(int(row.id))
