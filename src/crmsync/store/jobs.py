@@ -126,8 +126,12 @@ def _claim_statement(postgres: bool, by_kind: bool) -> sa.Update:
     """
     candidate = jobs.alias("candidate")
     earlier = jobs.alias("earlier")
+    # Blocked by an earlier live job of its key, or by any running one: a dead job retried while a later job of
+    # its key runs is older than that job, and one running job per key is what the unique index insists on.
     earlier_live = sa.select(earlier.c.id).where(
-        earlier.c.key == candidate.c.key, earlier.c.id < candidate.c.id, status_is(earlier.c.status, *LIVE)
+        earlier.c.key == candidate.c.key,
+        status_is(earlier.c.status, *LIVE),
+        sa.or_(earlier.c.id < candidate.c.id, status_is(earlier.c.status, "running")),
     )
     blocked = (earlier_live.offset(sa.literal_column("0")) if postgres else earlier_live).exists()
     query = sa.select(candidate.c.id).where(

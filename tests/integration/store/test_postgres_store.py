@@ -10,6 +10,7 @@ from crmsync.model.values import CanonicalRecord
 from crmsync.store import GoldenRecord, StaleRecordError, Store, open_store
 from tests.integration.store.pg_locks import someone_waits_for_a_row
 from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against PostgreSQL
+    test_a_dead_job_retried_while_a_later_job_of_its_key_runs_waits_for_it,
     test_a_dead_job_stops_blocking_its_key_and_can_be_retried,
     test_a_failed_job_takes_in_the_newer_job_queued_while_it_ran,
     test_a_job_of_an_unclaimed_kind_still_blocks_its_key,

@@ -276,3 +276,17 @@ async def test_the_jobs_of_a_gone_holder_take_in_the_newer_job_of_their_key(stor
         assert await tx.jobs.return_jobs_of("gone") == 2
     assert await pending_of(store, "a") == [(first, {"v": 2})]
     assert await pending_of(store, "b") == [(other, {"v": 1})]
+
+
+async def test_a_dead_job_retried_while_a_later_job_of_its_key_runs_waits_for_it(store: Store) -> None:
+    (dead,) = await enqueue(store, NewJob("a", "push", {"v": 1}))
+    assert await claim(store) == [dead]
+    async with store.begin() as tx:
+        await tx.jobs.fail(dead, "w1", "INVALID_EMAIL", permanent=True)
+    later, other = await enqueue(store, NewJob("a", "push", {"v": 2}), NewJob("b", "push"))
+    assert await claim(store, limit=1) == [later]
+    async with store.begin() as tx:
+        assert await tx.jobs.retry_dead(key="a") == 1
+    assert await claim(store, "w2") == [other]  # not the retried job: one job of a key runs at a time
+    await complete(store, later)
+    assert await claim(store, "w2") == [dead]
