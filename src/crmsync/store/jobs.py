@@ -20,83 +20,17 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.among import among
 from crmsync.store.errors import LeaseLostError
-from crmsync.store.tables import PENDING_COALESCING, UtcDateTime, jobs
+from crmsync.store.job_statements import claim_statement, folding_insert, job_from_row, new_job_row, status_is
+from crmsync.store.tables import UtcDateTime, jobs
 from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
-
-LIVE: tuple[JobStatus, ...] = ("pending", "running")
-
-
-def status_is(column: sa.ColumnElement[str], *statuses: JobStatus) -> sa.ColumnElement[bool]:
-    """`status = 'pending'` (or `IN (…)`) with the statuses written into the SQL as constants, not bound.
-
-    The partial indexes of `jobs` name their statuses. PostgreSQL plans a prepared statement generically
-    after five runs, and a generic plan may use a partial index only when the query's own status is a
-    constant: with a bound status, the generic plan of the claim scanned the whole table twice (seen with
-    `plan_cache_mode = force_generic_plan`); SQLite likewise uses a partial index only for a matching term.
-    """
-    constants = [sa.literal_column(f"'{status}'", sa.String) for status in statuses]
-    return column == constants[0] if len(constants) == 1 else column.in_(constants)
-
-
-def _job(row: sa.Row[tuple[object, ...]]) -> Job:
-    status: JobStatus = row.status
-    return Job(
-        id=row.id,
-        key=row.key,
-        kind=row.kind,
-        payload=row.payload,
-        status=status,
-        priority=row.priority,
-        attempts=row.attempts,
-        run_after=row.run_after,
-        locked_by=row.locked_by,
-        locked_until=row.locked_until,
-        last_error=row.last_error,
-        created_at=row.created_at,
-    )
-
 
 _T = TypeVar("_T")
 _GIVE_BACK_TRIES = 5
 _UNIQUE_VIOLATION = "23505"
-
-
-def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
-    return {
-        "key": job.key,
-        "kind": job.kind,
-        "payload": dict(job.payload),
-        "status": "pending",
-        "priority": job.priority,
-        "attempts": 0,
-        "run_after": job.run_after or now,
-        "created_at": now,
-        "coalesces": job.coalesce,
-    }
-
-
-@functools.cache
-def _folding_insert(postgres: bool) -> sa.Insert:
-    """INSERT that folds into the pending job of the same key and kind: its payload becomes the new one, and
-    it runs at the earlier time and the higher priority. One atomic statement on both backends: a job a
-    worker claimed meanwhile is no longer pending, so PostgreSQL inserts beside it instead (after waiting
-    for the claim to commit), and the running job never takes a change it may not deliver."""
-    statement = (postgresql.insert if postgres else sqlite.insert)(jobs)
-    new = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[jobs.c.key, jobs.c.kind],
-        index_where=sa.text(PENDING_COALESCING),
-        set_={
-            "payload": new.payload,
-            "run_after": sa.case((jobs.c.run_after > new.run_after, new.run_after), else_=jobs.c.run_after),
-            "priority": sa.case((jobs.c.priority < new.priority, new.priority), else_=jobs.c.priority),
-        },
-    )
 
 
 def _breaks_pending_key(exc: sa.exc.IntegrityError) -> bool:
@@ -109,61 +43,6 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 def _at(value: datetime) -> sa.BindParameter[datetime]:
     return sa.literal(value, UtcDateTime())
-
-
-@functools.cache
-def _claim_statement(postgres: bool, by_kind: bool) -> sa.Update:
-    """The claim as one UPDATE with bound parameters, built once per dialect and shape.
-
-    Idle workers claim many times a second: building the aliases and their column collections anew for each
-    claim cost more CPU than PostgreSQL spent answering it.
-
-    On PostgreSQL the statement is shaped so that every plan is cheap, whatever the statistics say. A queue
-    table swings from empty to tens of thousands of rows between two autovacuum analyses, and a plan made
-    for "the table is empty" joined every candidate with every live job (seconds per claim, quadratic in
-    the backlog). So the earlier-job check stays a per-candidate lookup (`OFFSET 0` keeps PostgreSQL from
-    turning the EXISTS into a join), and the chosen ids reach the UPDATE as one array, looked up by key.
-    """
-    candidate = jobs.alias("candidate")
-    earlier = jobs.alias("earlier")
-    # Blocked by an earlier live job of its key, or by any running one: a dead job retried while a later job of
-    # its key runs is older than that job, and one running job per key is what the unique index insists on.
-    earlier_live = sa.select(earlier.c.id).where(
-        earlier.c.key == candidate.c.key,
-        status_is(earlier.c.status, *LIVE),
-        sa.or_(earlier.c.id < candidate.c.id, status_is(earlier.c.status, "running")),
-    )
-    blocked = (earlier_live.offset(sa.literal_column("0")) if postgres else earlier_live).exists()
-    query = sa.select(candidate.c.id).where(
-        status_is(candidate.c.status, "pending"),
-        candidate.c.run_after <= sa.bindparam("claim_now", type_=UtcDateTime),
-        ~blocked,
-    )
-    if by_kind:
-        query = query.where(candidate.c.kind.in_(sa.bindparam("claim_kinds", expanding=True)))
-    query = query.order_by(candidate.c.priority.desc(), candidate.c.id).limit(
-        sa.bindparam("claim_limit", type_=sa.Integer)
-    )
-    chosen: sa.ColumnElement[bool]
-    if postgres:
-        # Materialised once: PostgreSQL may otherwise evaluate a LIMIT subquery of an UPDATE several times
-        # (with SKIP LOCKED, each time choosing other rows) and claim more than `limit` jobs.
-        picked = query.with_for_update(skip_locked=True, of=candidate).cte("picked").prefix_with("MATERIALIZED")
-        # The picked rows are locked and were pending when locked: the UPDATE finds them by primary key alone.
-        chosen = jobs.c.id == sa.any_(sa.func.array(sa.select(picked.c.id).scalar_subquery()))
-    else:
-        chosen = sa.and_(jobs.c.id.in_(query.scalar_subquery()), status_is(jobs.c.status, "pending"))
-    return (
-        sa.update(jobs)
-        .where(chosen)
-        .values(
-            status="running",
-            attempts=jobs.c.attempts + 1,
-            locked_by=sa.bindparam("claim_worker", type_=sa.String),
-            locked_until=sa.bindparam("claim_until", type_=UtcDateTime),
-        )
-        .returning(*jobs.c)
-    )
 
 
 class JobQueue:
@@ -180,8 +59,8 @@ class JobQueue:
 
     async def enqueue(self, job: NewJob) -> int:
         """Add `job` in the caller's transaction; returns its id, or the id of the pending job that absorbed it."""
-        row = _new_row(job, self._clock())
-        statement = _folding_insert(self._postgres) if job.coalesce else sa.insert(jobs)
+        row = new_job_row(job, self._clock())
+        statement = folding_insert(self._postgres) if job.coalesce else sa.insert(jobs)
         inserted = await self._db.execute(statement.values(**row).returning(jobs.c.id))
         return int(inserted.scalar_one())
 
@@ -199,9 +78,9 @@ class JobQueue:
             else:
                 plain.append(job)
         if latest:
-            await self._db.execute(_folding_insert(self._postgres), [_new_row(job, now) for job in latest.values()])
+            await self._db.execute(folding_insert(self._postgres), [new_job_row(job, now) for job in latest.values()])
         if plain:
-            await self._db.execute(sa.insert(jobs), [_new_row(job, now) for job in plain])
+            await self._db.execute(sa.insert(jobs), [new_job_row(job, now) for job in plain])
 
     async def _give_back(self, job_ids: Sequence[int], give: Callable[[], Awaitable[_T]]) -> _T:
         """Run `give`, which sets some of `job_ids` back to pending, keeping one pending job per key and kind.
@@ -315,8 +194,8 @@ class JobQueue:
         }
         if kinds is not None:
             params["claim_kinds"] = list(kinds)
-        result = await self._db.execute(_claim_statement(self._postgres, kinds is not None), params)
-        claimed = [_job(row) for row in result]
+        result = await self._db.execute(claim_statement(self._postgres, kinds is not None), params)
+        claimed = [job_from_row(row) for row in result]
         return sorted(claimed, key=lambda j: (-j.priority, j.id))
 
     async def heartbeat(self, job_id: int, worker: str) -> datetime:
@@ -361,7 +240,7 @@ class JobQueue:
         else:
             await self._db.execute(update)
         row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).one()
-        return _job(row)
+        return job_from_row(row)
 
     async def release_many(self, job_ids: Sequence[int], worker: str, error: str | None) -> int:
         """Give held jobs back without spending an attempt: the connection failed, not these records.
@@ -488,7 +367,7 @@ class JobQueue:
 
     async def get(self, job_id: int) -> Job | None:
         row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
-        return _job(row) if row else None
+        return job_from_row(row) if row else None
 
     async def list(self, status: JobStatus | None = None, key: str | None = None, kind: str | None = None) -> list[Job]:
         """Jobs by status, key and kind, oldest first; filter in the query: a full sync's outbox is large."""
@@ -499,7 +378,7 @@ class JobQueue:
             query = query.where(jobs.c.key == key)
         if kind is not None:
             query = query.where(jobs.c.kind == kind)
-        return [_job(row) for row in await self._db.execute(query)]
+        return [job_from_row(row) for row in await self._db.execute(query)]
 
     async def counts(self) -> dict[JobStatus, int]:
         result = await self._db.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
