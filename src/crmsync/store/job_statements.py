@@ -93,18 +93,22 @@ def claim_statement(postgres: bool, by_kind: bool) -> sa.Update:
     """
     candidate = jobs.alias("candidate")
     earlier = jobs.alias("earlier")
-    # Blocked by an earlier live job of its key, or by any running one: a dead job retried while a later job of
-    # its key runs is older than that job, and one running job per key is what the unique index insists on.
+    running = jobs.alias("running")
     earlier_live = sa.select(earlier.c.id).where(
-        earlier.c.key == candidate.c.key,
-        status_is(earlier.c.status, *LIVE),
-        sa.or_(earlier.c.id < candidate.c.id, status_is(earlier.c.status, "running")),
+        earlier.c.key == candidate.c.key, earlier.c.id < candidate.c.id, status_is(earlier.c.status, *LIVE)
     )
-    blocked = (earlier_live.offset(sa.literal_column("0")) if postgres else earlier_live).exists()
+    # Any running job of its key blocks it too: a dead job retried while a later job of its key runs is older
+    # than that job, and one running job per key is what the unique index insists on. A probe of that index.
+    running_now = sa.select(running.c.id).where(
+        running.c.key == candidate.c.key, status_is(running.c.status, "running")
+    )
+    if postgres:
+        earlier_live, running_now = (q.offset(sa.literal_column("0")) for q in (earlier_live, running_now))
     query = sa.select(candidate.c.id).where(
         status_is(candidate.c.status, "pending"),
         candidate.c.run_after <= sa.bindparam("claim_now", type_=UtcDateTime),
-        ~blocked,
+        ~earlier_live.exists(),
+        ~running_now.exists(),
     )
     if by_kind:
         query = query.where(candidate.c.kind.in_(sa.bindparam("claim_kinds", expanding=True)))

@@ -162,8 +162,6 @@ jobs = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     ),
-    # A record's jobs, whatever their status (explain, and folding a job given back into a newer one).
-    sa.Index("ix_jobs_key", "key"),
     # One pending coalescing job per key and kind: an enqueue folds into it with one atomic upsert (no lock),
     # and a job given back to pending folds a newer one into itself.
     sa.Index(

@@ -2,7 +2,9 @@
 
 An enqueue folds into the pending job with one upsert, so PostgreSQL enqueuers no longer serialise on an
 advisory lock per key (a batch of a thousand keys took a thousand of the server's shared lock slots).
-`coalesces` marks the jobs queued with `coalesce=False`, which the index leaves out.
+`coalesces` marks the jobs queued with `coalesce=False`, which the index leaves out. The index of every job's
+key goes: the queue's lookups by key use this index or the live-jobs one, and `explain`, which reads one
+record's jobs, scans a table that keeps a day of done jobs.
 
 Schema 7 could hold several pending jobs of one key and kind (a job given back to pending beside a newer
 one). The upgrade folds each such group into its oldest job, which takes the newest payload, the earliest
@@ -27,6 +29,8 @@ PENDING_COALESCING = "status = 'pending' AND coalesces"  # spelled out: a migrat
 def upgrade() -> None:
     op.add_column("jobs", sa.Column("coalesces", sa.Boolean, nullable=False, server_default=sa.true()))
     _fold_pending_groups()
+    # An index of every job's key, done ones too, cost an insertion into a randomly ordered tree per job.
+    op.drop_index("ix_jobs_key", "jobs")
     op.create_index(
         "ux_jobs_pending_key",
         "jobs",
@@ -79,6 +83,7 @@ def _fold_pending_groups() -> None:
 
 def downgrade() -> None:
     op.drop_index("ux_jobs_pending_key", "jobs")
+    op.create_index("ix_jobs_key", "jobs", ["key"])
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("coalesces")
     op.execute("UPDATE schema_version SET version = 7 WHERE id = 1")
