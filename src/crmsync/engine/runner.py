@@ -43,6 +43,14 @@ REFETCH_CLAIM = 1000
 REAP_EVERY = timedelta(seconds=2)
 """How often a worker's passes look for the claims of dead workers: each look scans every running job, and
 a busy worker starts several passes a second (four statements a pass were 8 % of the database's time)."""
+FINISHED_JOBS_KEPT = timedelta(days=1)
+"""How long a done job stays in the queue table: a day of them tells what was written lately (the queue gauge
+of /metrics), and the table does not grow with every write crmsync ever made."""
+PURGE_EVERY = timedelta(minutes=10)
+"""How often a runner deletes the done jobs past FINISHED_JOBS_KEPT: each look scans the jobs table."""
+PURGE_BATCH = 10_000
+"""Done jobs deleted per transaction: a first sync leaves a hundred thousand, which one transaction would
+hold the writer for while the service waits."""
 SHARED_REFETCH_CLAIM = 500
 """Hints a worker beside others claims at a time: twenty claims per 10,000 hints keep four workers busy to the
 end where ten left two of them idle, and 500 is still whole batches of every vendor's read (100, 200, 500)."""
@@ -99,6 +107,7 @@ class SyncRunner:
         self.clock = clock
         self.progress = progress
         self._reaped_at: datetime | None = None
+        self._purged_at: datetime | None = None
         # Several processes (`crmsync serve`, workers, a `crmsync sync`) may work on this state at once:
         # they count their API calls in one window per connection, so together they keep the vendor's limits.
         self._windows = shared_windows(config, store)
@@ -123,6 +132,8 @@ class SyncRunner:
         options = options or RunOptions()
         worker = new_worker_id()
         ctx = SyncContext(self.config, self.store, self.connectors, self.clock, dry_run=options.dry_run, worker=worker)
+        if not options.dry_run:
+            await self._purge_finished_jobs()
         if options.shared:
             if options.read or options.full:
                 raise ValueError("a shared pass reads no cursors: use read=False and no full sync")
@@ -140,6 +151,20 @@ class SyncRunner:
                 ctx.report.note(f"an interrupted run left {taken_over} jobs claimed: they were queued again")
             await self._run_kinds(ctx, options)
         return ctx.report
+
+    async def _purge_finished_jobs(self) -> int:
+        """Delete the done jobs older than FINISHED_JOBS_KEPT, at most every PURGE_EVERY; how many went."""
+        now = self.clock()
+        if self._purged_at is not None and now - PURGE_EVERY < self._purged_at <= now:
+            return 0
+        self._purged_at = now
+        purged = 0
+        while True:
+            async with self.store.begin() as tx:
+                deleted = await tx.jobs.purge_done(now - FINISHED_JOBS_KEPT, limit=PURGE_BATCH)
+            purged += deleted
+            if deleted < PURGE_BATCH:
+                return purged
 
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]

@@ -424,9 +424,16 @@ class JobQueue:
         result = await self._give_back(back, functools.partial(self._db.execute, update))
         return result.rowcount
 
-    async def purge_done(self, finished_before: datetime) -> int:
-        query = sa.delete(jobs).where(jobs.c.status == "done", jobs.c.finished_at < _at(finished_before))
-        return (await self._db.execute(query)).rowcount
+    async def purge_done(self, finished_before: datetime, limit: int | None = None) -> int:
+        """Delete jobs that finished before `finished_before` (at most `limit`, oldest first); how many went.
+
+        Dead jobs stay: they are the dead letters an operator retries.
+        """
+        finished = (status_is(jobs.c.status, "done"), jobs.c.finished_at < _at(finished_before))
+        if limit is None:
+            return (await self._db.execute(sa.delete(jobs).where(*finished))).rowcount
+        oldest = sa.select(jobs.c.id).where(*finished).order_by(jobs.c.id).limit(limit).scalar_subquery()
+        return (await self._db.execute(sa.delete(jobs).where(jobs.c.id.in_(oldest)))).rowcount
 
     @staticmethod
     def _held(job_id: int, worker: str) -> tuple[sa.ColumnElement[bool], ...]:

@@ -290,3 +290,18 @@ async def test_a_dead_job_retried_while_a_later_job_of_its_key_runs_waits_for_it
     assert await claim(store, "w2") == [other]  # not the retried job: one job of a key runs at a time
     await complete(store, later)
     assert await claim(store, "w2") == [dead]
+
+
+async def test_purge_done_with_a_limit_takes_the_oldest_and_leaves_dead_letters(store: Store, clock: FakeClock) -> None:
+    ids = await enqueue(store, *(NewJob(key, "fetch") for key in "abcd"))
+    assert await claim(store) == ids
+    for job_id in ids[:3]:
+        await complete(store, job_id)
+    async with store.begin() as tx:
+        await tx.jobs.fail(ids[3], "w1", "INVALID_EMAIL", permanent=True)
+    clock.advance(timedelta(days=2))
+    async with store.begin() as tx:
+        assert await tx.jobs.purge_done(clock() - timedelta(days=1), limit=2) == 2
+        assert [job.id for job in await tx.jobs.list()] == ids[2:]
+        assert await tx.jobs.purge_done(clock() - timedelta(days=1), limit=2) == 1
+        assert [job.status for job in await tx.jobs.list()] == ["dead"]
