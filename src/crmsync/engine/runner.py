@@ -51,6 +51,9 @@ PURGE_EVERY = timedelta(minutes=10)
 PURGE_BATCH = 10_000
 """Done jobs deleted per transaction: a first sync leaves a hundred thousand, which one transaction would
 hold the writer for while the service waits."""
+PURGE_BATCHES_PER_RUN = 5
+"""Batches one run deletes at most; the next run goes on at once (a state from before schema 8 may hold
+millions of done jobs, and a pass of the service must not wait for all of them)."""
 SHARED_REFETCH_CLAIM = 500
 """Hints a worker beside others claims at a time: twenty claims per 10,000 hints keep four workers busy to the
 end where ten left two of them idle, and 500 is still whole batches of every vendor's read (100, 200, 500)."""
@@ -157,14 +160,15 @@ class SyncRunner:
         now = self.clock()
         if self._purged_at is not None and now - PURGE_EVERY < self._purged_at <= now:
             return 0
-        self._purged_at = now
         purged = 0
-        while True:
+        for _ in range(PURGE_BATCHES_PER_RUN):
             async with self.store.begin() as tx:
                 deleted = await tx.jobs.purge_done(now - FINISHED_JOBS_KEPT, limit=PURGE_BATCH)
             purged += deleted
             if deleted < PURGE_BATCH:
-                return purged
+                self._purged_at = now  # all gone: look again in PURGE_EVERY
+                break
+        return purged
 
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]

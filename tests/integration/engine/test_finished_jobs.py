@@ -8,6 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from crmsync.engine import runner
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store.tables import jobs
 from tests.integration.engine.conftest import Crm
 
@@ -48,3 +50,20 @@ async def test_a_run_deletes_done_jobs_older_than_a_day_and_keeps_dead_letters(
 
     await crm.sync(kinds=["contact"])
     assert await keys_left(crm) == ["dead", "recent"]
+
+
+async def test_a_run_deletes_a_bounded_number_and_the_next_run_goes_on(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    for n in range(5):
+        await finished_job(crm, f"old{n}", "done", now - timedelta(days=2, minutes=n))
+    monkeypatch.setattr(runner, "PURGE_BATCH", 2)
+    monkeypatch.setattr(runner, "PURGE_BATCHES_PER_RUN", 1)
+    left = []
+    async with open_connectors(crm.config) as connectors:
+        sync = SyncRunner(crm.config, crm.store, connectors)  # one runner, as `serve` keeps one
+        for _ in range(3):
+            await sync.run(RunOptions(kinds=("contact",)))
+            left.append(len(await keys_left(crm)))
+    assert left == [3, 1, 0]
