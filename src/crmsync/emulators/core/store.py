@@ -130,14 +130,7 @@ class Collection:
 
     def changed_since(self, stamp_ms: int, *, inclusive: bool = True) -> Iterator[StoredRecord]:
         """Records (tombstones included) whose last change is at or after `stamp_ms`, in stamp order."""
-        start = (bisect.bisect_left if inclusive else bisect.bisect_right)(self._log_stamps, stamp_ms)
-        records = self.records
-        versions = self._log_versions
-        ids = self._log_ids
-        for index in range(start, len(ids)):
-            record = records.get(ids[index])
-            if record is not None and record.version == versions[index]:
-                yield record
+        return self._log_from((bisect.bisect_left if inclusive else bisect.bisect_right)(self._log_stamps, stamp_ms))
 
     def changed_after(self, version: int) -> Iterator[StoredRecord]:
         """Records (tombstones included) whose last change has a version above `version`, in change order.
@@ -145,7 +138,10 @@ class Collection:
         The log is in version order as well as stamp order (both come from one counter step), so this
         holds even when the clock was set back: a version token never misses a change, a time one can.
         """
-        start = bisect.bisect_right(self._log_versions, version)
+        return self._log_from(bisect.bisect_right(self._log_versions, version))
+
+    def _log_from(self, start: int) -> Iterator[StoredRecord]:
+        """The records of the change log from entry `start` on, each at its last change only."""
         records = self.records
         versions = self._log_versions
         ids = self._log_ids
