@@ -22,10 +22,12 @@ async def admit_together(limiters: Sequence[RateLimiter], each: int) -> list[flo
     return sorted(admitted)
 
 
-ADMISSION_BLUR_S = 0.05
-"""How late a recorded admission time may be. Times are taken when each waiter resumes, not when the window
-admitted it; the windows admit the next request strictly after one period, but by a margin that can be
-as small as a microsecond, so a waiter resumed a few ms late would seem to break the limit."""
+ADMISSION_BLUR_S = 0.25
+"""How late a recorded admission time may be. Times are taken when each waiter resumes, not when its window
+counted it; the windows admit the next request strictly after one period, by a margin that can be as small
+as a microsecond, and under a loaded CI run a waiter resumed 170 ms after its take (the state database's
+windows: the take's commit and the event loop in between). What these tests guard against, processes
+racing past one limit together, admits the extra request within the same few ms, which this still catches."""
 
 
 def most_in_any(times: Sequence[float], span_s: float) -> int:
