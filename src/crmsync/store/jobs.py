@@ -250,45 +250,33 @@ class JobQueue:
         """
         if not job_ids:
             return 0
-        held = await self._db.execute(
-            sa.select(jobs.c.id)
-            .where(among(self._db, jobs.c.id, job_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
-            .with_for_update()
-        )
-        held_ids = [int(job_id) for job_id in held.scalars()]
-        if not held_ids:
-            return 0
-        update = (
-            sa.update(jobs)
-            .where(among(self._db, jobs.c.id, held_ids), jobs.c.status == "running", jobs.c.locked_by == worker)
-            .values(
-                status="pending",
-                attempts=sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
-                locked_by=None,
-                locked_until=None,
-                last_error=error if error is not None else jobs.c.last_error,
-                run_after=self._clock(),
-            )
-        )
-        result = await self._give_back(held_ids, functools.partial(self._db.execute, update))
-        return result.rowcount
+        values = {
+            "attempts": sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
+            "last_error": error if error is not None else jobs.c.last_error,
+            "run_after": self._clock(),
+        }
+        return await self._give_back_running(worker, values, among(self._db, jobs.c.id, job_ids))
 
     async def return_jobs_of(self, holder: str) -> int:
         """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
-        held = (
-            sa.select(jobs.c.id)
-            .where(status_is(jobs.c.status, "running"), jobs.c.locked_by == holder)
-            .with_for_update()
-        )
+        return await self._give_back_running(holder, {})
+
+    async def _give_back_running(
+        self, worker: str, values: dict[str, Any], only: sa.ColumnElement[bool] | None = None
+    ) -> int:
+        """Set `worker`'s running jobs (those `only` admits, if given) back to pending with `values`; how many.
+
+        They are locked first, so the fold and the update see the same jobs.
+        """
+        running = (status_is(jobs.c.status, "running"), jobs.c.locked_by == worker, *([] if only is None else [only]))
+        held = sa.select(jobs.c.id).where(*running).with_for_update()
         held_ids = [int(job_id) for job_id in (await self._db.execute(held)).scalars()]
         if not held_ids:
             return 0
         update = (
             sa.update(jobs)
-            .where(
-                among(self._db, jobs.c.id, held_ids), status_is(jobs.c.status, "running"), jobs.c.locked_by == holder
-            )
-            .values(status="pending", locked_by=None, locked_until=None)
+            .where(among(self._db, jobs.c.id, held_ids), *running)
+            .values(status="pending", locked_by=None, locked_until=None, **values)
         )
         result = await self._give_back(held_ids, functools.partial(self._db.execute, update))
         return result.rowcount
