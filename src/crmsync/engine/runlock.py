@@ -21,6 +21,8 @@ from crmsync.store import Store
 from crmsync.store.leases import Held, Lease
 
 RUN_LEASE = "sync"
+READING_LEASE = "reading:"
+"""Prefix of the lease a run holds on a kind while it reads it (`reading:contact`): see `reading`."""
 TTL = timedelta(seconds=90)
 HEARTBEAT_S = 20.0
 
@@ -89,6 +91,33 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
 
 
 @contextlib.asynccontextmanager
+async def reading(store: Store, worker: str, kind: str) -> AsyncIterator[None]:
+    """Hold `kind`'s reading lease for the block: passes of other processes leave the kind alone meanwhile.
+
+    A run reads every connection of a kind before it writes any, so that a record met in two CRMs is
+    matched, not created again. A worker (`crmsync worker`) delivering the writes queued from the first
+    connections while the run still reads the others would create those records in a CRM that already holds
+    them, unread yet: duplicates. Held by the run holding the run lease, renewed by its heartbeat, and
+    ignored once expired or once its process is gone.
+    """
+    name = READING_LEASE + kind
+    async with store.begin() as tx:
+        await tx.leases.hold(name, worker, socket.gethostname(), os.getpid(), TTL)
+    try:
+        yield
+    finally:
+        async with store.begin() as tx:
+            await tx.leases.release(name, worker)
+
+
+async def kinds_being_read(store: Store, worker: str) -> set[str]:
+    """The kinds another live run is reading now (their writes wait: see `reading`)."""
+    async with store.read() as tx:
+        held = await tx.leases.live(READING_LEASE, is_dead=process_gone)
+    return {lease.name.removeprefix(READING_LEASE) for lease in held if lease.holder != worker}
+
+
+@contextlib.asynccontextmanager
 async def worker_claims(store: Store, worker: str, *, reap: bool = True) -> AsyncIterator[int]:
     """For a pass that shares the queue with other workers (no run lease): keep this worker's job leases alive.
 
@@ -121,7 +150,7 @@ async def _heartbeat(store: Store, worker: str, *, run_lease: bool) -> AsyncIter
             await asyncio.sleep(HEARTBEAT_S)
             async with store.begin() as tx:
                 if run_lease:
-                    await tx.leases.renew(RUN_LEASE, worker, TTL)
+                    await tx.leases.renew_held(worker, TTL)  # the run lease and the reading lease of its kind
                 await tx.jobs.renew(worker)  # workers (`crmsync worker`) reap expired claims: keep these alive
 
     task = asyncio.create_task(renew())
@@ -133,4 +162,14 @@ async def _heartbeat(store: Store, worker: str, *, run_lease: bool) -> AsyncIter
             await task
 
 
-__all__ = ["RUN_LEASE", "RunInProgressError", "new_worker_id", "process_gone", "run_lease", "worker_claims"]
+__all__ = [
+    "READING_LEASE",
+    "RUN_LEASE",
+    "RunInProgressError",
+    "kinds_being_read",
+    "new_worker_id",
+    "process_gone",
+    "reading",
+    "run_lease",
+    "worker_claims",
+]

@@ -3,7 +3,8 @@
 Kinds go parent first (company, contact, deal, activity) so a child's parents are linked, and
 created where they were missing, before the child is written (S17). Within a kind, every
 connection is read before anything is written, so concurrent edits in several CRMs meet in one
-reconcile instead of overwriting each other.
+reconcile instead of overwriting each other, and a record met in two CRMs is matched instead of created
+again; workers beside the run hold to that too (`runlock.reading`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.redis_windows import RedisWindows
 from crmsync.engine.report import RunReport
-from crmsync.engine.runlock import new_worker_id, run_lease, worker_claims
+from crmsync.engine.runlock import kinds_being_read, new_worker_id, reading, run_lease, worker_claims
 from crmsync.engine.shared_limits import share_rate_limits, shared_windows
 from crmsync.engine.tombstones import delete_kind, merge_kind, process_deletes
 from crmsync.errors import CrmSyncError
@@ -172,29 +173,21 @@ class SyncRunner:
 
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
+        # A pass of hints leaves alone the kinds another run is reading: their writes wait for all its reads.
+        being_read = set() if options.read else await kinds_being_read(self.store, ctx.worker)
         for kind in kinds:
-            if not options.read and not await self._queued(kind):
+            if not options.read and (kind in being_read or not await self._queued(kind)):
                 # A pass of hints (a worker's, or `serve`'s after a webhook) looks once per kind instead of
                 # claiming from each of its queues: most passes concern one or two kinds.
                 continue
             if options.read:
-                await self._read_kind(ctx, kind, _active(ctx, kind, options), full=options.full)
+                async with reading(self.store, ctx.worker, kind):
+                    await self._read_kind(ctx, kind, _active(ctx, kind, options), full=options.full)
+                    await self._decide_kind(ctx, kind, options)
             else:
                 limit = SHARED_REFETCH_CLAIM if options.shared else REFETCH_CLAIM
                 await self._refetch_kind(ctx, kind, _active(ctx, kind, options), limit)
-            if not options.shared:  # the mass-delete breaker judges a kind's deletes together, in one process
-                deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
-                for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
-                    ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
-                if deletes.held:
-                    ctx.report.add(kind, "*", "delete_held", deletes.pending)
-            # Deletes and merges may hand a record over (a duplicate taking over, a merge survivor): read those now.
-            # A shared pass decided no deletes, so nothing was handed over: its writes go out first.
-            for connection in [] if options.shared else _active(ctx, kind, options):
-                try:
-                    await self._refetch(ctx, kind, connection)
-                except CrmSyncError as exc:
-                    ctx.report.fail(kind, connection, "read", exc)
+                await self._decide_kind(ctx, kind, options)
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
             written_before = _written(ctx.report)
             try:
@@ -205,6 +198,22 @@ class SyncRunner:
                 raise failed.exceptions[0] from None
             if _written(ctx.report) - written_before >= STATISTICS_AFTER:
                 await self.store.refresh_statistics()
+
+    async def _decide_kind(self, ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> None:
+        """Deletes of the kind (not in a shared pass), then the records they handed over, read again."""
+        if not options.shared:  # the mass-delete breaker judges a kind's deletes together, in one process
+            deletes = await process_deletes(ctx, kind, allow_mass_delete=options.allow_mass_delete)
+            for what in ("propagated", "ignored", "archived", "parked", "recreated", "merged"):
+                ctx.report.add(kind, "*", f"delete_{what}", getattr(deletes, what))
+            if deletes.held:
+                ctx.report.add(kind, "*", "delete_held", deletes.pending)
+        # Deletes and merges may hand a record over (a duplicate taking over, a merge survivor): read those now.
+        # A shared pass decided no deletes, so nothing was handed over: its writes go out first.
+        for connection in [] if options.shared else _active(ctx, kind, options):
+            try:
+                await self._refetch(ctx, kind, connection)
+            except CrmSyncError as exc:
+                ctx.report.fail(kind, connection, "read", exc)
 
     async def _queued(self, kind: ObjectKind) -> bool:
         """Whether a job of `kind` may run now: hints, writes and counterparts (`…:kind:…`), deletes and merges.

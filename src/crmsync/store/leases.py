@@ -69,6 +69,22 @@ class Leases:
             await self._db.execute(sa.update(leases).where(leases.c.name == name).values(**values))
         return Acquired(mine, current if current is not None and current.holder != holder else None)
 
+    async def hold(self, name: str, holder: str, host: str, pid: int, ttl: timedelta) -> None:
+        """Take `name` whoever has it: for a lease only the holder of another (the run lease) may take."""
+        now = self._clock()
+        values = {"holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": now + ttl}
+        updated = await self._db.execute(sa.update(leases).where(leases.c.name == name).values(**values))
+        if updated.rowcount == 0:
+            await self._db.execute(sa.insert(leases).values(name=name, **values))
+
+    async def live(self, prefix: str, is_dead: Callable[[Lease], bool]) -> list[Lease]:
+        """The leases named `prefix…` that have not expired and whose holder's process is not gone."""
+        now = self._clock()
+        rows = await self._db.execute(
+            sa.select(leases).where(leases.c.name.startswith(prefix, autoescape=True), leases.c.expires_at > now)
+        )
+        return [lease for lease in map(_lease, rows) if not is_dead(lease)]
+
     async def renew(self, name: str, holder: str, ttl: timedelta) -> bool:
         result = await self._db.execute(
             sa.update(leases)
@@ -76,6 +92,13 @@ class Leases:
             .values(expires_at=self._clock() + ttl)
         )
         return result.rowcount == 1
+
+    async def renew_held(self, holder: str, ttl: timedelta) -> int:
+        """Renew every lease `holder` holds; how many it held."""
+        result = await self._db.execute(
+            sa.update(leases).where(leases.c.holder == holder).values(expires_at=self._clock() + ttl)
+        )
+        return result.rowcount
 
     async def release(self, name: str, holder: str) -> None:
         await self._db.execute(sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder))

@@ -191,3 +191,48 @@ async def test_with_two_workers_a_later_value_never_loses_to_an_earlier_one(
         assert [row["Title"] for row in sf] == ["Edit 10"]
     finally:
         await store.aclose()
+
+
+async def test_a_worker_beside_a_first_sync_creates_no_duplicate(
+    sandbox: Sandbox, tmp_path: Path, pg_state: str
+) -> None:
+    """The people of Salesforce are in Dataverse too; Dataverse reads slowly, and a worker waits for writes.
+
+    The run queues Dataverse creates for Salesforce's contacts before it has read Dataverse's: a worker that
+    delivered them then would create every one of those people in Dataverse a second time.
+    """
+    await sandbox.reset()
+    path = sandbox.write_config(tmp_path, pg_state)
+    config = sandbox.load_config(tmp_path, pg_state)
+    for n in range(CONTACTS):
+        email = f"both{n}@workers.example"
+        await sandbox.salesforce.create("contact", {"LastName": f"Both{n}", "Email": email})
+        await sandbox.dynamics.create("contact", {"lastname": f"Both{n}", "emailaddress1": email})
+    await sandbox.dynamics.control.set_faults(
+        [{"kind": "latency", "latency_ms": 2000, "method": "GET", "path": "contacts"}]
+    )
+    worker = await _start_worker(path)
+    store = await open_store(pg_state)
+    try:
+        async with open_connectors(config) as connectors:
+            report = await SyncRunner(config, store, connectors).run(RunOptions(full=True))
+        await sandbox.dynamics.control.clear_faults()
+
+        async def drained() -> bool:
+            async with store.read() as tx:
+                counts = await tx.jobs.counts()
+            return counts.get("pending", 0) == 0 and counts.get("running", 0) == 0
+
+        await eventually(drained, what="the queue drained")
+        assert report.total("duplicates") == 0
+        counts = {
+            vendor: await sandbox.user(vendor).count("contact") for vendor in ("salesforce", "hubspot", "dynamics")
+        }
+        assert counts == {"salesforce": CONTACTS, "hubspot": CONTACTS, "dynamics": CONTACTS}
+        async with store.read() as tx:
+            errors = await tx.errors.list()
+        assert [e.report.message for e in errors] == []
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), STOP_S) == 0
+        await store.aclose()

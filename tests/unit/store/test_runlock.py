@@ -1,4 +1,7 @@
-"""The run lease: one sync at a time; a dead run is taken over and its claimed jobs are queued again."""
+"""The run lease: one sync at a time; a dead run is taken over and its claimed jobs are queued again.
+
+And the reading lease a run holds on a kind while it reads it, which other passes leave alone.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,20 @@ from datetime import timedelta
 
 import pytest
 
-from crmsync.engine.runlock import RUN_LEASE, RunInProgressError, process_gone, run_lease
+from crmsync.engine.runlock import (
+    READING_LEASE,
+    RUN_LEASE,
+    RunInProgressError,
+    kinds_being_read,
+    process_gone,
+    reading,
+    run_lease,
+)
 from crmsync.store import NewJob, Store
 from crmsync.store.leases import Lease
 from tests.unit.store.helpers import FakeClock
+
+_TTL = timedelta(seconds=90)
 
 
 def _exited_pid() -> int:
@@ -73,3 +86,42 @@ def test_process_gone_knows_live_dead_and_foreign_processes() -> None:
     assert not process_gone(Lease(RUN_LEASE, "h", host, os.getpid(), at, at))
     assert process_gone(Lease(RUN_LEASE, "h", host, _exited_pid(), at, at))
     assert not process_gone(Lease(RUN_LEASE, "h", "another-host", _exited_pid(), at, at))
+
+
+async def test_a_kind_being_read_is_left_alone_by_other_runs_only(store: Store) -> None:
+    async with reading(store, "sync:reader", "contact"):
+        assert await kinds_being_read(store, "worker:other") == {"contact"}
+        assert await kinds_being_read(store, "sync:reader") == set()  # its own lease never holds a run back
+    assert await kinds_being_read(store, "worker:other") == set()
+
+
+async def test_a_reading_lease_of_a_gone_or_expired_run_holds_nothing_back(store: Store, clock: FakeClock) -> None:
+    async with store.begin() as tx:
+        await tx.leases.hold(READING_LEASE + "contact", "sync:dead", socket.gethostname(), _exited_pid(), _TTL)
+        await tx.leases.hold(READING_LEASE + "deal", "sync:far", "another-host", 1, _TTL)
+    # A run of this machine whose process is gone holds nothing back; another machine's does until it expires.
+    assert await kinds_being_read(store, "worker:me") == {"deal"}
+    clock.advance(_TTL + timedelta(seconds=1))
+    assert await kinds_being_read(store, "worker:me") == set()
+
+
+async def test_a_run_renews_every_lease_it_holds(store: Store, clock: FakeClock) -> None:
+    async with store.begin() as tx:
+        await tx.leases.hold(RUN_LEASE, "sync:far", "another-host", 1, _TTL)
+        await tx.leases.hold(READING_LEASE + "company", "sync:far", "another-host", 1, _TTL)
+        await tx.leases.hold(READING_LEASE + "deal", "sync:other", "another-host", 2, _TTL)
+    clock.advance(timedelta(seconds=60))
+    async with store.begin() as tx:
+        assert await tx.leases.renew_held("sync:far", _TTL) == 2
+    clock.advance(timedelta(seconds=60))
+    async with store.read() as tx:
+        live = await tx.leases.live("", is_dead=lambda _: False)
+    assert sorted(lease.name for lease in live) == [READING_LEASE + "company", RUN_LEASE]
+
+
+async def test_holding_a_lease_takes_it_from_whoever_had_it(store: Store) -> None:
+    async with store.begin() as tx:
+        await tx.leases.hold(READING_LEASE + "contact", "sync:old", "another-host", 1, _TTL)
+        await tx.leases.hold(READING_LEASE + "contact", "sync:new", "another-host", 2, _TTL)
+        lease = await tx.leases.get(READING_LEASE + "contact")
+    assert lease is not None and (lease.holder, lease.pid) == ("sync:new", 2)
