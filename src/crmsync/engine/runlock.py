@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from crmsync.store.leases import Held, Lease
 
 RUN_LEASE = "sync"
 READING_LEASE = "reading:"
-"""Prefix of the lease a run holds on a kind while it reads it (`reading:contact`): see `reading`."""
+"""Prefix of the lease a run holds on a kind's connection until it has read it (`reading:contact:hubspot`)."""
 TTL = timedelta(seconds=90)
 HEARTBEAT_S = 20.0
 
@@ -90,31 +91,59 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
             await tx.leases.release(RUN_LEASE, worker)
 
 
+class Reading:
+    """The reading leases a run holds on one kind's connections: see `reading`."""
+
+    def __init__(self, store: Store, worker: str, kind: str) -> None:
+        self._store = store
+        self._worker = worker
+        self._kind = kind
+
+    async def hold(self, connections: Sequence[str]) -> None:
+        async with self._store.begin() as tx:
+            for connection in connections:
+                name = reading_lease(self._kind, connection)
+                await tx.leases.hold(name, self._worker, socket.gethostname(), os.getpid(), TTL)
+
+    async def read(self, *connections: str) -> None:
+        """The run has read these connections: writes to them may go out beside it."""
+        async with self._store.begin() as tx:
+            for connection in connections:
+                await tx.leases.release(reading_lease(self._kind, connection), self._worker)
+
+
+def reading_lease(kind: str, connection: str) -> str:
+    """The lease name of (kind, connection), within the 64 characters of a lease name."""
+    name = f"{READING_LEASE}{kind}:{connection}"
+    if len(name) <= 64:
+        return name
+    return f"{READING_LEASE}{kind}:#{hashlib.sha256(connection.encode()).hexdigest()[:40]}"
+
+
 @contextlib.asynccontextmanager
-async def reading(store: Store, worker: str, kind: str) -> AsyncIterator[None]:
-    """Hold `kind`'s reading lease for the block: passes of other processes leave the kind alone meanwhile.
+async def reading(store: Store, worker: str, kind: str, connections: Sequence[str]) -> AsyncIterator[Reading]:
+    """Hold a reading lease on each of `kind`'s connections until the run has read it (`Reading.read`).
 
     A run reads every connection of a kind before it writes any, so that a record met in two CRMs is
-    matched, not created again. A worker (`crmsync worker`) delivering the writes queued from the first
-    connections while the run still reads the others would create those records in a CRM that already holds
-    them, unread yet: duplicates. Held by the run holding the run lease, renewed by its heartbeat, and
-    ignored once expired or once its process is gone.
+    matched, not created again, and an edit made in a CRM not read yet is not overwritten unseen. A worker
+    (`crmsync worker`, or `serve`'s hints beside its poll) delivering the writes queued from the first CRMs
+    read, into a CRM the run has not read yet, would break both: it would create there people the CRM holds
+    (duplicates). Passes of hints deliver no write to a connection whose lease another live run holds. Held by
+    the run holding the run lease, renewed by its heartbeat, and ignored once expired or its process gone.
     """
-    name = READING_LEASE + kind
-    async with store.begin() as tx:
-        await tx.leases.hold(name, worker, socket.gethostname(), os.getpid(), TTL)
+    gate = Reading(store, worker, kind)
+    await gate.hold(connections)
     try:
-        yield
+        yield gate
     finally:
-        async with store.begin() as tx:
-            await tx.leases.release(name, worker)
+        await gate.read(*connections)
 
 
-async def kinds_being_read(store: Store, worker: str) -> set[str]:
-    """The kinds another live run is reading now (their writes wait: see `reading`)."""
+async def leases_being_read(store: Store, worker: str) -> set[str]:
+    """The reading leases (`reading_lease`) other live runs hold now: writes to those connections wait."""
     async with store.read() as tx:
         held = await tx.leases.live(READING_LEASE, is_dead=process_gone)
-    return {lease.name.removeprefix(READING_LEASE) for lease in held if lease.holder != worker}
+    return {lease.name for lease in held if lease.holder != worker}
 
 
 @contextlib.asynccontextmanager
@@ -165,11 +194,13 @@ async def _heartbeat(store: Store, worker: str, *, run_lease: bool) -> AsyncIter
 __all__ = [
     "READING_LEASE",
     "RUN_LEASE",
+    "Reading",
     "RunInProgressError",
-    "kinds_being_read",
+    "leases_being_read",
     "new_worker_id",
     "process_gone",
     "reading",
+    "reading_lease",
     "run_lease",
     "worker_claims",
 ]

@@ -4,7 +4,7 @@ Kinds go parent first (company, contact, deal, activity) so a child's parents ar
 created where they were missing, before the child is written (S17). Within a kind, every
 connection is read before anything is written, so concurrent edits in several CRMs meet in one
 reconcile instead of overwriting each other, and a record met in two CRMs is matched instead of created
-again; workers beside the run hold to that too (`runlock.reading`).
+again; workers beside the run write to no connection it has yet to read (`runlock.reading`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.redis_windows import RedisWindows
 from crmsync.engine.report import RunReport
-from crmsync.engine.runlock import kinds_being_read, new_worker_id, reading, run_lease, worker_claims
+from crmsync.engine.runlock import (
+    Reading,
+    leases_being_read,
+    new_worker_id,
+    reading,
+    reading_lease,
+    run_lease,
+    worker_claims,
+)
 from crmsync.engine.shared_limits import share_rate_limits, shared_windows
 from crmsync.engine.tombstones import delete_kind, merge_kind, process_deletes
 from crmsync.errors import CrmSyncError
@@ -173,27 +181,29 @@ class SyncRunner:
 
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
-        # A pass of hints leaves alone the kinds another run is reading: their writes wait for all its reads.
-        being_read = set() if options.read else await kinds_being_read(self.store, ctx.worker)
+        being_read = set() if options.read else await leases_being_read(self.store, ctx.worker)
         for kind in kinds:
-            if not options.read and (kind in being_read or not await self._queued(kind)):
+            if not options.read and not await self._queued(kind):
                 # A pass of hints (a worker's, or `serve`'s after a webhook) looks once per kind instead of
                 # claiming from each of its queues: most passes concern one or two kinds.
                 continue
             if options.read:
-                async with reading(self.store, ctx.worker, kind):
-                    await self._read_kind(ctx, kind, _active(ctx, kind, options), full=options.full)
+                connections = _active(ctx, kind, options)
+                async with reading(self.store, ctx.worker, kind, connections) as gate:
+                    await self._read_kind(ctx, kind, connections, gate, full=options.full)
                     await self._decide_kind(ctx, kind, options)
             else:
                 limit = SHARED_REFETCH_CLAIM if options.shared else REFETCH_CLAIM
                 await self._refetch_kind(ctx, kind, _active(ctx, kind, options), limit)
                 await self._decide_kind(ctx, kind, options)
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
+            # Not to a connection another run has yet to read: its writes wait for that read (`runlock.reading`).
             written_before = _written(ctx.report)
             try:
                 async with asyncio.TaskGroup() as group:
                     for connection in _active(ctx, kind, options):
-                        group.create_task(self._deliver(ctx, kind, connection))
+                        if reading_lease(kind, connection) not in being_read:
+                            group.create_task(self._deliver(ctx, kind, connection))
             except ExceptionGroup as failed:
                 raise failed.exceptions[0] from None
             if _written(ctx.report) - written_before >= STATISTICS_AFTER:
@@ -235,7 +245,9 @@ class SyncRunner:
         await self._remote_deletes(ctx, kind, connection)
         self.progress(Progress(kind, connection, "write", delivered.created + delivered.updated, True))
 
-    async def _read_kind(self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], *, full: bool) -> None:
+    async def _read_kind(
+        self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], gate: Reading, *, full: bool
+    ) -> None:
         for connection in connections:
             read_before = ctx.report.total("read")
             try:
@@ -243,6 +255,7 @@ class SyncRunner:
             except CrmSyncError as exc:
                 # Its cursor stays where the last stored page left it; the other CRMs go on.
                 ctx.report.fail(kind, connection, "read", exc)
+            await gate.read(connection)
             if ctx.report.total("read") - read_before >= STATISTICS_AFTER:
                 await self.store.refresh_statistics()  # the next connection's lookups meet what this one stored
 

@@ -17,9 +17,10 @@ from crmsync.engine.runlock import (
     READING_LEASE,
     RUN_LEASE,
     RunInProgressError,
-    kinds_being_read,
+    leases_being_read,
     process_gone,
     reading,
+    reading_lease,
     run_lease,
 )
 from crmsync.store import NewJob, Store
@@ -88,21 +89,32 @@ def test_process_gone_knows_live_dead_and_foreign_processes() -> None:
     assert not process_gone(Lease(RUN_LEASE, "h", "another-host", _exited_pid(), at, at))
 
 
-async def test_a_kind_being_read_is_left_alone_by_other_runs_only(store: Store) -> None:
-    async with reading(store, "sync:reader", "contact"):
-        assert await kinds_being_read(store, "worker:other") == {"contact"}
-        assert await kinds_being_read(store, "sync:reader") == set()  # its own lease never holds a run back
-    assert await kinds_being_read(store, "worker:other") == set()
+async def test_a_connection_being_read_is_held_back_from_other_runs_only(store: Store) -> None:
+    contact = [reading_lease("contact", c) for c in ("salesforce", "hubspot")]
+    async with reading(store, "sync:reader", "contact", ["salesforce", "hubspot"]) as gate:
+        assert await leases_being_read(store, "worker:other") == set(contact)
+        assert await leases_being_read(store, "sync:reader") == set()  # its own leases never hold a run back
+        await gate.read("salesforce")
+        assert await leases_being_read(store, "worker:other") == {contact[1]}
+    assert await leases_being_read(store, "worker:other") == set()
+
+
+def test_a_reading_lease_name_fits_the_lease_table_for_any_connection_name() -> None:
+    assert reading_lease("contact", "hubspot") == READING_LEASE + "contact:hubspot"
+    long_names = ["eu_" + "x" * 80, "us_" + "x" * 80]
+    names = {reading_lease("activity", name) for name in long_names}
+    assert len(names) == 2 and all(len(name) <= 64 and name.startswith(READING_LEASE + "activity:") for name in names)
 
 
 async def test_a_reading_lease_of_a_gone_or_expired_run_holds_nothing_back(store: Store, clock: FakeClock) -> None:
+    dead, far = reading_lease("contact", "hubspot"), reading_lease("deal", "hubspot")
     async with store.begin() as tx:
-        await tx.leases.hold(READING_LEASE + "contact", "sync:dead", socket.gethostname(), _exited_pid(), _TTL)
-        await tx.leases.hold(READING_LEASE + "deal", "sync:far", "another-host", 1, _TTL)
+        await tx.leases.hold(dead, "sync:dead", socket.gethostname(), _exited_pid(), _TTL)
+        await tx.leases.hold(far, "sync:far", "another-host", 1, _TTL)
     # A run of this machine whose process is gone holds nothing back; another machine's does until it expires.
-    assert await kinds_being_read(store, "worker:me") == {"deal"}
+    assert await leases_being_read(store, "worker:me") == {far}
     clock.advance(_TTL + timedelta(seconds=1))
-    assert await kinds_being_read(store, "worker:me") == set()
+    assert await leases_being_read(store, "worker:me") == set()
 
 
 async def test_a_run_renews_every_lease_it_holds(store: Store, clock: FakeClock) -> None:
