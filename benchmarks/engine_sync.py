@@ -10,7 +10,8 @@ batch sizes allow, and the time of an incremental sync after `--changes` edits.
 It also prints the emulators' CPU during the full sync (what the engine's process leaves of the machine).
 `--workers N` starts N `crmsync worker` processes on the same state beside the full sync (the scale-out
 path; best with `--state-url postgresql://…`, as SQLite shares no rate windows between processes); the
-wall time then runs until the queue is drained.
+wall time then runs until the queue is drained. The duplicates crmsync reports after the syncs are the seed's own
+in-system duplicates; more than a run alone reports means a sync created some.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ from bench_support import wait_ready
 from crmsync.config import load_config
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.engine.connections import open_connectors
+from crmsync.engine.merges import DUPLICATE
 from crmsync.engine.report import RunReport
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.heap import freeze_start_up_objects
 from crmsync.store import Store, open_store
-from crmsync.store.tables import jobs, links, records
+from crmsync.store.tables import jobs, links, records, sync_errors
 from crmsync.testing.sandbox import HubSpotUser, SandboxEndpoints
 from crmsync.testing.sandbox.config import render_config, secret_files
 from crmsync.testing.sandbox.harness import make_users
@@ -237,6 +239,18 @@ async def queue_drained(store: Store) -> None:
             await asyncio.sleep(0.05)  # a benchmark polls another process's progress; tests await events
 
 
+async def duplicates_reported(store: Store) -> dict[str, int]:
+    """In-system duplicates each connection holds by crmsync's reports: the seed's, and any a sync created."""
+    query = (
+        sa.select(sync_errors.c.connection, sa.func.count())
+        .where(sync_errors.c.code == DUPLICATE)
+        .group_by(sync_errors.c.connection)
+        .order_by(sync_errors.c.connection)
+    )
+    async with store.read() as tx:
+        return {row[0]: int(row[1]) for row in await tx.connection.execute(query)}
+
+
 async def edit_contacts(store: Store, ep: SandboxEndpoints, changes: int) -> None:
     """`changes` title edits, spread over the three CRMs, through each vendor's API (as people would)."""
     per_vendor = changes // 3
@@ -336,6 +350,8 @@ async def run(args: argparse.Namespace) -> None:
                 echo = await SyncRunner(config, store, connectors).run(RunOptions(kinds=cast(Any, KINDS)))
                 echo_wall = time.perf_counter() - started
                 print(f"echo sync: {echo.total('read'):,} read, {writes(echo)} writes in {echo_wall:.1f}s")
+                duplicates = ", ".join(f"{c} {n:,}" for c, n in (await duplicates_reported(store)).items())
+                print(f"  duplicates reported after both (the seed's own, and any created): {duplicates or 'none'}")
 
                 await edit_contacts(store, ep, args.changes)
                 await reset_stats(urls)

@@ -21,6 +21,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.outbox import WriteTarget, write_kind
 from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
 from crmsync.engine.report import PlannedWrite
+from crmsync.engine.runlock import being_read
 from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record, to_merged
 from crmsync.engine.targets import shadow_after_write, target_deltas
 from crmsync.errors import AuthError, CrmSyncError, FatalError, RetryableError
@@ -73,13 +74,17 @@ class _Planned:
     link_waits: tuple[str, ...] = ()
 
 
-async def deliver(ctx: SyncContext, kind: ObjectKind, connection: str) -> DeliveryOutcome:
+async def deliver(
+    ctx: SyncContext, kind: ObjectKind, connection: str, *, beside_reads: bool = False
+) -> DeliveryOutcome:
     """Drain the outbox of one (kind, connection) until nothing runnable is left, a few batches in flight.
 
     While one batch waits for the CRM, the next is planned and the previous settled. A record is in
     at most one batch at a time: claims take one job per key (invariant 4). The batches claim in turn
     (a claim, its plan and the tails it gives back are one step): otherwise, near the end, one batch would
     send the last writes while the other gives back tails that then go out in a second part-filled call.
+    `beside_reads` (a pass of hints): stop, giving the claim back, once another run has yet to read the
+    connection (`runlock.reading`).
     """
     outcome = DeliveryOutcome()
     claiming = asyncio.Lock()
@@ -88,7 +93,7 @@ async def deliver(ctx: SyncContext, kind: ObjectKind, connection: str) -> Delive
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(BATCHES_IN_FLIGHT):
-                group.create_task(_worker(ctx, kind, connection, outcome, claiming, held))
+                group.create_task(_worker(ctx, kind, connection, outcome, claiming, held, beside_reads))
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None  # the batches fail for one cause: report it as the caller expects
     return outcome
@@ -101,6 +106,7 @@ async def _worker(
     outcome: DeliveryOutcome,
     claiming: asyncio.Lock,
     held: dict[int, datetime],
+    beside_reads: bool,
 ) -> None:
     connector = ctx.connectors[connection]
     object_name = ctx.object_name(connection, kind)
@@ -111,6 +117,10 @@ async def _worker(
             async with claiming, ctx.store.begin() as tx:
                 jobs, planned, drained = await _claim_round(ctx, tx, kind, connection)
                 if not jobs:
+                    return
+                if beside_reads and await being_read(tx, ctx.worker, kind, connection):
+                    # A run has begun to read the connection: what it reads there decides these writes.
+                    await tx.jobs.release_many([job.id for job in jobs], ctx.worker, None)
                     return
                 now = ctx.clock()
                 overdue = {job_id for job_id, since in held.items() if now - since >= TAIL_WAIT}

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from crmsync.errors import FatalError
-from crmsync.store import Store
+from crmsync.store import Store, Transaction
 from crmsync.store.leases import Held, Lease
 
 RUN_LEASE = "sync"
@@ -127,9 +127,10 @@ async def reading(store: Store, worker: str, kind: str, connections: Sequence[st
     A run reads every connection of a kind before it writes any, so that a record met in two CRMs is
     matched, not created again, and an edit made in a CRM not read yet is not overwritten unseen. A worker
     (`crmsync worker`, or `serve`'s hints beside its poll) delivering the writes queued from the first CRMs
-    read, into a CRM the run has not read yet, would break both: it would create there people the CRM holds
-    (duplicates). Passes of hints deliver no write to a connection whose lease another live run holds. Held by
-    the run holding the run lease, renewed by its heartbeat, and ignored once expired or its process gone.
+    read, into a CRM the run has not read yet, would break both: it would create there people that CRM holds
+    (duplicates), and overwrite edits made there that the run has yet to see. Passes of hints deliver no write
+    to a connection whose lease another live run holds (`being_read`). Held by the run holding the run lease,
+    renewed by its heartbeat, and ignored once expired or once its process is gone.
     """
     gate = Reading(store, worker, kind)
     await gate.hold(connections)
@@ -137,6 +138,17 @@ async def reading(store: Store, worker: str, kind: str, connections: Sequence[st
         yield gate
     finally:
         await gate.read(*connections)
+
+
+async def being_read(tx: Transaction, worker: str, kind: str, connection: str) -> bool:
+    """Whether another live run has yet to read `connection` for `kind` (inside the caller's transaction).
+
+    Asked after a claim: the run takes its leases before it reads, so a claim that saw jobs its reads
+    queued sees its lease too (PostgreSQL's statements see what committed before them).
+    """
+    name = reading_lease(kind, connection)
+    held = await tx.leases.live(name, is_dead=process_gone)
+    return any(lease.name == name and lease.holder != worker for lease in held)
 
 
 async def leases_being_read(store: Store, worker: str) -> set[str]:
@@ -179,7 +191,7 @@ async def _heartbeat(store: Store, worker: str, *, run_lease: bool) -> AsyncIter
             await asyncio.sleep(HEARTBEAT_S)
             async with store.begin() as tx:
                 if run_lease:
-                    await tx.leases.renew_held(worker, TTL)  # the run lease and the reading lease of its kind
+                    await tx.leases.renew_held(worker, TTL)  # the run lease and its reading leases
                 await tx.jobs.renew(worker)  # workers (`crmsync worker`) reap expired claims: keep these alive
 
     task = asyncio.create_task(renew())
@@ -196,6 +208,7 @@ __all__ = [
     "RUN_LEASE",
     "Reading",
     "RunInProgressError",
+    "being_read",
     "leases_being_read",
     "new_worker_id",
     "process_gone",

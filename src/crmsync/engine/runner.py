@@ -203,7 +203,7 @@ class SyncRunner:
                 async with asyncio.TaskGroup() as group:
                     for connection in _active(ctx, kind, options):
                         if reading_lease(kind, connection) not in being_read:
-                            group.create_task(self._deliver(ctx, kind, connection))
+                            group.create_task(self._deliver(ctx, kind, connection, beside_reads=not options.read))
             except ExceptionGroup as failed:
                 raise failed.exceptions[0] from None
             if _written(ctx.report) - written_before >= STATISTICS_AFTER:
@@ -233,9 +233,9 @@ class SyncRunner:
         async with self.store.read() as tx:
             return await tx.jobs.runnable(job_kinds(kind, self.config.object(kind).connections))
 
-    async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
+    async def _deliver(self, ctx: SyncContext, kind: ObjectKind, connection: str, *, beside_reads: bool) -> None:
         try:
-            delivered = await deliver(ctx, kind, connection)
+            delivered = await deliver(ctx, kind, connection, beside_reads=beside_reads)
         except CrmSyncError as exc:
             # One CRM down (or out of quota) must not stop the others: its writes stay queued for the next run.
             ctx.report.fail(kind, connection, "write", exc)

@@ -85,14 +85,6 @@ class Leases:
         )
         return [lease for lease in map(_lease, rows) if not is_dead(lease)]
 
-    async def renew(self, name: str, holder: str, ttl: timedelta) -> bool:
-        result = await self._db.execute(
-            sa.update(leases)
-            .where(leases.c.name == name, leases.c.holder == holder)
-            .values(expires_at=self._clock() + ttl)
-        )
-        return result.rowcount == 1
-
     async def renew_held(self, holder: str, ttl: timedelta) -> int:
         """Renew every lease `holder` holds; how many it held."""
         result = await self._db.execute(
