@@ -21,7 +21,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.outbox import WriteTarget, write_kind
 from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
 from crmsync.engine.report import PlannedWrite
-from crmsync.engine.runlock import being_read
+from crmsync.engine.runlock import leases_being_read, reading_lease
 from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record, to_merged
 from crmsync.engine.targets import shadow_after_write, target_deltas
 from crmsync.errors import AuthError, CrmSyncError, FatalError, RetryableError
@@ -118,7 +118,7 @@ async def _worker(
                 jobs, planned, drained = await _claim_round(ctx, tx, kind, connection)
                 if not jobs:
                     return
-                if beside_reads and await being_read(tx, ctx.worker, kind, connection):
+                if beside_reads and reading_lease(kind, connection) in await leases_being_read(tx, ctx.worker):
                     # A run has begun to read the connection: what it reads there decides these writes.
                     await tx.jobs.release_many([job.id for job in jobs], ctx.worker, None)
                     return

@@ -129,7 +129,7 @@ async def reading(store: Store, worker: str, kind: str, connections: Sequence[st
     (`crmsync worker`, or `serve`'s hints beside its poll) delivering the writes queued from the first CRMs
     read, into a CRM the run has not read yet, would break both: it would create there people that CRM holds
     (duplicates), and overwrite edits made there that the run has yet to see. Passes of hints deliver no write
-    to a connection whose lease another live run holds (`being_read`). Held by the run holding the run lease,
+    to a connection whose lease another live run holds (`leases_being_read`). Held by the run holding the run lease,
     renewed by its heartbeat, and ignored once expired or once its process is gone.
     """
     gate = Reading(store, worker, kind)
@@ -140,21 +140,14 @@ async def reading(store: Store, worker: str, kind: str, connections: Sequence[st
         await gate.read(*connections)
 
 
-async def being_read(tx: Transaction, worker: str, kind: str, connection: str) -> bool:
-    """Whether another live run has yet to read `connection` for `kind` (inside the caller's transaction).
+async def leases_being_read(tx: Transaction, worker: str) -> set[str]:
+    """The reading leases (`reading_lease`) other live runs hold now: writes to those connections wait.
 
-    Asked after a claim: the run takes its leases before it reads, so a claim that saw jobs its reads
-    queued sees its lease too (PostgreSQL's statements see what committed before them).
+    A delivery beside reads asks again after each claim, in the claim's transaction: the run takes its leases
+    before it reads, so a claim that saw jobs its reads queued sees its lease too (PostgreSQL's statements see
+    what committed before them).
     """
-    name = reading_lease(kind, connection)
-    held = await tx.leases.live(name, is_dead=process_gone)
-    return any(lease.name == name and lease.holder != worker for lease in held)
-
-
-async def leases_being_read(store: Store, worker: str) -> set[str]:
-    """The reading leases (`reading_lease`) other live runs hold now: writes to those connections wait."""
-    async with store.read() as tx:
-        held = await tx.leases.live(READING_LEASE, is_dead=process_gone)
+    held = await tx.leases.live(READING_LEASE, is_dead=process_gone)
     return {lease.name for lease in held if lease.holder != worker}
 
 
@@ -208,7 +201,6 @@ __all__ = [
     "RUN_LEASE",
     "Reading",
     "RunInProgressError",
-    "being_read",
     "leases_being_read",
     "new_worker_id",
     "process_gone",

@@ -181,7 +181,10 @@ class SyncRunner:
 
     async def _run_kinds(self, ctx: SyncContext, options: RunOptions) -> None:
         kinds = [k for k in self.config.kinds if options.kinds is None or k in options.kinds]
-        being_read = set() if options.read else await leases_being_read(self.store, ctx.worker)
+        being_read: set[str] = set()
+        if not options.read:
+            async with self.store.read() as tx:
+                being_read = await leases_being_read(tx, ctx.worker)
         for kind in kinds:
             if not options.read and not await self._queued(kind):
                 # A pass of hints (a worker's, or `serve`'s after a webhook) looks once per kind instead of

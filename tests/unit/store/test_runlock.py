@@ -30,6 +30,11 @@ from tests.unit.store.helpers import FakeClock
 _TTL = timedelta(seconds=90)
 
 
+async def _being_read(store: Store, worker: str) -> set[str]:
+    async with store.read() as tx:
+        return await leases_being_read(tx, worker)
+
+
 def _exited_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -92,11 +97,11 @@ def test_process_gone_knows_live_dead_and_foreign_processes() -> None:
 async def test_a_connection_being_read_is_held_back_from_other_runs_only(store: Store) -> None:
     contact = [reading_lease("contact", c) for c in ("salesforce", "hubspot")]
     async with reading(store, "sync:reader", "contact", ["salesforce", "hubspot"]) as gate:
-        assert await leases_being_read(store, "worker:other") == set(contact)
-        assert await leases_being_read(store, "sync:reader") == set()  # its own leases never hold a run back
+        assert await _being_read(store, "worker:other") == set(contact)
+        assert await _being_read(store, "sync:reader") == set()  # its own leases never hold a run back
         await gate.read("salesforce")
-        assert await leases_being_read(store, "worker:other") == {contact[1]}
-    assert await leases_being_read(store, "worker:other") == set()
+        assert await _being_read(store, "worker:other") == {contact[1]}
+    assert await _being_read(store, "worker:other") == set()
 
 
 def test_a_reading_lease_name_fits_the_lease_table_for_any_connection_name() -> None:
@@ -112,9 +117,9 @@ async def test_a_reading_lease_of_a_gone_or_expired_run_holds_nothing_back(store
         await tx.leases.hold(dead, "sync:dead", socket.gethostname(), _exited_pid(), _TTL)
         await tx.leases.hold(far, "sync:far", "another-host", 1, _TTL)
     # A run of this machine whose process is gone holds nothing back; another machine's does until it expires.
-    assert await leases_being_read(store, "worker:me") == {far}
+    assert await _being_read(store, "worker:me") == {far}
     clock.advance(_TTL + timedelta(seconds=1))
-    assert await leases_being_read(store, "worker:me") == set()
+    assert await _being_read(store, "worker:me") == set()
 
 
 async def test_a_run_renews_every_lease_it_holds(store: Store, clock: FakeClock) -> None:
