@@ -316,11 +316,12 @@ async def run(args: argparse.Namespace) -> None:
                 workers = spawn_workers(args.workers, directory / "crmsync.yaml")
                 emulators_before = emulators_cpu(processes)
                 workers_before = emulators_cpu(workers)
-                started, cpu_started = time.perf_counter(), time.process_time()
+                started, cpu_started, loop_started = time.perf_counter(), time.process_time(), time.thread_time()
                 full = await SyncRunner(config, store, connectors).run(options)
                 if workers:
                     await queue_drained(store)
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+                loop_cpu = time.thread_time() - loop_started
                 emulators_after = emulators_cpu(processes)
                 workers_cpu = sum(
                     (b or 0.0) - (a or 0.0) for a, b in zip(workers_before, emulators_cpu(workers), strict=True)
@@ -335,6 +336,10 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"  wall {wall:.1f}s → {total / wall:,.0f} canonical records/s ({read / wall:,.0f} remote/s)")
                 print(f"  stages: {show_stages(full, wall)}")
                 print(f"  engine CPU {cpu:.1f}s ({cpu / max(total, 1) * 1000:.2f} ms per canonical record)")
+                print(
+                    f"  of which the event loop's thread {loop_cpu:.1f}s (busy {loop_cpu / wall:.0%} of the wall), "
+                    f"other threads (the database driver's) {cpu - loop_cpu:.1f}s"
+                )
                 print(f"  emulators' CPU: {show_emulators_cpu(emulators_before, emulators_after, wall)}")
                 if workers:
                     print(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NewType, Protocol, runtime_checkable
 
+from crmsync.model.quick import quick_init
+
 Cursor = NewType("Cursor", str)
 """An opaque, JSON-safe token; only the connector that issued it knows its contents."""
 
@@ -74,6 +76,7 @@ class ObjectSchema:
         return self.fields.get(name)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RemoteRecord:
     """A record as read from a CRM: vendor field values, its stamp, and its relationships."""
@@ -88,6 +91,7 @@ class RemoteRecord:
     merged_ids: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Tombstone:
     """A record that is gone. With `merged_into`, it is not a delete but a re-point to the survivor."""
@@ -111,6 +115,7 @@ class ChangePage:
 WriteKind = Literal["create", "update", "upsert", "delete", "merge"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WriteOp:
     """One write. `ref` is the caller's key for matching results (the canonical id).
@@ -134,6 +139,7 @@ class WriteOp:
 ErrorClass = Literal["invalid", "not_found", "duplicate", "conflict", "retryable", "auth", "fatal"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WriteError:
     """Why one item failed, in the vendor's words, classified by what to do next."""
@@ -149,6 +155,7 @@ class WriteError:
         return self.classification == "retryable"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     ref: str

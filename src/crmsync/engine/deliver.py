@@ -22,10 +22,11 @@ from crmsync.engine.outbox import WriteTarget, write_kind
 from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.runlock import leases_being_read, reading_lease
-from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record, to_merged
+from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record
 from crmsync.engine.targets import shadow_after_write, target_deltas
 from crmsync.errors import AuthError, CrmSyncError, FatalError, RetryableError
 from crmsync.mapping import MappingProblem
+from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store import Job, Link, Shadow, SyncErrorReport, Transaction
@@ -59,6 +60,7 @@ class DeliveryOutcome:
     retrying: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Planned:
     """One claimed job turned into a write (or into nothing)."""
@@ -114,13 +116,9 @@ async def _worker(
     mixed = write_batch_mixes_kinds(connector, object_name)
     while True:
         with ctx.report.timed("store"):
-            async with claiming, ctx.store.begin() as tx:
-                jobs, planned, drained = await _claim_round(ctx, tx, kind, connection)
+            async with claiming:
+                jobs, planned, drained = await _claim_round(ctx, kind, connection, beside_reads)
                 if not jobs:
-                    return
-                if beside_reads and reading_lease(kind, connection) in await leases_being_read(tx, ctx.worker):
-                    # A run has begun to read the connection: what it reads there decides these writes.
-                    await tx.jobs.release_many([job.id for job in jobs], ctx.worker, None)
                     return
                 now = ctx.clock()
                 overdue = {job_id for job_id, since in held.items() if now - since >= TAIL_WAIT}
@@ -130,7 +128,8 @@ async def _worker(
                 for item in put_back:
                     held.setdefault(item.job.id, now)
                 if put_back:
-                    await tx.jobs.release_many([item.job.id for item in put_back], ctx.worker, None)
+                    async with ctx.store.begin() as tx:
+                        await tx.jobs.release_many([item.job.id for item in put_back], ctx.worker, None)
                     jobs = [item.job for item in planned]
         # One record appears once per batch, so ops may be grouped by kind: connectors batch runs of one kind,
         # and an interleaved create/update/create would split every vendor batch into slivers.
@@ -156,6 +155,13 @@ async def _worker(
         by_ref = {r.ref: r for r in results}
         down = _connection_down(results)
         with ctx.report.timed("store"):
+            # What each landed write leaves in its CRM is worked out before the transaction: on SQLite the
+            # transaction holds the one writer, and the other batches' and the reads' stores wait for it.
+            landed = {
+                item.job.id: _written_shadow(ctx, kind, connection, item)
+                for item in planned
+                if _landed(item, by_ref.get(item.target.canonical_id), ctx.dry_run)
+            }
             async with ctx.store.begin() as tx:
                 settled = _Settled()
                 released: list[int] = []
@@ -164,7 +170,7 @@ async def _worker(
                     if down is not None and result is not None and not result.ok:
                         released.append(item.job.id)
                         continue
-                    await _settle(ctx, tx, kind, connection, item, result, outcome, settled)
+                    await _settle(ctx, tx, kind, connection, item, result, outcome, settled, landed.get(item.job.id))
                 await settled.flush(ctx, tx, connection, object_name)
                 await tx.jobs.release_many(released, ctx.worker, down or "")
         if down is not None:
@@ -173,27 +179,51 @@ async def _worker(
 
 
 async def _claim_round(
-    ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str
+    ctx: SyncContext, kind: ObjectKind, connection: str, beside_reads: bool
 ) -> tuple[list[Job], list[_Planned], bool]:
     """Claim and plan jobs until the round holds `BATCH` writes, the outbox runs dry, or `ROUND_JOBS` jobs.
 
     Many jobs plan to no write (the target already agrees, a parent is still missing): a round of `BATCH`
     jobs would then send part-filled vendor batches, and the API calls would exceed the minimum. The flag
     says whether the outbox ran dry (this round is the last for now), else more jobs wait.
+
+    Each claim is a short write transaction; the plan reads in a read-only one. Claimed jobs are leased to
+    this worker, so the plan needs no lock: a change committed after it queues the record's next job. On
+    SQLite the one writer is then free for other batches and the reads while this round plans.
+    `beside_reads`: a claim that finds a run reading the connection gives the whole round back and ends it
+    (no jobs): what that run reads there decides these writes. It looks in the claim's own transaction, and a
+    run takes its lease before it reads, so a claim that saw jobs queued by those reads also sees the lease.
     """
     jobs: list[Job] = []
     planned: list[_Planned] = []
     writes = 0
-    while writes < BATCH and len(jobs) < ROUND_JOBS:
-        wanted = min(BATCH - writes, ROUND_JOBS - len(jobs))
-        claimed = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=wanted)
-        jobs += claimed
-        more = await _plan(ctx, tx, kind, connection, claimed) if claimed else []
-        planned += more
-        writes += sum(1 for item in more if item.op is not None)
-        if len(claimed) < wanted:
-            return jobs, planned, True  # nothing more is runnable now
-    return jobs, planned, False
+    try:
+        while writes < BATCH and len(jobs) < ROUND_JOBS:
+            wanted = min(BATCH - writes, ROUND_JOBS - len(jobs))
+            async with ctx.store.begin() as tx:
+                claimed = await tx.jobs.claim(ctx.worker, [write_kind(kind, connection)], limit=wanted)
+                if (
+                    beside_reads
+                    and claimed
+                    and reading_lease(kind, connection) in await leases_being_read(tx, ctx.worker)
+                ):
+                    await tx.jobs.release_many([job.id for job in [*jobs, *claimed]], ctx.worker, None)
+                    return [], [], True
+            jobs += claimed
+            if claimed:
+                async with ctx.store.read() as view:
+                    more = await _plan(ctx, view, kind, connection, claimed)
+                planned += more
+                writes += sum(1 for item in more if item.op is not None)
+            if len(claimed) < wanted:
+                return jobs, planned, True  # nothing more is runnable now
+        return jobs, planned, False
+    except Exception:
+        # Claimed but never sent: give them back as a rolled-back claim would have been, with no attempt spent.
+        if jobs:
+            async with ctx.store.begin() as tx:
+                await tx.jobs.release_many([job.id for job in jobs], ctx.worker, None)
+        raise
 
 
 def _without_tails(
@@ -273,8 +303,7 @@ async def _plan(
         held = shadows.get(target.canonical_id, {})
         shadow = held.get(connection)
         states = [ConnectionState(connection, shadow=dict(shadow.fields))] if shadow is not None and remote else []
-        golden = to_merged(stored)
-        assert golden is not None
+        golden = stored.record.fields  # values only: what a connection must hold owes nothing to provenance
         withheld = {c.field for c in conflicts.get(target.canonical_id, [])}
         delta = next(iter(target_deltas(golden, states, record_rules, withheld, only=connection)), None)
         if delta is not None and delta.kind == "update":
@@ -285,12 +314,12 @@ async def _plan(
             planned.append(_Planned(job, target, None, remote_id=remote))
             continue
         plain = {name: value for name, value in delta.fields.items() if not is_link_field(name)}
-        mapped = ctx.config.mappings.map_out(vendor, kind, plain, golden.values())
+        mapped = ctx.config.mappings.map_out(vendor, kind, plain, golden)
         failed = {name for p in mapped.problems for name in p.field.split(",")}
         written: dict[str, CanonicalValue] = {name: value for name, value in plain.items() if name not in failed}
         link_ops: dict[str, str | None] = {}
         waits: list[str] = []
-        slot = _single_slot_role(vendor, kind, golden.values())
+        slot = _single_slot_role(vendor, kind, golden)
         for name, value in delta.fields.items():
             if not is_link_field(name):
                 continue
@@ -388,7 +417,9 @@ async def _settle(
     result: WriteResult | None,
     outcome: DeliveryOutcome,
     settled: _Settled,
+    written_shadow: dict[str, CanonicalValue] | None,
 ) -> None:
+    """Store one write's outcome; `written_shadow` is `_written_shadow` of the item when it landed."""
     object_name = ctx.object_name(connection, kind)
     canonical_id = item.target.canonical_id
     for problem in item.problems:
@@ -436,17 +467,28 @@ async def _settle(
             settled.links.append(Link(canonical_id, kind, connection, object_name, remote_id))
     else:
         outcome.updated += 1
-    values = _settled(ctx, kind, connection, item.written, item.op.fields)
-    mapped = ctx.rules(kind).connection_fields.get(connection, frozenset())
-    written_delta = TargetDelta(connection, item.delta.kind, values)
-    shadow = shadow_after_write(item.shadow if item.delta.kind == "update" else None, written_delta, mapped)
-    settled.shadows.append(Shadow(canonical_id, connection, shadow))
+    assert written_shadow is not None
+    settled.shadows.append(Shadow(canonical_id, connection, written_shadow))
     settled.done.append(item.job.id)
-    _plan_entry(ctx, kind, connection, replace(item, remote_id=remote_id))
+    _plan_entry(ctx, kind, connection, item, remote_id)
     if not item.problems:
         settled.cleared.append(canonical_id)
     if item.link_waits:
         ctx.report.add(kind, connection, "link_waiting")
+
+
+def _landed(item: _Planned, result: WriteResult | None, dry_run: bool) -> bool:
+    """The item's create or update reached its CRM (its shadow is then what was written)."""
+    return item.op is not None and item.op.kind != "delete" and not dry_run and result is not None and result.ok
+
+
+def _written_shadow(ctx: SyncContext, kind: ObjectKind, connection: str, item: _Planned) -> dict[str, CanonicalValue]:
+    """The shadow a landed write leaves: the connection's known values with the written ones read back in."""
+    assert item.op is not None and item.delta is not None
+    values = _settled(ctx, kind, connection, item.written, item.op.fields)
+    mapped = ctx.rules(kind).connection_fields.get(connection, frozenset())
+    written_delta = TargetDelta(connection, item.delta.kind, values)
+    return shadow_after_write(item.shadow if item.delta.kind == "update" else None, written_delta, mapped)
 
 
 def _settled(
@@ -514,12 +556,18 @@ async def _failed(
     settled.done.append(item.job.id)
 
 
-def _plan_entry(ctx: SyncContext, kind: ObjectKind, connection: str, item: _Planned) -> None:
+def _plan_entry(
+    ctx: SyncContext, kind: ObjectKind, connection: str, item: _Planned, remote_id: str | None = None
+) -> None:
+    """Describe the write in the run's plan (`remote_id`, when given: the id the write reported)."""
     assert item.op is not None
+    if ctx.report.plan_full:
+        return
     operation = "delete" if item.op.kind == "delete" else ("update" if item.op.kind == "update" else "create")
     previous = item.delta.previous if item.delta is not None else {}
     changes = tuple((name, previous.get(name), value) for name, value in sorted(item.written.items()))
-    ctx.report.planned(PlannedWrite(connection, kind, operation, item.target.canonical_id, item.remote_id, changes))
+    remote = remote_id if remote_id is not None else item.remote_id
+    ctx.report.planned(PlannedWrite(connection, kind, operation, item.target.canonical_id, remote, changes))
 
 
 __all__ = ["BATCH", "DeliveryOutcome", "deliver"]

@@ -37,6 +37,7 @@ from crmsync.engine.tombstones import DELETED_FIELD, delete_job
 from crmsync.mapping import Mapped, MappingProblem
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
+from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import (
     AuditEntry,
@@ -53,6 +54,7 @@ from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store.codec import content_hash
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """A remote record mapped to canonical values, with its parents resolved to canonical ids."""

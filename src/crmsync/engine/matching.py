@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crmsync.engine.matching_keys import DEFAULT_MATCH_KEYS, KeySpec, MatchKey, MatchKeys, ParentIds, match_key
+from crmsync.model.quick import quick_init
 from crmsync.model.values import OBJECT_KINDS, Fields, ObjectKind
 
 NAMESPACE = uuid.UUID("5b0c4f8e-3d1a-5c6e-9a7b-2f4e8d1c0a93")
@@ -34,6 +35,7 @@ def _no_parent(connection: str, role: str, remote_id: str) -> str | None:
     return None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SeenRecord:
     """A remote record as matching sees it: mapped canonical fields and its parents' remote ids.
@@ -235,6 +237,7 @@ def parent_ids(record: SeenRecord, specs: Sequence[KeySpec], resolve: ParentReso
 # --- a record newly seen in one connection -------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class KnownEntity:
     """A canonical record found by key in the identity map: connection -> its survivor's remote id there."""
@@ -243,6 +246,7 @@ class KnownEntity:
     members: Mapping[str, str] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LinkExisting:
     """Link the record to an existing canonical record (its twin in another connection, S02)."""
@@ -251,6 +255,7 @@ class LinkExisting:
     key: MatchKey
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LinkDuplicate:
     """The connection already holds a record with this key: link as a duplicate and report the group (S03).
@@ -270,6 +275,7 @@ class LinkDuplicate:
         return DuplicateGroup(self.connection, self.kind, self.key, self.survivor, (self.remote_id,))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CreateEntity:
     """No canonical record has this key (or the record has none): start a new one with this id."""
@@ -278,6 +284,7 @@ class CreateEntity:
     key: MatchKey | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AwaitParents:
     """A parent the key needs is not linked yet: match again once it is synced (S17), instead of guessing."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+from crmsync.model.quick import quick_init
 from crmsync.model.values import OBJECT_KINDS, CanonicalValue, Fields, ObjectKind
 
 Normaliser = Literal["email", "domain", "name", "text", "date", "value"]
@@ -107,6 +108,7 @@ _FUNCTIONS: Mapping[Normaliser, Callable[[CanonicalValue], str | None]] = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FieldPart:
     """A canonical field's value, normalised."""
@@ -119,6 +121,7 @@ class FieldPart:
             raise ValueError(f"unknown normaliser {self.normaliser!r} (one of: {', '.join(NORMALISERS)})")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LinkPart:
     """The canonical ids of the record's parents in one role (`company`, `contact`, `deal`)."""
@@ -145,6 +148,7 @@ class KeySpec:
         return tuple(p.role for p in self.parts if isinstance(p, LinkPart))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class MatchKey:
     """A record's match key: records of one kind with equal keys are the same real-world entity."""

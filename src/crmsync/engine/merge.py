@@ -69,7 +69,7 @@ def reconcile(
     return ReconcileResult(
         golden=new_golden,
         shadows={s.connection: dict(s.current) for s in active if s.current is not None},
-        deltas=target_deltas(new_golden, active, rules, merger.withheld),
+        deltas=target_deltas(new_golden.values(), active, rules, merger.withheld),
         parked=tuple(merger.parked),
         closed=tuple(merger.closed),
         resolved=tuple(merger.resolved),
@@ -230,11 +230,10 @@ def _source_sides(
         if not rules.maps(state.connection, name, state.current):
             continue
         value = state.current[name]
-        side = ConflictSide(state.connection, value, state.time_of(name))
         if state.shadow is None or name not in state.shadow:
-            offered.append(side)
+            offered.append(ConflictSide(state.connection, value, state.time_of(name)))
         elif value != state.shadow[name]:
-            changed.append(side)
+            changed.append(ConflictSide(state.connection, value, state.time_of(name)))
             # A receiver whose shadow differs from the golden value still awaits a write: its edit is concurrent.
             if (
                 agreed is None

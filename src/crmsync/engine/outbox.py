@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from crmsync.model.quick import quick_init
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import NewJob
 
@@ -46,6 +47,7 @@ def refetch_job(kind: ObjectKind, connection: str, object: str, remote_id: str, 
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WriteTarget:
     kind: ObjectKind

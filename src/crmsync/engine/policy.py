@@ -9,12 +9,14 @@ from typing import Literal
 
 from crmsync.engine.reconcile_types import Rule
 from crmsync.model.golden import ConflictSide
+from crmsync.model.quick import quick_init
 from crmsync.model.rules import Policy
 from crmsync.model.values import CanonicalValue
 
 DecisionKind = Literal["keep", "set", "park"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome for one field: keep the base, set the winner's value, or park the contenders.

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from crmsync.model.golden import ConflictSide, GoldenRecord, ParkedConflict
+from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue, Fields
 
 Rule = Literal["change", "agreed", "last_writer_wins", "prefer", "unless_blank", "manual", "withdrawn"]
@@ -16,6 +17,7 @@ a policy settled a conflict, a blank was refused (`unless_blank`), a person chos
 parked conflict dissolved because its sides came to agree or gave up (`withdrawn`)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ConnectionState:
     """What crmsync knows of the record in one connection that holds it.
@@ -47,6 +49,7 @@ class ConnectionState:
         return self.field_times.get(name, self.modified_at)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TargetDelta:
     """Writes one connection needs so it matches the golden record.
@@ -62,6 +65,7 @@ class TargetDelta:
     previous: Mapping[str, CanonicalValue] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AutoResolution:
     """A conflict settled by policy without a person: the winner and the losers, for the audit."""
@@ -73,6 +77,7 @@ class AutoResolution:
     no_base: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One change of the golden record: field, old → new, where it came from and by which rule."""
@@ -86,6 +91,7 @@ class AuditEntry:
     no_base: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReconcileResult:
     """Everything one reconcile decided, to be stored in one transaction and delivered later.

@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from crmsync.errors import AuthError, QuotaExhaustedError, RetryableError
+from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PlannedWrite:
     """One write of the plan: a create, an update with its field diffs, or a delete."""
@@ -45,8 +47,13 @@ class RunReport:
     def total(self, what: str, kind: str | None = None) -> int:
         return sum(n for (k, _, w), n in self.counts.items() if w == what and (kind is None or k == kind))
 
+    @property
+    def plan_full(self) -> bool:
+        """The plan holds `plan_cap` writes already: more are not kept, so need not be described."""
+        return len(self.plan) >= self.plan_cap
+
     def planned(self, write: PlannedWrite) -> None:
-        if len(self.plan) < self.plan_cap:
+        if not self.plan_full:
             self.plan.append(write)
 
     @contextmanager

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
-from crmsync.model.golden import GoldenRecord
 from crmsync.model.rules import SyncRules
 from crmsync.model.values import CanonicalValue, Fields
 
 
 def target_deltas(
-    golden: GoldenRecord,
+    golden: Fields,
     states: Sequence[ConnectionState],
     rules: SyncRules,
     withheld: Collection[str] = (),
@@ -19,6 +18,7 @@ def target_deltas(
 ) -> tuple[TargetDelta, ...]:
     """One delta per connection that needs writes, sorted by connection.
 
+    `golden` is the golden record's values (provenance plays no part in what a connection must hold).
     A connection holding the record gets the writable fields whose golden value differs from its
     known values; a synced connection not holding it gets a create with every writable non-blank
     golden field. `withheld` fields (parked conflicts) are written nowhere until resolved. `only`: the
@@ -51,18 +51,16 @@ def shadow_after_write(
     return {**base, **(shadow or {}), **delta.fields}
 
 
-def _update(
-    golden: GoldenRecord, state: ConnectionState, rules: SyncRules, withheld: Collection[str]
-) -> TargetDelta | None:
+def _update(golden: Fields, state: ConnectionState, rules: SyncRules, withheld: Collection[str]) -> TargetDelta | None:
     known = state.known
     fields: dict[str, CanonicalValue] = {}
     previous: dict[str, CanonicalValue] = {}
-    for name in sorted(set(golden.fields) | set(known)):
+    for name in sorted(set(golden) | set(known)):
         if name in withheld or not rules.direction_for(name).writes_to(state.connection):
             continue
         if not rules.maps(state.connection, name, known):
             continue
-        want, have = golden.value(name), known.get(name)
+        want, have = golden.get(name), known.get(name)
         if want == have:
             continue
         # A blank golden value never clears a connection's value under unless_blank.
@@ -75,11 +73,11 @@ def _update(
     return TargetDelta(state.connection, "update", fields, previous)
 
 
-def _create(golden: GoldenRecord, connection: str, rules: SyncRules, withheld: Collection[str]) -> TargetDelta:
+def _create(golden: Fields, connection: str, rules: SyncRules, withheld: Collection[str]) -> TargetDelta:
     fields = {
-        name: entry.value
-        for name, entry in sorted(golden.fields.items())
-        if entry.value is not None
+        name: value
+        for name, value in sorted(golden.items())
+        if value is not None
         and name not in withheld
         and rules.direction_for(name).writes_to(connection)
         and rules.maps(connection, name)

@@ -153,7 +153,10 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     if shadow is not None:
         states = [ConnectionState(connection, shadow=dict(shadow.fields))]
         missed = frozenset(
-            name for d in target_deltas(golden, states, rules) if d.connection == connection for name in d.fields
+            name
+            for d in target_deltas(stored.record.fields, states, rules)
+            if d.connection == connection
+            for name in d.fields
         )
     edited = bool(missed)
     others = sorted({lk.connection for lk in links if lk.connection != connection})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from crmsync.model.quick import quick_init
+
 ProblemCode = Literal["unmapped_value", "invalid_value", "flagged"]
 
 
@@ -16,6 +18,7 @@ class TransformError(ValueError):
         self.code: ProblemCode = code
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MappingProblem:
     """One field of one record that did not map cleanly.

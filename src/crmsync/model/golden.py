@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GoldenField:
     """A field's agreed value, where it came from and when (`source` None: chosen by a person or unknown)."""
@@ -18,6 +20,7 @@ class GoldenField:
     at: datetime | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GoldenRecord:
     """crmsync's agreed view of one canonical record: what every connection converges to."""
@@ -32,6 +35,7 @@ class GoldenRecord:
         return {name: entry.value for name, entry in self.fields.items()}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ConflictSide:
     """One contender in a conflict: a connection's value and its best timestamp.
@@ -44,6 +48,7 @@ class ConflictSide:
     at: datetime | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParkedConflict:
     """A field changed differently in several connections, waiting for a person (policy `manual`).

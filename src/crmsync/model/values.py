@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
+from crmsync.model.quick import quick_init
+
 CanonicalValue = str | int | float | bool | date | datetime | tuple[str, ...] | None
 """None is blank: an empty string, an empty multi-select and a missing value all map to None."""
 
@@ -22,6 +24,7 @@ OBJECT_KINDS: tuple[ObjectKind, ...] = ("company", "contact", "deal", "activity"
 Fields = Mapping[str, CanonicalValue]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CanonicalRecord:
     """One real-world entity as crmsync holds it: canonical field values and links to other records."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,8 +14,11 @@ from crmsync.store.tables import links
 from crmsync.store.upsert import upsert, upsert_many
 from crmsync.store.values import Clock, Link
 
+_LINK_COLUMNS = (links.c.canonical_id, links.c.kind, links.c.connection, links.c.object, links.c.remote_id)
+"""What a Link holds: reading `created_at` too would parse a timestamp per row that nothing uses."""
 
-def _link(row: sa.Row[tuple[object, ...]]) -> Link:
+
+def _link(row: sa.Row[Any, Any, Any, Any, Any]) -> Link:
     kind: ObjectKind = row.kind
     return Link(row.canonical_id, kind, row.connection, row.object, row.remote_id)
 
@@ -90,7 +94,7 @@ class IdentityMap:
 
     async def remote_links(self, canonical_id: str, connection: str | None = None) -> list[Link]:
         """The reverse lookup: a canonical record's remote ids, oldest link first."""
-        query = sa.select(links).where(links.c.canonical_id == canonical_id)
+        query = sa.select(*_LINK_COLUMNS).where(links.c.canonical_id == canonical_id)
         if connection is not None:
             query = query.where(links.c.connection == connection)
         result = await self._db.execute(query.order_by(links.c.created_at, links.c.connection, links.c.remote_id))
@@ -102,7 +106,7 @@ class IdentityMap:
         if not canonical_ids:
             return found
         query = (
-            sa.select(links)
+            sa.select(*_LINK_COLUMNS)
             .where(among(self._db, links.c.canonical_id, canonical_ids))
             .order_by(links.c.created_at, links.c.connection, links.c.remote_id)
         )

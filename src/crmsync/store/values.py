@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalRecord, CanonicalValue, Fields, ObjectKind
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime; injected so tests control leases and backoff."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Link:
     """One entry of the identity map: a remote record in one connection stands for a canonical record."""
@@ -24,6 +26,7 @@ class Link:
     remote_id: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Shadow:
     """What crmsync last read from or wrote to one connection for one canonical record."""
@@ -36,6 +39,7 @@ class Shadow:
     updated_at: datetime | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """Where a golden field value came from: the connection and the time of the change."""
@@ -45,6 +49,7 @@ class Provenance:
     reason: str = ""  # the rule that chose it: "only_change", "last_writer_wins", "prefer", "manual"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GoldenRecord:
     """The agreed values of one canonical record, each field with its provenance."""
@@ -109,6 +114,7 @@ class SyncError:
     last_seen: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One field change of a golden record: old → new, from which connection, by which rule."""
@@ -125,6 +131,7 @@ class AuditEntry:
 JobStatus = Literal["pending", "running", "done", "dead"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A job to enqueue. Jobs sharing a `key` (one record) run one at a time, in enqueue order."""
@@ -137,6 +144,7 @@ class NewJob:
     coalesce: bool = True  # a pending job with the same key and kind absorbs this one
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Job:
     """A job as stored: its lease, attempts and state."""

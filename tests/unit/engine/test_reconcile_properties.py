@@ -170,8 +170,7 @@ def test_result_does_not_depend_on_input_order(
 def test_the_delta_of_one_connection_is_that_connections_share_of_all_of_them(
     rules: SyncRules, states: list[ConnectionState], golden: dict[str, CanonicalValue], withheld: set[str]
 ) -> None:
-    record = GoldenRecord({k: GoldenField(v, "salesforce", at(1)) for k, v in golden.items()})
-    every = target_deltas(record, states, rules, withheld)
+    every = target_deltas(golden, states, rules, withheld)
     for connection in CONNS:
         mine = tuple(d for d in every if d.connection == connection)
-        assert target_deltas(record, states, rules, withheld, only=connection) == mine
+        assert target_deltas(golden, states, rules, withheld, only=connection) == mine
