@@ -19,9 +19,6 @@ _SQLITE_PRAGMAS = (
     "synchronous=NORMAL",
     "busy_timeout=30000",
     "foreign_keys=ON",
-    # A chunk of records dirties pages all over the keyed indexes (canonical ids are hashes), more than
-    # SQLite's default 2 MB cache holds. 32 MB, bounded (a 65k-record first sync: ~4 % faster, +37 MB RSS).
-    "cache_size=-32768",
     # Check the WAL back into the database every 64 MB instead of every 4 MB: a page rewritten by several
     # transactions in between is copied once.
     "wal_autocheckpoint=16384",
@@ -51,20 +48,42 @@ def _loads(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
-    """The engine for the state database, configured so that concurrent writers never lose updates."""
+WRITER_CACHE_KIB = 16_384
+"""SQLite page cache of the writing connection. A chunk of records dirties pages all over the keyed indexes
+(canonical ids are hashes), more than SQLite's default 2 MB holds; the one writer keeps its cache from one
+transaction to the next, as no other connection of the process changes the file under it. A 65k-record
+first sync took as long with 8, 16 or 32 MB (116–118 s); 32 MB cost 21 MB more peak RSS than 16."""
+
+READER_CACHE_KIB = 4_096
+"""SQLite page cache of each reading connection. A reader drops its cache whenever another connection has
+written since its last read, which during a sync is every time: a large one would only grow the RSS."""
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return normalise_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str | URL, *, writer: bool = False, **kwargs: Any) -> AsyncEngine:
+    """The engine for the state database, configured so that concurrent writers never lose updates.
+
+    `writer` (SQLite): the engine of the process's one writing connection, a pool of one with the larger
+    page cache; the process's transactions take turns on it (`Store.begin`).
+    """
     parsed = normalise_url(url)
     # JSON columns (fields, payloads) are most of what is written and read: orjson is several times faster.
     kwargs.setdefault("json_serializer", _dumps)
     kwargs.setdefault("json_deserializer", _loads)
     if parsed.get_backend_name() == "sqlite":
+        if writer:
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(parsed, connect_args={"timeout": 30}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, WRITER_CACHE_KIB if writer else READER_CACHE_KIB)
         return engine
     return create_async_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
     # pysqlite's legacy transaction handling does not BEGIN before a SELECT, so a read-modify-write
     # across processes silently loses updates (ecosystem notes §C.4). Let SQLAlchemy emit BEGIN,
     # and take the write lock up front so a transaction never fails on a lock upgrade.
@@ -73,7 +92,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            for pragma in _SQLITE_PRAGMAS:
+            for pragma in (*_SQLITE_PRAGMAS, f"cache_size=-{int(cache_kib)}"):
                 cursor.execute(f"PRAGMA {pragma}")
         finally:
             cursor.close()

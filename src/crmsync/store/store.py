@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crmsync.store.audit import Audit
 from crmsync.store.conflicts import Conflicts
 from crmsync.store.cursors import Cursors
-from crmsync.store.engine import READ_ONLY, create_engine
+from crmsync.store.engine import READ_ONLY, create_engine, is_sqlite
 from crmsync.store.identity import IdentityMap
 from crmsync.store.jobs import JobQueue
 from crmsync.store.leases import Leases
@@ -54,8 +54,17 @@ class Transaction:
 class Store:
     """The state database. Open it with `open_store`; use `begin()` for writes and `read()` for reads."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        reader: AsyncEngine | None = None,
+        clock: Clock = utc_now,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        """`engine` writes (and reads); `reader`, when given, serves `read()` (on SQLite, see `open_store`)."""
         self.engine = engine
+        self._reader = reader or engine
         self.clock = clock
         self.policy = policy or RetryPolicy()
         self._writer: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" else None
@@ -84,7 +93,7 @@ class Store:
     async def read(self) -> AsyncIterator[Transaction]:
         """A read-only transaction (a consistent snapshot that does not queue behind writers on SQLite)."""
         # The connection begins on first use (with a deferred BEGIN on SQLite) and rolls back on close.
-        async with self.engine.connect() as plain:
+        async with self._reader.connect() as plain:
             connection = await plain.execution_options(**{READ_ONLY: True})
             yield Transaction(connection, self.clock, self.policy)
 
@@ -103,6 +112,8 @@ class Store:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not self.engine:
+            await self._reader.dispose()
 
 
 async def open_store(
@@ -112,12 +123,19 @@ async def open_store(
 
     `sqlite:///path` (the default kind) or `postgresql://…`. An older database is migrated; one
     written by a newer crmsync raises StoreVersionError naming both versions.
+
+    On SQLite the process writes through one connection and reads through others: the writer's page cache
+    then stays valid between its transactions (a connection drops its cache when another one has written).
     """
-    engine = create_engine(url)
+    sqlite = is_sqlite(url)
+    engine = create_engine(url, writer=sqlite)
+    reader = create_engine(url) if sqlite else None
     try:
         if migrate_schema:
             await migrate(engine)
     except BaseException:
         await engine.dispose()
+        if reader is not None:
+            await reader.dispose()
         raise
-    return Store(engine, clock=clock, policy=policy)
+    return Store(engine, reader=reader, clock=clock, policy=policy)

@@ -46,9 +46,24 @@ async def test_sqlite_connections_use_wal_and_the_safety_pragmas(store: Store) -
         "synchronous": 1,
         "busy_timeout": 30000,
         "foreign_keys": 1,
-        "cache_size": -32768,  # in KiB: bounded, whatever the page size
+        "cache_size": -16384,  # in KiB: bounded, whatever the page size (the writer's; readers keep less)
         "wal_autocheckpoint": 16384,
     }
+
+
+async def test_a_sqlite_store_writes_through_one_connection_and_reads_through_others(store: Store) -> None:
+    """The writer keeps its larger page cache from one transaction to the next; readers keep a small one."""
+    writers: set[int] = set()
+    for number in range(3):
+        async with store.begin() as tx:
+            await tx.cursors.put("test", "object", str(number))
+            writers.add(id((await tx.connection.get_raw_connection()).driver_connection))
+    async with store.read() as tx:
+        assert await tx.cursors.get("test", "object") == "2"  # what the writer committed
+        reader = id((await tx.connection.get_raw_connection()).driver_connection)
+        cache = (await tx.connection.exec_driver_sql("PRAGMA cache_size")).scalar()
+    assert len(writers) == 1 and reader not in writers
+    assert cache == -4096
 
 
 async def test_concurrent_read_modify_write_loses_no_update(tmp_path: Path) -> None:
