@@ -280,7 +280,7 @@ async def _plan(
     goldens = await tx.records.get_many(ids)
     shadows = await tx.shadows.get_many(ids, connection)  # only the target's shadow is compared
     conflicts = await tx.conflicts.open_for(ids)
-    links = await tx.links.links_of(ids)
+    links = await tx.links.links_of(ids, connection)  # only the target's link is written to
     parents = await _parent_links(ctx, tx, kind, connection, goldens)
     rules = ctx.rules(kind)
     vendor = ctx.vendor(connection)
@@ -385,7 +385,7 @@ async def _parent_links(
         }
     )
     found: dict[tuple[str, str], str] = {}
-    for canonical_id, held in (await tx.links.links_of(wanted)).items():
+    for canonical_id, held in (await tx.links.links_of(wanted, connection)).items():
         for link in held:  # oldest first: the survivor is the one written to
             if link.connection == connection and (link.kind, canonical_id) not in found:
                 found[(link.kind, canonical_id)] = link.remote_id

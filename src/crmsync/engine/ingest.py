@@ -269,7 +269,7 @@ async def _identify(
         for item in unlinked
     }
     known = await _known_entities(tx, kind, sorted({k.text for k in keys.values() if k is not None}))
-    taken = set(await tx.records.get_many(sorted({uuid5_id(k.text) for k in keys.values() if k is not None})))
+    taken = await tx.records.existing(sorted({uuid5_id(k.text) for k in keys.values() if k is not None}))
 
     for item in incoming:
         record = item.record

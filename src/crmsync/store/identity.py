@@ -100,16 +100,15 @@ class IdentityMap:
         result = await self._db.execute(query.order_by(links.c.created_at, links.c.connection, links.c.remote_id))
         return [_link(row) for row in result]
 
-    async def links_of(self, canonical_ids: list[str]) -> dict[str, list[Link]]:
-        """Batched `remote_links`: canonical id → its links, oldest first."""
+    async def links_of(self, canonical_ids: list[str], connection: str | None = None) -> dict[str, list[Link]]:
+        """Batched `remote_links`: canonical id → its links (in `connection` only, when given), oldest first."""
         found: dict[str, list[Link]] = {}
         if not canonical_ids:
             return found
-        query = (
-            sa.select(*_LINK_COLUMNS)
-            .where(among(self._db, links.c.canonical_id, canonical_ids))
-            .order_by(links.c.created_at, links.c.connection, links.c.remote_id)
-        )
+        query = sa.select(*_LINK_COLUMNS).where(among(self._db, links.c.canonical_id, canonical_ids))
+        if connection is not None:
+            query = query.where(links.c.connection == connection)
+        query = query.order_by(links.c.created_at, links.c.connection, links.c.remote_id)
         for row in await self._db.execute(query):
             found.setdefault(row.canonical_id, []).append(_link(row))
         return found

@@ -82,6 +82,15 @@ class GoldenRecords:
         )
         return {row.canonical_id: _golden(row) for row in result}
 
+    async def existing(self, canonical_ids: list[str]) -> set[str]:
+        """Which of `canonical_ids` have a stored record (deleted ones too), without reading the records."""
+        if not canonical_ids:
+            return set()
+        result = await self._db.execute(
+            sa.select(records.c.canonical_id).where(among(self._db, records.c.canonical_id, canonical_ids))
+        )
+        return set(result.scalars())
+
     async def put(self, golden: GoldenRecord) -> GoldenRecord:
         """Store `golden`, which must carry the version it was read at (0 for a new record).
 

@@ -82,5 +82,6 @@ async def test_a_golden_record_two_transactions_create_at_once_is_stale_for_the_
             await creating
         async with store.read() as tx:
             assert (await tx.records.get_many(["c-new"]))["c-new"].version == 1
+            assert await tx.records.existing(["c-new", "c-none"]) == {"c-new"}
     finally:
         await other.aclose()

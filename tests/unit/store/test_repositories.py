@@ -38,6 +38,13 @@ async def test_identity_map_links_looks_up_both_ways_and_unlinks(store: Store) -
         assert await tx.links.canonical_ids("hs", "contacts", ["501", "502", "503"]) == {"501": "c1", "502": "c2"}
         assert await tx.links.remote_id("c1", "hs") == "501"
         assert {link.connection for link in await tx.links.remote_links("c1")} == {"sf", "hs"}
+        assert {
+            cid: [lk.connection for lk in held] for cid, held in (await tx.links.links_of(["c1", "c2"])).items()
+        } == {
+            "c1": ["hs", "sf"],  # oldest first, then by connection (the clock is the same for both here)
+            "c2": ["hs"],
+        }
+        assert await tx.links.links_of(["c1", "c2"], "sf") == {"c1": [Link("c1", "contact", "sf", "Contact", "003A")]}
         assert await tx.links.unlink("sf", "Contact", "003A")
         assert not await tx.links.unlink("sf", "Contact", "003A")
         assert await tx.links.remote_id("c1", "sf") is None
@@ -97,6 +104,8 @@ async def test_golden_record_round_trips_with_provenance_and_versions(store: Sto
         second = await tx.records.put(GoldenRecord(record, provenance, deleted=True, version=1))
         assert second.version == 2
         assert (await tx.records.get_many(["c1", "x"]))["c1"].deleted
+        assert await tx.records.existing(["c1", "x"]) == {"c1"}  # a deleted record's id is taken all the same
+        assert await tx.records.existing([]) == set()
 
 
 async def test_golden_record_put_refuses_a_stale_version(store: Store) -> None:
