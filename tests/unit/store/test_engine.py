@@ -63,7 +63,7 @@ async def test_a_sqlite_store_writes_through_one_connection_and_reads_through_ot
         reader = id((await tx.connection.get_raw_connection()).driver_connection)
         cache = (await tx.connection.exec_driver_sql("PRAGMA cache_size")).scalar()
     assert len(writers) == 1 and reader not in writers
-    assert cache == -4096
+    assert cache == -2048
 
 
 async def test_concurrent_read_modify_write_loses_no_update(tmp_path: Path) -> None:
