@@ -288,7 +288,7 @@ async def _plan(
     planned: list[_Planned] = []
     for job, target in zip(jobs, targets, strict=True):
         stored = goldens.get(target.canonical_id)
-        remote = next((lk.remote_id for lk in links.get(target.canonical_id, []) if lk.connection == connection), None)
+        remote = next((lk.remote_id for lk in links.get(target.canonical_id, [])), None)  # the oldest survives
         if stored is None:
             planned.append(_Planned(job, target, None))
             continue
@@ -387,7 +387,7 @@ async def _parent_links(
     found: dict[tuple[str, str], str] = {}
     for canonical_id, held in (await tx.links.links_of(wanted, connection)).items():
         for link in held:  # oldest first: the survivor is the one written to
-            if link.connection == connection and (link.kind, canonical_id) not in found:
+            if (link.kind, canonical_id) not in found:
                 found[(link.kind, canonical_id)] = link.remote_id
     return found
 

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from crmsync.config import SyncConfig
-from crmsync.engine.inspect import DUPLICATE_CODE, kind_of_object, parse_job_kind
+from crmsync.engine.inspect import kind_of_object, parse_job_kind
+from crmsync.engine.merges import DUPLICATE
 from crmsync.store import Store
 from crmsync.store.tables import audit, jobs, links, records, shadows, sync_errors
 
@@ -113,7 +114,7 @@ async def kind_health(store: Store, config: SyncConfig, *, now: datetime | None 
             kind = kind_of_object(config, connection, obj)
             if kind is None:
                 continue
-            duplicate = operation == "link" and code == DUPLICATE_CODE
+            duplicate = operation == "link" and code == DUPLICATE
             errors[(connection, kind)][2 if duplicate else 1 if operation == "create" else 0] += int(count)
     found = []
     for kind in config.kinds:
@@ -175,7 +176,7 @@ async def sync_volume(
         for index, count in await db.execute(
             sa.select(error_slot.label("slot"), sa.func.count())
             .where(sync_errors.c.last_seen >= start, sync_errors.c.last_seen <= end)
-            .where(sa.not_(sa.and_(sync_errors.c.operation == "link", sync_errors.c.code == DUPLICATE_CODE)))
+            .where(sa.not_(sa.and_(sync_errors.c.operation == "link", sync_errors.c.code == DUPLICATE)))
             .group_by(sa.literal_column("slot"))
         ):
             error_counts[min(int(index), buckets - 1)] += int(count)

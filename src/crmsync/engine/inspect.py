@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from crmsync.config import SyncConfig
+from crmsync.engine.merges import DUPLICATE
 from crmsync.engine.state import gone_from, rules_for_record
 from crmsync.errors import CrmSyncError
 from crmsync.model.rules import SyncRules
@@ -30,9 +31,6 @@ from crmsync.store import (
     open_store,
 )
 from crmsync.store.tables import audit, conflicts, cursors, jobs, links, records, sync_errors
-
-DUPLICATE_CODE = "DUPLICATE"
-"""The code of a sync error that reports a duplicate group (operation `link`) rather than a failure."""
 
 WRITE_OPERATIONS: frozenset[str] = frozenset({"create", "update", "delete"})
 
@@ -162,7 +160,7 @@ async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
         )
         groups = (
             sa.select(sync_errors.c.connection, sync_errors.c.object, sync_errors.c.canonical_id)
-            .where(sync_errors.c.operation == "link", sync_errors.c.code == DUPLICATE_CODE)
+            .where(sync_errors.c.operation == "link", sync_errors.c.code == DUPLICATE)
             .distinct()
             .subquery()
         )
@@ -274,7 +272,7 @@ def object_of_kind(config: SyncConfig, connection: str, kind: ObjectKind) -> str
 
 
 def _is_duplicate(operation: object, code: object) -> bool:
-    return operation == "link" and code == DUPLICATE_CODE
+    return operation == "link" and code == DUPLICATE
 
 
 # ------------------------------------------------------------------------------------------- conflicts
@@ -738,7 +736,6 @@ def _shadow_state(
 
 
 __all__ = [
-    "DUPLICATE_CODE",
     "WRITE_OPERATIONS",
     "ConflictDetail",
     "ConflictView",

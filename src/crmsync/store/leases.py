@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.tables import leases
+from crmsync.store.upsert import upsert
 from crmsync.store.values import Clock
 
 
@@ -72,10 +73,8 @@ class Leases:
     async def hold(self, name: str, holder: str, host: str, pid: int, ttl: timedelta) -> None:
         """Take `name` whoever has it: for a lease only the holder of another (the run lease) may take."""
         now = self._clock()
-        values = {"holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": now + ttl}
-        updated = await self._db.execute(sa.update(leases).where(leases.c.name == name).values(**values))
-        if updated.rowcount == 0:
-            await self._db.execute(sa.insert(leases).values(name=name, **values))
+        values = {"name": name, "holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": now + ttl}
+        await upsert(self._db, leases, values, ("name",))
 
     async def live(self, prefix: str, is_dead: Callable[[Lease], bool]) -> list[Lease]:
         """The leases named `prefix…` that have not expired and whose holder's process is not gone."""
