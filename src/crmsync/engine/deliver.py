@@ -394,16 +394,20 @@ async def _parent_links(
 
 @dataclass
 class _Settled:
-    """A batch's outcomes written in bulk: jobs done, new links, new shadows, records whose errors are cleared."""
+    """A batch's outcomes written in bulk: jobs done, new links, new shadows, what each write met, records whose
+    errors are cleared."""
 
     done: list[int] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     shadows: list[Shadow] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
+    errors: dict[str, list[SyncErrorReport]] = field(default_factory=dict)
+    """What each write met, by canonical id (maybe nothing): its record's create and update errors become these."""
 
     async def flush(self, ctx: SyncContext, tx: Transaction, connection: str, object_name: str) -> None:
         await tx.links.link_many(self.links)
         await tx.shadows.put_many(self.shadows)
+        await tx.errors.replace(connection, object_name, ("create", "update"), self.errors)
         await tx.errors.clear_many(connection, object_name, self.cleared)
         await tx.jobs.complete_many(self.done, ctx.worker)
 
@@ -422,8 +426,8 @@ async def _settle(
     """Store one write's outcome; `written_shadow` is `_written_shadow` of the item when it landed."""
     object_name = ctx.object_name(connection, kind)
     canonical_id = item.target.canonical_id
-    for problem in item.problems:
-        await tx.errors.record(
+    if item.op is None or item.op.kind != "delete":
+        settled.errors[canonical_id] = [
             SyncErrorReport(
                 connection=connection,
                 object=object_name,
@@ -434,7 +438,8 @@ async def _settle(
                 field=problem.field,
                 code=problem.code,
             )
-        )
+            for problem in item.problems
+        ]
     if item.op is None:
         outcome.unchanged += 1
         settled.done.append(item.job.id)
@@ -446,6 +451,7 @@ async def _settle(
     if result is None:
         await tx.jobs.fail(item.job.id, ctx.worker, "the connector returned no result for this write")
         outcome.retrying += 1
+        del settled.errors[canonical_id]  # how the write went is not known yet: its errors stay as they were
         return
     if not result.ok:
         await _failed(ctx, tx, kind, connection, item, result, outcome, settled)
@@ -525,6 +531,7 @@ async def _failed(
     if error.classification == "retryable":
         outcome.retrying += 1
         await tx.jobs.fail(item.job.id, ctx.worker, f"{error.code}: {error.message}")
+        settled.errors.pop(item.target.canonical_id, None)  # tried again later: its errors stay as they were
         return
     if error.classification in ("auth", "fatal"):
         await tx.jobs.fail(item.job.id, ctx.worker, f"{error.code}: {error.message}")
@@ -540,18 +547,20 @@ async def _failed(
         return
     outcome.failed += 1
     fields = ", ".join(error.fields)
-    await tx.errors.record(
-        SyncErrorReport(
-            connection=connection,
-            object=ctx.object_name(connection, kind),
-            operation=item.op.kind if item.op.kind != "upsert" else "create",
-            message=error.message,
-            canonical_id=item.target.canonical_id,
-            remote_id=item.remote_id,
-            field=fields or None,
-            code=error.code,
-        )
+    report = SyncErrorReport(
+        connection=connection,
+        object=ctx.object_name(connection, kind),
+        operation=item.op.kind if item.op.kind != "upsert" else "create",
+        message=error.message,
+        canonical_id=item.target.canonical_id,
+        remote_id=item.remote_id,
+        field=fields or None,
+        code=error.code,
     )
+    if report.operation in ("create", "update"):
+        settled.errors.setdefault(item.target.canonical_id, []).append(report)
+    else:
+        await tx.errors.record(report)  # a refused delete: not what `_Settled.errors` settles
     # Not retried on its own: the next change of the record (or `crmsync errors retry`) queues it again.
     settled.done.append(item.job.id)
 

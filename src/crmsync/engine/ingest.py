@@ -424,12 +424,17 @@ class _PageWrites:
     shadows: list[Shadow] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     jobs: list[NewJob] = field(default_factory=list)
+    read_errors: dict[str, list[SyncErrorReport]] = field(default_factory=dict)
+    """Each record reconciled, by canonical id: the problems its mapping met (maybe none)."""
+    changed: set[str] = field(default_factory=set)
+    """Records stored before whose golden values this page changed."""
 
-    async def flush(self, tx: Transaction) -> None:
+    async def flush(self, tx: Transaction, connection: str, object_name: str) -> None:
         await tx.records.put_many(list(self.goldens.values()))
         await tx.shadows.put_many(self.shadows)
         await tx.audit.append(self.audit)
         await tx.jobs.enqueue_many(self.jobs)
+        await tx.errors.replace(connection, object_name, ("read",), self.read_errors)
 
 
 async def _reconcile_page(
@@ -471,9 +476,10 @@ async def _reconcile_page(
         survivor = next((link.remote_id for link in links.get(canonical_id, []) if link.connection == connection), None)
         if survivor is not None and survivor != record.id:
             continue  # a duplicate: only the survivor's values count
-        for problem in item.problems:
-            outcome.errors += 1
-            await tx.errors.record(
+        outcome.errors += len(item.problems)
+        stored = goldens.get(canonical_id)
+        if item.problems or stored is not None:  # a record met for the first time has no errors to settle
+            writes.read_errors[canonical_id] = [
                 SyncErrorReport(
                     connection=connection,
                     object=object_name,
@@ -484,8 +490,8 @@ async def _reconcile_page(
                     field=problem.field,
                     code=problem.code,
                 )
-            )
-        stored = goldens.get(canonical_id)
+                for problem in item.problems
+            ]
         if stored is not None and stored.deleted:
             continue  # deleted everywhere already; a late read does not bring it back
         held = shadows.setdefault(canonical_id, {})
@@ -512,7 +518,26 @@ async def _reconcile_page(
             goldens[canonical_id] = writes.goldens[canonical_id]
         if writes.shadows and writes.shadows[-1].canonical_id == canonical_id:
             held[connection] = writes.shadows[-1]
-    await writes.flush(tx)
+    await _recheck_refused(ctx, tx, kind, writes)
+    await writes.flush(tx, connection, object_name)
+
+
+async def _recheck_refused(ctx: SyncContext, tx: Transaction, kind: ObjectKind, writes: _PageWrites) -> None:
+    """A changed record that a CRM refused before is written there again, even with nothing new to write.
+
+    Its golden values may now be what that CRM holds already (a deal moved back from a stage it cannot hold):
+    the write's delivery then settles the error, instead of leaving it to the next change written there.
+    """
+    if not writes.changed:
+        return
+    changed = sorted(writes.changed)
+    queued = {job.key for job in writes.jobs}
+    for target in ctx.connections(kind):
+        for canonical_id in sorted(await tx.errors.refused(target, ctx.object_name(target, kind), changed)):
+            job = write_job(kind, canonical_id, target)
+            if job.key not in queued:
+                queued.add(job.key)
+                writes.jobs.append(job)
 
 
 async def _store_result(
@@ -536,6 +561,8 @@ async def _store_result(
         writes.goldens[canonical_id] = to_stored(canonical_id, kind, result.golden, previous, reasons)
     if result.audit:
         outcome.changed += 1
+        if previous is not None:  # a record met for the first time was refused nowhere yet
+            writes.changed.add(canonical_id)
         writes.audit.extend(
             AuditEntry(
                 canonical_id=canonical_id,

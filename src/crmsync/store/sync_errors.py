@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,6 +85,98 @@ class SyncErrors:
         row = (await self._db.execute(sa.select(sync_errors).where(sync_errors.c.id == error_id))).one()
         return _sync_error(row)
 
+    async def replace(
+        self,
+        connection: str,
+        object: str,
+        operations: Collection[str],
+        reports: Mapping[str, Sequence[SyncErrorReport]],
+    ) -> None:
+        """Records just read or written: their errors of `operations` become exactly these reports.
+
+        `reports` maps canonical ids to what the read (or the write) met, maybe nothing. A problem met again
+        (same operation and field) is counted again, a new one is added, one the record no longer has (its
+        value fixed in the CRM, the value map completed, the write gone through) is cleared: an error is the
+        record's state, not its history. A few statements per page or batch, instead of three per problem.
+        """
+        now = self._clock()
+        existing: dict[tuple[str, str, str | None], builtins.list[int]] = {}
+        canonical_ids = sorted(reports)
+        for start in range(0, len(canonical_ids), 500):
+            query = (
+                sa.select(sync_errors.c.id, sync_errors.c.canonical_id, sync_errors.c.operation, sync_errors.c.field)
+                .where(
+                    sync_errors.c.connection == connection,
+                    sync_errors.c.object == object,
+                    among(self._db, sync_errors.c.canonical_id, canonical_ids[start : start + 500]),
+                    sync_errors.c.operation.in_(sorted(operations)),
+                )
+                .order_by(sync_errors.c.id)
+            )
+            for row in await self._db.execute(query):
+                existing.setdefault((row.canonical_id, row.operation, row.field), []).append(row.id)
+        again: builtins.list[dict[str, Any]] = []
+        new: builtins.list[dict[str, Any]] = []
+        for canonical_id, met in reports.items():
+            for report in met:
+                if report.operation not in operations or report.canonical_id != canonical_id:
+                    raise ValueError(f"a {report.operation} error of {report.canonical_id} filed under {canonical_id}")
+                latest = {
+                    "message": report.message,
+                    "code": report.code,
+                    "remote_id": report.remote_id,
+                    "last_seen": now,
+                }
+                kept = existing.get((canonical_id, report.operation, report.field))
+                if kept:
+                    again.append({"error_id": kept.pop(0), **latest})
+                else:
+                    new.append(
+                        {
+                            "connection": connection,
+                            "object": object,
+                            "operation": report.operation,
+                            "canonical_id": canonical_id,
+                            "field": report.field,
+                            "count": 1,
+                            "first_seen": now,
+                            **latest,
+                        }
+                    )
+        if again:
+            await self._db.execute(
+                sa.update(sync_errors)
+                .where(sync_errors.c.id == sa.bindparam("error_id"))
+                .values(
+                    count=sync_errors.c.count + 1,
+                    message=sa.bindparam("message"),
+                    code=sa.bindparam("code"),
+                    remote_id=sa.bindparam("remote_id"),
+                    last_seen=sa.bindparam("last_seen"),
+                ),
+                again,
+            )
+        if new:
+            await self._db.execute(sa.insert(sync_errors), new)
+        gone = sorted(error_id for ids in existing.values() for error_id in ids)
+        for start in range(0, len(gone), 500):
+            await self._db.execute(
+                sa.delete(sync_errors).where(among(self._db, sync_errors.c.id, gone[start : start + 500]))
+            )
+
+    async def refused(self, connection: str, object: str, canonical_ids: Sequence[str]) -> set[str]:
+        """Those of `canonical_ids` with an open create or update error in this connection."""
+        found: set[str] = set()
+        for start in range(0, len(canonical_ids), 500):
+            query = sa.select(sync_errors.c.canonical_id).where(
+                sync_errors.c.connection == connection,
+                sync_errors.c.object == object,
+                among(self._db, sync_errors.c.canonical_id, canonical_ids[start : start + 500]),
+                sync_errors.c.operation.in_(("create", "update")),
+            )
+            found.update(str(canonical_id) for canonical_id in (await self._db.execute(query)).scalars())
+        return found
+
     async def list(self, connection: str | None = None, canonical_id: str | None = None) -> list[SyncError]:
         query = sa.select(sync_errors).order_by(sync_errors.c.id)
         if connection is not None:
@@ -120,7 +212,12 @@ class SyncErrors:
         return (await self._db.execute(query)).rowcount
 
     async def clear_many(self, connection: str, object: str, canonical_ids: builtins.list[str]) -> int:
-        """Clear the write and read errors of many records (not their duplicate-group reports), in few statements."""
+        """Clear the write errors of many records, in few statements.
+
+        Not their duplicate-group reports (about the other records: the survivor's good write does not settle
+        them), nor their read errors: a good write to a CRM does not fix a value read there, and the next read
+        of the record says whether it still has it (`replace`).
+        """
         cleared = 0
         for start in range(0, len(canonical_ids), 500):
             chunk = canonical_ids[start : start + 500]
@@ -128,8 +225,7 @@ class SyncErrors:
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
                 among(self._db, sync_errors.c.canonical_id, chunk),
-                # A duplicate group is about the other records: the survivor's good write does not settle it.
-                sync_errors.c.operation != "link",
+                sync_errors.c.operation.not_in(("link", "read")),
             )
             cleared += (await self._db.execute(query)).rowcount
         return cleared

@@ -271,6 +271,32 @@ async def test_s20_unmapped_lead_source_is_skipped_and_reported(crm: Crm) -> Non
     assert dv_row is not None and (dv_row["lastname"], dv_row["jobtitle"]) == ("Hopper", "Admiral")
 
 
+async def test_s20_each_unreadable_value_is_reported_until_fixed_in_its_crm(crm: Crm) -> None:
+    sf = await crm.sb.salesforce.create(
+        "contact", {"LastName": "Hopper", "Email": "grace@example.com", "LeadSource": "Webinar", "Phone": "ask"}
+    )
+    await crm.sync()
+
+    async def salesforce_reads() -> dict[str | None, int]:
+        return {
+            e.report.field: e.count
+            for e in await crm.errors()
+            if (e.report.connection, e.report.operation, e.report.remote_id) == ("salesforce", "read", sf)
+        }
+
+    # Both problems of the one record are listed, each naming its field.
+    assert await salesforce_reads() == {"lead_source": 1, "phone": 1}
+    await crm.sb.salesforce.update("contact", sf, {"LeadSource": "Web", "Title": "Admiral"})
+    await crm.sync()
+    # The value map now reads the lead source: its error is gone; the phone is still unreadable, read twice.
+    assert await salesforce_reads() == {"phone": 2}
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    assert canonical is not None and (await crm.golden(canonical)).get("lead_source") == "web"
+    await crm.sb.salesforce.update("contact", sf, {"Phone": "+1 415 555 0100"})
+    await crm.sync()
+    assert await salesforce_reads() == {}
+
+
 async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm: Crm) -> None:
     hs = await crm.sb.hubspot.create(
         "deal",
@@ -306,3 +332,15 @@ async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm: Crm
             "unmapped_value",
         )
         assert "'renewal_due'" in found.message and vendor_field in found.message
+    # Still in that stage at the next change: the same error, counted again, not a second one.
+    await crm.sb.hubspot.update("deal", hs, {"amount": "8000"})
+    await crm.sync()
+    again = await crm.errors()
+    assert sorted((e.report.connection, e.report.field, e.count) for e in again) == [
+        ("dynamics", "stage", 2),
+        ("salesforce", "stage", 2),
+    ]
+    # Back in a stage both can hold: the writes go through whole, and the errors are settled.
+    await crm.sb.hubspot.update("deal", hs, {"pipeline": "default", "dealstage": "contractsent"})
+    await crm.sync()
+    assert await crm.errors() == []

@@ -18,6 +18,7 @@ from crmsync.store import (
     StaleRecordError,
     Store,
     SyncErrorReport,
+    SyncOperation,
 )
 from crmsync.store.audit import GROUPED
 from crmsync.store.codec import content_hash
@@ -205,6 +206,78 @@ async def test_sync_errors_of_one_record_and_of_some_ids(store: Store) -> None:
         found = await tx.errors.get_many([other.id, 10_000, by_remote.id])
         assert sorted(found) == sorted([other.id, by_remote.id])
         assert found[other.id].report.remote_id == "004"
+
+
+def _problem(
+    operation: SyncOperation,
+    field: str,
+    message: str,
+    canonical_id: str = "c1",
+    remote_id: str | None = "003",
+) -> SyncErrorReport:
+    return SyncErrorReport("sf", "Contact", operation, message, canonical_id, remote_id, field, "unmapped_value")
+
+
+async def test_sync_errors_replace_keeps_each_problem_met_and_clears_the_ones_gone(
+    store: Store, clock: FakeClock
+) -> None:
+    async with store.begin() as tx:
+        refused = await tx.errors.record(SyncErrorReport("sf", "Contact", "update", "too long", "c1", "003", "title"))
+        await tx.errors.replace(
+            "sf",
+            "Contact",
+            ("read",),
+            {
+                "c1": [_problem("read", "lead_source", "'Webinar'"), _problem("read", "phone", "?")],
+                "c2": [_problem("read", "phone", "??", "c2", "004")],
+                "c3": [],
+            },
+        )
+    async with store.read() as tx:
+        first = {(e.report.remote_id, e.report.field): e for e in await tx.errors.list() if e.id != refused.id}
+    assert set(first) == {("003", "lead_source"), ("003", "phone"), ("004", "phone")}
+    assert {e.count for e in first.values()} == {1}
+    clock.advance(timedelta(minutes=5))
+    async with store.begin() as tx:
+        # c1's lead source was fixed, its phone is still unreadable; c2 was not read this time. Its write
+        # errors are another operation's: a read leaves them alone.
+        await tx.errors.replace("sf", "Contact", ("read",), {"c1": [_problem("read", "phone", "still ?")]})
+        # A good write clears the record's write errors, not what its reads met.
+        assert await tx.errors.clear_many("sf", "Contact", ["c1", "c2"]) == 1
+    async with store.read() as tx:
+        after = {(e.report.remote_id, e.report.field): e for e in await tx.errors.list()}
+    assert set(after) == {("003", "phone"), ("004", "phone")}
+    phone = after[("003", "phone")]
+    assert (phone.id, phone.count, phone.report.message) == (first[("003", "phone")].id, 2, "still ?")
+    assert (phone.first_seen, phone.last_seen) == (first[("003", "phone")].first_seen, clock())
+    assert after[("004", "phone")] == first[("004", "phone")]
+
+
+async def test_sync_errors_replace_settles_the_operations_it_is_given_only(store: Store) -> None:
+    async with store.begin() as tx:
+        await tx.errors.replace(
+            "sf",
+            "Contact",
+            ("create", "update"),
+            {"c1": [_problem("create", "industry", "no such value", remote_id=None)]},
+        )
+        read = await tx.errors.record(_problem("read", "phone", "?"))
+        # Created since: the update that went through met a problem of another field; the create's is gone.
+        await tx.errors.replace("sf", "Contact", ("create", "update"), {"c1": [_problem("update", "rating", "no")]})
+    async with store.read() as tx:
+        left = await tx.errors.list()
+    assert [(e.report.operation, e.report.field) for e in left] == [("read", "phone"), ("update", "rating")]
+    assert left[0].id == read.id
+    async with store.read() as tx:
+        # What a changed record's next read asks: which of these a CRM refused (its read errors do not count).
+        assert await tx.errors.refused("sf", "Contact", ["c1", "c2"]) == {"c1"}
+        assert await tx.errors.refused("hs", "Contact", ["c1"]) == set()
+    async with store.begin() as tx:
+        await tx.errors.replace("sf", "Contact", ("create", "update"), {"c1": []})
+        assert await tx.errors.refused("sf", "Contact", ["c1"]) == set()
+    with pytest.raises(ValueError, match="a read error of c1 filed under c1"):
+        async with store.begin() as tx:
+            await tx.errors.replace("sf", "Contact", ("create",), {"c1": [_problem("read", "phone", "?")]})
 
 
 async def test_audit_appends_and_lists_a_records_history(store: Store) -> None:
