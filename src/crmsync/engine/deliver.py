@@ -479,6 +479,7 @@ async def _settle(
     _plan_entry(ctx, kind, connection, item, remote_id)
     if not item.problems:
         settled.cleared.append(canonical_id)
+        del settled.errors[canonical_id]  # gone through whole: `clear_many` settles its errors
     if item.link_waits:
         ctx.report.add(kind, connection, "link_waiting")
 
