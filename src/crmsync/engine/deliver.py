@@ -451,7 +451,7 @@ async def _settle(
     if result is None:
         await tx.jobs.fail(item.job.id, ctx.worker, "the connector returned no result for this write")
         outcome.retrying += 1
-        del settled.errors[canonical_id]  # how the write went is not known yet: its errors stay as they were
+        settled.errors.pop(canonical_id, None)  # how the write went is not known yet: its errors stay as they were
         return
     if not result.ok:
         await _failed(ctx, tx, kind, connection, item, result, outcome, settled)

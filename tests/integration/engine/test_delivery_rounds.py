@@ -1,4 +1,5 @@
-"""A delivery round claims in short transactions and plans outside them: SQLite's one writer stays free meanwhile."""
+"""A delivery round claims in short transactions and plans outside them (SQLite's one writer stays free meanwhile); a
+write its connector gave no result for is tried again."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine import deliver as delivery
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.context import SyncContext
@@ -71,3 +73,32 @@ async def test_a_plan_that_fails_gives_its_claim_back_whole(crm: Crm, monkeypatc
     [job] = await _dataverse_writes(crm, "pending")
     assert (job.attempts, job.locked_by) == (0, None)  # as a rolled-back claim: no attempt spent, nobody holds it
     assert await _in_dataverse(crm) == 0
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["create", "delete"])
+async def test_a_write_without_a_result_is_tried_again_with_its_errors_as_they_were(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch, deleted: bool
+) -> None:
+    if deleted:
+        sf = await crm.sb.salesforce.create("contact", {"LastName": "Rounds", "Email": EMAIL})
+        await crm.sync()
+        await crm.sb.salesforce.delete("contact", sf)
+        await crm.sync(paused=frozenset({"dynamics"}))  # the delete there waits in the queue
+    else:
+        await _queued_write(crm)
+    errors_before = await crm.errors()
+    async with open_connectors(crm.config) as connectors:
+        connector = connectors["dynamics"]
+        apply = connector.apply
+
+        async def apply_losing_results(object_name: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+            await apply(object_name, ops)
+            return []  # a connector bug: the writes were sent, their results lost
+
+        monkeypatch.setattr(connector, "apply", apply_losing_results)
+        ctx = SyncContext(crm.config, crm.store, connectors, utc_now, worker="worker:test")
+        delivered = await delivery.deliver(ctx, "contact", "dynamics")
+    assert (delivered.retrying, delivered.created, delivered.deleted) == (1, 0, 0)
+    [job] = await _dataverse_writes(crm, "pending")  # to be tried again, after its backoff
+    assert (job.attempts, job.locked_by) == (1, None)
+    assert await crm.errors() == errors_before

@@ -288,7 +288,7 @@ async def test_s20_each_unreadable_value_is_reported_until_fixed_in_its_crm(crm:
     assert await salesforce_reads() == {"lead_source": 1, "phone": 1}
     await crm.sb.salesforce.update("contact", sf, {"LeadSource": "Web", "Title": "Admiral"})
     await crm.sync()
-    # The value map now reads the lead source: its error is gone; the phone is still unreadable, read twice.
+    # 'Web' has a mapping: the lead source's error is gone; the phone is still unreadable, read twice.
     assert await salesforce_reads() == {"phone": 2}
     canonical = await crm.canonical("contact", "salesforce", sf)
     assert canonical is not None and (await crm.golden(canonical)).get("lead_source") == "web"
