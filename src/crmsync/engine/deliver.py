@@ -426,32 +426,21 @@ async def _settle(
     """Store one write's outcome; `written_shadow` is `_written_shadow` of the item when it landed."""
     object_name = ctx.object_name(connection, kind)
     canonical_id = item.target.canonical_id
-    if item.op is None or item.op.kind != "delete":
-        settled.errors[canonical_id] = [
-            SyncErrorReport(
-                connection=connection,
-                object=object_name,
-                operation="update" if item.remote_id else "create",
-                message=problem.message,
-                canonical_id=canonical_id,
-                remote_id=item.remote_id,
-                field=problem.field,
-                code=problem.code,
-            )
-            for problem in item.problems
-        ]
     if item.op is None:
         outcome.unchanged += 1
+        settled.errors[canonical_id] = _problems_met(item, connection, object_name)
         settled.done.append(item.job.id)
         return
     if ctx.dry_run:
+        if item.op.kind != "delete":
+            settled.errors[canonical_id] = _problems_met(item, connection, object_name)
         _plan_entry(ctx, kind, connection, item)
         settled.done.append(item.job.id)
         return
     if result is None:
+        # How the write went is not known yet: it is tried again, and its errors stay as they were.
         await tx.jobs.fail(item.job.id, ctx.worker, "the connector returned no result for this write")
         outcome.retrying += 1
-        settled.errors.pop(canonical_id, None)  # how the write went is not known yet: its errors stay as they were
         return
     if not result.ok:
         await _failed(ctx, tx, kind, connection, item, result, outcome, settled)
@@ -477,11 +466,29 @@ async def _settle(
     settled.shadows.append(Shadow(canonical_id, connection, written_shadow))
     settled.done.append(item.job.id)
     _plan_entry(ctx, kind, connection, item, remote_id)
-    if not item.problems:
-        settled.cleared.append(canonical_id)
-        del settled.errors[canonical_id]  # gone through whole: `clear_many` settles its errors
+    if item.problems:
+        settled.errors[canonical_id] = _problems_met(item, connection, object_name)
+    else:
+        settled.cleared.append(canonical_id)  # gone through whole: `clear_many` settles its errors
     if item.link_waits:
         ctx.report.add(kind, connection, "link_waiting")
+
+
+def _problems_met(item: _Planned, connection: str, object_name: str) -> list[SyncErrorReport]:
+    """The sync errors of what mapping the write out met (values the target cannot take)."""
+    return [
+        SyncErrorReport(
+            connection=connection,
+            object=object_name,
+            operation="update" if item.remote_id else "create",
+            message=problem.message,
+            canonical_id=item.target.canonical_id,
+            remote_id=item.remote_id,
+            field=problem.field,
+            code=problem.code,
+        )
+        for problem in item.problems
+    ]
 
 
 def _landed(item: _Planned, result: WriteResult | None, dry_run: bool) -> bool:
@@ -532,8 +539,7 @@ async def _failed(
     if error.classification == "retryable":
         outcome.retrying += 1
         await tx.jobs.fail(item.job.id, ctx.worker, f"{error.code}: {error.message}")
-        settled.errors.pop(item.target.canonical_id, None)  # tried again later: its errors stay as they were
-        return
+        return  # tried again later: its errors stay as they were
     if error.classification in ("auth", "fatal"):
         await tx.jobs.fail(item.job.id, ctx.worker, f"{error.code}: {error.message}")
         raise (AuthError if error.classification == "auth" else FatalError)(
@@ -548,9 +554,10 @@ async def _failed(
         return
     outcome.failed += 1
     fields = ", ".join(error.fields)
+    object_name = ctx.object_name(connection, kind)
     report = SyncErrorReport(
         connection=connection,
-        object=ctx.object_name(connection, kind),
+        object=object_name,
         operation=item.op.kind if item.op.kind != "upsert" else "create",
         message=error.message,
         canonical_id=item.target.canonical_id,
@@ -559,7 +566,7 @@ async def _failed(
         code=error.code,
     )
     if report.operation in ("create", "update"):
-        settled.errors.setdefault(item.target.canonical_id, []).append(report)
+        settled.errors[item.target.canonical_id] = [*_problems_met(item, connection, object_name), report]
     else:
         await tx.errors.record(report)  # a refused delete: not what `_Settled.errors` settles
     # Not retried on its own: the next change of the record (or `crmsync errors retry`) queues it again.
