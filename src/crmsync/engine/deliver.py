@@ -451,7 +451,7 @@ async def _settle(
             await tx.links.unlink(connection, object_name, item.remote_id)
         await tx.shadows.delete(canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
-        await tx.errors.clear(connection, object_name, canonical_id=canonical_id)
+        await tx.errors.clear_record(connection, object_name, canonical_id)
         _plan_entry(ctx, kind, connection, item)
         return
     assert item.delta is not None

@@ -7,7 +7,7 @@ the chain is). The canonical records the two stood for merge, and the merged rec
 in other connections are merged by their vendor's merge where it has one (`rmerge` jobs), else
 handled by the delete policy (`rdelete`, or kept as a reported duplicate; `rarchive` marks it).
 `tombstones` queues merges with deletes and applies them first. A survivor read with ids of its own
-canonical record (`absorb`) takes their place there, and their duplicate reports go with them.
+canonical record (`absorb`) takes their place there, and their errors go with them.
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ async def apply_merge(
     for ref in plan.unlink:
         ref_object = ctx.object_name(ref.connection, kind)
         await tx.links.unlink(ref.connection, ref_object, ref.remote_id)
-        # A reported duplicate the vendor merged away is settled.
-        await drop_duplicate_reports(tx, ref.connection, ref_object, involved, {ref.remote_id})
+        # Merged away: its errors (a duplicate's report, what its reads met) are settled.
+        await tx.errors.clear_remote(ref.connection, ref_object, [ref.remote_id])
     if plan.merge is not None:
         # Moved, not linked anew: a link's age decides which record of a connection crmsync writes to,
         # so a duplicate linked earlier in this run must not overtake the records it moves.
@@ -177,7 +177,7 @@ async def apply_merge(
         await _merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
     for counterpart in kept_apart.values():
         await _keep_as_duplicate(ctx, tx, kind, connection, kept, counterpart)
-    await _settle_reports(tx, kept, involved)
+    await _settle_errors(tx, kept, involved)
     # The survivor's merged values are read again and reconciled into the kept record.
     await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
     return True
@@ -248,7 +248,7 @@ async def absorb(
         return
     for remote_id in gone:
         await tx.links.unlink(connection, object_name, remote_id)
-    await drop_duplicate_reports(tx, connection, object_name, {canonical_id}, set(gone))
+    await tx.errors.clear_remote(connection, object_name, gone)
     rest = [remote_id for remote_id in held if remote_id not in gone]
     was_first = held[0] in gone
     if survivor not in rest:
@@ -271,25 +271,38 @@ async def absorb(
         await _put_first(ctx, tx, kind, canonical_id, {canonical_id}, RemoteRef(connection, survivor), None, set())
 
 
-async def _settle_reports(tx: Transaction, kept: str, involved: set[str]) -> None:
-    """The merged records' DUPLICATE reports name the kept record, and none names a record crmsync syncs.
+async def _settle_errors(tx: Transaction, kept: str, involved: set[str]) -> None:
+    """The merged records' errors as if the kept record had always held the person's records.
 
-    A report left under the retired canonical id is missed by whatever settles the kept record's reports
-    later (a delete handing the person to the next duplicate clears its report by the kept id).
+    DUPLICATE reports name the kept record, and none names a record crmsync syncs. A read error stays where
+    its record is the one crmsync syncs in its CRM, filed under the kept record, and goes where its record
+    is a duplicate now (a duplicate's values are not read; nothing would settle it). The retired record's
+    create and update errors go: its values are written nowhere any more. An error left under the retired
+    canonical id is missed by whatever settles the kept record's errors later (its next read, a delete
+    handing the person to the next duplicate).
     """
     first: dict[str, str] = {}
     for link in await tx.links.remote_links(kept):  # oldest first
         first.setdefault(link.connection, link.remote_id)
+    moved: list[int] = []
     for canonical_id in sorted(involved):
         for error in await tx.errors.list(None, canonical_id):
             report = error.report
-            if report.code != DUPLICATE:
-                continue
-            if report.remote_id is not None and first.get(report.connection) == report.remote_id:
-                await tx.errors.clear_id(error.id)
-            elif canonical_id != kept:
-                await tx.errors.clear_id(error.id)
-                await tx.errors.record(replace(report, canonical_id=kept))
+            synced = report.remote_id is not None and first.get(report.connection) == report.remote_id
+            if report.code == DUPLICATE:
+                if synced:
+                    await tx.errors.clear_id(error.id)
+                elif canonical_id != kept:
+                    await tx.errors.clear_id(error.id)
+                    await tx.errors.record(replace(report, canonical_id=kept))
+            elif report.operation == "read":
+                if not synced:
+                    await tx.errors.clear_id(error.id)
+                elif canonical_id != kept:
+                    moved.append(error.id)
+        if canonical_id != kept:
+            await tx.errors.clear_writes(canonical_id)
+    await tx.errors.move(moved, kept)
 
 
 async def report_duplicate(
@@ -346,6 +359,7 @@ async def _retire_counterpart(
     else:
         return False
     await tx.links.unlink(other, object_name, counterpart.merged)
+    await tx.errors.clear_remote(other, object_name, [counterpart.merged])
     await tx.jobs.enqueue(job)
     await tx.audit.append([_counterpart_entry(ctx, canonical_id, counterpart, reason)])
     return True

@@ -21,7 +21,6 @@ from crmsync.engine.matching_merge import RemoteRef
 from crmsync.engine.merges import (
     DELETED_FIELD,
     apply_merge,
-    drop_duplicate_reports,
     merge_kind,
     rarchive_kind,
     rdelete_kind,
@@ -118,6 +117,8 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
             outcome.merged += 1
         return
     object_name = ctx.object_name(connection, kind)
+    # Whatever reading or writing the record met is moot: it is gone from its CRM.
+    await tx.errors.clear_remote(connection, object_name, [remote_id])
     # The link may have moved since the job was queued (a merge): trust the identity map now.
     canonical_id = await tx.links.canonical_id(connection, object_name, remote_id)
     if canonical_id is None:
@@ -128,9 +129,9 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     survivor = next((lk.remote_id for lk in links if lk.connection == connection), None)
     await tx.links.unlink(connection, object_name, remote_id)
     if survivor != remote_id or stored is None or stored.deleted:
-        # A duplicate went away (its report with it), or the record is gone already: nothing to propagate.
-        await drop_duplicate_reports(tx, connection, object_name, {canonical_id}, {remote_id})
-        return
+        return  # a duplicate went away (its report with it), or the record is gone already: nothing to propagate
+    # The record crmsync wrote to there is gone: the canonical record's writes to it are moot too.
+    await tx.errors.clear_record(connection, object_name, canonical_id)
     successor = next((lk.remote_id for lk in links if lk.connection == connection and lk.remote_id != remote_id), None)
     if successor is not None:
         # The survivor of an in-system duplicate group went; the person still has a record there: the next
@@ -182,6 +183,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     if policy == "propagate":
         outcome.propagated += 1
         await tx.records.put(replace(stored, deleted=True))
+        await tx.errors.clear_writes(canonical_id)  # nothing creates or updates it anywhere any more
         await tx.keys.release(canonical_id)
         for other in others:
             await tx.jobs.enqueue(write_job(kind, canonical_id, other))
@@ -234,7 +236,7 @@ async def delete_duplicates(
             continue
         payload = {"object": link.object, "remote_id": link.remote_id, "canonical_id": canonical_id}
         await tx.links.unlink(link.connection, link.object, link.remote_id)
-        await drop_duplicate_reports(tx, link.connection, link.object, {canonical_id}, {link.remote_id})
+        await tx.errors.clear_remote(link.connection, link.object, [link.remote_id])
         job = NewJob(f"rdel:{link.connection}/{link.remote_id}", rdelete_kind(kind, link.connection), payload)
         await tx.jobs.enqueue(job)
         entry = AuditEntry(canonical_id, "@duplicate_deleted", link.remote_id, None, link.connection, "propagate", at)

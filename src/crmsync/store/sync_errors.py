@@ -230,5 +230,53 @@ class SyncErrors:
             cleared += (await self._db.execute(query)).rowcount
         return cleared
 
+    async def clear_remote(
+        self, connection: str, object: str, remote_ids: Collection[str], operations: Collection[str] | None = None
+    ) -> int:
+        """Every error about these records of one CRM, under any canonical record: they left it (deleted there,
+        merged away, deleted by crmsync as a duplicate), so nothing about them is left to fix. With
+        `operations`, only those (the read errors of records read without a problem)."""
+        ids = sorted(remote_ids)
+        cleared = 0
+        for start in range(0, len(ids), 500):
+            query = sa.delete(sync_errors).where(
+                sync_errors.c.connection == connection,
+                sync_errors.c.object == object,
+                among(self._db, sync_errors.c.remote_id, ids[start : start + 500]),
+            )
+            if operations is not None:
+                query = query.where(sync_errors.c.operation.in_(sorted(operations)))
+            cleared += (await self._db.execute(query)).rowcount
+        return cleared
+
+    async def clear_record(self, connection: str, object: str, canonical_id: str) -> int:
+        """A canonical record's errors in one CRM, its duplicate reports aside: its record there is gone, so
+        what reading or writing it met is moot; the duplicates reported behind it are other records."""
+        query = sa.delete(sync_errors).where(
+            sync_errors.c.connection == connection,
+            sync_errors.c.object == object,
+            sync_errors.c.canonical_id == canonical_id,
+            sync_errors.c.operation != "link",
+        )
+        return (await self._db.execute(query)).rowcount
+
+    async def clear_writes(self, canonical_id: str) -> int:
+        """A canonical record's create and update errors in every CRM: it was deleted or merged into another,
+        so its values are written nowhere any more."""
+        query = sa.delete(sync_errors).where(
+            sync_errors.c.canonical_id == canonical_id, sync_errors.c.operation.in_(("create", "update"))
+        )
+        return (await self._db.execute(query)).rowcount
+
+    async def move(self, error_ids: Collection[int], canonical_id: str) -> None:
+        """File these errors under another canonical record (a merge retired theirs; their records are its now)."""
+        ids = sorted(error_ids)
+        for start in range(0, len(ids), 500):
+            await self._db.execute(
+                sa.update(sync_errors)
+                .where(among(self._db, sync_errors.c.id, ids[start : start + 500]))
+                .values(canonical_id=canonical_id)
+            )
+
     async def clear_id(self, error_id: int) -> bool:
         return (await self._db.execute(sa.delete(sync_errors).where(sync_errors.c.id == error_id))).rowcount > 0

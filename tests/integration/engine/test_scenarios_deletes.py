@@ -9,7 +9,7 @@ from crmsync.engine.resolution import resolve
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
 from crmsync.engine.tombstones import DELETED_FIELD
-from crmsync.store import AuditEntry, GoldenRecord, Link
+from crmsync.store import AuditEntry, GoldenRecord, Link, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 
 EMAIL = "grace.hopper@example.com"
@@ -454,3 +454,76 @@ async def test_s14_with_archive_a_counterpart_that_cannot_merge_is_marked_and_ke
     again = await crm.sync(full=True)
     assert again.total("created") + again.total("updated") + again.total("deleted") == 0
     assert (await crm.golden(canonical)).get("description") is None
+
+
+def _about(errors: list[SyncError], connection: str, remote_id: str) -> list[tuple[str, str | None]]:
+    return sorted(
+        (e.report.operation, e.report.field)
+        for e in errors
+        if (e.report.connection, e.report.remote_id) == (connection, remote_id)
+    )
+
+
+async def test_s11_a_deleted_contacts_sync_errors_go_with_it(crm: Crm) -> None:
+    sf = await crm.sb.salesforce.create(
+        "contact", {"LastName": "Hopper", "Email": EMAIL, "LeadSource": "Webinar", "Phone": "ask"}
+    )
+    await crm.sync()
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    assert canonical is not None
+    assert _about(await crm.errors(), "salesforce", sf) == [("read", "lead_source"), ("read", "phone")]
+    dv = await crm.twin("contact", "salesforce", sf, "dynamics")
+    await crm.sb.dynamics.delete("contact", dv)
+    report = await crm.sync()
+    assert report.total("delete_propagated") == 1 and await crm.sb.salesforce.get("contact", sf) is None
+    # Nothing is left to fix about a record deleted everywhere.
+    assert await crm.errors() == []
+
+
+async def test_s11_a_contact_deleted_where_it_was_read_takes_its_refused_creates_along(crm: Crm) -> None:
+    hs = await crm.sb.hubspot.create("contact", {"firstname": "Ada", "email": EMAIL, "phone": "ask"})
+    await crm.sync()
+    canonical = await crm.canonical("contact", "hubspot", hs)
+    assert canonical is not None
+    # No last name: Salesforce and Dataverse refuse it; HubSpot's phone cannot be read.
+    assert sorted((e.report.connection, e.report.operation) for e in await crm.errors()) == [
+        ("dynamics", "create"),
+        ("hubspot", "read"),
+        ("salesforce", "create"),
+    ]
+    await crm.sb.hubspot.delete("contact", hs)
+    report = await crm.sync()
+    assert report.total("delete_propagated") == 1
+    assert await crm.errors() == []
+
+
+async def test_s14_a_read_error_follows_its_record_into_the_merged_contact(crm: Crm) -> None:
+    older = await crm.sb.dynamics.create(
+        "contact", {"firstname": "Grace", "lastname": "Hopper", "emailaddress1": EMAIL}
+    )
+    younger = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": "g.hopper@navy.example"})
+    await crm.sync()
+    kept = await crm.canonical("contact", "dynamics", older)
+    retired = await crm.canonical("contact", "dynamics", younger)
+    assert kept is not None and retired is not None
+    sf_older = await crm.twin("contact", "dynamics", older, "salesforce")
+    sf_younger = await crm.twin("contact", "dynamics", younger, "salesforce")
+    for sf in (sf_older, sf_younger):
+        await crm.sb.salesforce.update("contact", sf, {"LeadSource": "Webinar"})
+    await crm.sync()
+    assert sorted((e.report.canonical_id, e.report.remote_id) for e in await crm.errors()) == sorted(
+        [(kept, sf_older), (retired, sf_younger)]
+    )
+    # Dataverse keeps the younger record: its Salesforce counterpart becomes the one crmsync syncs there, under
+    # the older canonical record; the older's counterpart is deleted (Salesforce cannot merge).
+    await crm.sb.dynamics.merge("contact", younger, older)
+    report = await crm.sync()
+    assert report.total("merged") == 1 and await crm.canonical("contact", "dynamics", younger) == kept
+    assert await crm.remote(kept, "salesforce") == sf_younger
+    assert await crm.sb.salesforce.get("contact", sf_older) is None
+    (error,) = await crm.errors()
+    assert (error.report.canonical_id, error.report.remote_id, error.report.field) == (kept, sf_younger, "lead_source")
+    # Fixed in Salesforce: the kept record's next read settles it.
+    await crm.sb.salesforce.update("contact", sf_younger, {"LeadSource": "Web"})
+    await crm.sync()
+    assert await crm.errors() == []

@@ -292,9 +292,20 @@ async def test_s20_each_unreadable_value_is_reported_until_fixed_in_its_crm(crm:
     assert await salesforce_reads() == {"phone": 2}
     canonical = await crm.canonical("contact", "salesforce", sf)
     assert canonical is not None and (await crm.golden(canonical)).get("lead_source") == "web"
+    # Kept as it is, 'ask' went to HubSpot and Dataverse too, where each read of it is reported as well.
+    assert sorted((e.report.connection, e.report.field) for e in await crm.errors()) == [
+        ("dynamics", "phone"),
+        ("hubspot", "phone"),
+        ("salesforce", "phone"),
+    ]
     await crm.sb.salesforce.update("contact", sf, {"Phone": "+1 415 555 0100"})
     await crm.sync()
     assert await salesforce_reads() == {}
+    # The fixed number reached the others; the next sync reads it back there (an echo: no change, no write),
+    # which settles theirs too.
+    echo = await crm.sync()
+    assert echo.total("created") + echo.total("updated") == 0
+    assert await crm.errors() == []
 
 
 async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm: Crm) -> None:

@@ -52,6 +52,7 @@ from tests.unit.store.test_repositories import (  # noqa: F401
     test_identity_map_repoints_links_on_a_merge,
     test_shadow_round_trips_values_and_hashes_them,
     test_sync_errors_count_repeats_and_clear,
+    test_sync_errors_follow_records_that_leave_a_crm_or_a_canonical_record,
     test_sync_errors_replace_keeps_each_problem_met_and_clears_the_ones_gone,
     test_sync_errors_replace_settles_the_operations_it_is_given_only,
 )

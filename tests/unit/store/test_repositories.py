@@ -280,6 +280,49 @@ async def test_sync_errors_replace_settles_the_operations_it_is_given_only(store
             await tx.errors.replace("sf", "Contact", ("create",), {"c1": [_problem("read", "phone", "?")]})
 
 
+async def test_sync_errors_follow_records_that_leave_a_crm_or_a_canonical_record(store: Store) -> None:
+    async with store.begin() as tx:
+        for report in (
+            _problem("read", "phone", "?"),
+            _problem("update", "title", "too long"),
+            SyncErrorReport("sf", "Contact", "link", "duplicate of 003", "c1", "005", code="DUPLICATE"),
+            _problem("create", "industry", "no", "c2", None),
+            _problem("read", "phone", "?", "c2", "004"),
+            SyncErrorReport("hs", "contacts", "update", "bad", "c2", "501"),
+            SyncErrorReport("hs", "contacts", "read", "boom", "c2", "003"),
+        ):
+            await tx.errors.record(report)
+
+    async def left() -> list[tuple[str, str, str | None, str | None]]:
+        async with store.read() as tx:
+            return [
+                (e.report.connection, e.report.operation, e.report.canonical_id, e.report.remote_id)
+                for e in await tx.errors.list()
+            ]
+
+    async with store.begin() as tx:
+        # Another CRM's record 003 is another record; the duplicate report about 005 is not about c1's record.
+        assert await tx.errors.clear_remote("sf", "Contact", ["003"], operations=("read",)) == 1
+        assert await tx.errors.clear_remote("sf", "Contact", ["003", "999"]) == 1
+        assert await tx.errors.clear_remote("sf", "Contact", []) == 0
+    assert await left() == [
+        ("sf", "link", "c1", "005"),
+        ("sf", "create", "c2", None),
+        ("sf", "read", "c2", "004"),
+        ("hs", "update", "c2", "501"),
+        ("hs", "read", "c2", "003"),
+    ]
+    async with store.begin() as tx:
+        read = [e.id for e in await tx.errors.list("sf", "c2") if e.report.operation == "read"]
+        await tx.errors.move(read, "c1")
+        assert await tx.errors.clear_writes("c2") == 2
+    assert await left() == [("sf", "link", "c1", "005"), ("sf", "read", "c1", "004"), ("hs", "read", "c2", "003")]
+    async with store.begin() as tx:
+        assert await tx.errors.clear_record("sf", "Contact", "c1") == 1
+        assert await tx.errors.clear_record("sf", "Contact", "c2") == 0
+    assert await left() == [("sf", "link", "c1", "005"), ("hs", "read", "c2", "003")]
+
+
 async def test_audit_appends_and_lists_a_records_history(store: Store) -> None:
     entries = [
         AuditEntry("c1", "email", None, "a@x.io", "sf", "create", AT),
