@@ -35,6 +35,9 @@ from crmsync.model.values import ObjectKind
 from crmsync.store import AuditEntry, ConflictSide, Job, Link, NewJob, Provenance, Transaction
 from crmsync.store.tables import records
 
+DELETE_RESOLVER = "crmsync (deleted everywhere)"
+"""Who closes the open conflicts of a record whose delete propagated."""
+
 
 def delete_kind(kind: ObjectKind) -> str:
     return f"delete:{kind}"
@@ -184,6 +187,8 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
         outcome.propagated += 1
         await tx.records.put(replace(stored, deleted=True))
         await tx.errors.clear_writes(canonical_id)  # nothing creates or updates it anywhere any more
+        for conflict in await tx.conflicts.list(canonical_id):  # nor asks anyone to choose one of its values
+            await tx.conflicts.resolve(conflict.id, golden.value(conflict.field), DELETE_RESOLVER)
         await tx.keys.release(canonical_id)
         for other in others:
             await tx.jobs.enqueue(write_job(kind, canonical_id, other))
@@ -257,6 +262,7 @@ async def _pending_deletes(tx: Transaction, kind: ObjectKind) -> set[RemoteRef]:
 
 __all__ = [
     "DELETED_FIELD",
+    "DELETE_RESOLVER",
     "DeleteOutcome",
     "delete_duplicates",
     "delete_job",

@@ -8,7 +8,7 @@ from crmsync.engine.connections import open_connectors
 from crmsync.engine.resolution import resolve
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
-from crmsync.engine.tombstones import DELETED_FIELD
+from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD
 from crmsync.store import AuditEntry, GoldenRecord, Link, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 
@@ -527,3 +527,20 @@ async def test_s14_a_read_error_follows_its_record_into_the_merged_contact(crm: 
     await crm.sb.salesforce.update("contact", sf_younger, {"LeadSource": "Web"})
     await crm.sync()
     assert await crm.errors() == []
+
+
+async def test_s11_a_contact_deleted_everywhere_leaves_no_open_conflict(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {fields: {title: {policy: manual}}, delete: {on_edit: delete_wins}}")
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Commodore"})
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "Rear Admiral"})
+    await crm.sync()
+    (parked,) = await crm.conflicts()
+    await crm.sb.dynamics.delete("contact", dv)
+    report = await crm.sync()
+    assert report.total("delete_propagated") == 1
+    # Nobody is asked to choose a title for a person deleted everywhere; the audit says why it closed.
+    assert await crm.conflicts() == []
+    async with crm.store.read() as tx:
+        closed = await tx.conflicts.get(parked.id)
+    assert closed is not None and closed.resolved and closed.resolved_by == DELETE_RESOLVER
