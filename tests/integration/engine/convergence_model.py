@@ -30,10 +30,19 @@ COMPANIES = (("Acme", "acme.example"), ("Globex", "globex.example"), ("Initech",
 VOCABULARY: Mapping[str, tuple[str | None, ...]] = {
     "title": (None, "CEO", "CTO", "Engineer"),
     # One number three ways, and another: equal numbers must compare equal (S10).
-    "phone": (None, "(415) 555-0100", "+1 415 555 0100", "415.555.0199"),
+    # 'ask' is no number: kept as it is and reported while a CRM holds it (S20).
+    "phone": (None, "(415) 555-0100", "+1 415 555 0100", "415.555.0199", "ask"),
     "email": ("ada@example.com", "Grace@Example.com", "MARIE@EXAMPLE.COM", "alan@example.com"),
 }
 EDITABLE = tuple(VOCABULARY)
+
+
+def word(name: str, index: int) -> str | None:
+    """One of a field's words: `index` modulo their number, so that one strategy draws for every field."""
+    words = VOCABULARY[name]
+    return words[index % len(words)]
+
+
 CASES = ("lower", "upper", "title")
 
 # Canonical field -> each vendor's field, for the fields the test writes (contacts and companies share phone).
@@ -237,6 +246,7 @@ async def convergence_problems(crm: Crm, view: StoreView, known: frozenset[str] 
         problems += _identity_problems(view, excuses, kind, live, known)
         if STALE_DUPLICATE_REPORTS not in known:
             problems += _report_problems(view, kind, live)
+        problems += await _error_problems(crm, view, kind, live)
         for canonical_id in view.live(kind):
             problems += await _value_problems(crm, view, excuses, kind, canonical_id, live)
     return problems
@@ -305,6 +315,40 @@ def _report_problems(view: StoreView, kind: ObjectKind, live: Mapping[VendorName
             problems.append(f"{subject} is reported as a duplicate, but linked to nothing")
         elif view.links[canonical_id][vendor][0] == report.remote_id:
             problems.append(f"{subject} is reported as a duplicate, but it is the record {canonical_id} syncs there")
+    return problems
+
+
+async def _error_problems(
+    crm: Crm, view: StoreView, kind: ObjectKind, live: Mapping[VendorName, Sequence[str]]
+) -> list[str]:
+    """(1c) Each sync error is about a record still there, and a read error about a value its CRM still holds.
+
+    An error about a record deleted, merged away or fixed asks a person to mend what needs no mending.
+    """
+    problems: list[str] = []
+    for error in view.errors:
+        report = error.report
+        if report.code == "DUPLICATE" or report.connection not in _VENDOR_OF:
+            continue
+        vendor = _VENDOR_OF[report.connection]
+        if report.object != OBJECTS[vendor][kind]:
+            continue
+        subject = f"{kind} {report.operation} error {report.canonical_id}/{vendor} {report.remote_id} {report.field}"
+        golden = view.golden.get(report.canonical_id) if report.canonical_id is not None else None
+        if report.remote_id is not None and report.remote_id not in live[vendor]:
+            problems.append(f"{subject}: the record is gone from {vendor}")
+        elif report.operation != "delete" and report.canonical_id is not None and (golden is None or golden.deleted):
+            problems.append(f"{subject}: the canonical record is deleted")
+        elif report.operation == "read" and report.remote_id is not None and report.canonical_id is not None:
+            synced = view.links.get(report.canonical_id, {}).get(vendor, [])
+            if not synced or synced[0] != report.remote_id:
+                problems.append(f"{subject}: not the record {report.canonical_id} reads there ({synced})")
+                continue
+            row = await crm.sb.user(vendor).get(kind, report.remote_id)
+            assert row is not None
+            met = {p.field for p in crm.config.mappings.map_in(vendor, kind, row).problems}
+            if report.field not in met:
+                problems.append(f"{subject}: its value reads fine now")
     return problems
 
 

@@ -40,6 +40,7 @@ from tests.integration.engine.convergence_model import (
     set_company,
     spelled,
     vendor_fields,
+    word,
 )
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ it is fixed."""
 
 vendors = st.sampled_from(VENDORS)
 picks = st.integers(0, 7)  # an index into the live records of one CRM, modulo their number
-values = st.integers(0, len(VOCABULARY["title"]) - 1)
+values = st.integers(0, max(map(len, VOCABULARY.values())) - 1)  # an index into a field's words, modulo their number
 worlds = st.lists(st.tuples(vendors, st.integers(0, len(EMAILS) - 1), st.sampled_from(CASES), picks), max_size=5)
 
 
@@ -168,7 +169,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def create_contact(
         self, vendor: VendorName, email: str, case: str, last_name: str, title: int, company: int | None
     ) -> None:
-        self._run(self._create_contact(vendor, spelled(email, case), last_name, VOCABULARY["title"][title], company))
+        self._run(self._create_contact(vendor, spelled(email, case), last_name, word("title", title), company))
 
     async def _create_contact(
         self, vendor: VendorName, email: str, last_name: str, title: str | None, company: int | None
@@ -187,7 +188,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     @rule(vendor=vendors, pick=picks, name=st.sampled_from(EDITABLE), value=values)
     def edit_contact(self, vendor: VendorName, pick: int, name: str, value: int) -> None:
-        self._run(self._edit_contact(vendor, pick, name, VOCABULARY[name][value]))
+        self._run(self._edit_contact(vendor, pick, name, word(name, value)))
 
     async def _edit_contact(self, vendor: VendorName, pick: int, name: str, value: str | None) -> None:
         contact = await self._pick(vendor, "contact", pick)
@@ -197,7 +198,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule(pair=st.permutations(VENDORS), pick=picks, name=st.sampled_from(EDITABLE), first=values, second=values)
     def edit_contact_in_two(self, pair: list[VendorName], pick: int, name: str, first: int, second: int) -> None:
         """The same field of one person changed in two CRMs between two syncs (S06, S07)."""
-        self._run(self._edit_in_two(pair[0], pair[1], pick, name, VOCABULARY[name][first], VOCABULARY[name][second]))
+        self._run(self._edit_in_two(pair[0], pair[1], pick, name, word(name, first), word(name, second)))
 
     async def _edit_in_two(
         self, one: VendorName, other: VendorName, pick: int, name: str, first: str | None, second: str | None
@@ -283,7 +284,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     @rule(vendor=vendors, pick=picks, value=values)
     def edit_company(self, vendor: VendorName, pick: int, value: int) -> None:
-        self._run(self._edit_company(vendor, pick, VOCABULARY["phone"][value]))
+        self._run(self._edit_company(vendor, pick, word("phone", value)))
 
     async def _edit_company(self, vendor: VendorName, pick: int, phone: str | None) -> None:
         company = await self._pick(vendor, "company", pick)
