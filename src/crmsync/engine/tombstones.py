@@ -174,7 +174,12 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
             key=lambda f: f.at.timestamp() if f.at else 0.0,
             default=GoldenField(None),
         )
-        sides = [ConflictSide(connection, True, at), ConflictSide(editor.source or "golden", False, editor.at)]
+        # Deleted in several CRMs before anyone decided: each delete stays a side of the one decision, or
+        # keeping the record would bring it back in the last of them only.
+        parked = [c for c in await tx.conflicts.list(canonical_id) if c.field == DELETED_FIELD]
+        earlier = [s for c in parked for s in c.sides if s.value is True and s.connection != connection]
+        kept_by = ConflictSide(editor.source or "golden", False, editor.at)
+        sides = [*earlier, ConflictSide(connection, True, at), kept_by]
         await tx.conflicts.park(canonical_id, DELETED_FIELD, False, sides)
         await tx.records.put(with_gone(stored, connection))
         return

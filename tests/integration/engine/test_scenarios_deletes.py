@@ -195,6 +195,31 @@ async def test_s13_delete_vs_edit_parks_by_default_and_deletes_nothing(crm: Crm)
     assert await crm.remote(canonical, "dynamics") == row["contactid"]
 
 
+async def test_s13_deleted_in_two_crms_and_kept_by_a_person_comes_back_in_both(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    assert canonical is not None
+    await crm.sb.hubspot.delete("contact", hs)
+    await crm.sb.dynamics.delete("contact", dv)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Rear Admiral"})
+    report = await crm.sync()
+    assert report.total("delete_parked") == 2
+    # One decision for the person: both deletes are its sides.
+    (conflict,) = await crm.conflicts()
+    assert {(s.connection, s.value) for s in conflict.sides} == {
+        ("hubspot", True),
+        ("dynamics", True),
+        ("salesforce", False),
+    }
+    await resolve(crm.store, crm.config, conflict.id, choice_connection="salesforce", by="test")
+    await crm.sync()
+    (hs_row,) = await crm.sb.hubspot.find("contact", "email", EMAIL)
+    (dv_row,) = await crm.sb.dynamics.find("contact", "emailaddress1", EMAIL)
+    assert (hs_row["jobtitle"], dv_row["jobtitle"]) == ("Rear Admiral", "Rear Admiral")
+    assert await crm.remote(canonical, "hubspot") == hs_row["id"]
+    assert await crm.remote(canonical, "dynamics") == dv_row["contactid"]
+
+
 async def test_s13_delete_vs_edit_delete_wins_deletes_everywhere(crm_factory: CrmFactory) -> None:
     crm = await crm_factory(objects_yaml="contact: {delete: {on_edit: delete_wins}}")
     sf, hs, dv = await _everywhere(crm)
