@@ -23,7 +23,7 @@ from crmsync.engine.merge import Choice, resolve_conflict
 from crmsync.engine.outbox import WRITE, refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
-from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates
+from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, settle_deleted
 from crmsync.model.golden import ConflictSide, ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Conflict, GoldenRecord, Store, Transaction
@@ -292,6 +292,7 @@ async def _apply_delete(
     linked = {link.connection for link in links}
     if choice.value:
         saved = await tx.records.put(replace(stored, deleted=True))
+        await settle_deleted(tx, saved, leave=conflict.id)
         await tx.keys.release(conflict.canonical_id)
         targets = sorted(linked - set(deleted_in))
         spread = [link for link in links if link.connection in targets]

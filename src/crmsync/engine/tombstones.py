@@ -33,6 +33,7 @@ from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
 from crmsync.model.values import ObjectKind
 from crmsync.store import AuditEntry, ConflictSide, Job, Link, NewJob, Provenance, Transaction
+from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store.tables import records
 
 DELETE_RESOLVER = "crmsync (deleted everywhere)"
@@ -191,9 +192,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     if policy == "propagate":
         outcome.propagated += 1
         await tx.records.put(replace(stored, deleted=True))
-        await tx.errors.clear_writes(canonical_id)  # nothing creates or updates it anywhere any more
-        for conflict in await tx.conflicts.list(canonical_id):  # nor asks anyone to choose one of its values
-            await tx.conflicts.resolve(conflict.id, golden.value(conflict.field), DELETE_RESOLVER)
+        await settle_deleted(tx, stored)
         await tx.keys.release(canonical_id)
         for other in others:
             await tx.jobs.enqueue(write_job(kind, canonical_id, other))
@@ -227,6 +226,16 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     )
     for other in others:
         await tx.jobs.enqueue(write_job(kind, canonical_id, other))
+
+
+async def settle_deleted(tx: Transaction, stored: StoredGolden, *, leave: int | None = None) -> None:
+    """A record deleted everywhere: nothing creates or updates it any more, nor asks anyone to choose one of its
+    values. Its create and update errors go, and its open conflicts close (but `leave`, closed by the caller)."""
+    canonical_id = stored.record.id
+    await tx.errors.clear_writes(canonical_id)
+    for conflict in await tx.conflicts.list(canonical_id):
+        if conflict.id != leave:
+            await tx.conflicts.resolve(conflict.id, stored.record.fields.get(conflict.field), DELETE_RESOLVER)
 
 
 async def delete_duplicates(
@@ -277,4 +286,5 @@ __all__ = [
     "rarchive_kind",
     "rdelete_kind",
     "rmerge_kind",
+    "settle_deleted",
 ]

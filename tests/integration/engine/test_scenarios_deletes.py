@@ -220,6 +220,25 @@ async def test_s13_deleted_in_two_crms_and_kept_by_a_person_comes_back_in_both(c
     assert await crm.remote(canonical, "dynamics") == dv_row["contactid"]
 
 
+async def test_s13_a_person_deleting_everywhere_closes_the_records_other_conflicts(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {fields: {title: {policy: manual}}}")
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.dynamics.delete("contact", dv)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Commodore"})
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "Rear Admiral"})
+    await crm.sync()
+    parked = {c.field: c for c in await crm.conflicts()}
+    assert set(parked) == {DELETED_FIELD, "title"}
+    await resolve(crm.store, crm.config, parked[DELETED_FIELD].id, choice_connection="dynamics", by="test")
+    # Deleted everywhere: no title is left to choose.
+    assert await crm.conflicts() == []
+    async with crm.store.read() as tx:
+        title = await tx.conflicts.get(parked["title"].id)
+    assert title is not None and title.resolved_by == DELETE_RESOLVER
+    await crm.sync()
+    assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.hubspot.get("contact", hs) is None
+
+
 async def test_s13_delete_vs_edit_delete_wins_deletes_everywhere(crm_factory: CrmFactory) -> None:
     crm = await crm_factory(objects_yaml="contact: {delete: {on_edit: delete_wins}}")
     sf, hs, dv = await _everywhere(crm)
