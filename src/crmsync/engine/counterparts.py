@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine.context import SyncContext
 from crmsync.engine.merges import absorb
-from crmsync.engine.outbox import refetch_job
+from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.tombstones import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.errors import CrmSyncError
@@ -114,12 +114,17 @@ async def _settle(
 async def _follow_new_id(
     ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, old_id: str, new_id: str
 ) -> None:
-    """A vendor that gives the merged record a new id (HubSpot): the survivor's link moves to it, in its place."""
+    """A vendor that gives the merged record a new id (HubSpot): the survivor's link moves to it, in its place.
+
+    A write to the old record that the CRM refused (its errors go with the old id) is tried again on the new
+    one: reading the merged record back would find the values crmsync last saw there, and so no change.
+    """
     object_name = ctx.object_name(connection, kind)
     canonical_id = await tx.links.canonical_id(connection, object_name, old_id)
     if canonical_id is None:
         return  # unlinked meanwhile: the survivor's read relinks it through its merged ids
     await absorb(ctx, tx, kind, connection, canonical_id, new_id, [old_id])
+    await tx.jobs.enqueue(write_job(kind, canonical_id, connection))
 
 
 def _counted(operation: str) -> str:

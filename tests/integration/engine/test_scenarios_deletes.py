@@ -588,3 +588,25 @@ async def test_s11_a_contact_deleted_everywhere_leaves_no_open_conflict(crm_fact
     async with crm.store.read() as tx:
         closed = await tx.conflicts.get(parked.id)
     assert closed is not None and closed.resolved and closed.resolved_by == DELETE_RESOLVER
+
+
+async def test_s14_a_write_refused_before_a_counterpart_merge_is_tried_again_on_the_merged_record(crm: Crm) -> None:
+    older = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": "ada@example.com"})
+    younger = await crm.sb.salesforce.create("contact", {"LastName": "Turing", "Email": "alan@example.com"})
+    await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
+    await crm.sync()
+    kept = await crm.canonical("contact", "salesforce", older)
+    assert kept is not None
+    # The younger takes an address HubSpot's third contact holds, then Salesforce merges the older into it.
+    await crm.sb.salesforce.update("contact", younger, {"Email": EMAIL})
+    await crm.sb.salesforce.merge("contact", younger, older)
+    report = await crm.sync()
+    assert report.total("merged") == 2  # HubSpot's and Dataverse's counterparts
+    merged = await crm.remote(kept, "hubspot")
+    assert merged is not None
+    # HubSpot refused the address on the record it then merged into a new one: the write goes there next.
+    again = await crm.sync()
+    assert again.total("failed") == 1
+    (refused,) = [e.report for e in await crm.errors() if e.report.connection == "hubspot"]
+    assert (refused.operation, refused.remote_id, refused.canonical_id) == ("update", merged, kept)
+    assert "already exists" in refused.message
