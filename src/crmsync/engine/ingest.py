@@ -461,8 +461,10 @@ async def _reconcile_page(
     outcome.unchanged += len(unchanged)
     object_name = ctx.object_name(connection, kind)
     # Read without a problem, such a record has no read errors left (a value fixed in another CRM reads back
-    # here as the echo of crmsync's write): one statement, matching nothing in the common case.
-    await tx.errors.clear_remote(connection, object_name, unchanged, operations=("read",))
+    # here as the echo of crmsync's write).
+    await tx.errors.clear_reads(
+        connection, object_name, {rid: cid for rid, cid in ids.items() if rid in unchanged and cid}
+    )
     targets = sorted({cid for rid, cid in ids.items() if cid is not None and rid not in unchanged})
     goldens = await tx.records.get_many(targets)
     shadows = await tx.shadows.get_many(targets)

@@ -230,12 +230,9 @@ class SyncErrors:
             cleared += (await self._db.execute(query)).rowcount
         return cleared
 
-    async def clear_remote(
-        self, connection: str, object: str, remote_ids: Collection[str], operations: Collection[str] | None = None
-    ) -> int:
+    async def clear_remote(self, connection: str, object: str, remote_ids: Collection[str]) -> int:
         """Every error about these records of one CRM, under any canonical record: they left it (deleted there,
-        merged away, deleted by crmsync as a duplicate), so nothing about them is left to fix. With
-        `operations`, only those (the read errors of records read without a problem)."""
+        merged away, deleted by crmsync as a duplicate), so nothing about them is left to fix."""
         ids = sorted(remote_ids)
         cleared = 0
         for start in range(0, len(ids), 500):
@@ -244,8 +241,23 @@ class SyncErrors:
                 sync_errors.c.object == object,
                 among(self._db, sync_errors.c.remote_id, ids[start : start + 500]),
             )
-            if operations is not None:
-                query = query.where(sync_errors.c.operation.in_(sorted(operations)))
+            cleared += (await self._db.execute(query)).rowcount
+        return cleared
+
+    async def clear_reads(self, connection: str, object: str, read: Mapping[str, str]) -> int:
+        """The read errors of records just read without a problem (remote id -> canonical id): one statement a
+        chunk, found through the canonical ids' index, matching nothing in the common case."""
+        remote_ids = sorted(read)
+        cleared = 0
+        for start in range(0, len(remote_ids), 500):
+            chunk = remote_ids[start : start + 500]
+            query = sa.delete(sync_errors).where(
+                sync_errors.c.connection == connection,
+                sync_errors.c.object == object,
+                among(self._db, sync_errors.c.canonical_id, sorted({read[r] for r in chunk})),
+                among(self._db, sync_errors.c.remote_id, chunk),
+                sync_errors.c.operation == "read",
+            )
             cleared += (await self._db.execute(query)).rowcount
         return cleared
 
