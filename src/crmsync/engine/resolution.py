@@ -294,7 +294,9 @@ async def _apply_delete(
         saved = await tx.records.put(replace(stored, deleted=True))
         await settle_deleted(tx, saved, leave=conflict.id)
         await tx.keys.release(conflict.canonical_id)
-        targets = sorted(linked - set(deleted_in))
+        # The deleted copies were unlinked when their deletes were read: a record linked in one of those CRMs
+        # now was entered since (the same person, matched again) and goes too.
+        targets = sorted(linked)
         spread = [link for link in links if link.connection in targets]
         await delete_duplicates(tx, stored.record.kind, conflict.canonical_id, spread, now)
         return _Applied(saved, audit, tuple((c, "delete", ()) for c in targets))

@@ -239,6 +239,24 @@ async def test_s13_a_person_deleting_everywhere_closes_the_records_other_conflic
     assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.hubspot.get("contact", hs) is None
 
 
+async def test_s13_deleting_everywhere_reaches_a_record_linked_since_the_delete(crm: Crm) -> None:
+    sf, hs, dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    await crm.sb.hubspot.delete("contact", hs)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Rear Admiral"})
+    await crm.sync()
+    (conflict,) = await crm.conflicts()
+    # While a person decides, someone enters the contact in HubSpot again: it is the same person.
+    again = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
+    await crm.sync()
+    assert await crm.canonical("contact", "hubspot", again) == canonical
+    await resolve(crm.store, crm.config, conflict.id, choice_connection="hubspot", by="test")
+    await crm.sync()
+    # Deleted everywhere means every record of the person, the one entered since too.
+    assert await crm.sb.hubspot.get("contact", again) is None
+    assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.dynamics.get("contact", dv) is None
+
+
 async def test_s13_delete_vs_edit_delete_wins_deletes_everywhere(crm_factory: CrmFactory) -> None:
     crm = await crm_factory(objects_yaml="contact: {delete: {on_edit: delete_wins}}")
     sf, hs, dv = await _everywhere(crm)

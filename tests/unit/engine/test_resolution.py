@@ -208,9 +208,12 @@ async def test_taking_the_edit_side_brings_the_record_back_where_it_was_deleted(
 
 
 async def park_delete_conflict(store: Store) -> int:
-    """Contact c9 deleted in dv while edited in hs: the tombstone handler's parked conflict (S13)."""
+    """Contact c9 deleted in dv while edited in hs: the tombstone handler's parked conflict (S13).
+
+    The handler unlinked the deleted copy: c9 is linked in sf and hs only.
+    """
     async with store.begin() as tx:
-        for connection, obj, remote in (("sf", "Contact", "003Z"), ("hs", "contacts", "599"), ("dv", "contact", "g9")):
+        for connection, obj, remote in (("sf", "Contact", "003Z"), ("hs", "contacts", "599")):
             await tx.links.link(Link("c9", "contact", connection, obj, remote))
         stored = await tx.records.put(
             GoldenRecord(CanonicalRecord("c9", "contact", {"email": "z@x.io"}), {"email": Provenance("hs", T1)})
