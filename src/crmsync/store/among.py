@@ -1,9 +1,9 @@
-"""`column IN (values)` for a batch of keys, written the way each backend answers it best."""
+"""`column IN (values)` for a batch of keys, written the way each backend answers it best, and the batches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -22,4 +22,15 @@ def among(db: AsyncConnection, column: sa.ColumnElement[Any], values: Iterable[A
     return column.in_(list(values))
 
 
-__all__ = ["among"]
+T = TypeVar("T")
+
+BATCH = 500
+"""Keys per statement: short enough for any backend's parameter limit, long enough to keep statements few."""
+
+
+def chunks(items: Sequence[T], size: int = BATCH) -> list[Sequence[T]]:
+    """`items` in consecutive slices of `size`, for one statement each."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+__all__ = ["BATCH", "among", "chunks"]

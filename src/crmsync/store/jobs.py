@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crmsync.store.among import among
+from crmsync.store.among import among, chunks
 from crmsync.store.errors import LeaseLostError
 from crmsync.store.job_statements import claim_statement, folding_insert, job_from_row, new_job_row, status_is
 from crmsync.store.tables import UtcDateTime, jobs
@@ -35,10 +35,6 @@ _UNIQUE_VIOLATION = "23505"
 
 def _breaks_pending_key(exc: sa.exc.IntegrityError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION and "ux_jobs_pending_key" in str(exc.orig)
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _at(value: datetime) -> sa.BindParameter[datetime]:
@@ -111,7 +107,7 @@ class JobQueue:
         """Delete the pending jobs that share a key and kind with one of `job_ids`; what each of those takes."""
         given = jobs.alias("given")
         taken: list[dict[str, Any]] = []
-        for chunk in _chunks(job_ids, 500):
+        for chunk in chunks(job_ids):
             pairs = sa.select(given.c.key, given.c.kind).where(among(self._db, given.c.id, chunk), given.c.coalesces)
             owners = {
                 (row.key, row.kind): int(row.id)
@@ -171,7 +167,7 @@ class JobQueue:
             return
         now = self._clock()
         done = 0
-        for chunk in _chunks(sorted(set(job_ids)), 500):
+        for chunk in chunks(sorted(set(job_ids))):
             result = await self._db.execute(
                 sa.update(jobs)
                 .where(among(self._db, jobs.c.id, chunk), jobs.c.status == "running", jobs.c.locked_by == worker)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crmsync.store.among import among
+from crmsync.store.among import among, chunks
 from crmsync.store.tables import sync_errors
 from crmsync.store.values import Clock, SyncError, SyncErrorReport
 
@@ -102,13 +102,13 @@ class SyncErrors:
         now = self._clock()
         existing: dict[tuple[str, str, str | None], builtins.list[int]] = {}
         canonical_ids = sorted(reports)
-        for start in range(0, len(canonical_ids), 500):
+        for chunk in chunks(canonical_ids):
             query = (
                 sa.select(sync_errors.c.id, sync_errors.c.canonical_id, sync_errors.c.operation, sync_errors.c.field)
                 .where(
                     sync_errors.c.connection == connection,
                     sync_errors.c.object == object,
-                    among(self._db, sync_errors.c.canonical_id, canonical_ids[start : start + 500]),
+                    among(self._db, sync_errors.c.canonical_id, chunk),
                     sync_errors.c.operation.in_(sorted(operations)),
                 )
                 .order_by(sync_errors.c.id)
@@ -159,19 +159,17 @@ class SyncErrors:
         if new:
             await self._db.execute(sa.insert(sync_errors), new)
         gone = sorted(error_id for ids in existing.values() for error_id in ids)
-        for start in range(0, len(gone), 500):
-            await self._db.execute(
-                sa.delete(sync_errors).where(among(self._db, sync_errors.c.id, gone[start : start + 500]))
-            )
+        for gone_ids in chunks(gone):
+            await self._db.execute(sa.delete(sync_errors).where(among(self._db, sync_errors.c.id, gone_ids)))
 
     async def refused(self, connection: str, object: str, canonical_ids: Sequence[str]) -> set[str]:
         """Those of `canonical_ids` with an open create or update error in this connection."""
         found: set[str] = set()
-        for start in range(0, len(canonical_ids), 500):
+        for chunk in chunks(canonical_ids):
             query = sa.select(sync_errors.c.canonical_id).where(
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
-                among(self._db, sync_errors.c.canonical_id, canonical_ids[start : start + 500]),
+                among(self._db, sync_errors.c.canonical_id, chunk),
                 sync_errors.c.operation.in_(("create", "update")),
             )
             found.update(str(canonical_id) for canonical_id in (await self._db.execute(query)).scalars())
@@ -188,8 +186,8 @@ class SyncErrors:
     async def get_many(self, error_ids: builtins.list[int]) -> dict[int, SyncError]:
         """The errors among `error_ids` that exist, by id (an operator's retry of a few, out of many)."""
         found: dict[int, SyncError] = {}
-        for start in range(0, len(error_ids), 500):
-            query = sa.select(sync_errors).where(among(self._db, sync_errors.c.id, error_ids[start : start + 500]))
+        for chunk in chunks(error_ids):
+            query = sa.select(sync_errors).where(among(self._db, sync_errors.c.id, chunk))
             found.update((error.id, error) for error in map(_sync_error, await self._db.execute(query)))
         return found
 
@@ -219,8 +217,7 @@ class SyncErrors:
         of the record says whether it still has it (`replace`).
         """
         cleared = 0
-        for start in range(0, len(canonical_ids), 500):
-            chunk = canonical_ids[start : start + 500]
+        for chunk in chunks(canonical_ids):
             query = sa.delete(sync_errors).where(
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
@@ -235,11 +232,11 @@ class SyncErrors:
         merged away, deleted by crmsync as a duplicate), so nothing about them is left to fix."""
         ids = sorted(remote_ids)
         cleared = 0
-        for start in range(0, len(ids), 500):
+        for chunk in chunks(ids):
             query = sa.delete(sync_errors).where(
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
-                among(self._db, sync_errors.c.remote_id, ids[start : start + 500]),
+                among(self._db, sync_errors.c.remote_id, chunk),
             )
             cleared += (await self._db.execute(query)).rowcount
         return cleared
@@ -249,8 +246,7 @@ class SyncErrors:
         chunk, found through the canonical ids' index, matching nothing in the common case."""
         remote_ids = sorted(read)
         cleared = 0
-        for start in range(0, len(remote_ids), 500):
-            chunk = remote_ids[start : start + 500]
+        for chunk in chunks(remote_ids):
             query = sa.delete(sync_errors).where(
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
@@ -283,11 +279,9 @@ class SyncErrors:
     async def move(self, error_ids: Collection[int], canonical_id: str) -> None:
         """File these errors under another canonical record (a merge retired theirs; their records are its now)."""
         ids = sorted(error_ids)
-        for start in range(0, len(ids), 500):
+        for chunk in chunks(ids):
             await self._db.execute(
-                sa.update(sync_errors)
-                .where(among(self._db, sync_errors.c.id, ids[start : start + 500]))
-                .values(canonical_id=canonical_id)
+                sa.update(sync_errors).where(among(self._db, sync_errors.c.id, chunk)).values(canonical_id=canonical_id)
             )
 
     async def clear_id(self, error_id: int) -> bool:
