@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -23,7 +23,7 @@ from crmsync.engine.merge import Choice, resolve_conflict
 from crmsync.engine.outbox import WRITE, refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
-from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, settle_deleted
+from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, delete_everywhere
 from crmsync.model.golden import ConflictSide, ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Conflict, GoldenRecord, Store, Transaction
@@ -291,9 +291,7 @@ async def _apply_delete(
     links = await tx.links.remote_links(conflict.canonical_id)
     linked = {link.connection for link in links}
     if choice.value:
-        saved = await tx.records.put(replace(stored, deleted=True))
-        await settle_deleted(tx, saved, leave=conflict.id)
-        await tx.keys.release(conflict.canonical_id)
+        saved = await delete_everywhere(tx, stored, leave=conflict.id)
         # The deleted copies were unlinked when their deletes were read: a record linked in one of those CRMs
         # now was entered since (the same person, matched again) and goes too.
         targets = sorted(linked)

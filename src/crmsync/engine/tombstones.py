@@ -191,9 +191,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
         return
     if policy == "propagate":
         outcome.propagated += 1
-        await tx.records.put(replace(stored, deleted=True))
-        await settle_deleted(tx, stored)
-        await tx.keys.release(canonical_id)
+        await delete_everywhere(tx, stored)
         for other in others:
             await tx.jobs.enqueue(write_job(kind, canonical_id, other))
         await delete_duplicates(tx, kind, canonical_id, [lk for lk in links if lk.connection != connection], at)
@@ -228,14 +226,18 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
         await tx.jobs.enqueue(write_job(kind, canonical_id, other))
 
 
-async def settle_deleted(tx: Transaction, stored: StoredGolden, *, leave: int | None = None) -> None:
-    """A record deleted everywhere: nothing creates or updates it any more, nor asks anyone to choose one of its
-    values. Its create and update errors go, and its open conflicts close (but `leave`, closed by the caller)."""
+async def delete_everywhere(tx: Transaction, stored: StoredGolden, *, leave: int | None = None) -> StoredGolden:
+    """Mark a record deleted everywhere (the caller queues the deletes): its match keys are free for a new
+    person, nothing creates or updates it any more, nor asks anyone to choose one of its values. Its create
+    and update errors go, and its open conflicts close (but `leave`, closed by the caller)."""
     canonical_id = stored.record.id
+    saved = await tx.records.put(replace(stored, deleted=True))
+    await tx.keys.release(canonical_id)
     await tx.errors.clear_writes(canonical_id)
     for conflict in await tx.conflicts.list(canonical_id):
         if conflict.id != leave:
             await tx.conflicts.resolve(conflict.id, stored.record.fields.get(conflict.field), DELETE_RESOLVER)
+    return saved
 
 
 async def delete_duplicates(
@@ -279,6 +281,7 @@ __all__ = [
     "DELETE_RESOLVER",
     "DeleteOutcome",
     "delete_duplicates",
+    "delete_everywhere",
     "delete_job",
     "delete_kind",
     "merge_kind",
@@ -286,5 +289,4 @@ __all__ = [
     "rarchive_kind",
     "rdelete_kind",
     "rmerge_kind",
-    "settle_deleted",
 ]
