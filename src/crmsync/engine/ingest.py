@@ -32,7 +32,16 @@ from crmsync.engine.merge import reconcile
 from crmsync.engine.merges import absorb, chained, report_duplicate
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
-from crmsync.engine.state import LINK_ROLES, SINGLE_SLOT_LINKS, link_field, rules_for_record, to_merged, to_stored
+from crmsync.engine.reentry import REENTRY_RESOLVER, bring_back
+from crmsync.engine.state import (
+    LINK_ROLES,
+    SINGLE_SLOT_LINKS,
+    gone_from,
+    link_field,
+    rules_for_record,
+    to_merged,
+    to_stored,
+)
 from crmsync.engine.tombstones import DELETED_FIELD, delete_job
 from crmsync.mapping import Mapped, MappingProblem
 from crmsync.model.golden import ConflictSide as MergedSide
@@ -499,6 +508,14 @@ async def _reconcile_page(
             ]
         if stored is not None and stored.deleted:
             continue  # deleted everywhere already; a late read does not bring it back
+        if stored is not None and connection in gone_from(stored):
+            # Gone from here (its delete ignored, archived or parked), yet a live record of it is linked here
+            # now: entered again (or restored) and matched, the person is back in this CRM and synced here.
+            stored, returned = await bring_back(
+                tx, stored, (connection,), reason="entered again", resolver=REENTRY_RESOLVER, at=now
+            )
+            writes.audit.extend(returned)
+            goldens[canonical_id] = writes.goldens[canonical_id] = stored
         held = shadows.setdefault(canonical_id, {})
         current = dict(item.fields)
         states = [

@@ -22,13 +22,11 @@ from crmsync.connectors.base import Tombstone, can_merge
 from crmsync.engine.context import SyncContext
 from crmsync.engine.matching_merge import CanonicalMerge, CounterpartMerge, KnownLink, RemoteRef, plan_vendor_merge
 from crmsync.engine.outbox import refetch_job, write_job
-from crmsync.engine.state import gone_from, without_gone
+from crmsync.engine.reentry import DELETED_FIELD, bring_back
 from crmsync.model.values import ObjectKind
 from crmsync.store import AuditEntry, Job, Link, NewJob, SyncErrorReport, Transaction
 from crmsync.store.tables import links as links_table
 
-DELETED_FIELD = "@deleted"
-"""The pseudo-field a delete-versus-edit conflict is parked on (S13); a merge bringing the record back settles it."""
 MERGE_RESOLVER = "crmsync (vendor merge)"
 """Who closes the conflicts a vendor merge settles."""
 DUPLICATE = "DUPLICATE"
@@ -472,15 +470,11 @@ async def _merge_records(
         ]
         audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
         merged = replace(kept_stored, record=replace(kept_stored.record, fields=fields), provenance=provenance)
-        back = {c for c in gone_from(kept_stored) if c in written_to}
-        for other in sorted(back):
-            merged = without_gone(merged, other)
+        merged, returned = await bring_back(
+            tx, merged, written_to, reason="vendor merge", resolver=MERGE_RESOLVER, at=now
+        )
+        audit += returned
         await tx.records.put(merged)
-        for conflict in await tx.conflicts.list(kept):
-            deleted_in = {side.connection for side in conflict.sides if side.value is True}
-            if conflict.field == DELETED_FIELD and deleted_in and deleted_in <= back:
-                await tx.conflicts.resolve(conflict.id, False, MERGE_RESOLVER)
-                audit.append(AuditEntry(kept, DELETED_FIELD, None, False, connection, "vendor merge", now))
     await tx.audit.append(audit)
     # Every connection is brought to the merged values in this run (golden − the moved shadows).
     for other in ctx.connections(kind):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.engine.state import gone_from
-from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD
+from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD, REENTRY_RESOLVER
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Conflict, GoldenRecord, SyncError
 from crmsync.store.tables import links as links_table
@@ -99,9 +99,9 @@ STALE_DUPLICATE_REPORTS = "stale duplicate reports"
 """A DUPLICATE report outlives its subject: merged away, or now the record crmsync syncs."""
 PERSON = "convergence test"
 """Who resolves conflicts in the test, as a person would from the CLI."""
-RESOLVERS = frozenset({PERSON, "crmsync (settled)", "crmsync (vendor merge)", DELETE_RESOLVER})
-"""Who may close a conflict: a person, reconcile once the sides agree, a vendor merge of the record, or its
-delete reaching every CRM."""
+RESOLVERS = frozenset({PERSON, "crmsync (settled)", "crmsync (vendor merge)", DELETE_RESOLVER, REENTRY_RESOLVER})
+"""Who may close a conflict: a person, reconcile once the sides agree, a vendor merge of the record, its
+delete reaching every CRM, or the record entered again where it was deleted."""
 
 
 def spelled(email: str, case: str) -> str:

@@ -8,7 +8,7 @@ from crmsync.engine.connections import open_connectors
 from crmsync.engine.resolution import resolve
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
-from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD
+from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD, REENTRY_RESOLVER
 from crmsync.store import AuditEntry, GoldenRecord, Link, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 
@@ -239,10 +239,36 @@ async def test_s13_a_person_deleting_everywhere_closes_the_records_other_conflic
     assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.hubspot.get("contact", hs) is None
 
 
+async def test_s13_a_contact_entered_again_where_it_was_deleted_settles_the_delete_and_syncs_there(crm: Crm) -> None:
+    sf, hs, _dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    assert canonical is not None
+    await crm.sb.hubspot.delete("contact", hs)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Rear Admiral"})
+    await crm.sync()
+    (conflict,) = await crm.conflicts()
+    # While a person decides, someone enters the contact in HubSpot again: it is the same person, back there.
+    again = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
+    await crm.sync()
+    assert await crm.canonical("contact", "hubspot", again) == canonical
+    assert await crm.conflicts() == []  # nothing is left to decide: HubSpot has the person again
+    async with crm.store.read() as tx:
+        settled = await tx.conflicts.get(conflict.id)
+    assert settled is not None and settled.resolved_by == REENTRY_RESOLVER
+    row = await crm.sb.hubspot.get("contact", again)
+    assert row is not None and row["jobtitle"] == "Rear Admiral"  # synced there like anywhere else
+    (entry,) = [e for e in await _audit(crm, canonical, DELETED_FIELD) if e.reason == "entered again"]
+    assert (entry.old, entry.new, entry.connection) == (True, False, "hubspot")
+    quiet = await crm.sync()
+    assert quiet.total("created") + quiet.total("updated") + quiet.total("deleted") == 0
+    assert await crm.sb.hubspot.count("contact") == 1
+
+
 async def test_s13_deleting_everywhere_reaches_a_record_linked_since_the_delete(crm: Crm) -> None:
     sf, hs, dv = await _everywhere(crm)
     canonical = await crm.canonical("contact", "salesforce", sf)
     await crm.sb.hubspot.delete("contact", hs)
+    await crm.sb.dynamics.delete("contact", dv)
     await crm.sb.salesforce.update("contact", sf, {"Title": "Rear Admiral"})
     await crm.sync()
     (conflict,) = await crm.conflicts()
@@ -250,11 +276,32 @@ async def test_s13_deleting_everywhere_reaches_a_record_linked_since_the_delete(
     again = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
     await crm.sync()
     assert await crm.canonical("contact", "hubspot", again) == canonical
-    await resolve(crm.store, crm.config, conflict.id, choice_connection="hubspot", by="test")
+    # Dataverse's delete is still for a person to decide; HubSpot's is moot.
+    (open_now,) = await crm.conflicts()
+    assert open_now.id == conflict.id
+    assert {(s.connection, s.value) for s in open_now.sides} == {("dynamics", True), ("salesforce", False)}
+    await resolve(crm.store, crm.config, conflict.id, choice_connection="dynamics", by="test")
     await crm.sync()
     # Deleted everywhere means every record of the person, the one entered since too.
     assert await crm.sb.hubspot.get("contact", again) is None
-    assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.dynamics.get("contact", dv) is None
+    assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.dynamics.count("contact") == 0
+
+
+async def test_s11_a_contact_entered_again_after_an_ignored_delete_syncs_there(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {delete: {policy: ignore}}")
+    sf, _hs, dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "dynamics", dv)
+    await crm.sb.dynamics.delete("contact", dv)
+    await crm.sync()
+    # Not created again where a person deleted it, but entered there again by a person, it is synced there.
+    again = await crm.sb.dynamics.create("contact", {"lastname": "Hopper", "emailaddress1": EMAIL})
+    await crm.sync()
+    assert await crm.canonical("contact", "dynamics", again) == canonical
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Commodore"})
+    await crm.sync()
+    row = await crm.sb.dynamics.get("contact", again)
+    assert row is not None and row["jobtitle"] == "Commodore"
+    assert await crm.sb.dynamics.count("contact") == 1
 
 
 async def test_s13_delete_vs_edit_delete_wins_deletes_everywhere(crm_factory: CrmFactory) -> None:
