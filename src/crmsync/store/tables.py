@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -215,6 +215,7 @@ sync_errors = sa.Table(
     sa.Column("first_seen", UtcDateTime, nullable=False),
     sa.Column("last_seen", UtcDateTime, nullable=False),
     sa.Index("ix_sync_errors_subject", "connection", "object", "canonical_id", "remote_id"),
+    sa.Index("ix_sync_errors_remote", "connection", "object", "remote_id"),  # a remote record's errors, any subject
 )
 
 audit = sa.Table(
