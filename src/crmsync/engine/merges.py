@@ -23,8 +23,9 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.matching_merge import CanonicalMerge, CounterpartMerge, KnownLink, RemoteRef, plan_vendor_merge
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reentry import DELETED_FIELD, bring_back
-from crmsync.model.values import ObjectKind
-from crmsync.store import AuditEntry, Job, Link, NewJob, SyncErrorReport, Transaction
+from crmsync.model.values import CanonicalValue, ObjectKind
+from crmsync.store import AuditEntry, Job, Link, NewJob, Provenance, SyncErrorReport, Transaction
+from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store.tables import links as links_table
 
 MERGE_RESOLVER = "crmsync (vendor merge)"
@@ -421,10 +422,10 @@ async def _merge_records(
     """Fold the retired canonical record into the kept one, after the links were re-pointed.
 
     The vendor's survivor carries the merged values, so the golden record of the side it stood for
-    wins; fields the merging connection does not map (it could not merge them) keep a value from
-    either side. Each connection's shadow must describe the remote record written to now (the kept
-    record's oldest link there), which may be one the retired record held: its shadow moves with it,
-    or delivery would diff against another record's values. A connection the kept record was gone
+    wins; its blanks take a value of the other side the vendor could not merge (`_merged_values`). Each
+    connection's shadow must describe the remote record written to now (the kept record's oldest link
+    there), which may be one the retired record held: its shadow moves with it, or delivery would diff
+    against another record's values. A connection the kept record was gone
     from (a delete parked or ignored there) where the merge brings it a live record is no longer gone:
     that record is the person's now, and a parked delete of the other one is settled by the merge.
     """
@@ -454,19 +455,18 @@ async def _merge_records(
             await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
     if kept_stored is not None and retired_stored is not None:
         winner, loser = (retired_stored, kept_stored) if vendor_side == retired else (kept_stored, retired_stored)
-        merged_by_vendor = ctx.rules(kind).connection_fields.get(connection, frozenset())
-        fields = dict(winner.record.fields)
-        provenance = dict(winner.provenance)
-        for name, value in loser.record.fields.items():
-            if name not in merged_by_vendor and fields.get(name) is None and value is not None:
-                fields[name] = value
-                if name in loser.provenance:
-                    provenance[name] = loser.provenance[name]
+        held = (kept_shadows if loser is kept_stored else retired_shadows).get(connection)
+        fields, provenance = _merged_values(
+            winner,
+            loser,
+            ctx.rules(kind).connection_fields.get(connection, frozenset()),
+            held.fields if held is not None else {},
+        )
         before = kept_stored.record.fields
         audit += [
-            AuditEntry(kept, name, before.get(name), value, connection, "vendor merge", now)
-            for name, value in sorted(fields.items())
-            if before.get(name) != value
+            AuditEntry(kept, name, before.get(name), fields.get(name), connection, "vendor merge", now)
+            for name in sorted({*fields, *before})
+            if before.get(name) != fields.get(name)
         ]
         audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
         merged = replace(kept_stored, record=replace(kept_stored.record, fields=fields), provenance=provenance)
@@ -479,6 +479,25 @@ async def _merge_records(
     # Every connection is brought to the merged values in this run (golden − the moved shadows).
     for other in ctx.connections(kind):
         await tx.jobs.enqueue(write_job(kind, kept, other))
+
+
+def _merged_values(
+    winner: StoredGolden, loser: StoredGolden, merged_by_vendor: Collection[str], loser_held: Mapping[str, object]
+) -> tuple[dict[str, CanonicalValue], dict[str, Provenance]]:
+    """The folded record's values: the winner's, its blanks filled from the loser where the vendor could not
+    have merged the loser's value: a field it does not map, or a value its record of the loser never held (an
+    edit made elsewhere and not delivered there yet, or a write it refused). A blank the vendor's merge chose
+    over a value it held stays blank."""
+    fields = dict(winner.record.fields)
+    provenance = dict(winner.provenance)
+    for name, value in loser.record.fields.items():
+        if fields.get(name) is not None or value is None:
+            continue
+        if name not in merged_by_vendor or loser_held.get(name) != value:
+            fields[name] = value
+            if name in loser.provenance:
+                provenance[name] = loser.provenance[name]
+    return fields, provenance
 
 
 async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[str, str], datetime]:

@@ -423,6 +423,28 @@ async def test_s14_merge_in_hubspot_leaves_one_record_everywhere_with_merged_val
     assert (await crm.sb.salesforce.count("contact"), await crm.sb.dynamics.count("contact")) == (1, 1)
 
 
+async def test_s14_a_value_entered_elsewhere_before_a_hubspot_merge_is_kept_by_the_merged_record(crm: Crm) -> None:
+    merged, (_, second), _, _ = await _merged_in_hubspot(crm)
+    # Before the merge was synced, someone gave the merged-away contact a phone number in Dataverse: HubSpot's
+    # merge never saw it, so nothing chose to drop it.
+    dv_second = await crm.twin("contact", "hubspot", second, "dynamics")
+    await crm.sb.dynamics.update("contact", dv_second, {"telephone1": "+14155550100"})
+    await crm.sync()
+    await crm.sync()
+    kept = await crm.canonical("contact", "hubspot", merged)
+    assert kept is not None
+    assert (await _stored(crm, kept)).record.fields.get("phone") == "+14155550100"
+    hs_row = await crm.sb.hubspot.get("contact", merged)
+    (sf_row,) = await crm.sb.salesforce.query("SELECT Id, Phone FROM Contact")
+    dv_row = await crm.sb.dynamics.get("contact", await crm.remote(kept, "dynamics"))
+    assert hs_row is not None and dv_row is not None
+    assert (hs_row["phone"], sf_row["Phone"], dv_row["telephone1"]) == ("+14155550100",) * 3
+    # Where the value came from stays on record.
+    assert [(e.old, e.new, e.connection) for e in await _audit(crm, kept, "phone")] == [
+        (None, "+14155550100", "dynamics")
+    ]
+
+
 async def test_s14_merge_in_hubspot_merges_the_dataverse_counterparts_with_dataverse_merge(crm: Crm) -> None:
     _, _, before, _ = await _merged_in_hubspot(crm)
     await crm.sync()
