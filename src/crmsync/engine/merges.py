@@ -119,7 +119,13 @@ async def apply_merge(
     """
     jobs = await tx.jobs.list("pending", kind=merge_kind(kind))
     pending = _merge_map(jobs)
-    survivor = last_survivor(pending, connection, merged_away, survivor)
+    # A survivor crmsync itself is about to merge away there (another CRM's merge joined its person to someone
+    # else's) ends in that merge's survivor: the person merged into it goes there too, in this same pass.
+    queued = {
+        RemoteRef(connection, str(job.payload["remote_id"])): str(job.payload["into"])
+        for job in await tx.jobs.list("pending", kind=rmerge_kind(kind, connection))
+    }
+    survivor = last_survivor({**queued, **pending}, connection, merged_away, survivor)
     for job in jobs:
         ref = RemoteRef(str(job.payload.get("connection")), str(job.payload.get("remote_id")))
         if ref.connection == connection and job.payload.get("merged_into") == merged_away and ref.remote_id != survivor:

@@ -445,6 +445,38 @@ async def test_s14_a_value_entered_elsewhere_before_a_hubspot_merge_is_kept_by_t
     ]
 
 
+async def test_s14_one_contact_merged_with_different_people_in_two_crms_makes_one_person_in_one_sync(
+    crm: Crm,
+) -> None:
+    people = {
+        name: await crm.sb.salesforce.create("contact", {"LastName": name, "Email": f"{name.lower()}@example.com"})
+        for name in ("Lovelace", "Curie", "Hopper")
+    }
+    await crm.sync()
+    twins = {
+        name: {vendor: await crm.twin("contact", "salesforce", sf, vendor) for vendor in ("hubspot", "dynamics")}
+        for name, sf in people.items()
+    }
+    # Between two syncs, Dataverse merges Curie into Lovelace while HubSpot merges Lovelace into Hopper: the three
+    # are one person. Merging Lovelace's Dataverse record into Hopper's, crmsync must take Curie along.
+    await crm.sb.dynamics.merge("contact", twins["Lovelace"]["dynamics"], twins["Curie"]["dynamics"])
+    merged = await crm.sb.hubspot.merge("contact", twins["Hopper"]["hubspot"], twins["Lovelace"]["hubspot"])
+    await crm.sync()
+    live = {vendor: await crm.sb.user(vendor).count("contact") for vendor in ("salesforce", "hubspot", "dynamics")}
+    assert live == {"salesforce": 1, "hubspot": 1, "dynamics": 1}
+    (hs_row,) = await crm.sb.hubspot.find("contact", "lastname", "Hopper")
+    assert str(hs_row["id"]) != merged  # crmsync merged Curie's HubSpot record into it too: a new id
+    person = await crm.canonical("contact", "hubspot", str(hs_row["id"]))
+    assert person is not None
+    for sf in people.values():
+        assert await crm.canonical("contact", "salesforce", sf) in (person, None)
+    # Nobody's record took another person's values as an edit: only merges joined them.
+    edits = [e for e in await _audit(crm, person, "email") if e.reason != "vendor merge" and e.old is not None]
+    assert edits == []
+    again = await crm.sync()
+    assert again.total("created") + again.total("updated") + again.total("deleted") + again.total("merged") == 0
+
+
 async def test_s14_merge_in_hubspot_merges_the_dataverse_counterparts_with_dataverse_merge(crm: Crm) -> None:
     _, _, before, _ = await _merged_in_hubspot(crm)
     await crm.sync()
