@@ -9,7 +9,7 @@ from crmsync.engine.resolution import resolve
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
 from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD, REENTRY_RESOLVER
-from crmsync.store import AuditEntry, GoldenRecord, Link, SyncError
+from crmsync.store import AuditEntry, Conflict, GoldenRecord, Link, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 
 EMAIL = "grace.hopper@example.com"
@@ -239,18 +239,30 @@ async def test_s13_a_person_deleting_everywhere_closes_the_records_other_conflic
     assert await crm.sb.salesforce.get("contact", sf) is None and await crm.sb.hubspot.get("contact", hs) is None
 
 
-async def test_s13_a_contact_entered_again_where_it_was_deleted_settles_the_delete_and_syncs_there(crm: Crm) -> None:
-    sf, hs, _dv = await _everywhere(crm)
+async def _entered_again(crm: Crm, *, dynamics_too: bool) -> tuple[str, str, str, Conflict, str]:
+    """A contact deleted in HubSpot (and Dataverse) while edited in Salesforce, parked for a person; meanwhile
+    someone enters it in HubSpot again, and a sync matches it to the same person.
+
+    Returns the Salesforce and Dataverse ids, the canonical id, the parked conflict and the new HubSpot id.
+    """
+    sf, hs, dv = await _everywhere(crm)
     canonical = await crm.canonical("contact", "salesforce", sf)
     assert canonical is not None
     await crm.sb.hubspot.delete("contact", hs)
+    if dynamics_too:
+        await crm.sb.dynamics.delete("contact", dv)
     await crm.sb.salesforce.update("contact", sf, {"Title": "Rear Admiral"})
     await crm.sync()
     (conflict,) = await crm.conflicts()
-    # While a person decides, someone enters the contact in HubSpot again: it is the same person, back there.
     again = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
     await crm.sync()
     assert await crm.canonical("contact", "hubspot", again) == canonical
+    return sf, dv, canonical, conflict, again
+
+
+async def test_s13_a_contact_entered_again_where_it_was_deleted_settles_the_delete_and_syncs_there(crm: Crm) -> None:
+    _, _, canonical, conflict, again = await _entered_again(crm, dynamics_too=False)
+    # The same person is back in HubSpot.
     assert await crm.conflicts() == []  # nothing is left to decide: HubSpot has the person again
     async with crm.store.read() as tx:
         settled = await tx.conflicts.get(conflict.id)
@@ -265,17 +277,7 @@ async def test_s13_a_contact_entered_again_where_it_was_deleted_settles_the_dele
 
 
 async def test_s13_deleting_everywhere_reaches_a_record_linked_since_the_delete(crm: Crm) -> None:
-    sf, hs, dv = await _everywhere(crm)
-    canonical = await crm.canonical("contact", "salesforce", sf)
-    await crm.sb.hubspot.delete("contact", hs)
-    await crm.sb.dynamics.delete("contact", dv)
-    await crm.sb.salesforce.update("contact", sf, {"Title": "Rear Admiral"})
-    await crm.sync()
-    (conflict,) = await crm.conflicts()
-    # While a person decides, someone enters the contact in HubSpot again: it is the same person.
-    again = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": EMAIL})
-    await crm.sync()
-    assert await crm.canonical("contact", "hubspot", again) == canonical
+    sf, _, _, conflict, again = await _entered_again(crm, dynamics_too=True)
     # Dataverse's delete is still for a person to decide; HubSpot's is moot.
     (open_now,) = await crm.conflicts()
     assert open_now.id == conflict.id
@@ -436,7 +438,9 @@ async def test_s14_a_value_entered_elsewhere_before_a_hubspot_merge_is_kept_by_t
     assert (await _stored(crm, kept)).record.fields.get("phone") == "+14155550100"
     hs_row = await crm.sb.hubspot.get("contact", merged)
     (sf_row,) = await crm.sb.salesforce.query("SELECT Id, Phone FROM Contact")
-    dv_row = await crm.sb.dynamics.get("contact", await crm.remote(kept, "dynamics"))
+    dv_kept = await crm.remote(kept, "dynamics")
+    assert dv_kept is not None
+    dv_row = await crm.sb.dynamics.get("contact", dv_kept)
     assert hs_row is not None and dv_row is not None
     assert (hs_row["phone"], sf_row["Phone"], dv_row["telephone1"]) == ("+14155550100",) * 3
     # Where the value came from stays on record.
