@@ -403,12 +403,15 @@ class _Settled:
     cleared: list[str] = field(default_factory=list)
     errors: dict[str, list[SyncErrorReport]] = field(default_factory=dict)
     """What each write met, by canonical id (maybe nothing): its record's create and update errors become these."""
+    overwritten: dict[str, set[str]] = field(default_factory=dict)
+    """Remote id -> the canonical fields a write that landed there replaced: read errors about them are moot."""
 
     async def flush(self, ctx: SyncContext, tx: Transaction, connection: str, object_name: str) -> None:
         await tx.links.link_many(self.links)
         await tx.shadows.put_many(self.shadows)
         await tx.errors.replace(connection, object_name, ("create", "update"), self.errors)
         await tx.errors.clear_many(connection, object_name, self.cleared)
+        await tx.errors.clear_overwritten(connection, object_name, self.overwritten)
         await tx.jobs.complete_many(self.done, ctx.worker)
 
 
@@ -465,6 +468,8 @@ async def _settle(
     assert written_shadow is not None
     settled.shadows.append(Shadow(canonical_id, connection, written_shadow))
     settled.done.append(item.job.id)
+    if remote_id is not None and item.written:
+        settled.overwritten.setdefault(remote_id, set()).update(item.written)
     _plan_entry(ctx, kind, connection, item, remote_id)
     if item.problems:
         settled.errors[canonical_id] = _problems_met(item, connection, object_name)

@@ -257,6 +257,24 @@ class SyncErrors:
             cleared += (await self._db.execute(query)).rowcount
         return cleared
 
+    async def clear_overwritten(self, connection: str, object: str, written: Mapping[str, Collection[str]]) -> int:
+        """Read errors about values crmsync has just replaced (remote id -> the canonical fields written there):
+        the value a read could not take is no longer in the CRM, and the next read says what is. A select per
+        chunk through the remote ids' index, matching nothing in the common case."""
+        remote_ids = sorted(r for r, fields in written.items() if fields)
+        gone: list[int] = []
+        for chunk in chunks(remote_ids):
+            query = sa.select(sync_errors.c.id, sync_errors.c.remote_id, sync_errors.c.field).where(
+                sync_errors.c.connection == connection,
+                sync_errors.c.object == object,
+                among(self._db, sync_errors.c.remote_id, chunk),
+                sync_errors.c.operation == "read",
+            )
+            gone += [row.id for row in await self._db.execute(query) if row.field in written[row.remote_id]]
+        for chunk_ids in chunks(gone):
+            await self._db.execute(sa.delete(sync_errors).where(sync_errors.c.id.in_(chunk_ids)))
+        return len(gone)
+
     async def clear_record(self, connection: str, object: str, canonical_id: str) -> int:
         """A canonical record's errors in one CRM, its duplicate reports aside: its record there is gone, so
         what reading or writing it met is moot; the duplicates reported behind it are other records."""

@@ -308,6 +308,20 @@ async def test_s20_each_unreadable_value_is_reported_until_fixed_in_its_crm(crm:
     assert await crm.errors() == []
 
 
+async def test_s20_an_unreadable_value_crmsync_overwrites_is_reported_no_more(crm: Crm) -> None:
+    hs = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": "grace@example.com", "phone": "ask"})
+    await crm.sync()
+    sf = await crm.twin("contact", "hubspot", hs, "salesforce")
+    # In one sync HubSpot's record is read again, still unreadable, while a fixed number arrives from Salesforce.
+    await crm.sb.hubspot.update("contact", hs, {"jobtitle": "Admiral"})
+    await crm.sb.salesforce.update("contact", sf, {"Phone": "+1 415 555 0100"})
+    await crm.sync()
+    row = await crm.sb.hubspot.get("contact", hs, ["phone"])
+    assert row is not None and row["phone"] == "+14155550100"
+    # Crmsync replaced the value HubSpot's read could not take: nothing is left to fix there.
+    assert [e.report for e in await crm.errors() if e.report.connection == "hubspot"] == []
+
+
 async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm: Crm) -> None:
     hs = await crm.sb.hubspot.create(
         "deal",

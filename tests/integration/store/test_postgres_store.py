@@ -41,6 +41,7 @@ from tests.unit.store.test_migrations import (  # noqa: F401
     test_reopening_is_a_no_op,
 )
 from tests.unit.store.test_repositories import (  # noqa: F401
+    test_a_write_that_replaced_a_value_clears_the_read_errors_about_it,
     test_audit_appends_and_lists_a_records_history,
     test_changes_of_a_record_made_at_once_share_an_audit_row_and_read_back_one_by_one,
     test_conflicts_park_once_per_field_and_resolve,

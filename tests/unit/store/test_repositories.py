@@ -325,6 +325,25 @@ async def test_sync_errors_follow_records_that_leave_a_crm_or_a_canonical_record
     assert await left() == [("sf", "link", "c1", "005"), ("hs", "read", "c2", "003")]
 
 
+async def test_a_write_that_replaced_a_value_clears_the_read_errors_about_it(store: Store) -> None:
+    async with store.begin() as tx:
+        for report in (
+            _problem("read", "phone", "?"),
+            _problem("read", "title", "?", "c2", "004"),
+            _problem("update", "phone", "too long"),
+            SyncErrorReport("hs", "contacts", "read", "?", "c1", "003", "phone"),
+        ):
+            await tx.errors.record(report)
+    async with store.begin() as tx:
+        # Only the fields written, only read errors, only that CRM's record: 004's title still reads as it did.
+        assert await tx.errors.clear_overwritten("sf", "Contact", {"004": {"phone"}}) == 0
+        assert await tx.errors.clear_overwritten("sf", "Contact", {"003": {"phone", "email"}, "004": set()}) == 1
+        assert await tx.errors.clear_overwritten("sf", "Contact", {}) == 0
+    async with store.read() as tx:
+        left = [(e.report.connection, e.report.operation, e.report.field) for e in await tx.errors.list()]
+    assert left == [("sf", "read", "title"), ("sf", "update", "phone"), ("hs", "read", "phone")]
+
+
 async def test_audit_appends_and_lists_a_records_history(store: Store) -> None:
     entries = [
         AuditEntry("c1", "email", None, "a@x.io", "sf", "create", AT),
