@@ -431,8 +431,8 @@ async def _merge_records(
     wins; its blanks take a value of the other side the vendor could not merge (`_merged_values`). Each
     connection's shadow must describe the remote record written to now (the kept record's oldest link
     there), which may be one the retired record held: its shadow moves with it, or delivery would diff
-    against another record's values. A connection the kept record was gone
-    from (a delete parked or ignored there) where the merge brings it a live record is no longer gone:
+    against another record's values. A connection the kept record was gone from (a delete parked or
+    ignored there) where the merge brings it a live record is no longer gone (`reentry.bring_back`):
     that record is the person's now, and a parked delete of the other one is settled by the merge.
     """
     kept, retired = merge.kept, merge.retired

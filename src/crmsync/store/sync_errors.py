@@ -213,8 +213,8 @@ class SyncErrors:
         """Clear the write errors of many records, in few statements.
 
         Not their duplicate-group reports (about the other records: the survivor's good write does not settle
-        them), nor their read errors: a good write to a CRM does not fix a value read there, and the next read
-        of the record says whether it still has it (`replace`).
+        them), nor their read errors: a good write to a CRM fixes no value it did not write there (those it
+        wrote: `clear_overwritten`), and the next read of the record says whether it still has it (`replace`).
         """
         cleared = 0
         for chunk in chunks(canonical_ids):
