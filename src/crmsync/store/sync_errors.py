@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crmsync.store.among import among, chunks
 from crmsync.store.tables import sync_errors
 from crmsync.store.values import Clock, SyncError, SyncErrorReport
+
+_K = TypeVar("_K")
 
 
 def _sync_error(row: sa.Row[tuple[object, ...]]) -> SyncError:
@@ -216,46 +218,41 @@ class SyncErrors:
         them), nor their read errors: a good write to a CRM fixes no value it did not write there (those it
         wrote: `clear_overwritten`), and the next read of the record says whether it still has it (`replace`).
         """
-        cleared = 0
-        for chunk in chunks(canonical_ids):
-            query = sa.delete(sync_errors).where(
+        return await self._delete_chunked(
+            canonical_ids,
+            lambda chunk: (
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
                 among(self._db, sync_errors.c.canonical_id, chunk),
                 sync_errors.c.operation.not_in(("link", "read")),
-            )
-            cleared += (await self._db.execute(query)).rowcount
-        return cleared
+            ),
+        )
 
     async def clear_remote(self, connection: str, object: str, remote_ids: Collection[str]) -> int:
         """Every error about these records of one CRM, under any canonical record: they left it (deleted there,
         merged away, deleted by crmsync as a duplicate), so nothing about them is left to fix."""
-        ids = sorted(remote_ids)
-        cleared = 0
-        for chunk in chunks(ids):
-            query = sa.delete(sync_errors).where(
+        return await self._delete_chunked(
+            sorted(remote_ids),
+            lambda chunk: (
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
                 among(self._db, sync_errors.c.remote_id, chunk),
-            )
-            cleared += (await self._db.execute(query)).rowcount
-        return cleared
+            ),
+        )
 
     async def clear_reads(self, connection: str, object: str, read: Mapping[str, str]) -> int:
         """The read errors of records just read without a problem (remote id -> canonical id): one statement a
         chunk, found through the canonical ids' index, matching nothing in the common case."""
-        remote_ids = sorted(read)
-        cleared = 0
-        for chunk in chunks(remote_ids):
-            query = sa.delete(sync_errors).where(
+        return await self._delete_chunked(
+            sorted(read),
+            lambda chunk: (
                 sync_errors.c.connection == connection,
                 sync_errors.c.object == object,
                 among(self._db, sync_errors.c.canonical_id, sorted({read[r] for r in chunk})),
                 among(self._db, sync_errors.c.remote_id, chunk),
                 sync_errors.c.operation == "read",
-            )
-            cleared += (await self._db.execute(query)).rowcount
-        return cleared
+            ),
+        )
 
     async def clear_overwritten(self, connection: str, object: str, written: Mapping[str, Collection[str]]) -> int:
         """Read errors about values crmsync has just replaced (remote id -> the canonical fields written there):
@@ -271,9 +268,16 @@ class SyncErrors:
                 sync_errors.c.operation == "read",
             )
             gone += [row.id for row in await self._db.execute(query) if row.field in written[row.remote_id]]
-        for chunk_ids in chunks(gone):
-            await self._db.execute(sa.delete(sync_errors).where(sync_errors.c.id.in_(chunk_ids)))
-        return len(gone)
+        return await self._delete_chunked(gone, lambda chunk: (sync_errors.c.id.in_(chunk),))
+
+    async def _delete_chunked(
+        self, keys: Sequence[_K], where: Callable[[Sequence[_K]], tuple[sa.ColumnElement[bool], ...]]
+    ) -> int:
+        """Delete the errors `where` picks for each chunk of `keys`, one statement a chunk; how many went."""
+        deleted = 0
+        for chunk in chunks(keys):
+            deleted += (await self._db.execute(sa.delete(sync_errors).where(*where(chunk)))).rowcount
+        return deleted
 
     async def clear_record(self, connection: str, object: str, canonical_id: str) -> int:
         """A canonical record's errors in one CRM, its duplicate reports aside: its record there is gone, so
