@@ -28,7 +28,6 @@ from crmsync.engine.merges import (
 )
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
-from crmsync.engine.reentry import REENTRY_RESOLVER
 from crmsync.engine.state import rules_for_record, to_merged, with_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
@@ -280,7 +279,6 @@ async def _pending_deletes(tx: Transaction, kind: ObjectKind) -> set[RemoteRef]:
 __all__ = [
     "DELETED_FIELD",
     "DELETE_RESOLVER",
-    "REENTRY_RESOLVER",
     "DeleteOutcome",
     "delete_duplicates",
     "delete_everywhere",

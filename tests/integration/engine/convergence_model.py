@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
+from crmsync.engine.reentry import REENTRY_RESOLVER
 from crmsync.engine.state import gone_from
-from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD, REENTRY_RESOLVER
+from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Conflict, GoldenRecord, SyncError
 from crmsync.store.tables import links as links_table

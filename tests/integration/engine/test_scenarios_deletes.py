@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from crmsync.engine.connections import open_connectors
+from crmsync.engine.reentry import REENTRY_RESOLVER
 from crmsync.engine.resolution import resolve
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
-from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD, REENTRY_RESOLVER
+from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD
 from crmsync.store import AuditEntry, Conflict, GoldenRecord, Link, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 
