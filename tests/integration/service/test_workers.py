@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.outbox import refetch_job
@@ -20,7 +19,7 @@ from crmsync.store import NewJob, Store, open_store
 from crmsync.store.tables import jobs
 from crmsync.testing.sandbox import OBJECTS, Sandbox
 from tests.integration.service.conftest import eventually
-from tests.integration.store.conftest import postgres_url  # noqa: F401  (the session's PostgreSQL database)
+from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 CONTACTS = 24
 _WORKER_NUMBERS = itertools.count(1)
@@ -29,12 +28,7 @@ STOP_S = 60.0
 
 @pytest.fixture
 async def pg_state(postgres_url: str) -> str:  # noqa: F811
-    engine = create_async_engine(postgres_url)
-    async with engine.begin() as connection:
-        await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        await connection.exec_driver_sql("CREATE SCHEMA public")
-    await engine.dispose()
-    return postgres_url
+    return await empty_schema(postgres_url)
 
 
 async def _start_worker(config: Path) -> asyncio.subprocess.Process:

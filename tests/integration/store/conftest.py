@@ -51,15 +51,22 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+async def empty_schema(url: str) -> str:
+    """Drop every table of the run's database (tests share it), so the next store starts from nothing; the url."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            await connection.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        await engine.dispose()
+    return url
+
+
 @pytest.fixture
 async def store_url(postgres_url: str) -> str:
     # Tests share the run's database: start each from an empty schema at head.
-    engine = create_async_engine(postgres_url)
-    async with engine.begin() as connection:
-        await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        await connection.exec_driver_sql("CREATE SCHEMA public")
-    await engine.dispose()
-    return postgres_url
+    return await empty_schema(postgres_url)
 
 
 @pytest.fixture
