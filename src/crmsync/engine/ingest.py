@@ -11,26 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 from datetime import datetime
-from functools import partial
 
 from crmsync.connectors.base import RemoteRecord, Tombstone
 from crmsync.engine.context import SyncContext
-from crmsync.engine.matching import (
-    AwaitParents,
-    CreateEntity,
-    KnownEntity,
-    LinkDuplicate,
-    LinkExisting,
-    SeenRecord,
-    match_incoming,
-    uuid5_id,
-)
-from crmsync.engine.matching_keys import MatchKey, match_key
+from crmsync.engine.identify import identify
+from crmsync.engine.ingest_types import Incoming, PageOutcome
 from crmsync.engine.merge import reconcile
-from crmsync.engine.merges import absorb, chained, report_duplicate
-from crmsync.engine.outbox import refetch_job, write_job
+from crmsync.engine.merges import chained
+from crmsync.engine.outbox import write_job
 from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.reentry import REENTRY_RESOLVER, bring_back
 from crmsync.engine.state import (
@@ -43,16 +32,14 @@ from crmsync.engine.state import (
     to_stored,
 )
 from crmsync.engine.tombstones import DELETED_FIELD, delete_job
-from crmsync.mapping import Mapped, MappingProblem
+from crmsync.mapping import Mapped
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
-from crmsync.model.quick import quick_init
-from crmsync.model.values import CanonicalValue, ObjectKind
+from crmsync.model.values import ObjectKind
 from crmsync.store import (
     AuditEntry,
     Conflict,
     ConflictSide,
-    Link,
     NewJob,
     Shadow,
     StaleRecordError,
@@ -61,46 +48,6 @@ from crmsync.store import (
 )
 from crmsync.store import GoldenRecord as StoredGolden
 from crmsync.store.codec import content_hash
-
-
-@quick_init
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A remote record mapped to canonical values, with its parents resolved to canonical ids."""
-
-    record: RemoteRecord
-    fields: dict[str, CanonicalValue]
-    problems: tuple[MappingProblem, ...]
-    parents: dict[str, tuple[str, ...]]  # role -> remote ids in the record's connection
-    unresolved: tuple[tuple[str, str], ...] = ()  # (role, remote id) not linked yet
-
-
-@dataclass
-class PageOutcome:
-    """Counts of what one page did, for the run report."""
-
-    seen: int = 0
-    created: int = 0
-    linked: int = 0
-    duplicates: int = 0
-    changed: int = 0
-    conflicts: int = 0
-    waiting: int = 0
-    filtered: int = 0
-    deletes: int = 0
-    errors: int = 0
-    unchanged: int = 0
-    writes: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: PageOutcome) -> None:
-        """Count a chunk of the page in (`seen` is the page's, set once)."""
-        for item in dataclass_fields(self):
-            if item.name == "writes":
-                for what, n in other.writes.items():
-                    self.writes[what] = self.writes.get(what, 0) + n
-            elif item.name != "seen":
-                setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
 
 STALE_ATTEMPTS = 5
 """Reconciles of one page tried before a conflicting concurrent writer is reported (it never loses either write)."""
@@ -196,7 +143,7 @@ async def _ingest(
 ) -> None:
     async with ctx.store.begin() as tx:
         incoming = await _map_page(ctx, tx, kind, connection, upserts, mapped)
-        ids = await _identify(ctx, tx, kind, connection, incoming, outcome)
+        ids = await identify(ctx, tx, kind, connection, incoming, outcome)
         await _reconcile_page(ctx, tx, kind, connection, incoming, ids, outcome)
         await _queue_tombstones(ctx, tx, kind, connection, tombstones, outcome)
         if cursor is not None:
@@ -244,185 +191,6 @@ async def _map_page(
         parents = {role: tuple(record.links.get(role, ())) for role in LINK_ROLES[kind]}
         out.append(Incoming(record, fields, mapping.problems, parents, tuple(unresolved)))
     return out
-
-
-async def _identify(
-    ctx: SyncContext,
-    tx: Transaction,
-    kind: ObjectKind,
-    connection: str,
-    incoming: Sequence[Incoming],
-    outcome: PageOutcome,
-) -> dict[str, str | None]:
-    """Remote id → canonical id for every record of the page (None: skipped this time).
-
-    Lookups are made for the whole page up front and new links, keys and jobs written in bulk at
-    the end: per-record statements would dominate a full sync's time.
-    """
-    object_name = ctx.object_name(connection, kind)
-    linked = await tx.links.canonical_ids(connection, object_name, [i.record.id for i in incoming])
-    ids: dict[str, str | None] = dict(linked)
-    specs = ctx.match_specs(kind)
-    record_filter = ctx.config.object(kind).filter
-    claimed: dict[str, KnownEntity] = {}  # keys met earlier in this page
-    new_links: list[Link] = []
-    new_keys: dict[str, str] = {}
-    new_jobs: list[NewJob] = []
-
-    absorbed = await tx.links.canonical_ids(
-        connection, object_name, sorted({m for i in incoming for m in i.record.merged_ids if m != i.record.id})
-    )
-    unlinked = [item for item in incoming if item.record.id not in linked]
-    keys = {
-        item.record.id: match_key(kind, specs, item.fields, {role: _ids(item, role) for role in LINK_ROLES[kind]})
-        for item in unlinked
-    }
-    known = await _known_entities(tx, kind, sorted({k.text for k in keys.values() if k is not None}))
-    taken = await tx.records.existing(sorted({uuid5_id(k.text) for k in keys.values() if k is not None}))
-
-    for item in incoming:
-        record = item.record
-        if record.id in linked:
-            if record.merged_ids:
-                await _absorb(ctx, tx, kind, connection, record, linked[record.id], absorbed)
-            continue
-        merged_into = await _merged_canonical(tx, connection, item, absorbed) if record.merged_ids else None
-        if merged_into is not None:
-            # A vendor merge gave the survivor a new id (HubSpot): it stands for what it absorbed, and takes the
-            # place of what it absorbed (linked by `_absorb`, not as the youngest link of the page).
-            ids[record.id] = merged_into
-            outcome.linked += 1
-            await _absorb(ctx, tx, kind, connection, record, merged_into, absorbed)
-            continue
-        if not record_filter.matches(item.fields):
-            ids[record.id] = None
-            outcome.filtered += 1
-            continue
-        parent_ids = {
-            (role, rid): canonical
-            for role in LINK_ROLES[kind]
-            if (canonical := item.fields.get(link_field(role))) is not None and isinstance(canonical, str)
-            for rid in item.parents.get(role, ())[:1]
-        }
-        seen = SeenRecord(connection, kind, record.id, item.fields, item.parents, None, record.modified_at)
-        key = keys[record.id]
-
-        def find(key: MatchKey) -> KnownEntity | None:
-            return claimed.get(key.text) or known.get(key.text)
-
-        decision = match_incoming(
-            seen,
-            find,
-            {kind: specs},
-            resolve_parent=partial(_known_parent, parent_ids),
-            id_taken=lambda candidate: candidate in taken or candidate in new_keys.values(),
-            wait_for_parents=True,
-        )
-        if isinstance(decision, AwaitParents):
-            ids[record.id] = None
-            outcome.waiting += 1
-            new_jobs.append(refetch_job(kind, connection, object_name, record.id, reason="awaiting parent"))
-            continue
-        if isinstance(decision, LinkDuplicate):
-            ids[record.id] = None
-            outcome.duplicates += 1
-            new_links.append(Link(decision.canonical_id, kind, connection, object_name, record.id))
-            await report_duplicate(
-                tx,
-                connection,
-                object_name,
-                decision.canonical_id,
-                record.id,
-                f"duplicate {kind} in {connection}: {record.id} has the same {decision.key.spec} as "
-                f"{decision.survivor}, which stays the one crmsync syncs; merge them in {connection}",
-            )
-            continue
-        if isinstance(decision, LinkExisting):
-            canonical_id = decision.canonical_id
-            outcome.linked += 1
-        else:
-            assert isinstance(decision, CreateEntity)
-            canonical_id = decision.canonical_id
-            outcome.created += 1
-            if decision.key is not None:
-                new_keys[decision.key.text] = canonical_id
-        new_links.append(Link(canonical_id, kind, connection, object_name, record.id))
-        if key is not None:
-            before = claimed.get(key.text) or known.get(key.text)
-            members = dict(before.members) if before is not None else {}
-            members.setdefault(connection, record.id)
-            claimed[key.text] = KnownEntity(canonical_id, members)
-        ids[record.id] = canonical_id
-    await tx.links.link_many(new_links)
-    await tx.keys.claim_many(kind, new_keys)
-    await tx.jobs.enqueue_many(new_jobs)
-    return ids
-
-
-async def _known_entities(tx: Transaction, kind: ObjectKind, keys: list[str]) -> dict[str, KnownEntity]:
-    """key text → the canonical record holding it and its survivor in each connection."""
-    found = await tx.keys.find(kind, keys)
-    held = await tx.links.links_of(sorted(set(found.values())))
-    entities: dict[str, KnownEntity] = {}
-    for key, canonical_id in found.items():
-        members: dict[str, str] = {}
-        for link in held.get(canonical_id, []):  # oldest first: the first per connection is its survivor
-            members.setdefault(link.connection, link.remote_id)
-        entities[key] = KnownEntity(canonical_id, members)
-    return entities
-
-
-async def _merged_canonical(
-    tx: Transaction, connection: str, item: Incoming, absorbed: Mapping[str, str]
-) -> str | None:
-    """The canonical record a merge survivor takes over: of those it absorbed, the one whose values it carries.
-
-    A merge keeps the primary record's values, so the absorbed record whose shadow agrees with the
-    survivor on most fields was the primary; ties go to the smallest canonical id (deterministic).
-    """
-    candidates = sorted({absorbed[m] for m in item.record.merged_ids if m in absorbed})
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
-    shadows = await tx.shadows.get_many(candidates)
-
-    def agreement(canonical_id: str) -> int:
-        shadow = shadows.get(canonical_id, {}).get(connection)
-        known = shadow.fields if shadow is not None else {}
-        return sum(1 for name, value in item.fields.items() if name in known and known[name] == value)
-
-    return max(candidates, key=lambda c: (agreement(c), [-ord(ch) for ch in c]))
-
-
-async def _absorb(
-    ctx: SyncContext,
-    tx: Transaction,
-    kind: ObjectKind,
-    connection: str,
-    record: RemoteRecord,
-    canonical_id: str,
-    absorbed: Mapping[str, str],
-) -> None:
-    """Ids a survivor absorbed: its own canonical record's go now (`merges.absorb`), another's to the merge job."""
-    own = [m for m in record.merged_ids if m != record.id and absorbed.get(m) == canonical_id]
-    await absorb(ctx, tx, kind, connection, canonical_id, record.id, own)
-    for merged_id in record.merged_ids:
-        if merged_id == record.id or merged_id not in absorbed or merged_id in own:
-            continue
-        tombstone = Tombstone(record.object, merged_id, merged_into=record.id)
-        await tx.jobs.enqueue(delete_job(kind, connection, absorbed[merged_id], tombstone))
-
-
-def _known_parent(known: Mapping[tuple[str, str], str], connection: str, role: str, remote_id: str) -> str | None:
-    return known.get((role, remote_id))
-
-
-def _ids(item: Incoming, role: str) -> tuple[str, ...] | None:
-    value = item.fields.get(link_field(role))
-    if isinstance(value, str):
-        return (value,)
-    if item.parents.get(role):
-        return None  # a parent exists but is not linked yet
-    return ()
 
 
 @dataclass
@@ -657,4 +425,4 @@ def _kind(role: str) -> ObjectKind:
     raise ValueError(f"unknown link role {role!r}")
 
 
-__all__ = ["Incoming", "PageOutcome", "ingest_page"]
+__all__ = ["ingest_page"]

@@ -20,7 +20,8 @@ from crmsync.connectors.base import ChangePage, Connector, Cursor, RemoteRecord,
 from crmsync.engine.context import SyncContext
 from crmsync.engine.counterparts import apply_counterparts
 from crmsync.engine.deliver import deliver
-from crmsync.engine.ingest import CHUNK, PageOutcome, ingest_page
+from crmsync.engine.ingest import CHUNK, ingest_page
+from crmsync.engine.ingest_types import PageOutcome
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.outbox import refetch_kind, write_kind
 from crmsync.engine.premap import PageInMapping, PreMapper, handed_over

@@ -11,6 +11,7 @@ from crmsync.connectors.base import ChangePage, Cursor, RemoteRecord, Tombstone
 from crmsync.connectors.hubspot.connector import HubSpotConnector
 from crmsync.engine import ingest, runner
 from crmsync.engine.context import SyncContext
+from crmsync.engine.ingest_types import PageOutcome
 from crmsync.errors import CrmSyncError
 from crmsync.mapping import Mapped
 from crmsync.model.values import ObjectKind
@@ -66,7 +67,7 @@ async def test_a_failure_in_a_later_chunk_leaves_the_cursor_and_the_rerun_conver
         tombstones: Sequence[Tombstone],
         cursor: str | None,
         complete: Sequence[int],
-    ) -> ingest.PageOutcome:
+    ) -> PageOutcome:
         if connection == "hubspot" and kind == "contact":
             calls["hubspot"] += 1
             if calls["hubspot"] == 2:
@@ -124,7 +125,7 @@ async def test_small_pages_read_by_then_commit_together_and_a_failed_read_keeps_
             *,
             complete: Sequence[int] = (),
             mapped: Sequence[Mapped] | None = None,
-        ) -> ingest.PageOutcome:
+        ) -> PageOutcome:
             stored.append((connection, len(upserts), cursor))
             return await real_ingest(
                 ctx, kind, connection, upserts, tombstones, cursor, complete=complete, mapped=mapped
