@@ -55,7 +55,7 @@ _AUTH = re.compile(
             r"\bHTTP 401\b",  # Salesforce's and Dataverse's error tables
             r"\b(?:INVALID_SESSION_ID|INVALID_AUTHENTICATION|EXPIRED_AUTHENTICATION|MISSING_SCOPES)\b",
             r"\bINSUFFICIENT_ACCESS\w*|\bAPI_DISABLED_FOR_ORG\b|lacks a privilege",
-            r": AUTH: ",  # a write result classified `auth` (engine/deliver.py)
+            r": AUTH: ",  # a write result classified `auth` (engine/settle.py)
         )
     )
 )

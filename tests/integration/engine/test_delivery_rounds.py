@@ -12,6 +12,7 @@ from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine import deliver as delivery
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.context import SyncContext
+from crmsync.engine.delivery_types import Planned
 from crmsync.engine.outbox import write_kind
 from crmsync.engine.runner import utc_now
 from crmsync.model.values import ObjectKind
@@ -43,7 +44,7 @@ async def test_a_round_plans_without_holding_the_writer(crm: Crm, monkeypatch: p
 
     async def plan_beside_a_writer(
         ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, jobs: Sequence[Job]
-    ) -> list[delivery._Planned]:
+    ) -> list[Planned]:
         # Held by the round, the writer would keep this transaction waiting (SQLite: forever, in one task).
         async with asyncio.timeout(10), crm.store.begin() as other:
             await other.cursors.put("test", "planning", "committed")
@@ -62,7 +63,7 @@ async def test_a_round_plans_without_holding_the_writer(crm: Crm, monkeypatch: p
 async def test_a_plan_that_fails_gives_its_claim_back_whole(crm: Crm, monkeypatch: pytest.MonkeyPatch) -> None:
     await _queued_write(crm)
 
-    async def broken_plan(*_: object) -> list[delivery._Planned]:
+    async def broken_plan(*_: object) -> list[Planned]:
         raise RuntimeError("a bug in planning")
 
     monkeypatch.setattr(delivery, "_plan", broken_plan)

@@ -6,19 +6,20 @@ from datetime import UTC, datetime
 
 from crmsync.connectors.base import WriteKind, WriteOp
 from crmsync.engine import deliver
+from crmsync.engine.delivery_types import Planned
 from crmsync.engine.outbox import WriteTarget
 from crmsync.store import Job
 
 AT = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-def _planned(number: int, kind: WriteKind | None) -> deliver._Planned:
+def _planned(number: int, kind: WriteKind | None) -> Planned:
     job = Job(number, f"sf/c{number}", "write:contact:sf", {}, "running", 0, 1, AT, "w", AT, None, AT)
     op = WriteOp(kind, f"c{number}") if kind is not None else None
-    return deliver._Planned(job, WriteTarget("contact", f"c{number}", "sf"), op)
+    return Planned(job, WriteTarget("contact", f"c{number}", "sf"), op)
 
 
-def _round(upserts: int, updates: int, nothing: int) -> list[deliver._Planned]:
+def _round(upserts: int, updates: int, nothing: int) -> list[Planned]:
     upsert: list[WriteKind | None] = ["upsert"]
     update: list[WriteKind | None] = ["update"]
     kinds = upsert * upserts + update * updates + [None] * nothing
