@@ -3,9 +3,9 @@
 A tombstone with `merged_into` is a merge, not a delete: the links of the merged-away record are
 re-pointed to the vendor's survivor, followed through the merges still pending in the same connection
 (a survivor merged again before crmsync read it is not the person's record any more: the last one of
-the chain is). The canonical records the two stood for merge, and the merged record's counterparts
-in other connections are merged by their vendor's merge where it has one (`rmerge` jobs), else
-handled by the delete policy (`rdelete`, or kept as a reported duplicate; `rarchive` marks it).
+the chain is). The canonical records the two stood for merge (`merge_fold`), and the merged record's
+counterparts in other connections are merged by their vendor's merge where it has one (`rmerge` jobs),
+else handled by the delete policy (`rdelete`, or kept as a reported duplicate; `rarchive` marks it).
 `tombstones` queues merges with deletes and applies them first. A survivor read with ids of its own
 canonical record (`absorb`) takes their place there, and their errors go with them.
 """
@@ -20,16 +20,14 @@ import sqlalchemy as sa
 
 from crmsync.connectors.base import Tombstone, can_merge
 from crmsync.engine.context import SyncContext
-from crmsync.engine.matching_merge import CanonicalMerge, CounterpartMerge, KnownLink, RemoteRef, plan_vendor_merge
-from crmsync.engine.outbox import refetch_job, write_job
-from crmsync.engine.reentry import DELETED_FIELD, bring_back
-from crmsync.model.values import CanonicalValue, ObjectKind
-from crmsync.store import AuditEntry, Job, Link, NewJob, Provenance, SyncErrorReport, Transaction
-from crmsync.store import GoldenRecord as StoredGolden
+from crmsync.engine.matching_merge import CounterpartMerge, KnownLink, RemoteRef, plan_vendor_merge
+from crmsync.engine.merge_fold import merge_records
+from crmsync.engine.outbox import refetch_job
+from crmsync.engine.reentry import DELETED_FIELD
+from crmsync.model.values import ObjectKind
+from crmsync.store import AuditEntry, Job, Link, NewJob, SyncErrorReport, Transaction
 from crmsync.store.tables import links as links_table
 
-MERGE_RESOLVER = "crmsync (vendor merge)"
-"""Who closes the conflicts a vendor merge settles."""
 DUPLICATE = "DUPLICATE"
 """The code of an in-system duplicate's report."""
 
@@ -179,7 +177,7 @@ async def apply_merge(
         vendor_side = next(
             (k.canonical_id for k in known if k.connection == connection and k.remote_id == survivor), plan.merge.kept
         )
-        await _merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
+        await merge_records(ctx, tx, kind, connection, known, vendor_side, plan.merge)
     for counterpart in kept_apart.values():
         await _keep_as_duplicate(ctx, tx, kind, connection, kept, counterpart)
     await _settle_errors(tx, kept, involved)
@@ -416,96 +414,6 @@ def _counterpart_entry(ctx: SyncContext, canonical_id: str, counterpart: Counter
     )
 
 
-async def _merge_records(
-    ctx: SyncContext,
-    tx: Transaction,
-    kind: ObjectKind,
-    connection: str,
-    known: list[KnownLink],
-    vendor_side: str,
-    merge: CanonicalMerge,
-) -> None:
-    """Fold the retired canonical record into the kept one, after the links were re-pointed.
-
-    The vendor's survivor carries the merged values, so the golden record of the side it stood for
-    wins; its blanks take a value of the other side the vendor could not merge (`_merged_values`). Each
-    connection's shadow must describe the remote record written to now (the kept record's oldest link
-    there), which may be one the retired record held: its shadow moves with it, or delivery would diff
-    against another record's values. A connection the kept record was gone from (a delete parked or
-    ignored there) where the merge brings it a live record is no longer gone (`reentry.bring_back`):
-    that record is the person's now, and a parked delete of the other one is settled by the merge.
-    """
-    kept, retired = merge.kept, merge.retired
-    now = ctx.clock()
-    owner = {(k.connection, k.remote_id): k.canonical_id for k in known}
-    kept_shadows = await tx.shadows.get_all(kept)
-    retired_shadows = await tx.shadows.get_all(retired)
-    written_to: dict[str, str] = {}
-    for link in await tx.links.remote_links(kept):  # oldest first
-        written_to.setdefault(link.connection, link.remote_id)
-    for other, remote_id in sorted(written_to.items()):
-        if owner.get((other, remote_id), kept) != retired:
-            continue
-        if other in retired_shadows:
-            await tx.shadows.put(replace(retired_shadows[other], canonical_id=kept))
-        elif other in kept_shadows:
-            await tx.shadows.delete(kept, other)  # it described another record: delivery writes every field
-    await tx.shadows.delete(retired)
-    await tx.keys.repoint(retired, kept)
-    kept_stored = await tx.records.get(kept)
-    retired_stored = await tx.records.get(retired)
-    audit = [AuditEntry(retired, "@merged_into", None, kept, connection, "vendor merge", now)]
-    if retired_stored is not None:
-        await tx.records.put(replace(retired_stored, deleted=True))
-        for conflict in await tx.conflicts.list(retired):
-            await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
-    if kept_stored is not None and retired_stored is not None:
-        winner, loser = (retired_stored, kept_stored) if vendor_side == retired else (kept_stored, retired_stored)
-        held = (kept_shadows if loser is kept_stored else retired_shadows).get(connection)
-        fields, provenance = _merged_values(
-            winner,
-            loser,
-            ctx.rules(kind).connection_fields.get(connection, frozenset()),
-            held.fields if held is not None else {},
-        )
-        before = kept_stored.record.fields
-        audit += [
-            AuditEntry(kept, name, before.get(name), fields.get(name), connection, "vendor merge", now)
-            for name in sorted({*fields, *before})
-            if before.get(name) != fields.get(name)
-        ]
-        audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
-        merged = replace(kept_stored, record=replace(kept_stored.record, fields=fields), provenance=provenance)
-        merged, returned = await bring_back(
-            tx, merged, written_to, reason="vendor merge", resolver=MERGE_RESOLVER, at=now
-        )
-        audit += returned
-        await tx.records.put(merged)
-    await tx.audit.append(audit)
-    # Every connection is brought to the merged values in this run (golden − the moved shadows).
-    for other in ctx.connections(kind):
-        await tx.jobs.enqueue(write_job(kind, kept, other))
-
-
-def _merged_values(
-    winner: StoredGolden, loser: StoredGolden, merged_by_vendor: Collection[str], loser_held: Mapping[str, object]
-) -> tuple[dict[str, CanonicalValue], dict[str, Provenance]]:
-    """The folded record's values: the winner's, its blanks filled from the loser where the vendor could not
-    have merged the loser's value: a field it does not map, or a value its record of the loser never held (an
-    edit made elsewhere and not delivered there yet, or a write it refused). A blank the vendor's merge chose
-    over a value it held stays blank."""
-    fields = dict(winner.record.fields)
-    provenance = dict(winner.provenance)
-    for name, value in loser.record.fields.items():
-        if fields.get(name) is not None or value is None:
-            continue
-        if name not in merged_by_vendor or loser_held.get(name) != value:
-            fields[name] = value
-            if name in loser.provenance:
-                provenance[name] = loser.provenance[name]
-    return fields, provenance
-
-
 async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[str, str], datetime]:
     if not canonical_ids:
         return {}
@@ -520,7 +428,6 @@ async def _link_ages(tx: Transaction, canonical_ids: list[str]) -> dict[tuple[st
 __all__ = [
     "DELETED_FIELD",
     "DUPLICATE",
-    "MERGE_RESOLVER",
     "absorb",
     "apply_merge",
     "chained",
