@@ -22,8 +22,8 @@ from crmsync.cli.status import (
     show_value,
     with_store,
 )
-from crmsync.engine.inspect import ConflictDetail, ConflictView, conflict_detail, list_conflicts
 from crmsync.engine.resolution import DEFAULT_BY, GOLDEN_SIDE, ResolutionOutcome, resolve
+from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
 
 conflicts_app = typer.Typer(
     name="conflicts",

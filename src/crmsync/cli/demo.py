@@ -26,8 +26,9 @@ from crmsync.cli.explain import render_explanation
 from crmsync.cli.sync import render_report, run_with_progress
 from crmsync.config.values import SyncConfig
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
-from crmsync.engine.inspect import explain_record, list_conflicts
 from crmsync.engine.runner import RunOptions
+from crmsync.engine.views.conflicts import list_conflicts
+from crmsync.engine.views.explain import explain_record
 from crmsync.service.app import SyncService
 from crmsync.service.logs import configure_logging
 from crmsync.store import Store, open_store

@@ -22,8 +22,8 @@ from crmsync.cli.status import (
     show_time,
     with_store,
 )
-from crmsync.engine.inspect import DeadJobView, DuplicateGroup, ErrorsReport, SyncErrorView, list_errors
 from crmsync.engine.resolution import RetryOutcome, retry
+from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, ErrorsReport, SyncErrorView, list_errors
 
 errors_app = typer.Typer(
     name="errors",

@@ -22,7 +22,7 @@ from crmsync.cli.status import (
     show_value,
     with_store,
 )
-from crmsync.engine.inspect import FieldExplanation, RecordExplanation, ShadowValue, explain_record
+from crmsync.engine.views.explain import FieldExplanation, RecordExplanation, ShadowValue, explain_record
 
 _STATE_STYLE = {
     "differs": ("differs", "yellow"),

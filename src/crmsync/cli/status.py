@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from crmsync.config import DEFAULT_FILE, ConfigFileError, SyncConfig, load_config
-from crmsync.engine.inspect import StatusSummary, open_state, status_summary
+from crmsync.engine.views.status import StatusSummary, open_state, status_summary
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Store

@@ -35,7 +35,7 @@ from crmsync.dashboard.models import (
     SkippedModel,
     WhoAmI,
 )
-from crmsync.engine.inspect import OperatorError
+from crmsync.engine.views.common import OperatorError
 from crmsync.model.values import ObjectKind
 
 log = structlog.get_logger("crmsync.dashboard")

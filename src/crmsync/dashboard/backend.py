@@ -16,21 +16,12 @@ from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector
 from crmsync.dashboard.links import record_url
 from crmsync.engine.health import KindHealth, VolumeBucket, kind_health, sync_volume, totals
-from crmsync.engine.inspect import (
-    ConflictDetail,
-    ConflictView,
-    DeadJobView,
-    DuplicateGroup,
-    OperatorError,
-    RecordExplanation,
-    SyncErrorView,
-    conflict_detail,
-    explain_record,
-    list_conflicts,
-    list_errors,
-)
 from crmsync.engine.resolution import ResolutionOutcome, RetryOutcome, resolve, retry
 from crmsync.engine.search import RecordHit, search_records
+from crmsync.engine.views.common import OperatorError
+from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
+from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, SyncErrorView, list_errors
+from crmsync.engine.views.explain import RecordExplanation, explain_record
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import Link, Store
 

@@ -26,7 +26,7 @@ from crmsync.dashboard.access import CSRF_FIELD, FLASH_COOKIE, LOGIN_COOKIE, SES
 from crmsync.dashboard.api import client_address
 from crmsync.dashboard.backend import DashboardBackend, Unavailable
 from crmsync.dashboard.chart import volume_chart
-from crmsync.engine.inspect import OperatorError
+from crmsync.engine.views.common import OperatorError
 from crmsync.model.values import OBJECT_KINDS, CanonicalValue
 
 log = structlog.get_logger("crmsync.dashboard")

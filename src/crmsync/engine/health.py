@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from crmsync.config import SyncConfig
-from crmsync.engine.inspect import kind_of_object, parse_job_kind
 from crmsync.engine.merges import DUPLICATE
+from crmsync.engine.views.common import kind_of_object, parse_job_kind
 from crmsync.store import Store
 from crmsync.store.tables import audit, jobs, links, records, shadows, sync_errors
 

@@ -13,17 +13,13 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from crmsync.config import SyncConfig
-from crmsync.engine.inspect import (
-    OperatorError,
-    SyncErrorView,
-    error_view,
-    object_of_kind,
-)
 from crmsync.engine.merge import Choice, resolve_conflict
 from crmsync.engine.outbox import WRITE, refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
 from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, delete_everywhere
+from crmsync.engine.views.common import OperatorError, object_of_kind
+from crmsync.engine.views.errors import SyncErrorView, error_view
 from crmsync.model.golden import ConflictSide, ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Conflict, GoldenRecord, Store, Transaction

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from crmsync.emulators.registry import VendorName
-from crmsync.engine.inspect import OperatorError
 from crmsync.engine.report import RunReport
 from crmsync.engine.resolution import resolve
+from crmsync.engine.views.common import OperatorError
 from crmsync.model.values import ObjectKind
 from crmsync.store import Conflict, open_store
 from crmsync.testing.sandbox import Sandbox, VendorCallError

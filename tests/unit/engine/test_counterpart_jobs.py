@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crmsync.engine.inspect import dead_job_view, parse_job_kind
 from crmsync.engine.tombstones import rarchive_kind, rdelete_kind, rmerge_kind
+from crmsync.engine.views.common import parse_job_kind
+from crmsync.engine.views.errors import dead_job_view
 from crmsync.model.values import ObjectKind
 from crmsync.store import Job
 

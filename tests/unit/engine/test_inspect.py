@@ -10,19 +10,12 @@ from pathlib import Path
 import pytest
 
 from crmsync.config import SyncConfig, parse_config
-from crmsync.engine.inspect import (
-    OperatorError,
-    conflict_detail,
-    explain_record,
-    kind_of_object,
-    list_conflicts,
-    list_errors,
-    open_state,
-    parse_job_kind,
-    state_exists,
-    status_summary,
-)
 from crmsync.engine.outbox import write_job
+from crmsync.engine.views.common import OperatorError, kind_of_object, parse_job_kind
+from crmsync.engine.views.conflicts import conflict_detail, list_conflicts
+from crmsync.engine.views.errors import list_errors
+from crmsync.engine.views.explain import explain_record
+from crmsync.engine.views.status import open_state, state_exists, status_summary
 from crmsync.model.values import CanonicalRecord, CanonicalValue
 from crmsync.store import (
     AuditEntry,

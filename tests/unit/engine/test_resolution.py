@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from crmsync.config import SyncConfig
-from crmsync.engine.inspect import OperatorError
 from crmsync.engine.resolution import ValueType, parse_value, resolve, retry, value_type
 from crmsync.engine.state import gone_from, with_gone
 from crmsync.engine.tombstones import DELETED_FIELD
+from crmsync.engine.views.common import OperatorError
 from crmsync.model.rules import Policy
 from crmsync.model.values import CanonicalRecord, CanonicalValue
 from crmsync.store import ConflictSide, GoldenRecord, Link, Provenance, Shadow, Store, open_store

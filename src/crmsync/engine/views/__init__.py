@@ -1,0 +1,1 @@
+"""Read-side queries over the state store for operators, one read model a module."""

@@ -1,0 +1,228 @@
+"""The state database at a glance for `crmsync status`: records, links, cursors, queues, conflicts and errors."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from crmsync.config import SyncConfig
+from crmsync.engine.merges import DUPLICATE
+from crmsync.engine.views.common import OperatorError, is_duplicate, kind_of_object, parse_job_kind
+from crmsync.model.values import ObjectKind
+from crmsync.store import Store, open_store
+from crmsync.store.tables import audit, conflicts, cursors, jobs, links, records, sync_errors
+
+
+@dataclass(frozen=True, slots=True)
+class KindStatus:
+    """One object kind at a glance: how many records crmsync holds and how many are linked where."""
+
+    kind: str
+    configured: bool
+    records: int
+    deleted: int
+    links: Mapping[str, int]  # connection → linked remote records
+    open_conflicts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CursorStatus:
+    """Where incremental reads of one connection's object stand, and when the cursor last moved."""
+
+    connection: str
+    object: str
+    kind: ObjectKind | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """The live and dead jobs of one job kind (`write:<kind>:<connection>`, `refetch:…`)."""
+
+    job_kind: str
+    role: str  # "write" (outbox), "refetch" (inbox) or whatever else the queue holds
+    object_kind: ObjectKind | None
+    connection: str | None
+    pending: int
+    retrying: int  # pending again after a failed attempt: backing off
+    running: int
+    dead: int
+    oldest_pending: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSummary:
+    """The state database at a glance, for `crmsync status`."""
+
+    state_url: str  # with any password masked
+    dialect: str
+    kinds: tuple[KindStatus, ...]
+    cursors: tuple[CursorStatus, ...]
+    queues: tuple[QueueStatus, ...]
+    outbox: Mapping[str, int]  # connection → writes pending or running
+    dead_jobs: int
+    open_conflicts: int
+    sync_errors: int  # failures, duplicate groups not included
+    errors_by_connection: Mapping[str, int]
+    duplicate_groups: int  # survivors with at least one duplicate, per connection
+    last_audit_at: datetime | None
+    last_change_at: datetime | None  # the latest golden record write
+
+
+def state_exists(config: SyncConfig) -> bool:
+    """False when the config names a SQLite file that is not there (no sync has run yet)."""
+    url = make_url(config.state_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return True
+    return Path(url.database).exists()
+
+
+async def open_state(config: SyncConfig) -> Store:
+    """Open the configured state database; a missing SQLite file is an error rather than silently created."""
+    if not state_exists(config):
+        raise OperatorError(f"no state database at {config.state_url_safe}; run `crmsync sync` first")
+    return await open_store(config.state_url)
+
+
+async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
+    """Counts of records, links, cursors, jobs, conflicts and errors, in one read snapshot."""
+    async with store.read() as tx:
+        db = tx.connection
+        record_counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for kind, deleted, count in await db.execute(
+            sa.select(records.c.kind, records.c.deleted, sa.func.count()).group_by(records.c.kind, records.c.deleted)
+        ):
+            record_counts[kind][1 if deleted else 0] += int(count)
+        link_counts: dict[str, dict[str, int]] = defaultdict(dict)
+        for kind, connection, count in await db.execute(
+            sa.select(links.c.kind, links.c.connection, sa.func.count()).group_by(links.c.kind, links.c.connection)
+        ):
+            link_counts[kind][connection] = int(count)
+        conflict_counts: dict[str | None, int] = {}
+        for kind, count in await db.execute(
+            sa.select(records.c.kind, sa.func.count())
+            .select_from(conflicts.outerjoin(records, records.c.canonical_id == conflicts.c.canonical_id))
+            .where(conflicts.c.status == "open")
+            .group_by(records.c.kind)
+        ):
+            conflict_counts[kind] = int(count)
+        cursor_rows = list(await db.execute(sa.select(cursors).order_by(cursors.c.connection, cursors.c.object)))
+        job_rows = list(
+            await db.execute(
+                sa.select(
+                    jobs.c.kind,
+                    jobs.c.status,
+                    sa.func.count(),
+                    sa.func.sum(sa.case((jobs.c.attempts > 0, 1), else_=0)),
+                    sa.func.min(jobs.c.created_at),
+                )
+                .where(jobs.c.status != "done")
+                .group_by(jobs.c.kind, jobs.c.status)
+            )
+        )
+        error_rows = list(
+            await db.execute(
+                sa.select(sync_errors.c.connection, sync_errors.c.operation, sync_errors.c.code, sa.func.count())
+                .group_by(sync_errors.c.connection, sync_errors.c.operation, sync_errors.c.code)
+                .order_by(sync_errors.c.connection)
+            )
+        )
+        groups = (
+            sa.select(sync_errors.c.connection, sync_errors.c.object, sync_errors.c.canonical_id)
+            .where(sync_errors.c.operation == "link", sync_errors.c.code == DUPLICATE)
+            .distinct()
+            .subquery()
+        )
+        duplicates = (await db.execute(sa.select(sa.func.count()).select_from(groups))).scalar_one()
+        last_audit = (await db.execute(sa.select(sa.func.max(audit.c.at)))).scalar_one_or_none()
+        last_change = (await db.execute(sa.select(sa.func.max(records.c.updated_at)))).scalar_one_or_none()
+
+    configured = set(config.kinds)
+    kind_names = [*config.kinds, *sorted(set(record_counts) | set(link_counts) - configured)]
+    kinds = tuple(
+        KindStatus(
+            kind=kind,
+            configured=kind in configured,
+            records=record_counts[kind][0] if kind in record_counts else 0,
+            deleted=record_counts[kind][1] if kind in record_counts else 0,
+            links=dict(sorted(link_counts.get(kind, {}).items())),
+            open_conflicts=conflict_counts.get(kind, 0),
+        )
+        for kind in dict.fromkeys(kind_names)
+    )
+    cursor_status = tuple(
+        CursorStatus(row.connection, row.object, kind_of_object(config, row.connection, row.object), row.updated_at)
+        for row in cursor_rows
+    )
+    queues = _queues(job_rows)
+    outbox: dict[str, int] = defaultdict(int)
+    for queue in queues:
+        if queue.role == "write" and queue.connection is not None and queue.pending + queue.running:
+            outbox[queue.connection] += queue.pending + queue.running
+    errors_by_connection: dict[str, int] = defaultdict(int)
+    failures = 0
+    for connection, operation, code, count in error_rows:
+        if not is_duplicate(operation, code):
+            failures += int(count)
+            errors_by_connection[connection] += int(count)
+    return StatusSummary(
+        state_url=config.state_url_safe,
+        dialect=store.dialect,
+        kinds=kinds,
+        cursors=cursor_status,
+        queues=queues,
+        outbox=dict(sorted(outbox.items())),
+        dead_jobs=sum(q.dead for q in queues),
+        open_conflicts=sum(conflict_counts.values()),
+        sync_errors=failures,
+        errors_by_connection=dict(errors_by_connection),
+        duplicate_groups=int(duplicates),
+        last_audit_at=last_audit,
+        last_change_at=last_change,
+    )
+
+
+def _queues(rows: Iterable[Sequence[Any]]) -> tuple[QueueStatus, ...]:
+    """Rows of (job kind, status, count, retried count, oldest created_at) → one QueueStatus per job kind."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    oldest: dict[str, datetime | None] = {}
+    for job_kind, status, count, retried, first in rows:
+        counts[job_kind][status] = int(count)
+        if status == "pending":
+            counts[job_kind]["retrying"] = int(retried or 0)
+            oldest[job_kind] = first
+    queues = []
+    for job_kind, by_status in sorted(counts.items()):
+        role, object_kind, connection = parse_job_kind(job_kind)
+        queues.append(
+            QueueStatus(
+                job_kind=job_kind,
+                role=role,
+                object_kind=object_kind,
+                connection=connection,
+                pending=by_status["pending"],
+                retrying=by_status["retrying"],
+                running=by_status["running"],
+                dead=by_status["dead"],
+                oldest_pending=oldest.get(job_kind),
+            )
+        )
+    return tuple(queues)
+
+
+__all__ = [
+    "CursorStatus",
+    "KindStatus",
+    "QueueStatus",
+    "StatusSummary",
+    "open_state",
+    "state_exists",
+    "status_summary",
+]
