@@ -14,8 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from crmsync.config import DEFAULT_FILE, ConfigFileError, SyncConfig, load_config
-from crmsync.engine.schema_check import SEVERITIES, AdminTask, Finding, check_targets
+from crmsync.engine.schema_check import check_targets
+from crmsync.engine.schema_findings import SEVERITIES, Finding
 from crmsync.engine.schema_fix import DEFAULT_TIMEOUT, CheckReport, FixOutcome, run_check
+from crmsync.engine.schema_report import AdminTask
 
 console = Console(highlight=False)
 _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}

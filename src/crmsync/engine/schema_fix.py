@@ -13,17 +13,13 @@ from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector, ObjectSchema
 from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.engine.connections import open_connectors
-from crmsync.engine.schema_check import (
+from crmsync.engine.schema_check import CheckTarget, Discovery, check_config, check_targets
+from crmsync.engine.schema_findings import Finding, Remedy
+from crmsync.engine.schema_report import (
     AdminTask,
-    CheckTarget,
-    Discovery,
-    Finding,
-    Remedy,
     admin_tasks,
     automatic_fixes,
     blocking,
-    check_config,
-    check_targets,
     connection_failure,
     redact,
     secret_values,

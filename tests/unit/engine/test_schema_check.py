@@ -8,20 +8,10 @@ import pytest
 
 from crmsync.config import SyncConfig, parse_config
 from crmsync.connectors.base import FieldSchema, FieldType, ObjectSchema
-from crmsync.engine.schema_check import (
-    CheckTarget,
-    Discovery,
-    Finding,
-    Remedy,
-    admin_tasks,
-    automatic_fixes,
-    blocking,
-    check_config,
-    check_object,
-    check_value_coverage,
-    connection_failure,
-)
+from crmsync.engine.schema_check import CheckTarget, Discovery, check_config, check_object, check_value_coverage
+from crmsync.engine.schema_findings import Finding, Remedy
 from crmsync.engine.schema_fix import discover
+from crmsync.engine.schema_report import admin_tasks, automatic_fixes, blocking, connection_failure
 from crmsync.errors import AuthError, ConfigError, TransientError
 from crmsync.mapping import Mappings, ObjectMap, default_mappings, parse_mappings
 from crmsync.model.rules import Direction, SyncRules
