@@ -1,4 +1,4 @@
-"""Fixtures for the engine's scenario tests: one sandbox of three emulators per session, a fresh state per test."""
+"""Fixtures for the engine's integration tests: sandboxes of the three emulators and a fresh engine state per test."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ from crmsync.testing.sandbox import Sandbox
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def roomy_sandbox() -> Iterator[Sandbox]:
+    # Hundreds of short syncs in a row, on frozen clocks: HubSpot's rate windows (5 searches a second) would make
+    # the connector wait most of the time, and never reopen while the clock stands still.
+    with Sandbox(settings={"hubspot": {"search_per_second": 10_000, "ten_second_limit": 1_000_000}}) as sb:
         yield sb
 
 

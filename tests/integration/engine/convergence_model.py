@@ -73,9 +73,10 @@ FIELDS: Mapping[VendorName, Mapping[str, str]] = {
         "domain": "websiteurl",
     },
 }
-# Engine bugs the machine found, by name. All are fixed, each with a `test_fixed_` repro in test_convergence.py,
-# and test_convergence.KNOWN_BUGS is empty; should one come back, naming it there (beside a strict xfail repro)
-# makes the machine step around it or the oracle pass over its traces while it is worked on.
+# Engine bugs the machine found, by name. All are fixed, each with a `test_fixed_` repro in
+# test_convergence_repros.py, and test_convergence.KNOWN_BUGS is empty; should one come back, naming it there
+# (beside a strict xfail repro) makes the machine step around it or the oracle pass over its traces while it is
+# worked on.
 FULL_SYNC_DROPS_DATAVERSE_DELETES = "full sync drops Dataverse deletes"
 """A Dataverse delete made since the last sync is lost by a full sync."""
 STRANDED_DUPLICATES = "stranded duplicates"
