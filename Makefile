@@ -38,8 +38,10 @@ typecheck: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/pytest tests/unit -q
 
+# One pytest worker per core: the integration tests mostly wait on loopback emulators and databases, and each
+# worker has its own PostgreSQL database, Redis key prefix and free ports.
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
