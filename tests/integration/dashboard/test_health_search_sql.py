@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from crmsync.config import SyncConfig, parse_config
 from crmsync.engine.health import kind_health, sync_volume, totals
 from crmsync.engine.search import search_records
 from crmsync.store import AuditEntry, Store, open_store
 from crmsync.store.tables import audit, jobs, links, records, sync_errors
-from tests.integration.store.conftest import postgres_url  # noqa: F401 - the session's throwaway database
+from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401 - the session's throwaway database
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CONFIG = (
@@ -36,13 +35,7 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def store(state_url: str) -> AsyncIterator[Store]:
-    url = state_url
-    if url.startswith("postgresql"):
-        engine = create_async_engine(url)
-        async with engine.begin() as connection:  # each test from an empty schema
-            await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-            await connection.exec_driver_sql("CREATE SCHEMA public")
-        await engine.dispose()
+    url = await empty_schema(state_url) if state_url.startswith("postgresql") else state_url
     opened = await open_store(url)
     try:
         yield opened
