@@ -245,8 +245,8 @@ async def _show_emulators(sb: Sandbox) -> None:
     table = Table(title="Emulators (real HTTP on loopback, seeded)")
     table.add_column("CRM")
     table.add_column("base URL")
-    for kind in ("company", "contact", "deal", "activity"):
-        table.add_column(kind + "s" if kind != "activity" else "activities", justify="right")
+    for heading in ("companies", "contacts", "deals", "activities"):
+        table.add_column(heading, justify="right")
     for name, user in sb.users.items():
         counts = [str(await user.count(kind)) for kind in ("company", "contact", "deal", "activity")]
         table.add_row(name, sb.urls[name], *counts)

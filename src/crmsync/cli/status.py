@@ -128,13 +128,18 @@ def show_time(at: datetime | None, now: datetime | None = None) -> str:
 
 
 def age(at: datetime, now: datetime) -> str:
+    """How long ago; a stamp ahead of `now` comes from a CRM whose clock runs ahead of this machine's."""
     seconds = int((now - at).total_seconds())
     if seconds < 0:
-        return "in the future"
+        return f"{_span(-seconds)} ahead of this machine's clock"
+    return f"{_span(seconds)} ago"
+
+
+def _span(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def plural(count: int, word: str) -> str:
