@@ -280,7 +280,13 @@ async def _reconcile_page(
             # Gone from here (its delete ignored, archived or parked), yet a live record of it is linked here
             # now: entered again (or restored) and matched, the person is back in this CRM and synced here.
             stored, returned = await bring_back(
-                tx, stored, (connection,), reason="entered again", resolver=REENTRY_RESOLVER, at=now
+                tx,
+                stored,
+                (connection,),
+                reason="entered again",
+                resolver=REENTRY_RESOLVER,
+                at=now,
+                delete=ctx.config.object(kind).delete,
             )
             writes.audit.extend(returned)
             goldens[canonical_id] = writes.goldens[canonical_id] = stored

@@ -78,7 +78,13 @@ async def merge_records(
         audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
         merged = replace(kept_stored, record=replace(kept_stored.record, fields=fields), provenance=provenance)
         merged, returned = await bring_back(
-            tx, merged, written_to, reason="vendor merge", resolver=MERGE_RESOLVER, at=now
+            tx,
+            merged,
+            written_to,
+            reason="vendor merge",
+            resolver=MERGE_RESOLVER,
+            at=now,
+            delete=ctx.config.object(kind).delete,
         )
         audit += returned
         await tx.records.put(merged)

@@ -28,6 +28,7 @@ from crmsync.engine.merges import (
 )
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
+from crmsync.engine.reentry import ARCHIVE_RULE
 from crmsync.engine.state import rules_for_record, to_merged, with_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
@@ -207,7 +208,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     assert field_name is not None  # the config requires it for `archive`
     updated = with_gone(stored, connection)
     fields = {**updated.record.fields, field_name: settings.archive_value}
-    provenance = {**updated.provenance, field_name: Provenance(connection, at, "archive")}
+    provenance = {**updated.provenance, field_name: Provenance(connection, at, ARCHIVE_RULE)}
     await tx.records.put(replace(updated, record=replace(updated.record, fields=fields), provenance=provenance))
     await tx.audit.append(
         [
@@ -217,7 +218,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
                 stored.record.fields.get(field_name),
                 settings.archive_value,
                 connection,
-                "archive",
+                ARCHIVE_RULE,
                 at,
             )
         ]

@@ -287,7 +287,7 @@ def _identity_problems(
             extra = [r for r in remote_ids[1:] if (vendor, r) not in excuses.duplicates]
             if extra:
                 problems.append(f"{kind} {canonical_id} has {vendor} duplicates {extra} nobody reported")
-            if not remote_ids and not parked_delete and not excuses.record(vendor, canonical_id):
+            if not remote_ids and not parked_delete and vendor not in gone and not excuses.record(vendor, canonical_id):
                 problems.append(f"{kind} {canonical_id} is live but has no counterpart in {vendor}")
     return problems
 

@@ -50,8 +50,10 @@ POLICIES = {
     "last_writer_wins": "",
     "prefer_salesforce": "contact: {policy: {prefer: [salesforce]}}\ncompany: {policy: {prefer: [salesforce]}}",
     "manual_title": "contact: {fields: {title: {policy: manual}}}\ncompany:",
+    "archive_deletes": "contact: {delete: {policy: archive, archive_field: title, archive_value: Archived}}\ncompany:",
 }
-"""Object sections per policy under test (the default is last_writer_wins); `manual_title` parks conflicts."""
+"""Object sections per policy under test (the default is last_writer_wins); `manual_title` parks conflicts;
+`archive_deletes` keeps a deleted contact in the other CRMs, marked, until it is entered again (S11)."""
 
 KNOWN_BUGS: frozenset[str] = frozenset()
 """Engine bugs the machine steps around (none now; each would have a strict xfail repro in

@@ -375,3 +375,62 @@ async def test_s11_a_contact_deleted_everywhere_leaves_no_open_conflict(crm_fact
     async with crm.store.read() as tx:
         closed = await tx.conflicts.get(parked.id)
     assert closed is not None and closed.resolved and closed.resolved_by == DELETE_RESOLVER
+
+
+async def test_s11_a_contact_entered_again_after_an_archived_delete_clears_the_archive_mark(
+    crm_factory: CrmFactory,
+) -> None:
+    crm = await crm_factory(
+        objects_yaml="""
+        contact:
+          delete: {policy: archive, archive_field: description, archive_value: Deleted in HubSpot}
+        """
+    )
+    sf, hs, dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "hubspot", hs)
+    assert canonical is not None
+    await crm.sb.salesforce.update("contact", sf, {"Description": "Met at the summit"})
+    await crm.sync()
+    await crm.sb.hubspot.delete("contact", hs)
+    await crm.sync()
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    assert sf_row is not None and sf_row["Description"] == "Deleted in HubSpot"
+    # A person enters them in HubSpot again: the mark the delete left elsewhere goes, and the value it covered is back.
+    again = await crm.sb.hubspot.create("contact", {"firstname": "Grace", "lastname": "Hopper", "email": EMAIL})
+    report = await crm.sync()
+    assert await crm.canonical("contact", "hubspot", again) == canonical
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    dv_row = await crm.sb.dynamics.get("contact", dv)
+    assert sf_row is not None and sf_row["Description"] == "Met at the summit"
+    assert dv_row is not None and dv_row["description"] == "Met at the summit"
+    assert {name for w in report.plan for name, _, _ in w.changes if w.connection != "hubspot"} == {"description"}
+    entry = (await audit_entries(crm, canonical, "description"))[-1]
+    assert (entry.old, entry.new, entry.connection, entry.reason) == (
+        "Deleted in HubSpot",
+        "Met at the summit",
+        "hubspot",
+        "entered again",
+    )
+    quiet = await crm.sync()
+    assert quiet.total("created") + quiet.total("updated") + quiet.total("deleted") == 0
+
+
+async def test_s11_a_person_s_own_value_over_the_archive_mark_stays_when_they_are_entered_again(
+    crm_factory: CrmFactory,
+) -> None:
+    crm = await crm_factory(
+        objects_yaml="""
+        contact:
+          delete: {policy: archive, archive_field: description, archive_value: Deleted in HubSpot}
+        """
+    )
+    sf, hs, dv = await _everywhere(crm)
+    await crm.sb.hubspot.delete("contact", hs)
+    await crm.sync()
+    await crm.sb.dynamics.update("contact", dv, {"description": "Moved to the Lisbon office"})
+    await crm.sync()
+    again = await crm.sb.hubspot.create("contact", {"firstname": "Grace", "lastname": "Hopper", "email": EMAIL})
+    await crm.sync()
+    assert await crm.canonical("contact", "hubspot", again) is not None
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    assert sf_row is not None and sf_row["Description"] == "Moved to the Lisbon office"
