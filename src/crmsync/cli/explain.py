@@ -90,7 +90,7 @@ def render_explanation(out: Console, record: RecordExplanation) -> None:
         fields.add_row(
             Text(item.field, style="bold" if item.conflicts else ""),
             show_value(item.value) if item.in_golden else Text("(not in golden)", style="dim"),
-            _provenance(item),
+            provenance_cell(item),
             *(_shadow(by_connection[c]) if c in by_connection else Text("") for c in connections),
         )
     out.print(fields)
@@ -105,7 +105,9 @@ def render_explanation(out: Console, record: RecordExplanation) -> None:
         out.print(errors)
 
 
-def _provenance(item: FieldExplanation) -> Text:
+def provenance_cell(item: FieldExplanation) -> Text:
+    if not item.in_golden:
+        return Text("—", style="dim")  # no value was ever agreed, so none came from anywhere
     source = item.source or ("a person" if item.rule == "manual" else "?")
     return Text.assemble(source, " · ", item.rule or "?", "\n", (show_time(item.at), "dim"))
 

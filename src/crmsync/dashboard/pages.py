@@ -65,7 +65,9 @@ def show_time(value: datetime | None) -> str:
 def show_age(value: datetime | None) -> str:
     if value is None:
         return "—"
-    seconds = max((datetime.now(UTC) - value).total_seconds(), 0)
+    seconds = (datetime.now(UTC) - value).total_seconds()
+    if seconds < 0:  # a CRM's stamp, from a clock running ahead of this machine's
+        return "ahead of this machine's clock"
     if seconds < 90:
         return f"{seconds:.0f} s ago"
     if seconds < 5400:
