@@ -74,7 +74,8 @@ class SalesforceAuth:
         try:
             response = await self.client.post(url, data=form, auth=basic or httpx.USE_CLIENT_DEFAULT)
         except httpx.TransportError as exc:
-            raise TransientError(f"{context}: network error: {type(exc).__name__}") from exc
+            # What the transport says (refused, timed out, name unknown), never the request: the form holds secrets.
+            raise TransientError(f"{context}: network error: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500:
             raise TransientError(f"{context}: HTTP {response.status_code}")
         try:

@@ -58,6 +58,27 @@ async def test_refused_credentials_name_the_connection_and_hide_the_secret(
     assert "wrong-secret-value" not in repr(settings)
 
 
+async def test_an_unreachable_token_endpoint_says_why_and_hides_the_secret(
+    credentials: dict[str, Any], sleeps: Sleeps
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    settings = SalesforceSettings(
+        auth_flow="client_credentials",
+        login_url=BASE,
+        client_id=credentials["client_id"],
+        client_secret=SecretStr("a-secret-value"),
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as refusing:
+        connector = SalesforceConnector(settings, connection="sf-down", client=refusing, sleep=sleeps)
+        with pytest.raises(TransientError) as info:
+            await connector.describe("Contact")
+    message = str(info.value)
+    assert "sf-down: salesforce token request (client_credentials): network error: ConnectError" in message
+    assert "All connection attempts failed" in message and "a-secret-value" not in message
+
+
 async def test_expired_session_is_refreshed_once(connector: SalesforceConnector, admin: Admin) -> None:
     await connector.describe("Account")
     await admin.control("expire-tokens")
