@@ -9,6 +9,12 @@ from crmsync.store import Conflict, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 from tests.integration.engine.scenario_helpers import EMAIL, audit_entries, stored_record
 
+ARCHIVED_IN_HUBSPOT = """
+contact:
+  delete: {policy: archive, archive_field: description, archive_value: Deleted in HubSpot}
+"""
+"""A contact's description is mapped in Salesforce and Dataverse: a delete in HubSpot archives it in both."""
+
 
 async def _everywhere(crm: Crm) -> tuple[str, str, str]:
     """A contact created in HubSpot and synced: its ids in Salesforce, HubSpot and Dataverse."""
@@ -72,13 +78,7 @@ async def test_s11_delete_with_ignore_keeps_the_others_and_never_recreates(crm_f
 
 
 async def test_s11_delete_with_archive_sets_the_configured_field_elsewhere(crm_factory: CrmFactory) -> None:
-    # A contact's description is mapped in Salesforce and Dataverse: a delete in HubSpot archives it in both.
-    crm = await crm_factory(
-        objects_yaml="""
-        contact:
-          delete: {policy: archive, archive_field: description, archive_value: Deleted in HubSpot}
-        """
-    )
+    crm = await crm_factory(objects_yaml=ARCHIVED_IN_HUBSPOT)
     sf, hs, dv = await _everywhere(crm)
     canonical = await crm.canonical("contact", "hubspot", hs)
     assert canonical is not None
@@ -380,12 +380,7 @@ async def test_s11_a_contact_deleted_everywhere_leaves_no_open_conflict(crm_fact
 async def test_s11_a_contact_entered_again_after_an_archived_delete_clears_the_archive_mark(
     crm_factory: CrmFactory,
 ) -> None:
-    crm = await crm_factory(
-        objects_yaml="""
-        contact:
-          delete: {policy: archive, archive_field: description, archive_value: Deleted in HubSpot}
-        """
-    )
+    crm = await crm_factory(objects_yaml=ARCHIVED_IN_HUBSPOT)
     sf, hs, dv = await _everywhere(crm)
     canonical = await crm.canonical("contact", "hubspot", hs)
     assert canonical is not None
@@ -396,7 +391,7 @@ async def test_s11_a_contact_entered_again_after_an_archived_delete_clears_the_a
     sf_row = await crm.sb.salesforce.get("contact", sf)
     assert sf_row is not None and sf_row["Description"] == "Deleted in HubSpot"
     # A person enters them in HubSpot again: the mark the delete left elsewhere goes, and the value it covered is back.
-    again = await crm.sb.hubspot.create("contact", {"firstname": "Grace", "lastname": "Hopper", "email": EMAIL})
+    again = await _entered_again_in_hubspot(crm)
     report = await crm.sync()
     assert await crm.canonical("contact", "hubspot", again) == canonical
     sf_row = await crm.sb.salesforce.get("contact", sf)
@@ -418,19 +413,19 @@ async def test_s11_a_contact_entered_again_after_an_archived_delete_clears_the_a
 async def test_s11_a_person_s_own_value_over_the_archive_mark_stays_when_they_are_entered_again(
     crm_factory: CrmFactory,
 ) -> None:
-    crm = await crm_factory(
-        objects_yaml="""
-        contact:
-          delete: {policy: archive, archive_field: description, archive_value: Deleted in HubSpot}
-        """
-    )
+    crm = await crm_factory(objects_yaml=ARCHIVED_IN_HUBSPOT)
     sf, hs, dv = await _everywhere(crm)
     await crm.sb.hubspot.delete("contact", hs)
     await crm.sync()
     await crm.sb.dynamics.update("contact", dv, {"description": "Moved to the Lisbon office"})
     await crm.sync()
-    again = await crm.sb.hubspot.create("contact", {"firstname": "Grace", "lastname": "Hopper", "email": EMAIL})
+    again = await _entered_again_in_hubspot(crm)
     await crm.sync()
     assert await crm.canonical("contact", "hubspot", again) is not None
     sf_row = await crm.sb.salesforce.get("contact", sf)
     assert sf_row is not None and sf_row["Description"] == "Moved to the Lisbon office"
+
+
+async def _entered_again_in_hubspot(crm: Crm) -> str:
+    """The person of `_everywhere`, entered in HubSpot again by a person (after a delete there)."""
+    return await crm.sb.hubspot.create("contact", {"firstname": "Grace", "lastname": "Hopper", "email": EMAIL})
