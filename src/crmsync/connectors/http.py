@@ -51,6 +51,12 @@ class RetryPolicy:
     max_retry_after: float = 120.0
 
 
+TOKEN_REQUEST = RetryPolicy(attempts=1)
+"""The retry policy of an OAuth token endpoint's client: none of its own. A token is fetched inside an API
+request's retry loop, which retries the fetch with the request; retrying it here too multiplied the attempts
+(Dataverse down: 144 token requests and 510 s of backoff for one describe instead of 6 and 17 s)."""
+
+
 class UnreadableResponseError(VendorResponseError):
     """A non-idempotent call answered 2xx with a body that is not JSON: it may have taken effect, so it is
     not re-sent (and must not be by the caller); its outcome is unknown."""

@@ -8,7 +8,7 @@ import httpx
 
 from crmsync.connectors.auth import CachedToken, IssuedToken
 from crmsync.connectors.dynamics.settings import DynamicsSettings
-from crmsync.connectors.http import Sleep, VendorHttp, parse_json
+from crmsync.connectors.http import TOKEN_REQUEST, Sleep, VendorHttp, parse_json
 from crmsync.connectors.limits import RateLimiter
 from crmsync.errors import AuthError, ConfigError, CrmSyncError, TransientError, VendorResponseError
 
@@ -52,6 +52,7 @@ class EntraClientCredentials:
             auth=None,
             classify=classify_token_error,
             limiter=RateLimiter(f"{connection} (Entra ID)", concurrency=4),
+            retry=TOKEN_REQUEST,
             sleep=sleep,
         )
         flow = cls(settings, http)

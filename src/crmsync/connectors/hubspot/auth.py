@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import httpx
 
 from crmsync.connectors.auth import CachedToken, IssuedToken, StaticToken
-from crmsync.connectors.http import Sleep, TokenProvider, VendorHttp, parse_json
+from crmsync.connectors.http import TOKEN_REQUEST, Sleep, TokenProvider, VendorHttp, parse_json
 from crmsync.connectors.hubspot.errors import envelope
 from crmsync.connectors.hubspot.settings import HubSpotSettings
 from crmsync.connectors.limits import RateLimiter
@@ -35,6 +35,7 @@ def token_provider(
         auth=None,
         classify=_classify_token_error,
         limiter=RateLimiter(f"{connection} (oauth)"),
+        retry=TOKEN_REQUEST,
         sleep=sleep,
         base_url=settings.base_url,
     )

@@ -7,8 +7,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from crmsync.connectors.dynamics import DynamicsConnector
+from crmsync.connectors.http import RetryPolicy
 from crmsync.emulators.dynamics import DynamicsConfig
-from crmsync.errors import AuthError, ConfigError
+from crmsync.errors import AuthError, ConfigError, TransientError
 
 from .conftest import ORG_URL, Sleeps, control, settings_for
 
@@ -61,6 +62,34 @@ async def test_refused_credentials_are_a_fatal_auth_error_without_the_secret(
     assert "dv-bad" in message
     assert "wrong-secret-value" not in message
     assert config.client_secret not in message
+
+
+async def test_a_token_endpoint_failing_once_is_retried_with_the_request(
+    connector: DynamicsConnector, client: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    await control(client, "PUT", "faults", {"rules": [{"kind": "status", "status": 503, "path": "oauth2", "times": 1}]})
+    assert (await connector.describe("account")).name == "account"
+    assert connector.token.fetches == 1  # type: ignore[attr-defined]
+    assert len(sleeps.calls) >= 1  # the request waited once before it fetched again
+
+
+async def test_an_unreachable_identity_provider_is_tried_as_often_as_a_request_not_squared(
+    config: DynamicsConfig,
+) -> None:
+    """A token fetch happens inside the request's retry loop: retrying it there too made minutes of attempts."""
+    sent: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    sleeps = Sleeps()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as refusing:
+        connector = DynamicsConnector(settings_for(config), connection="dv-down", client=refusing, sleep=sleeps)
+        with pytest.raises(TransientError, match=r"dv-down: dynamics token .*All connection attempts failed"):
+            await connector.fetch("account", ["0d15ea5e-0000-4000-8000-000000000001"])
+    assert len(sent) == RetryPolicy().attempts and all("oauth2" in path for path in sent)
+    assert len(sleeps.calls) == RetryPolicy().attempts - 1
 
 
 async def test_a_second_401_after_refresh_names_the_connection(

@@ -6,9 +6,10 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from crmsync.connectors.http import RetryPolicy
 from crmsync.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from crmsync.emulators.hubspot import HubSpotConfig
-from crmsync.errors import AuthError
+from crmsync.errors import AuthError, TransientError
 from tests.unit.connectors.hubspot.conftest import BASE, TOKEN, MakeConnector, Sleeps, control, settings
 
 OAUTH = HubSpotConfig()
@@ -79,3 +80,18 @@ async def test_oauth_bad_refresh_token_is_an_auth_error_without_secrets(
     message = str(caught.value)
     assert "na1-stolen-refresh" not in message
     assert OAUTH.client_secret not in message
+
+
+async def test_oauth_token_endpoint_down_is_tried_as_often_as_a_request_not_squared(sleeps: Sleeps) -> None:
+    """The refresh happens inside the request's retry loop: it does not retry on its own as well."""
+    sent: list[str] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(503, json={"status": "error", "message": "unavailable"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(down), base_url=BASE) as unavailable:
+        connector = HubSpotConnector(oauth_settings(), connection="hs-oauth", client=unavailable, sleep=sleeps)
+        with pytest.raises(TransientError, match="hs-oauth: hubspot oauth token refresh"):
+            await connector.describe("contacts")
+    assert len(sent) == RetryPolicy().attempts and all(path.endswith("/token") for path in sent)
