@@ -35,6 +35,7 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     causes: dict[str, str] = field(default_factory=dict)  # connection -> why it failed (see `fail`)
+    given_up: set[str] = field(default_factory=set)  # connections left alone for the rest of the run (see `fail`)
     timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds per stage
     _active: Counter[str] = field(default_factory=Counter, repr=False)
     _since: dict[str, float] = field(default_factory=dict, repr=False)
@@ -77,11 +78,19 @@ class RunReport:
         """A connection that could not be read or written this run (the others went on).
 
         `causes` keeps why, by the error's class: `auth`, `quota`, `unavailable` or `error`.
+        A connection down, throttled past its retries, out of quota or refusing the credentials is given up
+        for the rest of the run: each later kind would spend the whole retry budget on it again (about 17 s
+        of backoff a request) to learn the same.
         """
         self.failures.append(f"{stage} {kind} {connection}: {error}")
         self.add(kind, connection, f"{stage}_failed")
-        if isinstance(error, BaseException):  # a plain message leaves the cause unknown
-            self.causes.setdefault(connection, failure_cause(error))
+        if not isinstance(error, BaseException):  # a plain message leaves the cause unknown
+            return
+        cause = failure_cause(error)
+        self.causes.setdefault(connection, cause)
+        if cause in GIVE_UP and connection not in self.given_up:
+            self.given_up.add(connection)
+            self.note(f"{connection} is {GIVE_UP[cause]}: left alone for the rest of this run")
 
     def summary(self, whats: tuple[str, ...]) -> str:
         """`read 12, created 3, …` for these counters, then the failures (one line, for logs)."""
@@ -97,6 +106,14 @@ class RunReport:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+
+GIVE_UP = {
+    "unavailable": "unavailable (down or throttling)",
+    "quota": "out of API quota",
+    "auth": "refusing crmsync's credentials",
+}
+"""Causes that hold for the whole connection, not for one object: what a run says when it gives one up."""
 
 
 def failure_cause(error: BaseException) -> str:

@@ -18,6 +18,7 @@ import pytest
 from crmsync.config.values import Connection
 from crmsync.connectors.base import Connector
 from crmsync.connectors.dynamics import DynamicsConnector, DynamicsSettings
+from crmsync.connectors.http import RetryPolicy
 from crmsync.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from crmsync.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
@@ -83,9 +84,10 @@ class Rig:
     answers: list[Answer] = field(default_factory=list)
     connectors: dict[str, Connector] = field(default_factory=dict)
     left_running: int = 0  # tasks of a run still going when it ended
+    objects_yaml: str = "contact: {}"
 
     def __post_init__(self) -> None:
-        self.config = self.sb.load_config(self.directory, objects_yaml="contact: {}", connections=self.connections)
+        self.config = self.sb.load_config(self.directory, objects_yaml=self.objects_yaml, connections=self.connections)
         self.time = VirtualTime(self.sb, fast=self.fast)
 
     def now(self) -> datetime:
@@ -145,7 +147,11 @@ class Rig:
 
 class RigFactory(Protocol):
     async def __call__(
-        self, connections: Mapping[str, Mapping[str, Any]] | None = None, *, fast: bool = False
+        self,
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        fast: bool = False,
+        objects_yaml: str = "contact: {}",
     ) -> Rig: ...
 
 
@@ -154,8 +160,13 @@ async def rig_factory(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[RigFact
     await sandbox.reset()
     made: list[Rig] = []
 
-    async def make(connections: Mapping[str, Mapping[str, Any]] | None = None, *, fast: bool = False) -> Rig:
-        rig = Rig(sandbox, tmp_path / f"rig{len(made)}", connections or {}, fast)
+    async def make(
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        fast: bool = False,
+        objects_yaml: str = "contact: {}",
+    ) -> Rig:
+        rig = Rig(sandbox, tmp_path / f"rig{len(made)}", connections or {}, fast, objects_yaml=objects_yaml)
         made.append(rig)
         return rig
 
@@ -465,6 +476,28 @@ async def test_s22_while_dataverse_refuses_writes_they_wait_and_the_others_sync(
     # spent none of their attempts, so no length of outage dead-letters them.
     assert len(pending) == 10 and len({j.key for j in pending}) == 10
     assert {j.attempts for j in pending} == {0}
+
+
+async def test_s22_a_crm_found_down_is_left_alone_for_the_rest_of_the_run(
+    rig_factory: RigFactory, sandbox: Sandbox
+) -> None:
+    """Each later kind would spend the whole retry budget on a CRM that is down again, to learn the same."""
+    rig = await rig_factory(objects_yaml="company: {}\ncontact: {}")
+    expected = dict.fromkeys(await people(sandbox, "hubspot", "hs", 6), "Analyst")
+    await sandbox.dynamics.control.set_faults([EVERYTHING])
+    report = await rig.sync()
+    (rule,) = await sandbox.dynamics.control.faults()
+    assert rule["fired"] == RetryPolicy().attempts  # the companies' read, retried; never the contacts'
+    assert report.failures == [report.failures[0]] and report.failures[0].startswith("read company dynamics:")
+    assert report.given_up == {"dynamics"} and report.causes == {"dynamics": "unavailable"}
+    assert report.notes == ["dynamics is unavailable (down or throttling): left alone for the rest of this run"]
+    # The others synced every kind; Dataverse's changes and writes wait for the next run.
+    await assert_everywhere(sandbox, expected, vendors=("salesforce", "hubspot"))
+    await asyncio.gather(*(u.control.advance(601) for u in sandbox.users.values()))
+    rig.later += timedelta(minutes=11)
+    again = await rig.sync()
+    assert again.failures == [] and again.given_up == set()
+    await assert_everywhere(sandbox, expected)
 
 
 async def _outcome(rig: Rig) -> RunReport | CrmSyncError:
