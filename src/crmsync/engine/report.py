@@ -78,9 +78,10 @@ class RunReport:
         """A connection that could not be read or written this run (the others went on).
 
         `causes` keeps why, by the error's class: `auth`, `quota`, `unavailable` or `error`.
-        A connection down, throttled past its retries, out of quota or refusing the credentials is given up
-        for the rest of the run: each later kind would spend the whole retry budget on it again (about 17 s
-        of backoff a request) to learn the same.
+        A connection unavailable (down, or throttling past its retries) is given up for the rest of the run:
+        each later kind would spend the whole retry budget on it again (about 17 s of backoff a request) to
+        learn the same. A refusal is not: it costs one request to learn, and may concern one object only (a
+        HubSpot app without the deals scope answers 403 for deals alone).
         """
         self.failures.append(f"{stage} {kind} {connection}: {error}")
         self.add(kind, connection, f"{stage}_failed")
@@ -108,12 +109,8 @@ class RunReport:
         self.notes.append(text)
 
 
-GIVE_UP = {
-    "unavailable": "unavailable (down or throttling)",
-    "quota": "out of API quota",
-    "auth": "refusing crmsync's credentials",
-}
-"""Causes that hold for the whole connection, not for one object: what a run says when it gives one up."""
+GIVE_UP = {"unavailable": "unavailable (down or throttling)"}
+"""Causes for which a run leaves a connection alone once met (see `RunReport.fail`), with how it says so."""
 
 
 def failure_cause(error: BaseException) -> str:

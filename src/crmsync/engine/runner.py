@@ -382,8 +382,8 @@ def job_kinds(kind: ObjectKind, connections: Sequence[str]) -> list[str]:
 
 
 def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str]:
-    """The kind's connections this run reads and writes: not a paused one, nor one the run gave up on (down,
-    out of quota, refusing the credentials); their changes and writes wait for the next run."""
+    """The kind's connections this run reads and writes: not a paused one, nor one the run found unavailable
+    (`RunReport.given_up`); their changes and writes wait for the next run."""
     return [c for c in ctx.connections(kind) if c not in options.paused and c not in ctx.report.given_up]
 
 

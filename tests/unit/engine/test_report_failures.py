@@ -1,0 +1,38 @@
+"""What a run's report keeps of a failed connection: the cause, and whether the run leaves it alone from then on."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmsync.engine.report import RunReport
+from crmsync.errors import AuthError, ConfigError, QuotaExhaustedError, RateLimitedError, TransientError
+
+
+@pytest.mark.parametrize("error", [TransientError("dv: 503"), RateLimitedError("hs: 429", retry_after=10.0)])
+def test_an_unavailable_crm_is_given_up_once_with_a_note(error: Exception) -> None:
+    report = RunReport()
+    report.fail("company", "dv", "read", error)
+    report.fail("contact", "dv", "write", error)
+    assert report.given_up == {"dv"} and report.causes == {"dv": "unavailable"}
+    assert report.notes == ["dv is unavailable (down or throttling): left alone for the rest of this run"]
+    assert len(report.failures) == 2 and report.failed_connections == frozenset({"dv"})
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (AuthError("hs: 403 MISSING_SCOPES for deals"), "auth"),  # may concern one object only
+        (ConfigError("sf: no such object"), "error"),
+        (QuotaExhaustedError("sf: daily limit"), "quota"),
+    ],
+)
+def test_a_refusal_is_reported_but_the_crm_is_tried_for_the_other_kinds(error: Exception, cause: str) -> None:
+    report = RunReport()
+    report.fail("deal", "hs", "read", error)
+    assert report.given_up == set() and report.notes == [] and report.causes == {"hs": cause}
+
+
+def test_a_plain_message_has_no_cause_and_gives_nothing_up() -> None:
+    report = RunReport()
+    report.fail("contact", "sf", "read", "the reading lease is held by another run")
+    assert report.given_up == set() and report.causes == {} and report.failures
