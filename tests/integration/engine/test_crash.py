@@ -312,14 +312,6 @@ async def crash_runs(sb: Sandbox, tmp_path: Path, seeds: Iterable[int], *, reap:
 
 
 # ---- the tests ----------------------------------------------------------------------------------
-LEASES_NEVER_RETURNED = (
-    "A killed run leaves the jobs it had claimed in status 'running', leased to the fixed worker name "
-    "'crmsync-sync' (engine/context.py SyncContext.worker) for RetryPolicy.lease (60 s); nothing in the sync "
-    "path ever calls JobQueue.reap() (store/jobs.py), and JobQueue.claim() only takes 'pending' jobs whose key "
-    "has no earlier live job. So the outbox rows deliver() had claimed (engine/deliver.py, 200 per claim) "
-    "before the kill are never delivered by any later run, and new writes of the same records queue behind "
-    "them and are blocked too: records never reach the target, edits are lost, links stay missing."
-)
 
 
 def _soak(config: pytest.Config) -> None:

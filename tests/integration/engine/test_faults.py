@@ -285,22 +285,6 @@ async def test_s21_under_a_429_storm_the_sync_slows_and_completes(rig_factory: R
     assert _writes(await rig.sync()) == 0
 
 
-RESERVE_OVERRUN = (
-    "RateLimiter.observe (connectors/limits.py) replaces its count of the day's calls with the one HubSpot's "
-    "X-HubSpot-RateLimit-Daily(-Remaining) headers report (`self._daily_used = signal.daily_used`). That count "
-    "lags by the calls in flight: with HubSpot's default concurrency of 8, every answer rewinds the count by the "
-    "calls sent after the one it answers, so _check_daily() admits up to ~7 calls into the reserve (37 of 40 "
-    "calls with reserve_share 0.25). Keep the larger of the two (or add the calls in flight to the vendor's count)."
-)
-QUOTA_STOP_STRANDS_CLAIMS = (
-    "When the quota stops a delivery, QuotaExhaustedError (FatalError) leaves HubSpot's BatchWriter._send "
-    "(connectors/hubspot/write.py) and engine/deliver.py deliver() between `connector.apply` and the settling "
-    "transaction: the up to 200 outbox jobs it claimed stay 'running' (leased to 'crmsync-sync'), and as no run "
-    "ever reaps a lease (store/jobs.py JobQueue.reap is never called), no later day delivers them: those records "
-    "never reach HubSpot. deliver() should give the claimed jobs back (jobs.fail with retry_in) when apply raises."
-)
-
-
 async def _days_of_quota(rig: Rig, sandbox: Sandbox, limit: int, allowed: int) -> list[tuple[int, str]]:
     """Syncs, one per HubSpot day, until one writes nothing; asserts every day's calls stay within `allowed`."""
     days: list[tuple[int, str]] = []
@@ -350,17 +334,6 @@ async def test_s21_a_sync_stopped_by_the_quota_delivers_the_rest_on_later_days(
     assert days[0][1].startswith("stopped"), f"the work fitted in one day's quota: {days}"
     await sandbox.hubspot.control.call("POST", "limits", {"daily_limit": sandbox.endpoints.hubspot.daily_limit})
     await assert_everywhere(sandbox, expected)
-
-
-RUN_RAISES_WHILE_DELIVERING = (
-    "SyncRunner.run (engine/runner.py) delivers a kind's connections with asyncio.gather, and deliver() "
-    "(engine/deliver.py) runs its batch workers the same way: when one delivery raises (here HubSpot's "
-    "QuotaExhaustedError), gather re-raises at once and cancels nothing, so run() returns to its caller while the "
-    "other connections' deliveries are still claiming jobs, calling the CRM and writing the store, which the "
-    "caller then closes under them (a leaked aiosqlite connection); `crmsync sync` ends in asyncio.run(), which "
-    "cancels them mid-batch, stranding their claimed jobs as 'running'. Use a TaskGroup (or cancel and await the "
-    "siblings, giving their claims back) so a failed run stops all its work before it returns."
-)
 
 
 async def test_s21_a_run_stopped_by_the_quota_leaves_no_work_running(rig_factory: RigFactory, sandbox: Sandbox) -> None:
@@ -434,15 +407,6 @@ async def test_s22_a_ten_minute_outage_delays_dataverse_and_a_later_run_delivers
     assert report.total("failed") == 0, dict(report.counts)
     await assert_everywhere(sandbox, expected)
     assert _writes(await rig.sync()) == 0
-
-
-OUTAGE_STOPS_EVERYTHING = (
-    "SyncRunner._read_kind (engine/runner.py) lets the RetryableError that a connection's changes() raises once "
-    "its retries are spent (here Dataverse's token endpoint and Web API answering 503) propagate out of run(): "
-    "the run ends before any delivery, so HubSpot's edits and new contacts, already reconciled and queued, do "
-    "not reach Salesforce either until Dataverse is back. Catch RetryableError per connection in _read_kind "
-    "(leave its cursor, note it in the report), skip that connection's delivery, and go on with the others."
-)
 
 
 async def test_s22_an_outage_of_dataverse_does_not_stop_hubspot_reaching_salesforce(
