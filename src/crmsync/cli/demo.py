@@ -245,10 +245,11 @@ async def _show_emulators(sb: Sandbox) -> None:
     table = Table(title="Emulators (real HTTP on loopback, seeded)")
     table.add_column("CRM")
     table.add_column("base URL")
-    for heading in ("companies", "contacts", "deals", "activities"):
+    kinds = {"company": "companies", "contact": "contacts", "deal": "deals", "activity": "activities"}
+    for heading in kinds.values():
         table.add_column(heading, justify="right")
     for name, user in sb.users.items():
-        counts = [str(await user.count(kind)) for kind in ("company", "contact", "deal", "activity")]
+        counts = [str(await user.count(kind)) for kind in kinds]
         table.add_row(name, sb.urls[name], *counts)
     console.print(table)
     console.print(

@@ -57,6 +57,12 @@ request's retry loop, which retries the fetch with the request; retrying it here
 (Dataverse down: 144 token requests and 510 s of backoff for one describe instead of 6 and 17 s)."""
 
 
+def network_error(where: str, exc: BaseException) -> TransientError:
+    """A request that got no answer, worded the same for every call: what the transport said, never the request
+    (its body may hold a secret)."""
+    return TransientError(f"{where}: network error: {type(exc).__name__}: {exc}")
+
+
 class UnreadableResponseError(VendorResponseError):
     """A non-idempotent call answered 2xx with a body that is not JSON: it may have taken effect, so it is
     not re-sent (and must not be by the caller); its outcome is unknown."""
@@ -277,9 +283,7 @@ class VendorHttp:
                 )
             except (httpx.TransportError, ConnectionError) as exc:
                 # ConnectionError: a peer reset seen in-process (ASGI transports) rather than by httpcore.
-                raise TransientError(
-                    f"{self.connection}: {context}: network error: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise network_error(f"{self.connection}: {context}", exc) from exc
             self.limiter.observe(response)
             return response, token
         finally:

@@ -10,6 +10,7 @@ import jwt
 import orjson
 
 from crmsync.connectors.auth import CachedToken, IssuedToken, StaticToken
+from crmsync.connectors.http import network_error
 from crmsync.connectors.salesforce.settings import SalesforceSettings
 from crmsync.errors import AuthError, ConfigError, TransientError, VendorResponseError
 
@@ -74,8 +75,7 @@ class SalesforceAuth:
         try:
             response = await self.client.post(url, data=form, auth=basic or httpx.USE_CLIENT_DEFAULT)
         except httpx.TransportError as exc:
-            # What the transport says (refused, timed out, name unknown), never the request: the form holds secrets.
-            raise TransientError(f"{context}: network error: {type(exc).__name__}: {exc}") from exc
+            raise network_error(context, exc) from exc  # the form holds secrets: never part of the message
         if response.status_code >= 500:
             raise TransientError(f"{context}: HTTP {response.status_code}")
         try:
