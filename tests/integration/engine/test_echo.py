@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,8 +32,6 @@ EMAIL = "katherine.johnson@example.com"
 HUBSPOT_SECRET = "echo-hubspot-app-secret"
 SALESFORCE_TOKEN = "echo-salesforce-url-token"
 DYNAMICS_KEY = "echo-dataverse-webhook-key"
-SETTLE_S = 5.0  # the emulators deliver within milliseconds; this only bounds a broken delivery
-POLL_S = 0.02
 # The vendor's object name -> canonical kind, to turn a hint into a refetch job (as the webhook receiver will).
 KINDS: Mapping[VendorName, Mapping[str, ObjectKind]] = {
     vendor: {obj: kind for kind, obj in OBJECTS[vendor].items()} for vendor in VENDOR_NAMES
@@ -112,16 +108,9 @@ class Receiver:
 
     async def collect(self, sb: Sandbox) -> list[Notification]:
         """Everything received since the last collect, once no emulator has a delivery left in flight."""
-        deadline = time.monotonic() + SETTLE_S
         for vendor in VENDOR_NAMES:
-            control = sb.user(vendor).control
-            while True:
-                deliveries = await control.deliveries()
-                assert not [d for d in deliveries if d["state"] == "failed"], deliveries
-                if all(d["state"] == "delivered" for d in deliveries):
-                    break
-                assert time.monotonic() < deadline, f"{vendor} deliveries still in flight: {deliveries}"
-                await asyncio.sleep(POLL_S)  # polls the emulator's control plane, bounded by the deadline
+            deliveries = await sb.user(vendor).control.deliveries(settled=True)
+            assert all(d["state"] == "delivered" for d in deliveries), f"{vendor}: {deliveries}"
         with self._lock:
             taken, self._received = self._received, []
         return taken

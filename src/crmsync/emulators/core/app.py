@@ -21,6 +21,8 @@ from crmsync.emulators.core.http import ApiError, json_response, read_json
 from crmsync.emulators.core.vendor import Vendor
 
 CONTROL_PREFIX = "/_emulator"
+SETTLE_TIMEOUT_S = 10.0
+"""Longest a `GET …/deliveries?settled=true` waits for the webhooks due to be attempted."""
 log = logging.getLogger("crmsync.emulators")
 
 
@@ -226,6 +228,11 @@ def build_app(vendor: Vendor, *, debug: bool = False) -> Starlette:
     async def deliveries(request: Request) -> Response:
         if request.method == "DELETE":
             runtime.webhooks.clear()
+        elif request.query_params.get("settled") == "true":
+            # Answers once no delivery is due (one waiting for a later retry does not count), so a test awaits the
+            # webhooks of what it did instead of polling; bounded, so a stuck receiver cannot hold the call.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.webhooks.wait_idle(), SETTLE_TIMEOUT_S)
         return json_response({"deliveries": [d.summary() for d in runtime.webhooks.deliveries]})
 
     async def openapi(request: Request) -> Response:

@@ -97,9 +97,9 @@ class ControlPlane:
     async def reset_stats(self) -> None:
         await self.call("DELETE", "stats")
 
-    async def deliveries(self) -> list[dict[str, Any]]:
-        """Outbound webhook deliveries so far."""
-        return list((await self.call("GET", "deliveries"))["deliveries"])
+    async def deliveries(self, *, settled: bool = False) -> list[dict[str, Any]]:
+        """Outbound webhook deliveries so far; `settled`: once every delivery due has been attempted."""
+        return list((await self.call("GET", "deliveries?settled=true" if settled else "deliveries"))["deliveries"])
 
     async def aclose(self) -> None:
         await self.http.aclose()
