@@ -21,7 +21,7 @@ def target_deltas(
     `golden` is the golden record's values (provenance plays no part in what a connection must hold).
     A connection holding the record gets the writable fields whose golden value differs from its
     known values; a synced connection not holding it gets a create with every writable non-blank
-    golden field. `withheld` fields (parked conflicts) are written nowhere until resolved. `only`: the
+    golden field. `withheld` fields (parked conflicts) overwrite no connection's value until resolved. `only`: the
     delta of that one connection (delivery plans one target at a time).
     """
     holding = {s.connection: s for s in states}
@@ -31,7 +31,7 @@ def target_deltas(
             continue
         state = holding.get(connection)
         if state is None:
-            deltas.append(_create(golden, connection, rules, withheld))
+            deltas.append(_create(golden, connection, rules))
             continue
         delta = _update(golden, state, rules, withheld)
         if delta is not None:
@@ -73,14 +73,14 @@ def _update(golden: Fields, state: ConnectionState, rules: SyncRules, withheld: 
     return TargetDelta(state.connection, "update", fields, previous)
 
 
-def _create(golden: Fields, connection: str, rules: SyncRules, withheld: Collection[str]) -> TargetDelta:
+def _create(golden: Fields, connection: str, rules: SyncRules) -> TargetDelta:
+    # A create overwrites nothing, so a field held by a parked conflict goes with its golden value for
+    # now (a Salesforce deal cannot be created without its stage); the person's choice then reaches
+    # this copy as it reaches the others.
     fields = {
         name: value
         for name, value in sorted(golden.items())
-        if value is not None
-        and name not in withheld
-        and rules.direction_for(name).writes_to(connection)
-        and rules.maps(connection, name)
+        if value is not None and rules.direction_for(name).writes_to(connection) and rules.maps(connection, name)
     }
     return TargetDelta(connection, "create", fields)
 

@@ -165,6 +165,56 @@ async def test_s06_same_field_manual_parks_until_chosen(crm_factory: CrmFactory)
         assert row is not None and row[name] == "Chief Analyst"
 
 
+async def test_s06_a_parked_required_field_goes_with_a_create_and_the_choice_follows(
+    crm_factory: CrmFactory,
+) -> None:
+    # HubSpot and Dataverse meet a deal with different stages: the conflict parks. Salesforce holds no
+    # copy yet and cannot create one without its stage, so the create takes the golden stage for now.
+    crm = await crm_factory(objects_yaml="company: {}\ndeal: {fields: {stage: {policy: manual}}}")
+    account = await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "acme.example"})
+    await crm.sync()
+    dv_account = await crm.twin("company", "hubspot", account, "dynamics")
+    hs = await crm.sb.hubspot.create(
+        "deal",
+        {
+            "dealname": "Rockets",
+            "pipeline": "default",
+            "dealstage": "contractsent",
+            "amount": "5000",
+            "closedate": "2026-12-31T00:00:00Z",
+        },
+    )
+    await crm.sb.hubspot.associate("deal", hs, "company", account)
+    dv = await crm.sb.dynamics.create("deal", {"name": "Rockets", "salesstage": 3})
+    await crm.sb.dynamics.associate("deal", dv, "company", dv_account)
+    await crm.sync()
+    assert [e.report.message for e in await crm.errors()] == []
+    (conflict,) = await crm.conflicts()
+    assert conflict.field == "stage"
+    assert {(s.connection, s.value) for s in conflict.sides} == {("hubspot", "proposal"), ("dynamics", "negotiation")}
+    assert await crm.twin("deal", "hubspot", hs, "dynamics") == dv
+    sf = await crm.twin("deal", "hubspot", hs, "salesforce")
+    sf_row = await crm.sb.salesforce.get("deal", sf, ["StageName", "Amount"])
+    hs_row = await crm.sb.hubspot.get("deal", hs, ["dealstage"])
+    dv_row = await crm.sb.dynamics.get("deal", dv, ["salesstage"])
+    assert sf_row is not None and sf_row["StageName"] in ("Proposal/Price Quote", "Negotiation/Review")
+    assert sf_row["Amount"] == 5000
+    # Neither side's stage was overwritten while the conflict waits.
+    assert hs_row is not None and hs_row["dealstage"] == "contractsent"
+    assert dv_row is not None and dv_row["salesstage"] == 3
+    from crmsync.engine.resolution import resolve
+
+    await resolve(crm.store, crm.config, conflict.id, choice_connection="hubspot", by="test")
+    await crm.sync()
+    assert await crm.conflicts() == []
+    sf_row = await crm.sb.salesforce.get("deal", sf, ["StageName"])
+    dv_row = await crm.sb.dynamics.get("deal", dv, ["salesstage"])
+    assert sf_row is not None and sf_row["StageName"] == "Proposal/Price Quote"
+    assert dv_row is not None and dv_row["salesstage"] == 2
+    again = await crm.sync()
+    assert again.total("created") + again.total("updated") == 0
+
+
 async def test_s07_same_value_in_two_systems_is_no_conflict_and_no_write(crm: Crm) -> None:
     sf, hs, dv = await _everywhere(crm)
     await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})
