@@ -35,6 +35,11 @@ def test_demo_tells_the_whole_story_and_ends_quiet(tmp_path: Path) -> None:
     assert "created in Salesforce (1 record) and Dataverse (1 record)" in out, out
     assert "Writes in this sync: 0" in out, out
     assert re.search(r"parked as conflict #\d+ for a person", out), out
+    flat = " ".join(out.split())  # rich wraps long lines
+    # A value too long for two CRMs is refused there, in the vendors' words, and nothing else stops.
+    assert re.search(r"refused by Salesforce \(Title: data value too large: .*\(max length=128\)\)", flat), out
+    assert "and Dataverse (A validation error occurred." in flat, out
+    assert "Salesforce holds it as 'Prospecting' and Dataverse as 'open'" in flat, out  # the custom-stage deal
     assert "from a terminal (or add --serve)" in out and "Dashboard:" not in out, out  # no terminal: no server
     assert (tmp_path / "demo" / "crmsync.db").exists()
     status = subprocess.run(

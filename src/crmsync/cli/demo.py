@@ -23,11 +23,13 @@ from rich.console import Console
 from rich.table import Table
 
 from crmsync.cli.explain import render_explanation
+from crmsync.cli.mappings import VENDOR_LABELS
 from crmsync.cli.sync import render_report, run_with_progress
 from crmsync.config.values import SyncConfig
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.engine.runner import RunOptions
 from crmsync.engine.views.conflicts import list_conflicts
+from crmsync.engine.views.errors import list_errors
 from crmsync.engine.views.explain import explain_record
 from crmsync.service.app import SyncService
 from crmsync.service.logs import configure_logging
@@ -47,6 +49,12 @@ deal: {}
 activity: {}
 """
 """Every kind with its defaults, and one field a person decides: the story parks a conflict on it to look at."""
+RENEWAL_DEAL = "Globex - Renewal 2027"
+RENEWALS_PIPELINE, RENEWAL_DUE = "75123456", "75123457"  # a pipeline the portal made, numeric ids as HubSpot gives
+LONG_TITLE = (
+    "Senior Vice President, Global Strategic Partnerships, Channel Alliances and Ecosystem Development for "
+    "EMEA, APAC, LATAM and North America"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +182,19 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
         shutil.rmtree(directory, ignore_errors=True)
         config = sb.load_config(directory, objects_yaml=DEMO_OBJECTS, service=_write_dashboard_token(directory))
         console.print(f"Configuration: {directory / 'crmsync.yaml'} (secrets in {directory / 'secrets'})")
+        renewal = await sb.hubspot.create(
+            "deal",
+            {
+                "dealname": RENEWAL_DEAL,
+                "pipeline": RENEWALS_PIPELINE,
+                "dealstage": RENEWAL_DUE,
+                "amount": "24000",
+                "closedate": "2027-03-31T00:00:00Z",
+            },
+        )
+        console.print(
+            f"HubSpot:    deal {renewal} '{RENEWAL_DEAL}' in the portal's own Renewals pipeline, 'Renewal Due'"
+        )
 
         console.rule("[bold]2. First full sync: meet, match, merge and create")
         report = await run_with_progress(config, RunOptions(full=True), console=console)
@@ -182,13 +203,13 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
         console.rule("[bold]3. People edit the CRMs through each vendor's API")
         store = await open_store(config.state_url)
         try:
-            people = await _people_everywhere(store, 5)
+            people = await _people_everywhere(store, 6)
         finally:
             await store.aclose()
-        if len(people) < 5:
+        if len(people) < 6:
             console.print("[red]The seed world has too few people in all three CRMs; try more --records.[/]")
             raise typer.Exit(1)
-        edited, phoned, deleted, primary, merged = people
+        edited, phoned, deleted, primary, merged, wordy = people
         await sb.salesforce.update("contact", edited.salesforce, {"Title": "VP Sales"})
         console.print(f"Salesforce: contact {edited.salesforce} title → 'VP Sales'")
         for user in (sb.salesforce, sb.hubspot, sb.dynamics):
@@ -211,6 +232,11 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
             "contact", {"firstname": "Grace", "lastname": "Hopper", "email": "grace.hopper@example.com"}
         )
         console.print(f"HubSpot:    new contact Grace Hopper ({new_id})")
+        await sb.hubspot.update("contact", wordy.hubspot, {"jobtitle": LONG_TITLE})
+        console.print(
+            f"HubSpot:    contact {wordy.hubspot} title → {len(LONG_TITLE)} characters "
+            "(Salesforce holds 128, Dataverse 100)"
+        )
 
         console.rule("[bold]4. Incremental sync: only what changed")
         report = await run_with_progress(config, RunOptions(), console=console)
@@ -218,6 +244,7 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
 
         console.rule("[bold]5. What happened, and why")
         await _outcome(sb, config, edited, deleted, (primary, merged), new_id)
+        await _bad_and_custom(sb, config, wordy, renewal)
 
         console.rule("[bold]6. One more sync: nothing bounces back")
         report = await run_with_progress(config, RunOptions(), console=console)
@@ -327,6 +354,38 @@ async def _outcome(
         )
     )
     render_explanation(console, explanation)
+
+
+async def _bad_and_custom(sb: Sandbox, config: SyncConfig, wordy: Person, renewal: str) -> None:
+    """What became of the title no other CRM can hold (S20), and of the deal in a custom stage."""
+    store = await open_store(config.state_url)
+    try:
+        report = await list_errors(store, config, kind="contact")
+        async with store.read() as tx:
+            deal_id = await tx.links.canonical_id("hubspot", "deals", renewal)
+            twins = {link.connection: link.remote_id for link in await tx.links.remote_links(deal_id or "")}
+    finally:
+        await store.aclose()
+    refused = [e for e in report.errors if e.canonical_id == wordy.canonical_id]
+    console.print(
+        f"A {len(LONG_TITLE)}-character title from HubSpot: "
+        + (
+            "refused by "
+            + " and ".join(f"{VENDOR_LABELS.get(e.connection, e.connection)} ({e.message})" for e in refused)
+            + "; each a sync error naming the record and field, retried when the title changes "
+            "(`crmsync errors list`). The person's other fields, and every other record, synced."
+            if refused
+            else "taken everywhere (unexpected; see `crmsync errors list`)."
+        )
+    )
+    sf_row = await sb.salesforce.get("deal", twins["salesforce"], ["StageName"]) if "salesforce" in twins else None
+    dv_row = await sb.dynamics.get("deal", twins["dynamics"], ["statecode"]) if "dynamics" in twins else None
+    console.print(
+        f"Deal '{RENEWAL_DEAL}' in HubSpot's Renewals pipeline: Salesforce holds it as "
+        f"{sf_row and sf_row.get('StageName')!r} and Dataverse as "
+        f"{'open' if dv_row and dv_row.get('statecode') == 0 else dv_row and dv_row.get('statecode')!r} "
+        "(neither has a renewal stage; `crmsync mappings` shows every stage map)."
+    )
 
 
 async def _exists(sb: Sandbox, connection: str, remote_id: str) -> bool:

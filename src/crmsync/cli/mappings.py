@@ -130,6 +130,8 @@ def _value_cell(rule: FieldRule | None, canonical: Any) -> str:
     values = rule.values
     read = [key for key, value in values.to_canonical_map.items() if value == canonical]
     written = values.to_vendor_map.get(canonical)
+    if canonical in values.blank_for:
+        return ", ".join([*map(_code, read), "*written blank*"])
     if written is None:
         return "— (not written)"
     written_key = value_key(written)
@@ -152,6 +154,7 @@ def _value_maps(kind: ObjectKind, columns: Sequence[_Column]) -> list[str]:
             assert rule is not None and rule.values is not None
             values.update(dict.fromkeys(rule.values.to_canonical_map.values()))
             values.update(dict.fromkeys(rule.values.to_vendor_map))
+            values.update(dict.fromkeys(sorted(rule.values.blank_for, key=str)))
         lines += ["", f"#### {kind}.{' + '.join(canonical)}", ""]
         header = [
             "canonical value",

@@ -56,6 +56,8 @@ class FieldSchema:
     custom: bool = False
     length: int | None = None
     picklist_values: tuple[str, ...] = ()
+    # An unrestricted picklist (most of Salesforce's standard ones) also takes values it does not list.
+    restricted: bool = True
     references: tuple[str, ...] = ()
 
 

@@ -248,18 +248,19 @@ def _values(
     written = {value_key(v) for v in values.to_vendor_map.values()}
     findings: list[Finding] = []
     never_read: list[str] = []
+    unlisted: list[str] = []
     unchecked: list[str] = []
     for key, canonical in values.to_canonical_map.items():
         parts = _parts(rule, key)
         if parts is None:
             unchecked.append(key)
             continue
-        wrong = [
-            (fields[i].name, value_key(part))
-            for i, part in enumerate(parts)
-            if _concrete(part) and value_key(part).casefold() not in folded[i]
-        ]
+        outside = [i for i, part in enumerate(parts) if _concrete(part) and value_key(part).casefold() not in folded[i]]
+        wrong = [(fields[i].name, value_key(parts[i])) for i in outside if fields[i].restricted]
         lead = parts[:width]
+        if outside and not wrong:
+            unlisted.append(key)  # an unrestricted picklist takes it, and records may hold it
+            continue
         if wrong:
             what = "; ".join(f"{value!r} is not a {name} value" for name, value in wrong)
         elif valid and all(map(_concrete, lead)) and tuple(value_key(p).casefold() for p in lead) not in valid:
@@ -275,6 +276,12 @@ def _values(
     if never_read:
         message = f"value map entries that are not {label} values (never read): {_quote(never_read)}"
         findings.append(at.finding("warning", label, message, f"correct the value map{_declared(rule)}"))
+    if unlisted:
+        message = (
+            f"value map entries not among {label}'s listed values, which it takes anyway (an unrestricted "
+            f"picklist): {_quote(unlisted)}"
+        )
+        findings.append(at.finding("info", label, message))
     if unchecked:
         split = rule.transform.name
         message = f"value map entries the {split} transform cannot split, not checked: {_quote(unchecked)}"
@@ -452,7 +459,9 @@ def check_value_coverage(maps: Mapping[str, ObjectMap], rules: SyncRules | None 
             if rule.values is None or rule.values.passthrough or not _writes(rule, rules, target):
                 continue
             writable = set(rule.values.to_vendor_map)
+            blank = rule.values.blank_for
             gaps: dict[str, list[str]] = {}
+            blanked: dict[str, list[str]] = {}
             for source, source_map in maps.items():
                 source_rule = _rule_for(source_map, rule.canonical)
                 if source == target or source_rule is None or not _reads(source_rule, rules, source):
@@ -460,10 +469,20 @@ def check_value_coverage(maps: Mapping[str, ObjectMap], rules: SyncRules | None 
                 if source_rule.values is None or source_rule.values.passthrough:
                     continue  # free values: nothing to compare with
                 for value in dict.fromkeys(source_rule.values.to_canonical_map.values()):
-                    if value not in writable:
+                    if value in blank:
+                        blanked.setdefault(str(value), []).append(source)
+                    elif value not in writable:
                         gaps.setdefault(str(value), []).append(source)
+            at = _At(target, target_map.vendor, target_map.object, target_map.kind)
+            if blanked:
+                listed = [f"{value} (from {', '.join(sources)})" for value, sources in blanked.items()]
+                message = (
+                    f"written blank, as the value map says (blank_for): canonical "
+                    f"{target_map.kind}.{'+'.join(rule.canonical)} values with no {target_map.vendor} value: "
+                    f"{_quote(listed)}"
+                )
+                findings.append(at.finding("info", "+".join(rule.vendor), message))
             if gaps:
-                at = _At(target, target_map.vendor, target_map.object, target_map.kind)
                 listed = [f"{value} (from {', '.join(sources)})" for value, sources in gaps.items()]
                 message = (
                     f"unmapped: would not be written — canonical {target_map.kind}.{'+'.join(rule.canonical)} "

@@ -170,12 +170,15 @@ def _rule(
         return None
     table = spec.values if spec.values is not None else entry.values
     values = None
+    if spec.blank_for and not table:
+        issues.append(doc.issue((*path, vendor, "blank_for"), "blank_for needs a value map (values) beside it"))
+        return None
     if table:
         if transform.canonical_arity != 1:
             issues.append(doc.issue((*path, vendor, "values"), "a value map needs exactly one canonical field"))
             return None
         unmapped = spec.unmapped or entry.unmapped
-        values = ValueMap.build(table.items(), passthrough=unmapped == "passthrough")
+        values = ValueMap.build(table.items(), passthrough=unmapped == "passthrough", blank_for=spec.blank_for or ())
     line, _ = doc.locate((*path, vendor))
     origin = f"{doc.file}:{line}" if line is not None else doc.file
     direction = spec.direction or entry.direction

@@ -30,6 +30,9 @@ class VendorRule(BaseModel):
     options: dict[str, Any] | None = None
     values: ValueTable | None = Field(default=None, description="vendor value -> canonical value(s)")
     unmapped: Unmapped | None = None
+    blank_for: list[PlainValue] | None = Field(
+        default=None, description="canonical values this vendor has no value for: written blank, without an error"
+    )
     direction: DirectionName | None = None
 
     @model_validator(mode="before")

@@ -28,15 +28,26 @@ class ValueMap:
     reads back as it, else the first that lists it. A value with no entry is
     `unmapped`: it raises `TransformError(code="unmapped_value")` so the rule skips the field and reports
     it (scenario S20), unless `passthrough` lets unknown values through unchanged.
+
+    `blank_for` lists canonical values the vendor has no value for (HubSpot's industries have no
+    "Other"): they are written blank, on purpose, instead of failing, and are read from no vendor value
+    of their own even when some vendor values read as them.
     """
 
     to_canonical_map: Mapping[str, Scalar]
     to_vendor_map: Mapping[Scalar, Any]
     folded: Mapping[str, Scalar]
     passthrough: bool = False
+    blank_for: frozenset[Scalar] = frozenset()
 
     @classmethod
-    def build(cls, pairs: Iterable[tuple[Any, Scalar | list[Scalar]]], *, passthrough: bool = False) -> ValueMap:
+    def build(
+        cls,
+        pairs: Iterable[tuple[Any, Scalar | list[Scalar]]],
+        *,
+        passthrough: bool = False,
+        blank_for: Iterable[Scalar] = (),
+    ) -> ValueMap:
         listed = [(vendor, canonical if isinstance(canonical, list) else [canonical]) for vendor, canonical in pairs]
         inbound: dict[str, Scalar] = {}
         outbound: dict[Scalar, Any] = {}
@@ -49,10 +60,15 @@ class ValueMap:
         for vendor_value, canonicals in listed:
             for each in canonicals[1:]:
                 outbound.setdefault(each, vendor_value)
+        blank = frozenset(blank_for)
+        for value in blank:
+            # Read from some vendor values, but written as none of them: `LAW_PRACTICE: other` must not
+            # turn every "Other" industry into a law practice.
+            outbound.pop(value, None)
         folded: dict[str, Scalar] = {}
         for key, canonical in inbound.items():
             folded.setdefault(key.casefold(), canonical)
-        return cls(inbound, outbound, folded, passthrough)
+        return cls(inbound, outbound, folded, passthrough, blank)
 
     def read(self, value: CanonicalValue) -> CanonicalValue:
         """A vendor-side value (after its transform) as its canonical value; tuples item by item."""
@@ -79,10 +95,12 @@ class ValueMap:
         if value is None:
             return None
         if isinstance(value, tuple):
-            return tuple(self._write_one(item) for item in value)
+            return tuple(written for item in value if (written := self._write_one(item)) is not None) or None
         return self._write_one(value)
 
     def _write_one(self, value: Any) -> Any:
+        if value in self.blank_for:
+            return None
         if value in self.to_vendor_map:
             return self.to_vendor_map[value]
         if self.passthrough:

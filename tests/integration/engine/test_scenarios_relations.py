@@ -9,7 +9,7 @@ import pytest
 
 from crmsync.store import open_store
 from crmsync.testing.sandbox import Sandbox
-from tests.integration.engine.conftest import Crm
+from tests.integration.engine.conftest import Crm, CrmFactory
 
 COMPANY_MOVE_GAP = (
     "HubSpot leaves a contact's lastmodifieddate alone when only its associations change, and the HubSpot "
@@ -322,7 +322,22 @@ async def test_s20_an_unreadable_value_crmsync_overwrites_is_reported_no_more(cr
     assert [e.report for e in await crm.errors() if e.report.connection == "hubspot"] == []
 
 
-async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm: Crm) -> None:
+# Stage maps without the shipped entries for HubSpot's Renewals pipeline: a company whose Salesforce and
+# Dataverse have nowhere to put a renewal.
+RENEWALS_UNMAPPED = """
+deal.stage:
+  salesforce:
+    field: StageName
+    values: {Prospecting: prospecting, Proposal/Price Quote: proposal, Closed Won: closed_won}
+  dynamics:
+    field: [statecode, statuscode, salesstage]
+    transform: opportunity_state
+    values: {"open:": prospecting, "open:2": proposal, won: closed_won}
+"""
+
+
+async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(mappings_yaml=RENEWALS_UNMAPPED)
     hs = await crm.sb.hubspot.create(
         "deal",
         {
@@ -336,7 +351,7 @@ async def test_s20_renewals_stage_salesforce_cannot_hold_is_not_written(crm: Crm
     await crm.sync()
     sf = await crm.twin("deal", "hubspot", hs, "salesforce")
     dv = await crm.twin("deal", "hubspot", hs, "dynamics")
-    # "Renewal Due" of the Renewals pipeline: neither Salesforce's StageName nor Dataverse's state has a value for it.
+    # "Renewal Due" of the Renewals pipeline: neither Salesforce's StageName nor Dataverse's state maps it here.
     await crm.sb.hubspot.update("deal", hs, {"pipeline": "75123456", "dealstage": "75123457", "amount": "7000"})
     report = await crm.sync()
     assert {(w.connection, w.changes) for w in report.plan} == {

@@ -82,6 +82,14 @@ def test_value_maps_show_the_written_value_and_what_is_not_written() -> None:
     assert "`statecode` + `statuscode` · join (ints) · value map" in text
 
 
+def test_a_value_written_blank_on_purpose_says_so() -> None:
+    text = STAGES.replace(
+        'values: {"1:5": closed_won}', 'values: {"1:5": closed_won, "2:6": churned}\n        blank_for: [renewal_due]'
+    )
+    stage = render_mappings(parse_mappings(text, "stages.yaml", defaults=False)).split("#### deal.stage")[1]
+    assert "| `renewal_due` | — (not written) | **`renewals:due`** | *written blank* |" in stage
+
+
 def test_kinds_narrow_the_output() -> None:
     text = render_mappings(default_mappings(), kinds=["deal"])
     assert "\n## deal\n" in text and "\n## contact\n" not in text

@@ -15,6 +15,7 @@ from crmsync.engine.schema_report import admin_tasks, automatic_fixes, blocking,
 from crmsync.errors import AuthError, ConfigError, TransientError
 from crmsync.mapping import Mappings, ObjectMap, default_mappings, parse_mappings
 from crmsync.model.rules import Direction, SyncRules
+from crmsync.model.values import ObjectKind
 
 
 def field(name: str, type: FieldType = "string", **flags: object) -> FieldSchema:
@@ -96,6 +97,17 @@ def test_value_map_entries_are_checked_against_the_picklist() -> None:
     unmapped = [f for f in warnings if f.message.startswith("unmapped: would not be written")]
     assert len(unmapped) == 1
     assert "Partner, Trade Show" in unmapped[0].message  # every unmapped vendor value is listed (S20)
+
+
+def test_entries_an_unrestricted_picklist_does_not_list_are_no_error() -> None:
+    # Most of Salesforce's standard picklists take values they do not list (`restrictedPicklist` false).
+    picklist = field("LeadSource", "picklist", picklist_values=("Web", "Phone Inquiry"), restricted=False)
+    described = schema("Contact", field("Email", "email"), field("LastName"), EXT, picklist)
+    findings = check_object("sf", "salesforce", contact_map(LEAD_SOURCE), described, "Crmsync_Id__c")
+    assert not [f for f in findings if f.field == "LeadSource" and f.severity == "error"]
+    assert not [f for f in of(findings, "warning") if "never read" in f.message]
+    [unlisted] = [f for f in of(findings, "info") if f.field == "LeadSource" and "unrestricted" in f.message]
+    assert unlisted.message.endswith(": phone inquiry (old), Fax")
 
 
 def test_unmapped_values_are_not_listed_for_a_field_never_read_from_the_connection() -> None:
@@ -272,17 +284,46 @@ def test_a_joined_state_and_status_lists_a_status_no_combination_maps() -> None:
     assert unmapped.message.endswith(": statuscode=99")
 
 
+STAGES_WITH_GAPS = """
+deal:
+  object: {salesforce: Opportunity, hubspot: deals}
+  fields:
+    stage:
+      salesforce: {field: StageName, values: {Prospecting: prospecting, Closed Lost: closed_lost}}
+      hubspot:
+        field: dealstage
+        values: {appointmentscheduled: prospecting, renewaldue: renewal_due, lost: closed_lost, gone: churned}
+"""
+
+
 def test_canonical_values_one_connection_reads_and_another_cannot_write_are_listed() -> None:
-    maps = default_mappings()
-    findings = check_value_coverage({"sf": maps.get("salesforce", "deal"), "hs": maps.get("hubspot", "deal")})
-    [gap] = [f for f in findings if f.connection == "sf"]
-    assert gap.field == "StageName"
-    assert "renewal_due (from hs)" in gap.message and "renewal_negotiating (from hs)" in gap.message
+    maps = parse_mappings(STAGES_WITH_GAPS, "test.yaml", defaults=False)
+    deals = {"sf": maps.get("salesforce", "deal"), "hs": maps.get("hubspot", "deal")}
+    [gap] = [f for f in check_value_coverage(deals) if f.connection == "sf"]
+    assert (gap.severity, gap.field) == ("warning", "StageName")
+    assert "renewal_due (from hs)" in gap.message and "churned (from hs)" in gap.message
     never_from_hs = SyncRules(("sf", "hs"), directions={"stage": Direction.from_("sf")})
-    scoped = check_value_coverage(
-        {"sf": maps.get("salesforce", "deal"), "hs": maps.get("hubspot", "deal")}, never_from_hs
-    )
-    assert not [f for f in scoped if f.connection == "sf"]
+    assert not [f for f in check_value_coverage(deals, never_from_hs) if f.connection == "sf"]
+
+
+def test_values_declared_blank_are_an_info_line_not_a_gap() -> None:
+    text = STAGES_WITH_GAPS.replace("Closed Lost: closed_lost}", "Closed Lost: closed_lost}, blank_for: [churned]")
+    maps = parse_mappings(text, "test.yaml", defaults=False)
+    findings = check_value_coverage({"sf": maps.get("salesforce", "deal"), "hs": maps.get("hubspot", "deal")})
+    [gap] = of(findings, "warning")
+    assert "renewal_due (from hs)" in gap.message and "churned" not in gap.message
+    [blank] = of(findings, "info")
+    assert blank.message.startswith("written blank, as the value map says (blank_for)")
+    assert "churned (from hs)" in blank.message
+
+
+@pytest.mark.parametrize("kind", ["company", "contact", "deal", "activity"])
+def test_the_shipped_value_maps_write_every_value_another_crm_reads(kind: ObjectKind) -> None:
+    maps = default_mappings()
+    present = {
+        vendor: maps.get(vendor, kind) for vendor in ("salesforce", "hubspot", "dynamics") if maps.has(vendor, kind)
+    }
+    assert [f.message for f in check_value_coverage(present) if f.severity != "info"] == []
 
 
 def test_a_connection_failure_names_the_connection_and_never_its_secret() -> None:

@@ -153,3 +153,55 @@ def test_error_is_a_config_error_listing_every_mistake(tmp_path: Path) -> None:
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(MappingConfigError, match="cannot read"):
         load_mappings(tmp_path / "absent.yaml")
+
+
+def test_blank_for_writes_a_value_the_vendor_lacks_as_blank_and_never_as_an_entry_read_as_it() -> None:
+    text = """company:
+  fields:
+    industry:
+      hubspot:
+        field: industry
+        values: {COMPUTER_SOFTWARE: technology, LAW_PRACTICE: other, LEGAL_SERVICES: other}
+        blank_for: [other]
+"""
+    mappings = parse_mappings(text)
+    # Read as other, as the table says ...
+    assert mappings.map_in("hubspot", "company", {"industry": "LAW_PRACTICE"}).fields == {"industry": "other"}
+    # ... but other is written blank, on purpose: no error, and no law practice made of it.
+    written = mappings.map_out("hubspot", "company", {"industry": "other"})
+    assert (written.fields, written.problems) == ({"industry": None}, ())
+    assert mappings.map_out("hubspot", "company", {"industry": "technology"}).fields == {
+        "industry": "COMPUTER_SOFTWARE"
+    }
+    # A value neither listed nor declared blank is still reported (S20).
+    assert [p.code for p in mappings.map_out("hubspot", "company", {"industry": "retail"}).problems] == [
+        "unmapped_value"
+    ]
+
+
+def test_blank_for_drops_the_blank_options_of_a_multi_select() -> None:
+    text = """contact:
+  fields:
+    interests:
+      salesforce:
+        field: Interests__c
+        transform: multiselect
+        values: {Golf: golf, Chess: chess}
+        blank_for: [darts]
+"""
+    mappings = parse_mappings(text)
+    assert mappings.map_out("salesforce", "contact", {"interests": ("darts", "golf")}).fields == {
+        "Interests__c": "Golf"
+    }
+    assert mappings.map_out("salesforce", "contact", {"interests": ("darts",)}).fields == {"Interests__c": None}
+
+
+def test_blank_for_needs_a_value_map() -> None:
+    text = """company:
+  fields:
+    industry:
+      hubspot: {field: industry, blank_for: [other]}
+"""
+    [issue] = issues_of(text)
+    assert issue.startswith("crmsync.yaml:")
+    assert "company.fields.industry.hubspot.blank_for: blank_for needs a value map (values) beside it" in issue

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from crmsync.emulators.dynamics.schema import INDUSTRY, standard_tables
+from crmsync.emulators.hubspot.options import INDUSTRIES as HUBSPOT_INDUSTRIES
 from crmsync.emulators.hubspot.options import TASK_PRIORITIES, TASK_STATUSES
 from crmsync.emulators.hubspot.pipelines import PIPELINES
 from crmsync.emulators.hubspot.schema import PropertyCatalog, object_type
@@ -73,16 +74,17 @@ def test_every_dataverse_industry_code_reads_and_every_canonical_industry_writes
     for code in INDUSTRY:
         assert company.map_in({"industrycode": code}).problems == ()
     salesforce = MAPPINGS.get("salesforce", "company")
-    unmapped = set()
+    blank = set()
     for industry in sf.INDUSTRIES:
         canonical = salesforce.map_in({"Industry": industry}).fields
         written, problems = company.map_out(canonical)
-        if problems:
-            unmapped.add(industry)
+        assert problems == (), industry
+        if written["industrycode"] is None:
+            blank.add(industry)
         else:
             assert written["industrycode"] in INDUSTRY
-    # Dataverse's coarse codes have no honest home for these: they are reported (S20), not guessed.
-    assert unmapped == {"Biotechnology", "Education", "Government"}
+    # Dataverse's coarse codes have no honest home for these: left blank there (`blank_for`), not guessed.
+    assert blank == {"Biotechnology", "Education", "Government"}
 
 
 def test_every_hubspot_stage_and_task_value_reads() -> None:
@@ -155,10 +157,39 @@ def test_s20_unmapped_value_skips_the_field_and_names_value_and_field() -> None:
     assert problem.code == "unmapped_value" and problem.skipped
     assert problem.value == "Webinar" and problem.field == "lead_source" and problem.vendor_field == "LeadSource"
     assert "'Webinar'" in problem.message and "LeadSource" in problem.message and "defaults.yaml:" in problem.message
-    # A HubSpot renewal stage has no Salesforce equivalent: not written, reported, the rest goes through.
-    written, problems = MAPPINGS.map_out("salesforce", "deal", {"name": "Renewal", "stage": "renewal_due"})
+    # A canonical value with no entry in a target's map: not written, reported, the rest goes through.
+    written, problems = MAPPINGS.map_out("salesforce", "deal", {"name": "Renewal", "stage": "on_hold"})
     assert written == {"Name": "Renewal"}
     assert [p.code for p in problems] == ["unmapped_value"] and problems[0].direction == "out"
+
+
+def test_hubspot_renewal_stages_are_open_stages_in_salesforce_and_dataverse() -> None:
+    # StageName is required: a renewal deal from HubSpot must get some Salesforce stage to be created.
+    for stage, salesforce, like in (
+        ("75123457", "Prospecting", "prospecting"),
+        ("75123458", "Negotiation/Review", "negotiation"),
+    ):
+        canonical = MAPPINGS.map_in("hubspot", "deal", {"pipeline": "75123456", "dealstage": stage}).fields
+        assert MAPPINGS.map_out("salesforce", "deal", canonical) == ({"StageName": salesforce}, ())
+        # Dataverse holds it open, at the sales stage of its sales-pipeline counterpart.
+        dataverse = MAPPINGS.map_out("dynamics", "deal", canonical)
+        assert dataverse == MAPPINGS.map_out("dynamics", "deal", {"stage": like})
+        assert dataverse.fields["statecode"] == 0 and dataverse.problems == ()
+
+
+def test_every_hubspot_industry_reads_and_other_is_written_blank() -> None:
+    company = MAPPINGS.get("hubspot", "company")
+    for industry in HUBSPOT_INDUSTRIES:
+        assert company.map_in({"industry": industry}).problems == (), industry
+    # HubSpot has no "Other": left blank there, without a sync error, and never made a law practice.
+    assert company.map_out({"industry": "other"}) == ({"industry": None}, ())
+
+
+def test_a_task_canceled_in_dataverse_is_closed_in_salesforce_and_hubspot() -> None:
+    canonical = MAPPINGS.map_in("dynamics", "activity", {"statecode": 2, "statuscode": 6}).fields
+    assert canonical == {"status": "canceled"}
+    assert MAPPINGS.map_out("salesforce", "activity", canonical).fields == {"Status": "Completed"}
+    assert MAPPINGS.map_out("hubspot", "activity", canonical).fields == {"hs_task_status": "COMPLETED"}
 
 
 def test_invalid_email_is_kept_and_flagged() -> None:

@@ -122,6 +122,8 @@ def test_every_value_read_by_a_default_value_map_is_written_back_as_itself() -> 
             if rule.values is None:
                 continue
             for canonical in set(rule.values.to_canonical_map.values()):
+                if canonical in rule.values.blank_for:
+                    continue  # read from some vendor values, written as none of them (HubSpot has no "Other")
                 assert rule.values.read(rule.values.write(canonical)) == canonical, (object_map.vendor, canonical)
 
 

@@ -67,6 +67,7 @@ def parse_field(raw: Mapping[str, Any]) -> FieldSchema:
         custom=bool(raw.get("custom")) or name.endswith("__c"),
         length=length if isinstance(length, int) and length > 0 else None,
         picklist_values=values,
+        restricted=bool(raw.get("restrictedPicklist", False)),
         references=tuple(str(r) for r in raw.get("referenceTo") or ()),
     )
 

@@ -17,6 +17,9 @@ async def test_contact_schema(connector: SalesforceConnector, admin: Admin) -> N
     ext = schema.fields["Crmsync_Id__c"]
     assert ext.external_id and ext.unique and ext.custom
     assert schema.fields["Tier__c"].picklist_values == ("Gold", "Silver")
+    # `restrictedPicklist`: LeadSource takes values it does not list; a restricted picklist does not.
+    assert not schema.fields["LeadSource"].restricted
+    assert schema.fields["Tier__c"].restricted
     assert schema.fields["SystemModstamp"].read_only
     await connector.describe("Contact")
     assert (await admin.stats())["operations"]["describe"]["calls"] == 1  # cached
