@@ -109,46 +109,44 @@ def crmsync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_lists_missing_external_ids_and_fix_creates_hubspots(tmp_path: Path) -> None:
+def test_check_lists_missing_external_ids_and_fix_creates_hubspots_and_dataverses(tmp_path: Path) -> None:
     with emulators() as urls:
-        write_config(tmp_path, urls)
+        write_config(tmp_path, urls)  # as `crmsync init` writes it: Dataverse's columns named, Salesforce's not
         first = crmsync("check", cwd=tmp_path)
         assert first.returncode == 1, first.stdout + first.stderr
         for obj in HS_OBJECTS:
             assert f"external-id field crmsync_id does not exist in {obj}" in first.stdout
+        for table in DV_TABLES:
+            assert f"external-id field new_crmsyncid does not exist in {table}" in first.stdout
         assert "run `crmsync check --fix` to create it" in first.stdout
-        assert "not ready to sync: 4 errors" in first.stdout
-        # Salesforce and Dataverse name no external-id field yet: warned, with what an admin creates.
+        assert "not ready to sync: 8 errors" in first.stdout
+        # Salesforce names no external-id field yet: warned, with what an admin creates.
         assert "no external-id field configured for Contact" in first.stdout
-        assert "no external-id field configured for contact" in first.stdout
 
         fixed = crmsync("check", "--fix", cwd=tmp_path)
         assert fixed.returncode == 0, fixed.stdout + fixed.stderr
         for obj in HS_OBJECTS:
             assert f"created hubspot: {obj}.crmsync_id" in fixed.stdout
-        assert "For an administrator" in fixed.stdout
-        rows = [" ".join(line.split()) for line in fixed.stdout.splitlines()]
+        for table in DV_TABLES:
+            assert f"created dynamics: {table}.new_crmsyncid" in fixed.stdout
+        left = fixed.stdout[fixed.stdout.index("Left to do") :]
+        rows = [" ".join(line.split()) for line in left.splitlines()]
         for obj in SF_OBJECTS:
             assert f"{obj} Crmsync_Id__c Text(64) External ID, Unique (case sensitive)" in rows
-        for table in DV_TABLES:
-            assert f"{table} new_crmsyncid Single line of text (100) key on new_crmsyncid only" in rows
         assert (
             "external_id_fields: {Account: Crmsync_Id__c, Contact: Crmsync_Id__c, Opportunity: Crmsync_Id__c, "
             "Task: Crmsync_Id__c}" in fixed.stdout
         )
-        assert (
-            "external_ids: {account: new_crmsyncid, contact: new_crmsyncid, opportunity: new_crmsyncid, "
-            "task: new_crmsyncid}" in fixed.stdout
-        )
+        assert "new_crmsyncid" not in left
         assert "ready to sync: 0 errors" in fixed.stdout
 
         again = crmsync("check", cwd=tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert "crmsync's id in crmsync_id" in again.stdout
+        assert "crmsync's id in crmsync_id" in again.stdout and "crmsync's id in new_crmsyncid" in again.stdout
         assert "created" not in again.stdout
 
 
-def test_fix_leaves_configured_salesforce_and_dataverse_fields_to_an_admin(tmp_path: Path) -> None:
+def test_fix_creates_dataverse_columns_and_keys_and_leaves_salesforce_fields_to_an_admin(tmp_path: Path) -> None:
     with emulators() as urls:
         write_config(
             tmp_path,
@@ -158,20 +156,29 @@ def test_fix_leaves_configured_salesforce_and_dataverse_fields_to_an_admin(tmp_p
                 "dynamics": {"external_ids": {"contact": "new_crmsyncid"}},
             },
         )
+        first = crmsync("check", cwd=tmp_path)
+        assert "external-id field new_crmsyncid does not exist in contact" in first.stdout, first.stdout
         result = crmsync("check", "--fix", cwd=tmp_path)
+        again = crmsync("check", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert "created hubspot: contacts.crmsync_id" in out
+    # Dataverse's Web API makes the column and its alternate key; --fix waits for the key's index.
+    assert "created dynamics: contact.new_crmsyncid (text column holding crmsync's ids, with an active" in out, out
+    assert "new_crmsyncid does not exist in contact" not in out
+    assert "crmsync's id in new_crmsyncid" in out
     assert "external-id field Crmsync_Id__c does not exist in Contact" in out
-    assert "external-id field new_crmsyncid does not exist in contact" in out
-    admin = out[out.index("For an administrator") :]
-    rows = [" ".join(line.split()) for line in admin.splitlines()]
+    left = out[out.index("Left to do") :]
+    rows = [" ".join(line.split()) for line in left.splitlines()]
     assert "Contact Crmsync_Id__c Text(64) External ID, Unique (case sensitive)" in rows
-    assert "contact new_crmsyncid Single line of text (100) key on new_crmsyncid only" in rows
     # Account has no field configured yet: its row comes with the complete setting to paste.
     assert "Account Crmsync_Id__c Text(64) External ID, Unique (case sensitive)" in rows
     assert any(row.startswith("external_id_fields: {Contact: Crmsync_Id__c, Account: Crmsync_Id__c") for row in rows)
+    # The Dataverse tables not named yet: the setting to add, which --fix then acts on.
+    assert "account new_crmsyncid Single line of text (100) key on new_crmsyncid only" in rows
+    assert any(row.startswith("external_ids: {contact: new_crmsyncid, account: new_crmsyncid") for row in rows)
     assert "not ready to sync" in out
+    assert "created" not in again.stdout and "new_crmsyncid does not exist" not in again.stdout
 
 
 def test_check_passes_when_every_external_id_field_exists(tmp_path: Path) -> None:
@@ -188,7 +195,7 @@ def test_check_passes_when_every_external_id_field_exists(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "ready to sync: 0 errors" in out
-    assert "For an administrator" not in out
+    assert "Left to do" not in out
     assert out.count("crmsync's id in Crmsync_Id__c") == len(SF_OBJECTS)
     assert out.count("crmsync's id in crmsync_id") == len(HS_OBJECTS)
     assert out.count("crmsync's id in new_crmsyncid") == len(DV_TABLES)

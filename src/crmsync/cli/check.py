@@ -70,6 +70,12 @@ def _render_findings(config: SyncConfig, findings: Sequence[Finding]) -> None:
         console.print(_findings_table(own, order))
 
 
+_MADE = {
+    "hubspot": "unique property holding crmsync's ids",
+    "dynamics": "text column holding crmsync's ids, with an active alternate key on it",
+}
+
+
 def _render_fixes(outcomes: Sequence[FixOutcome]) -> None:
     if not outcomes:
         return
@@ -80,8 +86,10 @@ def _render_fixes(outcomes: Sequence[FixOutcome]) -> None:
         what = f"{remedy.connection}: {remedy.object}.{remedy.field}"
         if outcome.error is not None:
             console.print(Text.assemble(("  could not create ", "bold red"), what, f": {outcome.error}"))
+        elif outcome.note is not None:
+            console.print(Text.assemble(("  created ", "yellow"), what, f", but {outcome.note}"))
         elif outcome.created:
-            console.print(Text.assemble(("  created ", "green"), what, " (unique property holding crmsync's ids)"))
+            console.print(Text.assemble(("  created ", "green"), what, f" ({_MADE.get(remedy.vendor, 'created')})"))
         else:
             console.print(Text.assemble(("  already there ", "dim"), what))
 
@@ -90,7 +98,9 @@ def _render_admin(tasks: Sequence[AdminTask]) -> None:
     if not tasks:
         return
     console.print()
-    console.print(Text("For an administrator (crmsync cannot create these through the vendor's API):", style="bold"))
+    console.print(
+        Text("Left to do (a setting to add, or what crmsync cannot create through the vendor's API):", style="bold")
+    )
     for task in tasks:
         console.print()
         console.print(task.instructions, soft_wrap=True, markup=False)
@@ -117,7 +127,10 @@ def _render_summary(report: CheckReport) -> None:
 def check(
     config: Annotated[Path, typer.Option("--config", "-c", help="The configuration to check.")] = Path(DEFAULT_FILE),
     fix: Annotated[
-        bool, typer.Option("--fix", help="Create what the vendors' APIs can create (HubSpot's crmsync_id property).")
+        bool,
+        typer.Option(
+            "--fix", help="Create what the vendors' APIs can create (HubSpot properties, Dataverse columns and keys)."
+        ),
     ] = False,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each CRM answer, retries included.")

@@ -88,7 +88,7 @@ connections:
     edition: enterprise                 # sizes the daily API allocation; see also `licences:`
     org_id: {sf_org_id}                  # outbound messages must come from this org...
     webhook_token: {{file: {secrets}/salesforce_webhook_token}}   # ...to /webhooks/salesforce?token=<this>
-    # external_id_fields: {{Contact: Crmsync_Id__c, Account: Crmsync_Id__c}}   # `crmsync check --fix`
+    # external_id_fields: {{Contact: Crmsync_Id__c, Account: Crmsync_Id__c}}   # an admin makes them (see `check`)
 
   hubspot:
     vendor: hubspot
@@ -105,6 +105,8 @@ connections:
     client_id: {dv_client_id}
     client_secret: {{file: {secrets}/dynamics_client_secret}}
     webhook_key: {{file: {secrets}/dynamics_webhook_key}}   # the service endpoint's WebhookKey
+    # Upsert keys: `crmsync check --fix` creates these text columns and an alternate key on each.
+    external_ids: {{account: new_crmsyncid, contact: new_crmsyncid, opportunity: new_crmsyncid, task: new_crmsyncid}}
 
 # What syncs, with whom, and who wins. Every key has a default; leave `objects:` out to sync all four
 # kinds with every connection. Policies: last_writer_wins | manual | {{prefer: [connections], unless_blank: true}}.

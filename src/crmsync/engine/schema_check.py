@@ -27,6 +27,9 @@ SUGGESTED_FIELDS: Mapping[str, str] = {
 }
 """The external-id field suggested when a connection names none (HubSpot's setting defaults to it)."""
 
+CREATED_BY_FIX = frozenset({"hubspot", "dynamics"})
+"""Vendors whose API creates an external-id field (HubSpot properties; Dataverse columns and alternate keys)."""
+
 SETTING_NAMES: Mapping[str, str] = {
     "salesforce": "external_id_fields",
     "hubspot": "external_id_properties",
@@ -410,20 +413,23 @@ def _required(
 def _external_id(at: _At, schema: ObjectSchema, ext: str | None) -> list[Finding]:
     """The field carrying crmsync's id: it exists, and the vendor enforces its uniqueness (upsert key)."""
     vendor, setting = at.vendor, SETTING_NAMES.get(at.vendor, "external id")
+    creatable = vendor in CREATED_BY_FIX
     if ext is None:
         suggested = SUGGESTED_FIELDS.get(vendor, "crmsync_id")
-        remedy = Remedy(vendor, at.connection, at.object, suggested, automatic=False, configure=True)
+        remedy = Remedy(vendor, at.connection, at.object, suggested, automatic=creatable, configure=True)
         message = (
             f"no external-id field configured for {at.object}: without an upsert key, "
             "a create retried after a timeout may create the record twice"
         )
-        fix = f"create {suggested} and name it in crmsync.yaml (connections: {at.connection}: {setting})"
+        if creatable:
+            fix = f"name {suggested} in crmsync.yaml (connections: {at.connection}: {setting}), then `--fix` creates it"
+        else:
+            fix = f"create {suggested} and name it in crmsync.yaml (connections: {at.connection}: {setting})"
         return [at.finding("warning", None, message, fix, remedy)]
     described = schema.field(ext)
     if described is None:
-        automatic = vendor == "hubspot"
-        remedy = Remedy(vendor, at.connection, at.object, ext, automatic=automatic)
-        fix = "run `crmsync check --fix` to create it" if automatic else "an administrator creates it (listed below)"
+        remedy = Remedy(vendor, at.connection, at.object, ext, automatic=creatable)
+        fix = "run `crmsync check --fix` to create it" if creatable else "an administrator creates it (listed below)"
         return [at.finding("error", ext, f"external-id field {ext} does not exist in {at.object}", fix, remedy)]
     findings: list[Finding] = []
     if described.read_only:
@@ -439,8 +445,11 @@ def _external_id(at: _At, schema: ObjectSchema, ext: str | None) -> list[Finding
         fix = f"HubSpot cannot make an existing property unique: name a new one in {setting}, then `--fix`"
         findings.append(at.finding("error", ext, message, fix))
     elif vendor == "dynamics" and not described.unique:
-        message = f"column {ext} has no alternate key: it cannot be an upsert key"
-        findings.append(at.finding("error", ext, message, f"add an alternate key on {at.object}.{ext}"))
+        message = (
+            f"column {ext} has no active alternate key (none, or its index is still building): not an upsert key yet"
+        )
+        remedy = Remedy(vendor, at.connection, at.object, ext, automatic=True)
+        findings.append(at.finding("error", ext, message, "run `crmsync check --fix` to create the key", remedy))
     if described.length is not None and described.length < ID_LENGTH:
         message = f"{ext} holds {described.length} characters; crmsync's ids have {ID_LENGTH}"
         findings.append(at.finding("error", ext, message, f"make it at least {ID_LENGTH} characters long"))

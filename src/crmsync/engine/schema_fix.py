@@ -11,6 +11,8 @@ import httpx
 
 from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector, ObjectSchema
+from crmsync.connectors.dynamics import DynamicsConnector
+from crmsync.connectors.dynamics.customise import KEY_WAIT_S
 from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.schema_check import CheckTarget, Discovery, check_config, check_targets
@@ -46,6 +48,13 @@ class FixOutcome:
     remedy: Remedy
     created: bool
     error: str | None = None
+    note: str | None = None  # made, but not usable yet (a Dataverse key whose index is still building)
+
+
+KEY_BUILDING = (
+    f"its alternate key is still building after {KEY_WAIT_S:g} s (a system job in Dataverse): "
+    "run `crmsync check` again in a few minutes"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,25 +121,30 @@ async def apply_fixes(
     secrets: Mapping[str, Sequence[str]] | None = None,
     call_timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[FixOutcome, ...]:
-    """Create what the vendors' APIs can create: HubSpot's unique external-id properties.
+    """Create what the vendors' APIs can create: HubSpot's unique external-id properties, and Dataverse's
+    external-id columns with their alternate keys (waiting for each key's index, a system job there).
 
-    Salesforce custom fields need the Metadata API or Setup, and Dataverse alternate keys its
-    customisation API; crmsync calls neither, so those remedies never reach here (admin tasks list them).
+    Salesforce custom fields need the Metadata API or Setup, which crmsync does not call, so those
+    remedies never reach here (admin tasks list them).
     """
     outcomes: list[FixOutcome] = []
     for remedy in remedies:
         connector = connectors.get(remedy.connection)
-        if not isinstance(connector, HubSpotConnector):
-            outcomes.append(FixOutcome(remedy, False, f"{remedy.vendor} fields cannot be created through its API"))
-            continue
         try:
-            created = await asyncio.wait_for(connector.ensure_external_id_property(remedy.object), call_timeout)
+            if isinstance(connector, HubSpotConnector):
+                made = await asyncio.wait_for(connector.ensure_external_id_property(remedy.object), call_timeout)
+                outcomes.append(FixOutcome(remedy, made))
+            elif isinstance(connector, DynamicsConnector):
+                budget = call_timeout + KEY_WAIT_S  # the key's index is waited for on top of the calls
+                keyed = await asyncio.wait_for(connector.ensure_external_id_key(remedy.object), budget)
+                note = None if keyed.active else KEY_BUILDING
+                outcomes.append(FixOutcome(remedy, keyed.created, note=note))
+            else:
+                outcomes.append(FixOutcome(remedy, False, f"{remedy.vendor} fields cannot be created through its API"))
         except _FAILURES as exc:
             hidden = (secrets or {}).get(remedy.connection, ())
             message = redact(str(exc) or type(exc).__name__, hidden).removeprefix(f"{remedy.connection}: ")
             outcomes.append(FixOutcome(remedy, False, message))
-            continue
-        outcomes.append(FixOutcome(remedy, created))
     return tuple(outcomes)
 
 

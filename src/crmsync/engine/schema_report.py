@@ -108,8 +108,9 @@ def _task(connection: Connection, remedies: Sequence[Remedy]) -> AdminTask:
         return AdminTask(
             name,
             "dynamics",
-            f"Dataverse connection {name!r}: in Power Apps → Tables → <table>, add this column, then under Keys "
-            "a new alternate key made of that column alone:",
+            f"Dataverse connection {name!r}: add the setting below, then `crmsync check --fix` creates these columns "
+            "and their alternate keys (or, in Power Apps → Tables → <table>, add the column, then under Keys a new "
+            "alternate key made of that column alone):",
             ("table", "column logical name", "type", "alternate key"),
             tuple((r.object, r.field, "Single line of text (100)", f"key on {r.field} only") for r in remedies),
             config,

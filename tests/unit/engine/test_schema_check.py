@@ -151,13 +151,25 @@ def test_an_unconfigured_external_id_is_a_warning_with_what_to_create() -> None:
     assert not blocking(findings)
     [warning] = of(findings, "warning")
     assert warning.remedy == Remedy("salesforce", "sf", "Contact", "Crmsync_Id__c", automatic=False, configure=True)
+    # Dataverse makes the column once it is named: the setting to add, then --fix.
+    [named] = of(check_object("dv", "dynamics", contact_map(), described, None), "warning")
+    assert named.remedy == Remedy("dynamics", "dv", "Contact", "new_crmsyncid", automatic=True, configure=True)
+    assert named.fix is not None and named.fix.endswith("then `--fix` creates it")
+    assert automatic_fixes([named]) == ()  # nothing to create until crmsync.yaml names it
+
+
+def test_a_dataverse_key_still_building_is_fixed_by_waiting_for_it() -> None:
+    described = schema("Contact", field("Email", "email"), field("LastName"), field("new_crmsyncid", custom=True))
+    [error] = of(check_object("dv", "dynamics", contact_map(), described, "new_crmsyncid"), "error")
+    assert "no active alternate key (none, or its index is still building)" in error.message
+    assert automatic_fixes([error]) == (Remedy("dynamics", "dv", "Contact", "new_crmsyncid", automatic=True),)
 
 
 @pytest.mark.parametrize(
     ("vendor", "automatic"),
-    [("salesforce", False), ("hubspot", True), ("dynamics", False)],
+    [("salesforce", False), ("hubspot", True), ("dynamics", True)],
 )
-def test_a_missing_external_id_field_is_an_error_fixed_automatically_only_in_hubspot(
+def test_a_missing_external_id_field_is_an_error_fixed_automatically_except_in_salesforce(
     vendor: str, automatic: bool
 ) -> None:
     described = schema("Contact", field("Email", "email"), field("LastName"))
@@ -172,7 +184,7 @@ def test_a_missing_external_id_field_is_an_error_fixed_automatically_only_in_hub
     [
         ("salesforce", field("X__c", unique=True), "not marked External ID"),
         ("hubspot", field("x", external_id=False), "not unique"),
-        ("dynamics", field("x", external_id=True), "no alternate key"),
+        ("dynamics", field("x", external_id=True), "no active alternate key"),
         ("salesforce", field("X__c", external_id=True, unique=True, length=20), "holds 20 characters"),
     ],
 )

@@ -14,6 +14,7 @@ from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteReco
 from crmsync.connectors.dynamics import batch
 from crmsync.connectors.dynamics.auth import EntraClientCredentials
 from crmsync.connectors.dynamics.changes import ChangeReader
+from crmsync.connectors.dynamics.customise import ExternalIdKeys, KeyOutcome
 from crmsync.connectors.dynamics.errors import classify
 from crmsync.connectors.dynamics.fetch import Fetcher
 from crmsync.connectors.dynamics.limits import build_limiter
@@ -121,6 +122,18 @@ class DynamicsConnector:
 
     async def aclose(self) -> None:
         """Nothing to release: the httpx client belongs to the caller."""
+
+    async def ensure_external_id_key(self, object: str) -> KeyOutcome:
+        """Create the table's external-id column and its alternate key where missing (`crmsync check --fix`)."""
+        table = self._table(object)
+        column = self.settings.external_ids.get(table.logical_name)
+        if not column:
+            raise ConfigError(f"{self._connection}: no external-id column is configured for {table.logical_name}")
+        outcome = await ExternalIdKeys(self.http, self.settings.api_root, self._pause).ensure(
+            table.logical_name, column
+        )
+        self._schemas.pop(table.logical_name, None)  # described again with the new column and key
+        return outcome
 
     def merges(self, object: str) -> bool:
         """Accounts and contacts merge with the `Merge` action (`WriteOp("merge")`); other tables cannot."""

@@ -122,6 +122,9 @@ class Describer:
         keys: list[tuple[str, ...]] = []
         for key in raw if isinstance(raw, list) else []:
             columns = key.get("KeyAttributes") if isinstance(key, dict) else None
+            # A key whose index is still building (Pending, InProgress) or Failed addresses no row yet.
+            if isinstance(key, dict) and key.get("EntityKeyIndexStatus", "Active") != "Active":
+                continue
             if isinstance(columns, list) and all(isinstance(c, str) for c in columns):
                 keys.append(tuple(columns))
         return keys

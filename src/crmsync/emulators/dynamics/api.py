@@ -66,7 +66,9 @@ class WebApi:
             return self.batch.run(call)
         if head.startswith("EntityDefinitions"):
             call.op = (
-                "GET /EntityDefinitions" + ("(...)" if "(" in head else "") + "".join(f"/{s}" for s in segments[1:])
+                f"{method} /EntityDefinitions"
+                + ("(...)" if "(" in head else "")
+                + "".join(f"/{s}" for s in segments[1:])
             )
             return self.metadata.handle(call, segments)
         if head in ("WhoAmI", "WhoAmI()"):

@@ -54,6 +54,12 @@ class DynamicsConfig(BaseModel):
     custom_columns: dict[str, list[CustomColumn]] = Field(
         default_factory=dict, description="table logical name -> extra columns"
     )
+    key_index_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="how long an alternate key created through the Web API stays Pending before it is Active "
+        "(Dataverse builds its index in a system job), on the emulator's clock",
+    )
     alternate_keys: dict[str, list[list[str]]] = Field(
         default_factory=lambda: {"account": [["accountnumber"]]},
         description="table logical name -> alternate keys (each a list of columns)",

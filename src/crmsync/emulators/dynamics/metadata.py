@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -9,13 +10,16 @@ from starlette.responses import Response
 
 from crmsync.emulators.core.store import StoredRecord
 from crmsync.emulators.dynamics import errors
-from crmsync.emulators.dynamics.context import Call, odata_json
+from crmsync.emulators.dynamics.context import Call, no_content, odata_json
 from crmsync.emulators.dynamics.odata_filter import compile_filter
 from crmsync.emulators.dynamics.options import split_top_level
 from crmsync.emulators.dynamics.paths import split_key
 from crmsync.emulators.dynamics.schema import Column, Table
-from crmsync.emulators.dynamics.state import DataverseState
+from crmsync.emulators.dynamics.state import DataverseState, normalise_key
 
+PUBLISHER_PREFIX = "new"  # the default publisher's customization prefix
+_CUSTOM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+")
+_KEY_TYPES = frozenset({"String", "Integer", "Decimal", "DateTime", "DateOnly", "Lookup", "Customer", "Picklist"})
 _NS = uuid.UUID("6c1f0e2a-9b7d-4c3e-8f5a-2d4b6e8a0c1e")
 _ATTRIBUTE_CLASS = {
     "String": "StringAttributeMetadata",
@@ -182,10 +186,104 @@ class Metadata:
                 "DisplayName": label(name),
                 "EntityLogicalName": table.logical_name,
                 "KeyAttributes": list(columns),
-                "EntityKeyIndexStatus": "Active",
+                "EntityKeyIndexStatus": self.state.key_status(table, name),
             }
             for name, columns in table.keys
         ]
+
+    # ---- customisation (POST .../Attributes, POST .../Keys) ---------------------------------
+    def create_attribute(self, call: Call, table: Table, root: str) -> Response:
+        """A new string column: the one attribute type crmsync creates (its external-id column)."""
+        body = _body(call)
+        kind = str(body.get("@odata.type") or "").removeprefix("#").removeprefix("Microsoft.Dynamics.CRM.")
+        if kind != "StringAttributeMetadata":
+            errors.bad_request(
+                f"The emulator creates StringAttributeMetadata columns only, not {kind or 'an untyped attribute'!r}.",
+                errors.VALIDATION,
+            )
+        schema_name = body.get("SchemaName")
+        if not isinstance(schema_name, str) or not _CUSTOM_NAME.fullmatch(schema_name):
+            errors.bad_request(
+                f"SchemaName {schema_name!r} is not a valid custom attribute name: it starts with the publisher's "
+                f"customization prefix ({PUBLISHER_PREFIX}_) and holds letters, digits and underscores.",
+                errors.VALIDATION,
+            )
+        if not schema_name.lower().startswith(f"{PUBLISHER_PREFIX}_"):
+            errors.bad_request(
+                f"The customization prefix of {schema_name!r} is not the publisher's ({PUBLISHER_PREFIX}).",
+                errors.VALIDATION,
+            )
+        logical = schema_name.lower()
+        if logical in table.columns:
+            errors.bad_request(
+                f"An attribute with the name {logical} already exists for entity {table.logical_name}.",
+                errors.DUPLICATE_KEY,
+            )
+        length = body.get("MaxLength", 100)
+        if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 4000:
+            errors.bad_request(f"MaxLength {length!r} is outside 1 to 4000.", errors.VALIDATION)
+        if not _has_label(body.get("DisplayName")):
+            errors.bad_request("The attribute's DisplayName needs a LocalizedLabel.", errors.VALIDATION)
+        level = body.get("RequiredLevel")
+        required = isinstance(level, dict) and level.get("Value") == "ApplicationRequired"
+        table.columns[logical] = Column(
+            logical,
+            "String",
+            max_length=length,
+            required="ApplicationRequired" if required else "None",
+            custom=True,
+            schema_name=schema_name,
+        )
+        table.finish()
+        url = f"{root}/Attributes({metadata_id('attribute', table.logical_name, logical)})"
+        return no_content({"OData-EntityId": url})
+
+    def create_key(self, call: Call, table: Table, root: str) -> Response:
+        """A new alternate key. Dataverse builds its index in a system job: Pending, then Active (or Failed)."""
+        body = _body(call)
+        schema_name = body.get("SchemaName")
+        columns = body.get("KeyAttributes")
+        if not isinstance(schema_name, str) or not _CUSTOM_NAME.fullmatch(schema_name):
+            errors.bad_request(f"SchemaName {schema_name!r} is not a valid key name.", errors.VALIDATION)
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            errors.bad_request("KeyAttributes lists the logical names of the key's columns.", errors.VALIDATION)
+        if not _has_label(body.get("DisplayName")):
+            errors.bad_request("The key's DisplayName needs a LocalizedLabel.", errors.VALIDATION)
+        for name in columns:
+            column = table.columns.get(name)
+            if column is None:
+                errors.bad_request(f"Attribute {name} does not exist on entity {table.logical_name}.", errors.NOT_FOUND)
+            if column.type not in _KEY_TYPES:
+                errors.bad_request(
+                    f"Attribute {name} of type {column.type} cannot be part of an alternate key.", errors.VALIDATION
+                )
+        wanted = tuple(columns)
+        for name, existing in table.keys:
+            if name.lower() == schema_name.lower() or existing == wanted:
+                errors.bad_request(
+                    f"Entity {table.logical_name} already has the key {name} on {', '.join(existing)}.",
+                    errors.DUPLICATE_KEY,
+                )
+        table.keys.append((schema_name, wanted))
+        failed = self._shared_values(table, wanted)
+        if not failed and len(wanted) == 1:
+            self.state.declare_keys(table)
+        ready = self.state.runtime.clock.now_ms() + round(self.state.config.key_index_s * 1000)
+        self.state.key_jobs[(table.logical_name, schema_name)] = (ready, failed)
+        url = f"{root}/Keys({metadata_id('key', table.logical_name, schema_name)})"
+        return no_content({"OData-EntityId": url})
+
+    def _shared_values(self, table: Table, columns: tuple[str, ...]) -> bool:
+        """Whether two live rows share the key's values: the index job then fails, as Dataverse's does."""
+        seen: set[tuple[Any, ...]] = set()
+        for record in self.state.collection(table).scan():
+            values = tuple(normalise_key(record.fields.get(name)) for name in columns)
+            if any(value is None for value in values):
+                continue
+            if values in seen:
+                return True
+            seen.add(values)
+        return False
 
     def many_to_one(self, table: Table) -> list[dict[str, Any]]:
         out = []
@@ -219,11 +317,18 @@ class Metadata:
 
     # ---- routing ----------------------------------------------------------------------------
     def handle(self, call: Call, segments: list[str]) -> Response:
+        _, key_text = split_key(segments[0])
+        if call.method == "POST" and key_text is not None and len(segments) == 2:
+            table = self._table_from_key(key_text)
+            where = f"{call.api_root}/EntityDefinitions({metadata_id('entity', table.logical_name)})"
+            if segments[1] == "Attributes":
+                return self.create_attribute(call, table, where)
+            if segments[1] == "Keys":
+                return self.create_key(call, table, where)
         if call.method != "GET":
             errors.fail(405, errors.ODATA, f"The requested resource does not support http method '{call.method}'.")
         options = dict(call.query)
         root = f"{call.api_root}/$metadata#EntityDefinitions"
-        _, key_text = split_key(segments[0])
         if key_text is None:
             if len(segments) > 1:
                 errors.query_error("A key is required to address a single EntityDefinition.")
@@ -351,6 +456,18 @@ class Metadata:
     def _ctx_select(options: dict[str, str]) -> str:
         select = options.get("$select")
         return f"({select})" if select else ""
+
+
+def _body(call: Call) -> dict[str, Any]:
+    body = call.json_body()
+    if not isinstance(body, dict):
+        errors.bad_request("The request body is a JSON object (the metadata definition).")
+    return body
+
+
+def _has_label(value: Any) -> bool:
+    labels = value.get("LocalizedLabels") if isinstance(value, dict) else None
+    return isinstance(labels, list) and any(isinstance(x, dict) and isinstance(x.get("Label"), str) for x in labels)
 
 
 def _inner_select(inner: str) -> list[str]:

@@ -43,6 +43,8 @@ class DataverseState:
         self.snapshots: OrderedDict[str, list[str]] = OrderedDict()
         self._snapshot_ids = itertools.count(1)
         self.tx: Transaction | None = None
+        # Alternate keys created through the Web API: (table, key schema name) → (index built at, ms; it failed).
+        self.key_jobs: dict[tuple[str, str], tuple[int, bool]] = {}
         self.install()
 
     # ---- setup ------------------------------------------------------------------------------
@@ -75,7 +77,21 @@ class DataverseState:
         self.runtime.store.clear()
         self.snapshots.clear()
         self.tx = None
+        # Columns and keys customised through the Web API go with the data: back to the configured schema.
+        self.tables = build_tables(self.config)
+        self.by_set = {t.entity_set: t for t in self.tables.values()}
+        self.key_jobs.clear()
         self.install()
+
+    def key_status(self, table: Table, name: str) -> str:
+        """`EntityKeyIndexStatus` of a key: configured keys are Active; created ones are Pending, then Active."""
+        job = self.key_jobs.get((table.logical_name, name))
+        if job is None:
+            return "Active"
+        built_at, failed = job
+        if self.runtime.clock.now_ms() < built_at:
+            return "Pending"
+        return "Failed" if failed else "Active"
 
     # ---- lookups ----------------------------------------------------------------------------
     def collection(self, table: Table) -> Collection:
@@ -94,13 +110,25 @@ class DataverseState:
     def find_by_key(self, table: Table, key: dict[str, Any]) -> StoredRecord | None:
         """A live record by alternate key (a declared key's columns, in any order)."""
         wanted = tuple(key) if len(key) == 1 else tuple(sorted(key))
-        for _, columns in table.keys:
-            if columns == wanted or (len(columns) > 1 and tuple(sorted(columns)) == wanted):
-                break
-        else:
+        key_name = next(
+            (
+                name
+                for name, columns in table.keys
+                if columns == wanted or (len(columns) > 1 and tuple(sorted(columns)) == wanted)
+            ),
+            None,
+        )
+        if key_name is None:
             names = ",".join(key)
             errors.bad_request(
                 f"The key '{names}' is not a declared alternate key of entity '{table.logical_name}'.",
+                errors.QUERY,
+            )
+        status = self.key_status(table, key_name)
+        if status != "Active":
+            errors.bad_request(
+                f"The alternate key '{key_name}' of entity '{table.logical_name}' cannot be used: its index is "
+                f"{status} (EntityKeyIndexStatus).",
                 errors.QUERY,
             )
         collection = self.collection(table)
