@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from crmsync.connectors.http import VendorHttp, parse_json
 from crmsync.errors import ConfigError
 
@@ -53,15 +55,12 @@ class ExternalIdKeys:
         active = await self._wait_active(base, table, column, key)
         return KeyOutcome(column_created, key_created, active)
 
+    async def _get(self, url: str, context: str, *accept: int) -> httpx.Response:
+        return await self.http.request("GET", url, context=context, headers=_HEADERS, accept=accept)
+
     async def _column(self, base: str, table: str, column: str) -> bool:
         context = f"dynamics {table} column {column}"
-        response = await self.http.request(
-            "GET",
-            f"{base}/Attributes(LogicalName='{column}')?$select=LogicalName,AttributeType",
-            context=context,
-            headers=_HEADERS,
-            accept=(404,),
-        )
+        response = await self._get(f"{base}/Attributes(LogicalName='{column}')?$select=AttributeType", context, 404)
         if response.status_code == 200:
             found = parse_json(response, f"{self.http.connection}: {context}")
             kind = found.get("AttributeType") if isinstance(found, dict) else None
@@ -91,12 +90,7 @@ class ExternalIdKeys:
 
     async def _keys(self, base: str, table: str) -> list[dict[str, Any]]:
         context = f"dynamics {table} keys"
-        response = await self.http.request(
-            "GET",
-            f"{base}/Keys?$select=SchemaName,KeyAttributes,EntityKeyIndexStatus",
-            context=context,
-            headers=_HEADERS,
-        )
+        response = await self._get(f"{base}/Keys?$select=SchemaName,KeyAttributes,EntityKeyIndexStatus", context)
         body = parse_json(response, f"{self.http.connection}: {context}")
         rows = body.get("value") if isinstance(body, dict) else None
         return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
