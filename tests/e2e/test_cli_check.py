@@ -33,11 +33,17 @@ DV_TABLES = ("account", "contact", "opportunity", "task")
 
 @contextlib.contextmanager
 def emulators(overrides: Mapping[VendorName, Mapping[str, Any]] | None = None) -> Iterator[dict[VendorName, str]]:
-    """The three emulators on ephemeral loopback ports; their base URLs by vendor."""
+    """The three emulators on ephemeral loopback ports; their base URLs by vendor.
+
+    Dataverse builds a new alternate key's index at once here: waiting for it is the connector's unit tests' job.
+    """
+    settings: dict[VendorName, dict[str, Any]] = {"dynamics": {"key_index_s": 0}}
+    for name, given in (overrides or {}).items():
+        settings[name] = {**settings.get(name, {}), **given}
     with contextlib.ExitStack() as stack:
         urls: dict[VendorName, str] = {}
         for name in VENDOR_NAMES:
-            app = build_emulator(name, (overrides or {}).get(name), environ={}).app
+            app = build_emulator(name, settings.get(name), environ={}).app
             urls[name] = stack.enter_context(serve_in_thread(app)).base_url
         yield urls
 
