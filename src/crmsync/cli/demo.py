@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
@@ -380,10 +380,11 @@ async def _bad_and_custom(sb: Sandbox, config: SyncConfig, wordy: Person, renewa
     )
     sf_row = await sb.salesforce.get("deal", twins["salesforce"], ["StageName"]) if "salesforce" in twins else None
     dv_row = await sb.dynamics.get("deal", twins["dynamics"], ["statecode"]) if "dynamics" in twins else None
+    states: dict[Any, str] = {0: "open", 1: "won", 2: "lost"}
+    dv_state = states.get(dv_row.get("statecode")) if dv_row else None
     console.print(
         f"Deal '{RENEWAL_DEAL}' in HubSpot's Renewals pipeline: Salesforce holds it as "
-        f"{sf_row and sf_row.get('StageName')!r} and Dataverse as "
-        f"{'open' if dv_row and dv_row.get('statecode') == 0 else dv_row and dv_row.get('statecode')!r} "
+        f"{sf_row and sf_row.get('StageName')!r} and Dataverse as {dv_state!r} "
         "(neither has a renewal stage; `crmsync mappings` shows every stage map)."
     )
 

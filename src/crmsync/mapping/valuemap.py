@@ -30,8 +30,8 @@ class ValueMap:
     it (scenario S20), unless `passthrough` lets unknown values through unchanged.
 
     `blank_for` lists canonical values the vendor has no value for (HubSpot's industries have no
-    "Other"): they are written blank, on purpose, instead of failing, and are read from no vendor value
-    of their own even when some vendor values read as them.
+    "Other"): they are written blank, on purpose, instead of failing, and never as a vendor value that
+    merely reads as them.
     """
 
     to_canonical_map: Mapping[str, Scalar]
