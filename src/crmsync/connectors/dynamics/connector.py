@@ -19,13 +19,12 @@ from crmsync.connectors.dynamics.errors import classify
 from crmsync.connectors.dynamics.fetch import Fetcher
 from crmsync.connectors.dynamics.limits import build_limiter
 from crmsync.connectors.dynamics.schema import Describer
-from crmsync.connectors.dynamics.settings import TABLES, DynamicsSettings, TableInfo
+from crmsync.connectors.dynamics.settings import ODATA_HEADERS, TABLES, DynamicsSettings, TableInfo
 from crmsync.connectors.dynamics.write import Writer
 from crmsync.connectors.http import Sleep, TokenProvider, VendorHttp, parse_json
 from crmsync.connectors.limits import Priority, RateLimiter
 from crmsync.errors import ConfigError
 
-ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 _QUERY_SAFE = "$,()'=:/*-._~@[]"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from crmsync.connectors.dynamics.settings import ODATA_HEADERS
 from crmsync.connectors.http import VendorHttp, parse_json
 from crmsync.errors import ConfigError
 
@@ -15,7 +16,6 @@ KEY_WAIT_S = 20.0
 """How long `--fix` waits for a new key's index (a system job in Dataverse): long enough for a small table."""
 KEY_POLL_S = 1.0
 ID_COLUMN_LENGTH = 100  # crmsync's ids are 36 characters; 100 is Dataverse's default for a text column
-_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class ExternalIdKeys:
         return KeyOutcome(column_created, key_created, active)
 
     async def _get(self, url: str, context: str, *accept: int) -> httpx.Response:
-        return await self.http.request("GET", url, context=context, headers=_HEADERS, accept=accept)
+        return await self.http.request("GET", url, context=context, headers=ODATA_HEADERS, accept=accept)
 
     async def _column(self, base: str, table: str, column: str) -> bool:
         context = f"dynamics {table} column {column}"
@@ -85,7 +85,7 @@ class ExternalIdKeys:
                 "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
             },
         }
-        await self.http.request("POST", f"{base}/Attributes", context=context, headers=_HEADERS, json=definition)
+        await self.http.request("POST", f"{base}/Attributes", context=context, headers=ODATA_HEADERS, json=definition)
         return True
 
     async def _keys(self, base: str, table: str) -> list[dict[str, Any]]:
@@ -102,7 +102,7 @@ class ExternalIdKeys:
         name = f"{column}_key"
         definition = {"SchemaName": name, "DisplayName": _label("crmsync id"), "KeyAttributes": [column]}
         context = f"dynamics {table} key {name}"
-        await self.http.request("POST", f"{base}/Keys", context=context, headers=_HEADERS, json=definition)
+        await self.http.request("POST", f"{base}/Keys", context=context, headers=ODATA_HEADERS, json=definition)
         return name, True
 
     async def _wait_active(self, base: str, table: str, column: str, name: str) -> bool:

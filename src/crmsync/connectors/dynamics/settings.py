@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 MAX_PAGE_SIZE = 5000  # Prefer: odata.maxpagesize maximum
 MAX_BATCH_REQUESTS = 1000  # requests per $batch
+ODATA_HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
