@@ -280,7 +280,9 @@ async def edit_contacts(store: Store, ep: SandboxEndpoints, changes: int) -> Non
 
 
 def show_stages(report: RunReport, wall: float) -> str:
-    parts = [f"{stage} {report.timings.get(stage, 0.0):.1f}s" for stage in ("read", "reconcile", "store", "write")]
+    parts = [
+        f"{stage} {report.timings.get(stage, 0.0):.1f}s" for stage in ("read", "reconcile", "store", "write", "scan")
+    ]
     other = wall - sum(report.timings.values())
     return ", ".join(parts) + f", other {max(other, 0.0):.1f}s"
 

@@ -1,5 +1,6 @@
 """HubSpot-specific conformance: incremental reads of more than the 10,000 results one search can page,
-with the vendor's real cap and page size, spread over many stamps and all on one stamp."""
+with the vendor's real cap and page size, spread over many stamps and all on one stamp; and associations
+changed without a stamp, which only `read_links` sees."""
 
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def connector(client: httpx.AsyncClient) -> HubSpotConnector:
+def connector(client: httpx.AsyncClient, *, links: bool = False) -> HubSpotConnector:
     settings = HubSpotSettings(
         base_url=BASE,
         access_token=SecretStr(HubSpotConfig().private_app_token),
         ten_second_limit=1_000_000,
         search_per_second=100_000,
-        read_links=False,
+        read_links=links,
     )
     return HubSpotConnector(settings, connection="hs-conformance", client=client, sleep=no_sleep)
 
@@ -65,3 +66,56 @@ async def test_more_than_ten_thousand_changes_arrive_once(client: httpx.AsyncCli
     minimum = expected / 200
     assert searches <= (minimum + 10_000 / 200 if one_stamp else minimum) * 1.02 + 2
     assert (await read(hs, cursor))[0] == []
+
+
+async def _create(client: httpx.AsyncClient, object: str, properties: dict[str, str]) -> str:
+    response = await client.post(f"/crm/v3/objects/{object}", json={"properties": properties}, headers=_auth())
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _associate(client: httpx.AsyncClient, contact: str, company: str, *, archive: bool = False) -> None:
+    if archive:
+        path = f"/crm/v4/objects/contacts/{contact}/associations/companies/{company}"
+        response = await client.delete(path, headers=_auth())
+    else:
+        path = f"/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}"
+        response = await client.put(path, headers=_auth())
+    assert response.status_code in (200, 204), response.text
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {HubSpotConfig().private_app_token}"}
+
+
+async def test_a_contact_moved_to_another_company_is_seen_by_read_links_only(client: httpx.AsyncClient) -> None:
+    """HubSpot's association change leaves lastmodifieddate alone: the connector says so (`unstamped_links`) and
+    reads the current associations of many records at once (`read_links`), one call per 1,000 and role."""
+    hs = connector(client, links=True)
+    old = await _create(client, "companies", {"name": "Remington Rand"})
+    new = await _create(client, "companies", {"name": "Sperry"})
+    grace = await _create(client, "contacts", {"email": "grace@remington.example"})
+    alone = await _create(client, "contacts", {"email": "alone@example.com"})
+    await _associate(client, grace, old)
+    _, cursor = await read(hs, None)
+    await client.post("/_emulator/clock", json={"advance_ms": 60_000})
+    await _associate(client, grace, old, archive=True)
+    await _associate(client, grace, new)
+
+    assert (await read(hs, cursor))[0] == []  # the incremental read does not see the move
+    assert hs.unstamped_links("contacts") and hs.unstamped_links("deals")
+    assert not hs.unstamped_links("companies")  # no links
+    await client.delete("/_emulator/stats")
+    found = await hs.read_links("contacts", [grace, alone, "999999"], ["company"])
+    assert found == {grace: {"company": (new,)}, alone: {"company": ()}, "999999": {"company": ()}}
+    calls = (await client.get("/_emulator/stats")).json()["operations"]["associations.v4.batch.read"]["calls"]
+    assert calls == 1
+    assert hs.link_scan_size("contacts") == 1000
+
+
+async def test_the_link_scan_can_be_turned_off(client: httpx.AsyncClient) -> None:
+    settings = HubSpotSettings(
+        base_url=BASE, access_token=SecretStr(HubSpotConfig().private_app_token), scan_links=False
+    )
+    hs = HubSpotConnector(settings, connection="hs-conformance", client=client, sleep=no_sleep)
+    assert not hs.unstamped_links("contacts")

@@ -51,6 +51,7 @@ service:
   port: 8080
   poll_interval_s: 60
   sweep_interval_s: 86400               # a full reconciliation (everything read again) once a day
+  link_scan_interval_s: 3600            # a poll also reads HubSpot's associations hourly (a move changes no stamp)
   # public_url: https://crmsync.example.com   # when a proxy sits in front (HubSpot signs the URL it calls)
   register_emulator_webhooks: true      # the local emulators only; see the README for real CRMs
   # alerts:                             # POSTed as Slack-compatible JSON to each URL

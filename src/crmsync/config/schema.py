@@ -132,6 +132,12 @@ class ServiceSection(_Section):
     sweep_interval_s: float = Field(
         default=86_400.0, ge=0, description="full reconciliation sweeps (a `sync --full`); 0: never"
     )
+    link_scan_interval_s: float = Field(
+        default=3_600.0,
+        ge=0,
+        description="how often a poll also reads the links of every synced record where the CRM's modification "
+        "stamps miss link changes (HubSpot's associations), the net under a missed association webhook; 0: never",
+    )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger webhook bodies get 413")
     register_emulator_webhooks: bool = Field(
         default=False, description="subscribe the local emulators' webhooks to this service when it starts"

@@ -264,6 +264,34 @@ def write_batch_mixes_kinds(connector: object, object: str) -> bool:
     return isinstance(connector, MixedWriteBatches) and connector.write_batch_mixes_kinds(object)
 
 
+@runtime_checkable
+class UnstampedLinks(Protocol):
+    """A connector whose records' links change without touching their modification stamp (HubSpot's associations).
+
+    An incremental read never sees such a change, so the engine reads the links of the records it holds
+    (`read_links`) and reads again the records whose links moved.
+    """
+
+    def unstamped_links(self, object: str) -> bool:
+        """Whether `object` records' links may change unseen by `changes()` (and are to be scanned)."""
+        ...
+
+    def link_scan_size(self, object: str) -> int:
+        """How many records one `read_links` call covers with one request per role."""
+        ...
+
+    async def read_links(
+        self, object: str, ids: Sequence[str], roles: Sequence[str]
+    ) -> dict[str, dict[str, tuple[str, ...]]]:
+        """The current links of these records by role (in `RemoteRecord.links` form; a gone id has none)."""
+        ...
+
+
+def scans_links(connector: object, object: str) -> bool:
+    """Whether the engine must scan `object`'s links in this connector after an incremental read."""
+    return isinstance(connector, UnstampedLinks) and connector.unstamped_links(object)
+
+
 class WebhookDecoder(Protocol):
     """Verifies and decodes one vendor's change notifications."""
 

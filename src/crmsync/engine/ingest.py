@@ -24,9 +24,9 @@ from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
 from crmsync.engine.reentry import REENTRY_RESOLVER, bring_back
 from crmsync.engine.state import (
     LINK_ROLES,
-    SINGLE_SLOT_LINKS,
     gone_from,
-    link_field,
+    link_values,
+    parent_kind,
     rules_for_record,
     to_merged,
     to_stored,
@@ -169,27 +169,16 @@ async def _map_page(
             wanted.setdefault(role, set()).update(record.links.get(role, ()))
     resolved: dict[str, dict[str, str]] = {}
     for role, remote_ids in wanted.items():
-        parent_object = ctx.config.mappings.get(vendor, _kind(role)).object
+        parent_object = ctx.config.mappings.get(vendor, parent_kind(role)).object
         resolved[role] = await tx.links.canonical_ids(connection, parent_object, sorted(remote_ids))
     out: list[Incoming] = []
     for record, mapping in zip(upserts, mapped, strict=True):
         fields = dict(mapping.fields)
-        unresolved: list[tuple[str, str]] = []
-        single_slot = (vendor, kind) in SINGLE_SLOT_LINKS and any(record.links.get(r) for r in LINK_ROLES[kind])
-        for role in LINK_ROLES[kind]:
-            parent_ids = record.links.get(role, ())
-            if not parent_ids:
-                if not single_slot:
-                    fields[link_field(role)] = None
-                continue
-            canonical = resolved.get(role, {}).get(parent_ids[0])
-            if canonical is None:
-                # Not linked yet: the relationship is left out (no change) until the parent is synced.
-                unresolved.append((role, parent_ids[0]))
-            else:
-                fields[link_field(role)] = canonical
+        # A parent not linked yet is left out (no change) until it is synced.
+        links, unresolved = link_values(vendor, kind, record.links, resolved)
+        fields.update(links)
         parents = {role: tuple(record.links.get(role, ())) for role in LINK_ROLES[kind]}
-        out.append(Incoming(record, fields, mapping.problems, parents, tuple(unresolved)))
+        out.append(Incoming(record, fields, mapping.problems, parents, unresolved))
     return out
 
 
@@ -419,16 +408,6 @@ async def _queue_tombstones(
             continue  # never synced: nothing to propagate
         outcome.deletes += 1
         await tx.jobs.enqueue(delete_job(kind, connection, canonical_id, tombstone))
-
-
-def _kind(role: str) -> ObjectKind:
-    if role == "company":
-        return "company"
-    if role == "contact":
-        return "contact"
-    if role == "deal":
-        return "deal"
-    raise ValueError(f"unknown link role {role!r}")
 
 
 __all__ = ["ingest_page"]

@@ -22,6 +22,7 @@ from crmsync.engine.counterparts import apply_counterparts
 from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import CHUNK, ingest_page
 from crmsync.engine.ingest_types import PageOutcome
+from crmsync.engine.link_scan import scan_links
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.outbox import refetch_kind, write_kind
 from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
@@ -100,6 +101,7 @@ class RunOptions:
     read: bool = True  # False: only the queued hints and writes (the service between its polls)
     shared: bool = False  # a worker's pass beside others: no run lease, no reads, deletes left to the lease holder
     paused: frozenset[str] = frozenset()  # connections left alone this run (down): their jobs wait in the queue
+    scan_links: bool = True  # after an incremental read, look for links moved unseen (`link_scan`; HubSpot)
 
 
 class SyncRunner:
@@ -194,7 +196,7 @@ class SyncRunner:
             if options.read:
                 connections = _active(ctx, kind, options)
                 async with reading(self.store, ctx.worker, kind, connections) as gate:
-                    await self._read_kind(ctx, kind, connections, gate, full=options.full)
+                    await self._read_kind(ctx, kind, connections, gate, options)
                     await self._decide_kind(ctx, kind, options)
             else:
                 limit = SHARED_REFETCH_CLAIM if options.shared else REFETCH_CLAIM
@@ -250,12 +252,12 @@ class SyncRunner:
         self.progress(Progress(kind, connection, "write", delivered.created + delivered.updated, True))
 
     async def _read_kind(
-        self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], gate: Reading, *, full: bool
+        self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str], gate: Reading, options: RunOptions
     ) -> None:
         for connection in connections:
             read_before = ctx.report.total("read")
             try:
-                await self._read_connection(ctx, kind, connection, full=full)
+                await self._read_connection(ctx, kind, connection, full=options.full, scan=options.scan_links)
             except CrmSyncError as exc:
                 # Its cursor stays where the last stored page left it; the other CRMs go on.
                 ctx.report.fail(kind, connection, "read", exc)
@@ -275,7 +277,9 @@ class SyncRunner:
             if seen:
                 self.progress(Progress(kind, connection, "read", seen, True))
 
-    async def _read_connection(self, ctx: SyncContext, kind: ObjectKind, connection: str, *, full: bool) -> None:
+    async def _read_connection(
+        self, ctx: SyncContext, kind: ObjectKind, connection: str, *, full: bool, scan: bool
+    ) -> None:
         object_name = ctx.object_name(connection, kind)
         async with self.store.read() as tx:
             cursor = await tx.cursors.get(connection, object_name)
@@ -285,6 +289,10 @@ class SyncRunner:
         done = 0
         for start in starts:
             done = await self._read_pages(ctx, kind, connection, start, done)
+        if scan and starts[-1] is not None:  # a read of everything listed every record with its links
+            moved = await scan_links(ctx, kind, connection)
+            _count(ctx.report, kind, connection, moved)
+            done += moved.seen
         done += await self._refetch(ctx, kind, connection)
         self.progress(Progress(kind, connection, "read", done, True))
 

@@ -7,7 +7,7 @@ like any other, merged by the same policies and written through the identity map
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -45,8 +45,49 @@ def role_of(name: str) -> str:
     return name.removeprefix(LINK_PREFIX)
 
 
+def parent_kind(role: str) -> ObjectKind:
+    """The kind of the parent a link role points at (a role is named after it)."""
+    if role == "company":
+        return "company"
+    if role == "contact":
+        return "contact"
+    if role == "deal":
+        return "deal"
+    raise ValueError(f"unknown link role {role!r}")
+
+
 def link_fields(kind: ObjectKind) -> frozenset[str]:
     return frozenset(link_field(role) for role in LINK_ROLES[kind])
+
+
+def link_values(
+    vendor: str,
+    kind: ObjectKind,
+    parents: Mapping[str, Sequence[str]],
+    resolved: Mapping[str, Mapping[str, str]],
+) -> tuple[dict[str, str | None], tuple[tuple[str, str], ...]]:
+    """A record's link fields from its parents' remote ids by role (`RemoteRecord.links`), and what is unresolved.
+
+    `resolved` maps role -> remote id -> canonical id of the parents linked so far. A role with no parent is
+    cleared (None), except where the vendor's record holds one parent of any role (`SINGLE_SLOT_LINKS`) and shows
+    another; a parent not linked yet is left out (no change) and returned as (role, remote id).
+    """
+    fields: dict[str, str | None] = {}
+    unresolved: list[tuple[str, str]] = []
+    roles = LINK_ROLES[kind]
+    single_slot = (vendor, kind) in SINGLE_SLOT_LINKS and any(parents.get(role) for role in roles)
+    for role in roles:
+        parent_ids = parents.get(role, ())
+        if not parent_ids:
+            if not single_slot:
+                fields[link_field(role)] = None
+            continue
+        canonical = resolved.get(role, {}).get(parent_ids[0])
+        if canonical is None:
+            unresolved.append((role, parent_ids[0]))
+        else:
+            fields[link_field(role)] = canonical
+    return fields, tuple(unresolved)
 
 
 def to_merged(stored: StoredGolden | None) -> MergedGolden | None:
@@ -140,6 +181,8 @@ __all__ = [
     "latest",
     "link_field",
     "link_fields",
+    "link_values",
+    "parent_kind",
     "role_of",
     "rules_for_record",
     "to_merged",

@@ -108,6 +108,7 @@ class SyncService:
                 self.metrics,
                 poll_interval_s=self.poll_interval_s,
                 sweep_interval_s=self.config.service.sweep_interval_s,
+                link_scan_interval_s=self.config.service.link_scan_interval_s,
                 after_pass=alerter.after_pass if alerter is not None else None,
                 connections=tuple(self.config.connections),
             )

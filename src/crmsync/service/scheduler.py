@@ -59,6 +59,7 @@ class Scheduler:
         *,
         poll_interval_s: float,
         sweep_interval_s: float = 0.0,
+        link_scan_interval_s: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
         after_pass: AfterPass | None = None,
         breaker: ConnectionBreaker | None = None,
@@ -68,6 +69,7 @@ class Scheduler:
         self.metrics = metrics
         self.poll_interval_s = poll_interval_s
         self.sweep_interval_s = sweep_interval_s  # 0: never
+        self.link_scan_interval_s = link_scan_interval_s  # 0: never (see RunOptions.scan_links)
         self._monotonic = monotonic
         self._after_pass = after_pass
         self.breaker = breaker or ConnectionBreaker(monotonic=monotonic)
@@ -100,6 +102,9 @@ class Scheduler:
         """
         next_poll = self._monotonic()
         next_sweep = next_poll + self.sweep_interval_s if self.sweep_interval_s > 0 else float("inf")
+        # Webhooks tell of moved links as they happen; a poll scans for one missed now and then (HubSpot's
+        # associations: the CRM's stamps miss them), the first one included.
+        next_scan = next_poll if self.link_scan_interval_s > 0 else float("inf")
         retry_at = float("inf")  # a hints pass after a failure, or when a paused connection may be tried again
         poll: asyncio.Task[float | None] | None = None
         try:
@@ -122,7 +127,10 @@ class Scheduler:
                     sweep = now >= next_sweep
                     if sweep:
                         next_sweep = now + self.sweep_interval_s
-                    poll = asyncio.create_task(self._pass("sweep" if sweep else "poll"), name="crmsync-poll")
+                    scan = not sweep and now >= next_scan
+                    if scan or sweep:  # a sweep reads every record with its links
+                        next_scan = now + self.link_scan_interval_s
+                    poll = asyncio.create_task(self._pass("sweep" if sweep else "poll", scan=scan), name="crmsync-poll")
                     poll.add_done_callback(lambda _: self._wake.set())
                     continue
                 if self._hinted or now >= retry_at:
@@ -134,9 +142,9 @@ class Scheduler:
             if poll is not None:
                 await poll  # a graceful stop lets the poll finish its page (the caller bounds how long)
 
-    async def _pass(self, trigger: Trigger, *, shared: bool = False) -> float | None:
+    async def _pass(self, trigger: Trigger, *, shared: bool = False, scan: bool = False) -> float | None:
         """Run one pass, then the `after_pass` hook; the delay before trying again when it failed, else None."""
-        report, retry_in = await self._sync(trigger, shared)
+        report, retry_in = await self._sync(trigger, shared, scan)
         if self._after_pass is not None and self.last is not None:
             try:
                 await self._after_pass(report, self.last)
@@ -144,13 +152,15 @@ class Scheduler:
                 log.exception("the after-pass hook failed", trigger=trigger)
         return retry_in
 
-    async def _sync(self, trigger: Trigger, shared: bool) -> tuple[RunReport | None, float | None]:
+    async def _sync(self, trigger: Trigger, shared: bool, scan: bool) -> tuple[RunReport | None, float | None]:
         """Run one engine run; its report (None when it raised) and the delay before trying again, if any."""
         covered = len(self._arrivals) if trigger == "hints" else 0  # a poll's end says nothing of the hints' lag
         started_at, started = datetime.now(UTC), self._monotonic()
         try:
             paused = self.breaker.paused()
-            options = RunOptions(read=trigger != "hints", full=trigger == "sweep", paused=paused, shared=shared)
+            options = RunOptions(
+                read=trigger != "hints", full=trigger == "sweep", paused=paused, shared=shared, scan_links=scan
+            )
             with probing(self.breaker.probing()):
                 report = await self.runner.run(options)
         except RunInProgressError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.among import among
 from crmsync.store.codec import content_hash, decode_fields, encode_fields
-from crmsync.store.tables import shadows
+from crmsync.store.tables import links, shadows
 from crmsync.store.upsert import upsert, upsert_many
 from crmsync.store.values import Clock, Shadow
 
@@ -75,6 +76,30 @@ class Shadows:
             )
             found.update({row.canonical_id: row.content_hash for row in result})
         return found
+
+    async def linked_values(
+        self, connection: str, object: str, names: Sequence[str], *, after: str, limit: int
+    ) -> list[tuple[str, str, dict[str, str | None]]]:
+        """A page of the records linked in `connection` as `object` that have a shadow there, by remote id after
+        `after`: (remote id, canonical id, the shadow's `names` fields as text, None where blank or missing).
+
+        Only those fields are extracted, in the database: a scan of a connection's links decodes no shadow.
+        """
+        values = [shadows.c.fields[name].as_string().label(f"v{i}") for i, name in enumerate(names)]
+        query = (
+            sa.select(links.c.remote_id, links.c.canonical_id, *values)
+            .join(
+                shadows,
+                sa.and_(shadows.c.canonical_id == links.c.canonical_id, shadows.c.connection == links.c.connection),
+            )
+            .where(links.c.connection == connection, links.c.object == object, links.c.remote_id > after)
+            .order_by(links.c.remote_id)
+            .limit(limit)
+        )
+        return [
+            (row[0], row[1], {name: row[2 + i] for i, name in enumerate(names)})
+            for row in await self._db.execute(query)
+        ]
 
     async def put(self, shadow: Shadow) -> Shadow:
         stored = replace(shadow, content_hash=content_hash(shadow.fields), updated_at=self._clock())

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -78,7 +78,12 @@ class Crm:
 
 
 class CrmFactory(Protocol):
-    async def __call__(self, objects_yaml: str = "", mappings_yaml: str = "") -> Crm: ...
+    async def __call__(
+        self,
+        objects_yaml: str = "",
+        mappings_yaml: str = "",
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Crm: ...
 
 
 _VENDORS: dict[str, VendorName] = {name: name for name in VENDOR_NAMES}  # connections are named after vendors
@@ -93,9 +98,15 @@ async def crm_factory(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[CrmFact
     await sandbox.reset()
     made: list[Store] = []
 
-    async def make(objects_yaml: str = "", mappings_yaml: str = "") -> Crm:
+    async def make(
+        objects_yaml: str = "",
+        mappings_yaml: str = "",
+        connections: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Crm:
         directory = tmp_path / f"crm{len(made)}"
-        config = sandbox.load_config(directory, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml)
+        config = sandbox.load_config(
+            directory, objects_yaml=objects_yaml, mappings_yaml=mappings_yaml, connections=connections
+        )
         store = await open_store(config.state_url)
         made.append(store)
         return Crm(sandbox, config, store)

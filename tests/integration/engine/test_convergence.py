@@ -81,9 +81,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.loop = asyncio.Runner()
         self.crm: Crm | None = None
         self.seen_conflicts: dict[int, Conflict] = {}
-        # The HubSpot connector finds association-only changes in full syncs only (see COMPANY_MOVE_GAP in
-        # test_scenarios_relations.py): such a move makes the final delivery a full sync.
-        self.unread_hubspot_move = False
         self.failed = False
 
     # ---- plumbing ---------------------------------------------------------------------------------
@@ -120,8 +117,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
         report = await self.engine.sync(full=full)
         for conflict in await self.engine.conflicts():
             self.seen_conflicts.setdefault(conflict.id, conflict)
-        if full:
-            self.unread_hubspot_move = False
         return report
 
     # ---- rules ------------------------------------------------------------------------------------
@@ -258,7 +253,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
             return
         note(f"{vendor} contact {contact}: company {await companies_of(self.sb, vendor, contact)} -> {parent}")
         await set_company(self.sb, vendor, contact, parent)
-        self.unread_hubspot_move |= vendor == "hubspot"
         await self._tick()
 
     @rule(vendor=vendors, which=st.integers(0, len(COMPANIES) - 1), shout=st.booleans())
@@ -297,7 +291,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     async def _converge(self) -> None:
         # One sync delivers, the next reads the echoes of its writes; then everything must agree.
-        delivered = await self._sync(full=self.unread_hubspot_move)
+        delivered = await self._sync()
         note(f"final sync: {dict(delivered.counts)}")
         echoes = await self._sync()
         note(f"echo sync: {dict(echoes.counts)}")

@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.engine.scratch import scratch_copy
 from crmsync.store import open_store
 from crmsync.testing.sandbox import Sandbox
 from tests.integration.engine.conftest import Crm, CrmFactory
-
-COMPANY_MOVE_GAP = (
-    "HubSpot leaves a contact's lastmodifieddate alone when only its associations change, and the HubSpot "
-    "connector's incremental changes() searches on lastmodifieddate only, so a polling `crmsync sync` never "
-    "reads the moved contact. A full sync does (the test after this one), and `crmsync serve` does from "
-    "HubSpot's associationChange webhook (tests/integration/service/test_webhooks_live.py, S15)."
-)
 
 
 async def _two_companies_and_a_contact(crm: Crm) -> tuple[str, str, str]:
@@ -56,12 +52,21 @@ async def _assert_moved(crm: Crm, hs: str, new: str) -> None:
     assert (await crm.golden(canonical))["@company"] == await crm.canonical("company", "hubspot", new)
 
 
-@pytest.mark.xfail(strict=True, reason=COMPANY_MOVE_GAP)
 async def test_s15_company_change_in_hubspot_reaches_salesforce_and_dataverse(crm: Crm) -> None:
+    """HubSpot leaves the contact's lastmodifieddate alone: an incremental sync finds the move by its link scan."""
     old, new, hs = await _two_companies_and_a_contact(crm)
     await _move(crm, hs, old, new)
-    await crm.sync()
+    report = await crm.sync()
     await _assert_moved(crm, hs, new)
+    assert sorted((w.connection, w.kind, w.operation) for w in report.plan) == [
+        ("dynamics", "contact", "update"),
+        ("salesforce", "contact", "update"),
+    ]
+    assert {name for w in report.plan for name, _, _ in w.changes} == {"@company"}
+    # The next sync finds nothing moved in HubSpot, and writes nothing (the other two read their own writes back).
+    again = await crm.sync()
+    assert again.counts[("contact", "hubspot", "read")] == 0
+    assert not again.plan
 
 
 async def test_s15_company_change_in_hubspot_found_by_a_full_sync(crm: Crm) -> None:
@@ -78,6 +83,80 @@ async def test_s15_company_change_in_hubspot_found_by_a_full_sync(crm: Crm) -> N
     # Nothing else in HubSpot changed: the new company still has the contact, the old one no longer.
     assert await crm.sb.hubspot.associated("company", old, "contact") == []
     assert await crm.sb.hubspot.associated("company", new, "contact") == [hs]
+
+
+async def test_s15_the_link_scan_reads_again_only_the_records_that_moved(crm_factory: CrmFactory) -> None:
+    """Five contacts and a deal in HubSpot, scanned two at a time: the two moved contacts and the moved deal are
+    read again and their moves written; the others are not read, and the scan costs one call per page and role."""
+    crm = await crm_factory(connections={"hubspot": {"association_batch_size": 2}})
+    hubspot = crm.sb.hubspot
+    old = await hubspot.create("company", {"name": "Remington Rand", "domain": "remington.example"})
+    new = await hubspot.create("company", {"name": "Sperry", "domain": "sperry.example"})
+    people = [
+        await hubspot.create("contact", {"lastname": f"Person {n}", "email": f"person{n}@remington.example"})
+        for n in range(5)
+    ]
+    for person in people:
+        await hubspot.associate("contact", person, "company", old)
+    deal = await hubspot.create(
+        "deal",
+        {
+            "dealname": "UNIVAC",
+            "pipeline": "default",
+            "dealstage": "appointmentscheduled",
+            "closedate": "2026-12-31T00:00:00Z",
+        },
+    )
+    await hubspot.associate("deal", deal, "company", old)
+    await crm.sync()
+    for person in (people[1], people[4]):
+        await _move(crm, person, old, new)
+    await hubspot.dissociate("deal", deal, "company", old)
+    await hubspot.associate("deal", deal, "company", new)
+    await hubspot.control.reset_stats()
+
+    report = await crm.sync()
+
+    for person in (people[1], people[4]):
+        await _assert_moved(crm, person, new)
+    sf_deal = await crm.twin("deal", "hubspot", deal, "salesforce")
+    row = await crm.sb.salesforce.get("deal", sf_deal, ["AccountId"])
+    assert row is not None and row["AccountId"] == await crm.twin("company", "hubspot", new, "salesforce")
+    assert report.counts[("contact", "hubspot", "read")] == 2
+    assert report.counts[("deal", "hubspot", "read")] == 1
+    stats = await hubspot.control.stats()
+    # Scans: contacts to companies in 3 pages of 2; the deal's company and contact roles, a page each. The moved
+    # records are read again together, with their associations: a call per object, and one per object and role.
+    operations = stats["operations"]
+    assert operations["associations.v4.batch.read"]["calls"] == 3 + 2 + 1 + 2
+    assert operations["contacts.batch.read"]["calls"] == operations["deals.batch.read"]["calls"] == 1
+    assert sorted((w.connection, w.kind, w.operation) for w in report.plan) == [
+        ("dynamics", "contact", "update"),
+        ("dynamics", "contact", "update"),
+        ("dynamics", "deal", "update"),
+        ("salesforce", "contact", "update"),
+        ("salesforce", "contact", "update"),
+        ("salesforce", "deal", "update"),
+    ]
+
+
+async def test_s15_a_dry_run_shows_the_move_and_a_scan_is_skipped_when_turned_off(crm: Crm, tmp_path: Path) -> None:
+    old, new, hs = await _two_companies_and_a_contact(crm)
+    await _move(crm, hs, old, new)
+    scratch = await scratch_copy(crm.store, tmp_path)  # as `crmsync sync --dry-run` runs
+    try:
+        async with open_connectors(crm.config) as connectors:
+            dry = await SyncRunner(crm.config, scratch, connectors).run(RunOptions(dry_run=True))
+    finally:
+        await scratch.aclose()
+    assert {(w.connection, name) for w in dry.plan for name, _, _ in w.changes} == {
+        ("dynamics", "@company"),
+        ("salesforce", "@company"),
+    }
+    unscanned = await crm.sync(scan_links=False)  # `crmsync serve`'s polls between its scans
+    assert unscanned.counts[("contact", "hubspot", "read")] == 0 and not unscanned.plan
+    await crm.sync()
+    await _assert_moved(crm, hs, new)
 
 
 async def test_s16_new_opportunity_arrives_with_its_company_and_contact(crm: Crm) -> None:

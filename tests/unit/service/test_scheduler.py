@@ -1,4 +1,5 @@
-"""The scheduler's timing: polls on their interval, and every `sweep_interval_s` a poll that reads everything."""
+"""The scheduler's timing: polls on their interval, every `sweep_interval_s` a poll that reads everything, and
+every `link_scan_interval_s` a poll that scans links."""
 
 from __future__ import annotations
 
@@ -60,6 +61,38 @@ async def test_no_sweep_when_its_interval_is_zero() -> None:
     scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0)
     await run_until(scheduler, runner.fifth)
     assert not any(options.full for options in runner.runs)
+
+
+class _ScanRunner(_Runner):
+    """Sets `scanned_twice` once two runs scanned links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scanned_twice = asyncio.Event()
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        report = await super().run(options)
+        if sum(o.scan_links for o in self.runs) >= 2:
+            self.scanned_twice.set()
+        return report
+
+
+async def test_a_poll_scans_links_now_and_then_starting_with_the_first() -> None:
+    runner = _ScanRunner()
+    scheduler = Scheduler(
+        cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0, link_scan_interval_s=0.05
+    )
+    await run_until(scheduler, runner.scanned_twice)
+    assert runner.runs[0].scan_links  # the startup poll
+    assert any(not options.scan_links for options in runner.runs)  # polls between the scans read cursors only
+    assert all(options.read and not options.full for options in runner.runs)
+
+
+async def test_no_poll_scans_links_when_its_interval_is_zero() -> None:
+    runner = _Runner()
+    scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, link_scan_interval_s=0)
+    await run_until(scheduler, runner.fifth)
+    assert not any(options.scan_links for options in runner.runs)
 
 
 class _ProbeRunner:

@@ -9,7 +9,7 @@ import httpx
 
 from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteRecord, Tombstone, WriteOp, WriteResult
 from crmsync.connectors.http import RetryPolicy, VendorHttp
-from crmsync.connectors.hubspot import merge, read, schema
+from crmsync.connectors.hubspot import links, merge, read, schema
 from crmsync.connectors.hubspot.auth import token_provider
 from crmsync.connectors.hubspot.changes import ChangeReader
 from crmsync.connectors.hubspot.cursor import HubSpotCursor
@@ -18,7 +18,7 @@ from crmsync.connectors.hubspot.limits import main_limiter, search_limiter
 from crmsync.connectors.hubspot.objects import OBJECT_INFO, object_info
 from crmsync.connectors.hubspot.settings import HubSpotSettings
 from crmsync.connectors.hubspot.write import BatchWriter
-from crmsync.connectors.limits import RateLimiter
+from crmsync.connectors.limits import Priority, RateLimiter
 from crmsync.errors import ConfigError
 
 
@@ -126,6 +126,31 @@ class HubSpotConnector:
         merges = [op for op in ops if op.kind == "merge"]
         merged = iter(await merge.merge(self.http, self.settings, info, merges) if merges else [])
         return [next(merged) if op.kind == "merge" else next(written) for op in ops]
+
+    def unstamped_links(self, object: str) -> bool:
+        """Associations change without touching a record's modification property (S15 by polling)."""
+        info = OBJECT_INFO.get(object)
+        return info is not None and bool(info.links) and self.settings.read_links and self.settings.scan_links
+
+    def link_scan_size(self, object: str) -> int:
+        """The v4 association batch read takes up to 1,000 inputs."""
+        return int(self.settings.association_batch_size)
+
+    async def read_links(
+        self, object: str, ids: Sequence[str], roles: Sequence[str]
+    ) -> dict[str, dict[str, tuple[str, ...]]]:
+        info = object_info(self._connection, object)
+        wanted = [role for name in roles if (role := info.link(name)) is not None]
+        if not ids or not wanted:
+            return {record_id: {} for record_id in ids}
+        return await links.read_links(
+            self.http,
+            info,
+            ids,
+            batch_size=self.settings.association_batch_size,
+            roles=wanted,
+            priority=Priority.BACKFILL,
+        )
 
     def merges(self, object: str) -> bool:
         """Contacts, companies and deals merge with HubSpot's merge (`WriteOp("merge")`; the result has the new id)."""

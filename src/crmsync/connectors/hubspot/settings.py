@@ -56,6 +56,11 @@ class HubSpotSettings(BaseModel):
     )
     lookback_s: float = Field(default=5.0, ge=0, description="re-read this far behind the cursor (search lag)")
     read_links: bool = Field(default=True, description="read associations into RemoteRecord.links")
+    scan_links: bool = Field(
+        default=True,
+        description="after an incremental read, read the associations of every synced record (one call per "
+        "association_batch_size records and role): HubSpot leaves lastmodifieddate alone when only they change",
+    )
     read_deletes: bool = Field(default=True, description="list archived records for tombstones on incremental reads")
     webhook_secret: SecretStr | None = Field(
         default=None, description="the app's client secret webhooks are signed with (default: client_secret)"
