@@ -40,6 +40,9 @@ def test_demo_tells_the_whole_story_and_ends_quiet(tmp_path: Path) -> None:
     assert re.search(r"refused by Salesforce \(Title: data value too large: .*\(max length=128\)\)", flat), out
     assert "and Dataverse (A validation error occurred." in flat, out
     assert "Salesforce holds it as 'Prospecting' and Dataverse as 'open'" in flat, out  # the custom-stage deal
+    assert (
+        "Moved to another company in HubSpot: Salesforce's AccountId and Dataverse's parent account follow" in flat
+    ), out
     assert "from a terminal (or add --serve)" in out and "Dashboard:" not in out, out  # no terminal: no server
     assert (tmp_path / "demo" / "crmsync.db").exists()
     status = subprocess.run(

@@ -31,6 +31,7 @@ from crmsync.engine.runner import RunOptions
 from crmsync.engine.views.conflicts import list_conflicts
 from crmsync.engine.views.errors import list_errors
 from crmsync.engine.views.explain import explain_record
+from crmsync.model.values import ObjectKind
 from crmsync.service.app import SyncService
 from crmsync.service.logs import configure_logging
 from crmsync.store import Store, open_store
@@ -58,8 +59,8 @@ LONG_TITLE = (
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
-    """A contact linked in all three CRMs: its canonical id and its id in each."""
+class Linked:
+    """A record linked in all three CRMs: its canonical id and its id in each."""
 
     canonical_id: str
     salesforce: str
@@ -203,13 +204,14 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
         console.rule("[bold]3. People edit the CRMs through each vendor's API")
         store = await open_store(config.state_url)
         try:
-            people = await _people_everywhere(store, 6)
+            people = await _people_everywhere(store, 7)
+            companies = await _companies_everywhere(store, 2)
         finally:
             await store.aclose()
-        if len(people) < 6:
-            console.print("[red]The seed world has too few people in all three CRMs; try more --records.[/]")
+        if len(people) < 7 or len(companies) < 2:
+            console.print("[red]The seed world has too few records in all three CRMs; try more --records.[/]")
             raise typer.Exit(1)
-        edited, phoned, deleted, primary, merged, wordy = people
+        edited, phoned, deleted, primary, merged, wordy, mover = people
         await sb.salesforce.update("contact", edited.salesforce, {"Title": "VP Sales"})
         console.print(f"Salesforce: contact {edited.salesforce} title → 'VP Sales'")
         for user in (sb.salesforce, sb.hubspot, sb.dynamics):
@@ -238,6 +240,12 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
             "(Salesforce holds 128, Dataverse 100)"
         )
 
+        moved_to = await _move(sb, mover, companies)
+        console.print(
+            f"HubSpot:    contact {mover.hubspot} moved to company {moved_to.hubspot} "
+            "(an association change: HubSpot leaves the contact's modification date alone)"
+        )
+
         console.rule("[bold]4. Incremental sync: only what changed")
         report = await run_with_progress(config, RunOptions(), console=console)
         render_report(report, dry_run=False, console=console)
@@ -245,6 +253,7 @@ async def _story(records: int, seed: int, directory: Path, serve: bool) -> None:
         console.rule("[bold]5. What happened, and why")
         await _outcome(sb, config, edited, deleted, (primary, merged), new_id)
         await _bad_and_custom(sb, config, wordy, renewal)
+        await _moved(sb, mover, moved_to)
 
         console.rule("[bold]6. One more sync: nothing bounces back")
         report = await run_with_progress(config, RunOptions(), console=console)
@@ -285,11 +294,20 @@ async def _show_emulators(sb: Sandbox) -> None:
     )
 
 
-async def _people_everywhere(store: Store, count: int) -> list[Person]:
+async def _people_everywhere(store: Store, count: int) -> list[Linked]:
     """Contacts linked in all three CRMs (one record each), in a stable order."""
+    return await _linked_everywhere(store, "contact", count)
+
+
+async def _companies_everywhere(store: Store, count: int) -> list[Linked]:
+    """Companies linked in all three CRMs (one record each), in a stable order."""
+    return await _linked_everywhere(store, "company", count)
+
+
+async def _linked_everywhere(store: Store, kind: ObjectKind, count: int) -> list[Linked]:
     query = (
         sa.select(links.c.canonical_id)
-        .where(links.c.kind == "contact")
+        .where(links.c.kind == kind)
         .group_by(links.c.canonical_id)
         .having(sa.func.count(sa.distinct(links.c.connection)) == 3, sa.func.count() == 3)
         .order_by(links.c.canonical_id)
@@ -298,17 +316,50 @@ async def _people_everywhere(store: Store, count: int) -> list[Person]:
     async with store.read() as tx:
         ids = [row.canonical_id for row in await tx.connection.execute(query)]
         found = await tx.links.links_of(ids)
-    people: list[Person] = []
+    linked: list[Linked] = []
     for canonical_id in ids:
         by_connection = {link.connection: link.remote_id for link in found.get(canonical_id, [])}
-        people.append(
-            Person(canonical_id, by_connection["salesforce"], by_connection["hubspot"], by_connection["dynamics"])
+        linked.append(
+            Linked(canonical_id, by_connection["salesforce"], by_connection["hubspot"], by_connection["dynamics"])
         )
-    return people
+    return linked
+
+
+async def _move(sb: Sandbox, person: Linked, companies: list[Linked]) -> Linked:
+    """Move `person` in HubSpot to the first of `companies` it is not associated with."""
+    current = await sb.hubspot.associated("contact", person.hubspot, "company")
+    target = next(company for company in companies if company.hubspot not in current)
+    for old in current:
+        await sb.hubspot.dissociate("contact", person.hubspot, "company", old)
+    await sb.hubspot.associate("contact", person.hubspot, "company", target.hubspot)
+    return target
+
+
+async def _moved(sb: Sandbox, person: Linked, company: Linked) -> None:
+    """Where the contact moved in HubSpot now works in the other two CRMs (S15 by polling)."""
+    sf_row = await sb.salesforce.get("contact", person.salesforce, ["AccountId"])
+    dv_row = await sb.dynamics.get("contact", person.dynamics, ["_parentcustomerid_value"])
+    followed = [
+        label
+        for label, row, field, twin in (
+            ("Salesforce", sf_row, "AccountId", company.salesforce),
+            ("Dataverse", dv_row, "_parentcustomerid_value", company.dynamics),
+        )
+        if row is not None and row.get(field) == twin
+    ]
+    console.print(
+        "Moved to another company in HubSpot: "
+        + (
+            "Salesforce's AccountId and Dataverse's parent account follow. No modification date told of it: "
+            "the incremental sync read the associations of HubSpot's contacts and read again the one that moved."
+            if len(followed) == 2
+            else f"followed in {', '.join(followed) or 'neither CRM'} only (unexpected; see `crmsync explain`)."
+        )
+    )
 
 
 async def _outcome(
-    sb: Sandbox, config: SyncConfig, edited: Person, deleted: Person, pair: tuple[Person, Person], new_id: str
+    sb: Sandbox, config: SyncConfig, edited: Linked, deleted: Linked, pair: tuple[Linked, Linked], new_id: str
 ) -> None:
     row = await sb.salesforce.get("contact", edited.salesforce)
     dv_row = await sb.dynamics.get("contact", edited.dynamics)
@@ -356,7 +407,7 @@ async def _outcome(
     render_explanation(console, explanation)
 
 
-async def _bad_and_custom(sb: Sandbox, config: SyncConfig, wordy: Person, renewal: str) -> None:
+async def _bad_and_custom(sb: Sandbox, config: SyncConfig, wordy: Linked, renewal: str) -> None:
     """What became of the title no other CRM can hold (S20), and of the deal in a custom stage."""
     store = await open_store(config.state_url)
     try:
