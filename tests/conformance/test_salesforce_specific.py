@@ -1,4 +1,5 @@
-"""Salesforce-specific conformance cases: merges via MasterRecordId, contact roles, the daily-usage header."""
+"""Salesforce-specific conformance cases: merges via MasterRecordId and through the SOAP API's merge(), contact
+roles, the daily-usage header."""
 
 from __future__ import annotations
 
@@ -76,3 +77,59 @@ async def test_daily_usage_header_feeds_the_limiter(env: tuple[SalesforceConnect
     await connector.describe("Account")
     state = connector.limiter.state()
     assert state["daily_used"] == 1 and state["daily_limit"] == 100_000
+
+
+async def test_a_merge_is_salesforces_soap_merge_and_keeps_the_victims_children(
+    env: tuple[SalesforceConnector, httpx.AsyncClient],
+) -> None:
+    """Over the partner SOAP API (REST has no merge): the victim's task moves to the master instead of going
+    with it, the result names the master, and a merge resent after its answer was lost is done."""
+    connector, client = env
+    master, victim = await connector.apply("Contact", [create("m", LastName="Kept"), create("v", LastName="Gone")])
+    assert master.id and victim.id and connector.merges("Contact") and connector.merges("Account")
+    assert not connector.merges("Opportunity")
+    [task] = await connector.apply(
+        "Task", [WriteOp("create", "t", fields={"Subject": "Call"}, links={"contact": victim.id})]
+    )
+    assert task.id
+    await client.delete("/_emulator/stats")
+
+    op = WriteOp("merge", "x", id=victim.id, into=master.id)
+    [merged] = await connector.apply("Contact", [op])
+
+    assert merged.ok and merged.id == master.id
+    calls = (await client.get("/_emulator/stats")).json()["operations"]
+    assert calls["soap.merge"]["calls"] == 1
+    [gone] = await connector.fetch("Contact", [victim.id])
+    assert isinstance(gone, Tombstone) and gone.merged_into == master.id
+    [moved] = await connector.fetch("Task", [task.id])
+    assert isinstance(moved, RemoteRecord) and moved.links["contact"] == (master.id,)
+    # Resent: Salesforce answers ENTITY_IS_DELETED, and the victim's MasterRecordId says it was done.
+    [again] = await connector.apply("Contact", [op])
+    assert again.ok and again.id == master.id
+
+
+async def test_merge_refusals_are_per_request_and_an_expired_session_is_renewed(
+    env: tuple[SalesforceConnector, httpx.AsyncClient],
+) -> None:
+    connector, client = env
+    a, b, c = await connector.apply("Account", [create(n, Name=n) for n in ("a", "b", "c")])
+    assert a.id and b.id and c.id
+    await client.delete("/_emulator/stats")
+    assert (await client.put("/_emulator/faults", json={"rules": [{"kind": "expire_token", "times": 1}]})).is_success
+    results = await connector.apply(
+        "Account",
+        [
+            WriteOp("merge", "self", id=a.id, into=a.id),
+            WriteOp("merge", "missing", id="001000000000000AAA", into=a.id),
+            WriteOp("merge", "ok", id=b.id, into=c.id),
+        ],
+    )
+    assert [r.ok for r in results] == [False, False, True]
+    assert results[0].error is not None and results[0].error.code == "MERGE_ITSELF"  # never sent
+    assert results[1].error is not None and results[1].error.classification in ("invalid", "not_found")
+    assert "001000000000000AAA" in results[1].error.message
+    assert results[2].id == c.id
+    # One call was refused for the expired session (a SOAP fault), the next, with a new session, answered.
+    soap = (await client.get("/_emulator/stats")).json()["operations"]["soap.merge"]
+    assert soap["calls"] == 2 and soap["statuses"] == {"500": 1, "200": 1}

@@ -381,8 +381,8 @@ async def _outcome(
     console.print(
         "Merged in HubSpot: Salesforce keeps "
         + f"{len(left['salesforce'])} and Dataverse {len(left['dynamics'])} of the two records "
-        + "(the other was merged by Dataverse's own merge, and deleted in Salesforce, which merges only over SOAP; "
-        + "links and audit follow the survivor)."
+        + "(the other was merged by each CRM's own merge, Dataverse's Merge action and Salesforce's merge() call, "
+        + "which move its activities to the record kept; links and audit follow the survivor)."
     )
     found_sf = await sb.salesforce.find("contact", "Email", "grace.hopper@example.com")
     found_dv = await sb.dynamics.find("contact", "emailaddress1", "grace.hopper@example.com")

@@ -342,8 +342,9 @@ async def _retire_counterpart(
     """Another connection holds both records of the merged person: queue what folds `merged` into `survivor`.
 
     A vendor merge is not a delete a user opted out of, so the vendor's own merge comes first wherever
-    the connector has one (Dataverse `Merge`, HubSpot's merge; `counterparts` applies `rmerge` jobs).
-    Elsewhere (Salesforce merges only over SOAP) the delete policy decides: `propagate` deletes the
+    the connector has one (Dataverse `Merge`, HubSpot's merge, Salesforce's SOAP `merge()`; `counterparts`
+    applies `rmerge` jobs). Elsewhere (deals in Salesforce and Dataverse, or a Salesforce connection with
+    `merges: false`) the delete policy decides: `propagate` deletes the
     merged record (`rdelete`); `ignore` and `archive` keep it, and False tells the caller it stays linked,
     behind the survivor, as a reported duplicate. It must not be unlinked: a later full read would take
     it for a new person and create it everywhere again.

@@ -67,7 +67,8 @@ async def test_s14_merge_in_hubspot_leaves_one_record_everywhere_with_merged_val
     )
     assert await crm.remote(kept, "salesforce") == sf_row["Id"]
     (sf_victim,) = before["salesforce"] - {sf_row["Id"]}
-    assert await crm.sb.salesforce.get("contact", sf_victim) is None  # Salesforce merges over SOAP only: deleted
+    # Salesforce merged it with its own merge (the SOAP API's): the victim is deleted, its children moved.
+    assert await crm.sb.salesforce.get("contact", sf_victim) is None
     # Dataverse merged it with its own Merge: the victim stays readable, inactive, pointing at the survivor.
     (dv_victim,) = before["dynamics"] - {await crm.remote(kept, "dynamics")}
     victim_row = await crm.sb.dynamics.get("contact", dv_victim, ["statecode", "merged", "_masterid_value"])
@@ -90,11 +91,12 @@ async def test_s14_merge_in_hubspot_leaves_one_record_everywhere_with_merged_val
     counterparts = await audit_entries(crm, kept, "@counterpart_merged")
     assert sorted((e.connection, e.old, e.new, e.reason) for e in counterparts) == [
         ("dynamics", dv_victim, dv_row["contactid"], "vendor merge (merged there too)"),
-        ("salesforce", sf_victim, sf_row["Id"], "vendor merge (deleted there: no merge in its API)"),
+        ("salesforce", sf_victim, sf_row["Id"], "vendor merge (merged there too)"),
     ]
-    assert report.total("merged") == 1 and report.total("deleted") == 1
+    assert report.total("merged") == 2 and report.total("deleted") == 0
     assert [e for e in await crm.errors() if e.report.code == "DUPLICATE"] == []
-    # The merged Dataverse row reads back as a re-point to the survivor: no echo, no second merge, no delete.
+    # The merged Dataverse row and Salesforce victim read back as re-points to the survivor: no echo, no second
+    # merge, no delete.
     again = await crm.sync()
     assert again.total("created") + again.total("updated") + again.total("deleted") + again.total("merged") == 0
     assert again.total("delete_merged") == 0
@@ -204,11 +206,11 @@ async def test_s14_merge_in_dataverse_merges_the_hubspot_counterparts_with_hubsp
     for old in before["hubspot"]:
         assert await crm.canonical("contact", "hubspot", old) is None
     assert (hs_row["email"], hs_row["firstname"]) == (EMAIL, "Grace")  # the Dataverse survivor's values
-    # Salesforce cannot merge through its REST API: its victim went by the delete policy (propagate).
+    # Salesforce merged its two with its own merge (SOAP): the victim is deleted, pointing at the kept record.
     sf_kept, sf_gone = before["salesforce"]
     assert await crm.sb.salesforce.get("contact", sf_gone) is None
     assert await crm.remote(canonical, "salesforce") == sf_kept
-    assert report.total("merged") == 1 and report.total("deleted") == 1
+    assert report.total("merged") == 2 and report.total("deleted") == 0
     entries = await audit_entries(crm, canonical, "@counterpart_merged")
     assert sorted((e.connection, e.old, e.new) for e in entries) == [
         ("hubspot", before["hubspot"][1], before["hubspot"][0]),
@@ -243,20 +245,25 @@ async def test_s14_a_dry_run_shows_the_counterpart_merge_and_does_nothing(crm: C
     planned = {(w.connection, w.operation, w.remote_id, w.changes) for w in report.plan if w.operation != "update"}
     assert planned == {
         ("hubspot", "merge", hs_gone, (("@merged_into", None, hs_kept),)),
-        ("salesforce", "delete", before["salesforce"][1], ()),
+        ("salesforce", "merge", before["salesforce"][1], (("@merged_into", None, before["salesforce"][0]),)),
     }
     assert all(w.canonical_id == canonical for w in report.plan if w.operation in ("merge", "delete"))
     # Nothing was written anywhere, and the real state still links both HubSpot records.
     assert await crm.sb.hubspot.count("contact") == 2 and await crm.sb.salesforce.count("contact") == 2
     assert await crm.canonical("contact", "hubspot", hs_gone) is not None
     done = await crm.sync()
-    assert done.total("merged") == 1 and await crm.sb.hubspot.count("contact") == 1
+    assert done.total("merged") == 2 and await crm.sb.hubspot.count("contact") == 1 == await crm.sb.salesforce.count(
+        "contact"
+    )
 
 
 async def test_s14_with_ignore_a_counterpart_that_cannot_merge_stays_as_a_reported_duplicate(
     crm_factory: CrmFactory,
 ) -> None:
-    crm = await crm_factory(objects_yaml="contact: {delete: {policy: ignore}}")
+    # `merges: false`: crmsync may not merge in Salesforce (its user lacks Delete, say).
+    crm = await crm_factory(
+        objects_yaml="contact: {delete: {policy: ignore}}", connections={"salesforce": {"merges": False}}
+    )
     _, _, before, canonical = await _merged_in_dynamics(crm)
     report = await crm.sync()
     assert report.total("deleted") == 0 and report.total("merged") == 1  # HubSpot still merges: not a delete
@@ -281,7 +288,8 @@ async def test_s14_with_archive_a_counterpart_that_cannot_merge_is_marked_and_ke
         objects_yaml="""
         contact:
           delete: {policy: archive, archive_field: description, archive_value: Merged elsewhere}
-        """
+        """,
+        connections={"salesforce": {"merges": False}},
     )
     _, _, before, canonical = await _merged_in_dynamics(crm)
     report = await crm.sync()
@@ -317,10 +325,10 @@ async def test_s14_a_read_error_follows_its_record_into_the_merged_contact(crm: 
         [(kept, sf_older), (retired, sf_younger)]
     )
     # Dataverse keeps the younger record: its Salesforce counterpart becomes the one crmsync syncs there, under
-    # the older canonical record; the older's counterpart is deleted (Salesforce cannot merge).
+    # the older canonical record; the older's counterpart is merged into it by Salesforce's merge.
     await crm.sb.dynamics.merge("contact", younger, older)
     report = await crm.sync()
-    assert report.total("merged") == 1 and await crm.canonical("contact", "dynamics", younger) == kept
+    assert report.total("merged") == 2 and await crm.canonical("contact", "dynamics", younger) == kept
     assert await crm.remote(kept, "salesforce") == sf_younger
     assert await crm.sb.salesforce.get("contact", sf_older) is None
     (error,) = await crm.errors()

@@ -74,4 +74,10 @@ def before_generate_path_parameters(context: schemathesis.HookContext, strategy:
     suppress_health_check=list(HealthCheck),
 )
 def test_emulator_conforms_to_its_document(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate(headers=AUTH, checks=CHECKS)
+    # The SOAP API answers every call it refuses whole with a fault, which SOAP 1.1 sends as HTTP 500.
+    checks = (
+        [c for c in CHECKS if c is not not_a_server_error]
+        if case.operation.path.startswith("/services/Soap")
+        else CHECKS
+    )
+    case.call_and_validate(headers=AUTH, checks=checks)

@@ -12,7 +12,7 @@ import httpx
 from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteRecord, Tombstone, WriteOp, WriteResult
 from crmsync.connectors.http import VendorHttp
 from crmsync.connectors.limits import Priority, RateLimiter
-from crmsync.connectors.salesforce import read
+from crmsync.connectors.salesforce import read, soap_merge
 from crmsync.connectors.salesforce.api import SalesforceApi
 from crmsync.connectors.salesforce.auth import SalesforceAuth
 from crmsync.connectors.salesforce.cursor import SalesforceCursor, StreamState, fingerprint
@@ -263,7 +263,18 @@ class SalesforceConnector:
     async def apply(self, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         if not ops:
             return []
-        return await self.writer.apply(object, ops, context=self._ctx(object, "apply"))
+        writes = [op for op in ops if op.kind != "merge"]
+        merges = [op for op in ops if op.kind == "merge"]
+        context = self._ctx(object, "apply")
+        written = iter(await self.writer.apply(object, writes, context=context) if writes else [])
+        provider = self.auth.provider
+        merged = iter(await soap_merge.merge(self.api, provider, object, merges, context=context) if merges else [])
+        return [next(merged) if op.kind == "merge" else next(written) for op in ops]
+
+    def merges(self, object: str) -> bool:
+        """Accounts and contacts merge with Salesforce's own merge (the SOAP API's; `WriteOp("merge")`), unless
+        the connection says `merges: false`."""
+        return self.settings.merges and object in soap_merge.MERGEABLE
 
     async def aclose(self) -> None:
         """The httpx client belongs to the caller; nothing else holds resources."""

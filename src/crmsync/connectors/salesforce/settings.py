@@ -68,6 +68,11 @@ class SalesforceSettings(BaseModel):
         default_factory=dict, description="object -> external-id field carrying the canonical id (e.g. Crmsync_Id__c)"
     )
     lookback_s: float = Field(default=0.0, ge=0, description="re-read this far behind the cursor stamp")
+    merges: bool = Field(
+        default=True,
+        description="merge the counterpart of a merge made in another CRM with Salesforce's own merge() (SOAP API; "
+        "the user needs Delete on accounts and contacts); false: the delete policy decides, as for a delete",
+    )
     org_id: str | None = Field(default=None, description="the org's id (outbound-message verification)")
     webhook_token: SecretStr | None = Field(
         default=None, description="a token the outbound message's endpoint URL carries as ?token= (recommended)"

@@ -54,7 +54,7 @@ class Writer:
     def _shape(self, obj: str, op: WriteOp) -> tuple[ShapeKey, dict[str, Any] | None]:
         """The collection call an op belongs to and its record body; raises LinkWriteError/ValueError when invalid."""
         if op.kind == "merge":
-            raise ValueError("Salesforce merges only through the SOAP merge() call, which this REST connector lacks")
+            raise ValueError("a merge goes through the SOAP merge() call (soap_merge), not a REST collection")
         if op.kind == "delete":
             if not op.id or not is_id(op.id):
                 raise ValueError("a delete needs the record's Salesforce id")

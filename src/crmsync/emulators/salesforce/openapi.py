@@ -9,13 +9,15 @@ from crmsync.emulators.salesforce.openapi_describe import describe_schemas
 from crmsync.emulators.salesforce.openapi_meta import meta_paths, oauth_paths
 from crmsync.emulators.salesforce.openapi_records import query_paths, record_paths
 from crmsync.emulators.salesforce.openapi_schemas import component_parameters, component_responses, component_schemas
+from crmsync.emulators.salesforce.routes_soap import soap_paths
 
 if TYPE_CHECKING:
     from crmsync.emulators.salesforce.vendor import SalesforceVendor
 
 _DESCRIPTION = (
-    "The subset of the Salesforce REST API that crmsync's local emulator serves, written from Salesforce's "
-    "documented behaviour and from what the emulator answers (Salesforce publishes no OpenAPI document). "
+    "The subset of the Salesforce REST API (and the SOAP API's merge) that crmsync's local emulator serves, "
+    "written from Salesforce's documented behaviour and from what the emulator answers (Salesforce publishes no "
+    "OpenAPI document). "
     "Authenticate with a session from `/services/oauth2/token` or the configured static session as a bearer "
     "token (`OAuth <token>` works too). Every path also answers with a trailing slash. Errors are a JSON array "
     "`[{message, errorCode, fields}]`; collection items report `{statusCode, message, fields}`."
@@ -29,7 +31,14 @@ def build_openapi(vendor: SalesforceVendor) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Salesforce REST (crmsync emulator)", "version": "1", "description": _DESCRIPTION},
         "security": [{"bearer": []}],
-        "paths": _merge(oauth_paths(), meta_paths(), record_paths(), query_paths(), composite_paths()),
+        "paths": _merge(
+            oauth_paths(),
+            meta_paths(),
+            record_paths(),
+            query_paths(),
+            composite_paths(),
+            soap_paths(cfg.min_api_version, cfg.max_api_version),
+        ),
         "components": {
             "securitySchemes": {
                 "bearer": {

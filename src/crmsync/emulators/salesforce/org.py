@@ -374,7 +374,19 @@ class Org:
         body_with_key = {**body, fdef.name: value} if isinstance(body, dict) else body
         return self.create(obj, body_with_key, user, dry_run=dry_run), True
 
-    def merge(self, obj: ObjectDef, master_id: str, victim_ids: list[str], fields: Any, user: str) -> StoredRecord:
+    def merge(
+        self,
+        obj: ObjectDef,
+        master_id: str,
+        victim_ids: list[str],
+        fields: Any,
+        user: str,
+        related: list[str] | None = None,
+    ) -> StoredRecord:
+        """Fold the victims into the master: their children move to it, they are deleted pointing at it.
+
+        `related` collects the ids of the children that moved (SOAP's `updatedRelatedIds`).
+        """
         if not obj.mergeable:
             raise SfError(400, "INVALID_TYPE", f"{obj.name} does not support merge")
         if not 1 <= len(victim_ids) <= 2:
@@ -391,6 +403,8 @@ class Org:
                     child_record = self.coll(child).get(child_id)
                     if child_record is not None:
                         self.apply(child, child_record, {field_name: master.id}, user)
+                        if related is not None:
+                            related.append(child_id)
         for victim in victims:
             self._delete(obj, victim, user, master.id)
         return self.apply(obj, master, changes, user)

@@ -19,6 +19,7 @@ from crmsync.emulators.salesforce.errors import STATUS_CODES, error_response
 from crmsync.emulators.salesforce.org import Org
 from crmsync.emulators.salesforce.outbound import OutboundMessages
 from crmsync.emulators.salesforce.query import QueryEngine
+from crmsync.emulators.salesforce.routes_soap import LIMIT_EXCEEDED, fault_response
 
 STAMP_RESOLUTION_MS = 1000
 
@@ -48,6 +49,7 @@ class SalesforceVendor:
         from crmsync.emulators.salesforce.routes_meta import meta_routes
         from crmsync.emulators.salesforce.routes_query import query_routes
         from crmsync.emulators.salesforce.routes_records import record_routes
+        from crmsync.emulators.salesforce.routes_soap import soap_routes
 
         token = Route("/services/oauth2/token", self.auth.token_endpoint, methods=["POST"])
         table = [
@@ -57,6 +59,7 @@ class SalesforceVendor:
             *collection_routes(self),
             *composite_routes(self),
             *record_routes(self),
+            *soap_routes(self),
         ]
         return [Dispatch(table)]
 
@@ -70,9 +73,12 @@ class SalesforceVendor:
         return error_response(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
 
     def admit(self, scope: Scope) -> Admission:
-        if not scope["path"].startswith("/services/data"):
+        if not scope["path"].startswith(("/services/data", "/services/Soap")):
             return Admission()
         if not self.budget.try_take():
+            if scope["path"].startswith("/services/Soap"):
+                rejection = fault_response("sf:REQUEST_LIMIT_EXCEEDED", LIMIT_EXCEEDED)
+                return Admission(rejection=rejection, headers=self._limit_headers())
             return Admission(rejection=self.rate_limited_response(None), headers=self._limit_headers())
         return Admission(headers=self._limit_headers())
 

@@ -56,8 +56,9 @@ class SalesforceUser:
     """Creates, edits, deletes, finds, merges and relates records the way a Salesforce user's tools do.
 
     Objects are Salesforce names (`Contact`) or canonical kinds (`contact`). Salesforce has no REST merge
-    (merges run in the UI or over SOAP `merge()`), so `merge` uses the emulator's `/_emulator/merge`, which
-    performs the same merge: children re-parented, victims deleted with `MasterRecordId` set.
+    (merges run in the UI or over SOAP `merge()`, which crmsync's connector calls), so `merge` uses the
+    emulator's `/_emulator/merge`, the same merge a person makes: children re-parented, victims deleted with
+    `MasterRecordId` set.
     """
 
     vendor: Final = "salesforce"
