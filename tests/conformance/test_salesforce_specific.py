@@ -133,3 +133,20 @@ async def test_merge_refusals_are_per_request_and_an_expired_session_is_renewed(
     # One call was refused for the expired session (a SOAP fault), the next, with a new session, answered.
     soap = (await client.get("/_emulator/stats")).json()["operations"]["soap.merge"]
     assert soap["calls"] == 2 and soap["statuses"] == {"500": 1, "200": 1}
+
+
+async def test_a_connection_that_does_not_merge_refuses_merges_alone(
+    env: tuple[SalesforceConnector, httpx.AsyncClient],
+) -> None:
+    connector, _ = env
+    kept, gone = await connector.apply("Contact", [create("k", LastName="Kept"), create("g", LastName="Gone")])
+    assert kept.id and gone.id
+    connector.settings = connector.settings.model_copy(update={"merges": False})
+    assert not connector.merges("Contact")
+    merged, edited = await connector.apply(
+        "Contact",
+        [WriteOp("merge", "m", id=gone.id, into=kept.id), WriteOp("update", "u", id=kept.id, fields={"Title": "Dr"})],
+    )
+    assert not merged.ok and merged.error is not None and merged.error.code == "MERGE_DISABLED"
+    assert merged.error.classification == "invalid" and edited.ok
+    assert isinstance((await connector.fetch("Contact", [gone.id]))[0], RemoteRecord)

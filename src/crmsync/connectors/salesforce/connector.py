@@ -267,8 +267,13 @@ class SalesforceConnector:
         merges = [op for op in ops if op.kind == "merge"]
         context = self._ctx(object, "apply")
         written = iter(await self.writer.apply(object, writes, context=context) if writes else [])
-        provider = self.auth.provider
-        merged = iter(await soap_merge.merge(self.api, provider, object, merges, context=context) if merges else [])
+        merged = iter(
+            await soap_merge.merge(
+                self.api, self.auth.provider, object, merges, context=context, allowed=self.settings.merges
+            )
+            if merges
+            else []
+        )
         return [next(merged) if op.kind == "merge" else next(written) for op in ops]
 
     def merges(self, object: str) -> bool:

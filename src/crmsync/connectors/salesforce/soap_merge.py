@@ -32,13 +32,20 @@ _NS = {"soapenv": _ENV, "p": _PARTNER}
 
 
 async def merge(
-    api: SalesforceApi, auth: TokenProvider, object: str, ops: Sequence[WriteOp], *, context: str
+    api: SalesforceApi,
+    auth: TokenProvider,
+    object: str,
+    ops: Sequence[WriteOp],
+    *,
+    context: str,
+    allowed: bool = True,
 ) -> list[WriteResult]:
-    """One result per op, in order (ops that cannot be sent are refused without a call)."""
+    """One result per op, in order (ops that cannot be sent are refused without a call; all of them when the
+    connection does not allow merges)."""
     results: dict[int, WriteResult] = {}
     sendable: list[tuple[int, WriteOp]] = []
     for index, op in enumerate(ops):
-        refusal = _refusal(api.http.connection, object, op)
+        refusal = _refusal(api.http.connection, object, op, allowed)
         if refusal is None:
             sendable.append((index, op))
         else:
@@ -53,11 +60,13 @@ async def merge(
     return [results[index] for index in range(len(ops))]
 
 
-def _refusal(connection: str, object: str, op: WriteOp) -> WriteResult | None:
+def _refusal(connection: str, object: str, op: WriteOp, allowed: bool) -> WriteResult | None:
     def refused(code: str, message: str) -> WriteResult:
         text = f"{connection}: {object} {op.id or op.ref}: {message}"
         return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text))
 
+    if not allowed:
+        return refused("MERGE_DISABLED", "this connection does not merge (`merges: false`)")
     if object not in MERGEABLE:
         return refused("MERGE_UNSUPPORTED", f"Salesforce merges {', '.join(sorted(MERGEABLE))} only")
     if not op.id or not op.into:
