@@ -107,6 +107,7 @@ class Scheduler:
         next_scan = next_poll if self.link_scan_interval_s > 0 else float("inf")
         retry_at = float("inf")  # a hints pass after a failure, or when a paused connection may be tried again
         poll: asyncio.Task[float | None] | None = None
+        scanning = False  # the poll under way scans links
         try:
             while not self._stopping:
                 deadline = min(retry_at, next_poll if poll is None else float("inf"))
@@ -121,16 +122,19 @@ class Scheduler:
                     poll = None
                     # A poll that could not run (busy, failed) is tried again soon; otherwise at the interval.
                     next_poll = now + (poll_retry if poll_retry is not None else self.poll_interval_s)
+                    if poll_retry is not None and scanning:
+                        next_scan = now  # its scan is still owed: the poll tried again scans
                     retry_at = min(retry_at, self.breaker.next_resume())
                 if poll is None and now >= next_poll:
                     # Now and then the poll is a sweep: everything read again, the net under lost cursors and hints.
                     sweep = now >= next_sweep
                     if sweep:
                         next_sweep = now + self.sweep_interval_s
-                    scan = not sweep and now >= next_scan
-                    if scan or sweep:  # a sweep reads every record with its links
+                    scanning = not sweep and now >= next_scan
+                    if scanning or sweep:  # a sweep reads every record with its links
                         next_scan = now + self.link_scan_interval_s
-                    poll = asyncio.create_task(self._pass("sweep" if sweep else "poll", scan=scan), name="crmsync-poll")
+                    trigger: Trigger = "sweep" if sweep else "poll"
+                    poll = asyncio.create_task(self._pass(trigger, scan=scanning), name="crmsync-poll")
                     poll.add_done_callback(lambda _: self._wake.set())
                     continue
                 if self._hinted or now >= retry_at:

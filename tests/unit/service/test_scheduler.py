@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+import pytest
+
 from crmsync.connectors.http import probed
 from crmsync.engine.report import RunReport
+from crmsync.engine.runlock import RunInProgressError
 from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.service import scheduler as scheduler_module
 from crmsync.service.breaker import ConnectionBreaker
 from crmsync.service.metrics import ServiceMetrics
 from crmsync.service.scheduler import Scheduler
@@ -93,6 +97,32 @@ async def test_no_poll_scans_links_when_its_interval_is_zero() -> None:
     scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, link_scan_interval_s=0)
     await run_until(scheduler, runner.fifth)
     assert not any(options.scan_links for options in runner.runs)
+
+
+class _BusyOnceRunner(_Runner):
+    """The first run finds another process holding the run lease; `scanned` is set once a run scanned links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scanned = asyncio.Event()
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        if not self.runs:
+            assert options is not None
+            self.runs.append(options)
+            raise RunInProgressError("a crmsync sync holds the run lease")
+        report = await super().run(options)
+        if self.runs[-1].scan_links:
+            self.scanned.set()
+        return report
+
+
+async def test_a_scan_owed_by_a_poll_that_could_not_run_is_made_by_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_module, "BUSY_RETRY_S", 0.01)
+    runner = _BusyOnceRunner()
+    scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, link_scan_interval_s=3600)
+    await run_until(scheduler, runner.scanned)
+    assert [options.scan_links for options in runner.runs[:2]] == [True, True]
 
 
 class _ProbeRunner:
