@@ -90,6 +90,7 @@ connections:
     org_id: {sf_org_id}                  # outbound messages must come from this org...
     webhook_token: {{file: {secrets}/salesforce_webhook_token}}   # ...to /webhooks/salesforce?token=<this>
     # external_id_fields: {{Contact: Crmsync_Id__c, Account: Crmsync_Id__c}}   # an admin makes them (see `check`)
+    # merges: false                   # merges made elsewhere: delete here by policy, not Salesforce's merge()
 
   hubspot:
     vendor: hubspot
@@ -97,6 +98,7 @@ connections:
     access_token: {{file: {secrets}/hubspot_access_token}}   # a private-app token (pat-...)
     tier: professional                  # sizes the rate limits
     webhook_secret: {{file: {secrets}/hubspot_webhook_secret}}   # the app's client secret (signs webhooks)
+    # scan_links: false               # moved associations change no stamp: a sync reads them all (README)
 
   dynamics:
     vendor: dynamics
