@@ -105,6 +105,7 @@ async def test_a_contact_moved_to_another_company_is_seen_by_read_links_only(cli
     assert (await read(hs, cursor))[0] == []  # the incremental read does not see the move
     assert hs.unstamped_links("contacts") and hs.unstamped_links("deals")
     assert not hs.unstamped_links("companies")  # no links
+    assert not hs.unstamped_links("tasks")  # engagements are many and seldom move: scanned only when listed
     await client.delete("/_emulator/stats")
     found = await hs.read_links("contacts", [grace, alone, "999999"], ["company"])
     assert found == {grace: {"company": (new,)}, alone: {"company": ()}, "999999": {"company": ()}}
@@ -113,9 +114,14 @@ async def test_a_contact_moved_to_another_company_is_seen_by_read_links_only(cli
     assert hs.link_scan_size("contacts") == 1000
 
 
-async def test_the_link_scan_can_be_turned_off(client: httpx.AsyncClient) -> None:
-    settings = HubSpotSettings(
-        base_url=BASE, access_token=SecretStr(HubSpotConfig().private_app_token), scan_links=False
-    )
-    hs = HubSpotConnector(settings, connection="hs-conformance", client=client, sleep=no_sleep)
-    assert not hs.unstamped_links("contacts")
+async def test_the_link_scan_covers_the_listed_objects(client: httpx.AsyncClient) -> None:
+    token = SecretStr(HubSpotConfig().private_app_token)
+
+    def scanning(objects: list[str]) -> HubSpotConnector:
+        settings = HubSpotSettings(base_url=BASE, access_token=token, scan_links=tuple(objects))
+        return HubSpotConnector(settings, connection="hs-conformance", client=client, sleep=no_sleep)
+
+    assert not scanning([]).unstamped_links("contacts")
+    assert scanning(["tasks"]).unstamped_links("tasks") and not scanning(["tasks"]).unstamped_links("contacts")
+    with pytest.raises(ValueError, match="cannot scan the links of companies, leads"):
+        scanning(["companies", "leads"])

@@ -98,7 +98,7 @@ connections:
     access_token: {{file: {secrets}/hubspot_access_token}}   # a private-app token (pat-...)
     tier: professional                  # sizes the rate limits
     webhook_secret: {{file: {secrets}/hubspot_webhook_secret}}   # the app's client secret (signs webhooks)
-    # scan_links: false               # moved associations change no stamp: a sync reads them all (README)
+    # scan_links: [contacts, deals]   # associations change no stamp: a sync reads these objects' (README)
 
   dynamics:
     vendor: dynamics

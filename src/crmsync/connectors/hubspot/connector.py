@@ -130,7 +130,7 @@ class HubSpotConnector:
     def unstamped_links(self, object: str) -> bool:
         """Associations change without touching a record's modification property (S15 by polling)."""
         info = OBJECT_INFO.get(object)
-        return info is not None and bool(info.links) and self.settings.read_links and self.settings.scan_links
+        return info is not None and bool(info.links) and self.settings.read_links and object in self.settings.scan_links
 
     def link_scan_size(self, object: str) -> int:
         """The v4 association batch read takes up to 1,000 inputs."""

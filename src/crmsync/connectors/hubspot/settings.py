@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Tier = Literal["free", "starter", "professional", "enterprise", "api-pack"]
 
@@ -56,15 +56,26 @@ class HubSpotSettings(BaseModel):
     )
     lookback_s: float = Field(default=5.0, ge=0, description="re-read this far behind the cursor (search lag)")
     read_links: bool = Field(default=True, description="read associations into RemoteRecord.links")
-    scan_links: bool = Field(
-        default=True,
-        description="after an incremental read, read the associations of every synced record (one call per "
-        "association_batch_size records and role): HubSpot leaves lastmodifieddate alone when only they change",
+    scan_links: tuple[str, ...] = Field(
+        default=("contacts", "deals"),
+        description="objects whose associations an incremental read also reads for every synced record (one call "
+        "per association_batch_size records and role): HubSpot leaves lastmodifieddate alone when only they "
+        "change. Engagements are many and seldom move, so they are left to full syncs and the association "
+        "webhook unless listed; [] turns the scan off",
     )
     read_deletes: bool = Field(default=True, description="list archived records for tombstones on incremental reads")
     webhook_secret: SecretStr | None = Field(
         default=None, description="the app's client secret webhooks are signed with (default: client_secret)"
     )
+
+    @field_validator("scan_links")
+    @classmethod
+    def _scannable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in OBJECTS or name == "companies"]
+        if unknown:
+            known = ", ".join(name for name in OBJECTS if name != "companies")
+            raise ValueError(f"cannot scan the links of {', '.join(unknown)}; objects with links: {known}")
+        return value
 
     @model_validator(mode="after")
     def _one_auth_method(self) -> HubSpotSettings:
