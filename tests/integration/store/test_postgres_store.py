@@ -51,6 +51,7 @@ from tests.unit.store.test_repositories import (  # noqa: F401
     test_golden_records_put_many_writes_a_batch_and_refuses_it_whole_when_one_is_stale,
     test_identity_map_links_looks_up_both_ways_and_unlinks,
     test_identity_map_repoints_links_on_a_merge,
+    test_linked_values_pages_a_connections_links_with_their_shadows_link_fields,
     test_shadow_round_trips_values_and_hashes_them,
     test_sync_errors_count_repeats_and_clear,
     test_sync_errors_follow_records_that_leave_a_crm_or_a_canonical_record,

@@ -62,6 +62,29 @@ async def test_identity_map_repoints_links_on_a_merge(store: Store) -> None:
         assert await tx.links.canonical_id("sf", "Contact", "003B") == "third"
 
 
+async def test_linked_values_pages_a_connections_links_with_their_shadows_link_fields(store: Store) -> None:
+    """The link scan's page: by remote id, only records with a shadow there, only the named fields, as text."""
+    async with store.begin() as tx:
+        await tx.links.link_many(
+            [Link(f"c{n}", "contact", "hs", "contacts", f"r{n}") for n in range(1, 5)]
+            + [Link("c1", "contact", "sf", "Contact", "003A"), Link("d1", "deal", "hs", "deals", "r0")]
+        )
+        await tx.shadows.put_many(
+            [
+                Shadow("c1", "hs", {"@company": "K1", "email": "a@x.io"}),
+                Shadow("c2", "hs", {"@company": None}),
+                Shadow("c3", "hs", {"email": "c@x.io"}),  # no link field: blank
+                Shadow("c4", "sf", {"@company": "K9"}),  # a shadow of another connection only
+                Shadow("c1", "sf", {"@company": "K7"}),
+            ]
+        )
+    async with store.read() as tx:
+        first = await tx.shadows.linked_values("hs", "contacts", ["@company"], after="", limit=2)
+        rest = await tx.shadows.linked_values("hs", "contacts", ["@company"], after=first[-1][0], limit=2)
+    assert first == [("r1", "c1", {"@company": "K1"}), ("r2", "c2", {"@company": None})]
+    assert rest == [("r3", "c3", {"@company": None})]  # r4 has no HubSpot shadow; deals and Salesforce are apart
+
+
 async def test_shadow_round_trips_values_and_hashes_them(store: Store, clock: FakeClock) -> None:
     fields: dict[str, CanonicalValue] = {
         "email": "a@x.io",
