@@ -287,11 +287,6 @@ class UnstampedLinks(Protocol):
         ...
 
 
-def scans_links(connector: object, object: str) -> bool:
-    """Whether the engine must scan `object`'s links in this connector after an incremental read."""
-    return isinstance(connector, UnstampedLinks) and connector.unstamped_links(object)
-
-
 class WebhookDecoder(Protocol):
     """Verifies and decodes one vendor's change notifications."""
 

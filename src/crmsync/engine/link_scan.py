@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from crmsync.connectors.base import RemoteRecord, Tombstone, UnstampedLinks, scans_links
+from crmsync.connectors.base import RemoteRecord, Tombstone, UnstampedLinks
 from crmsync.engine.context import SyncContext
 from crmsync.engine.ingest import CHUNK, ingest_page
 from crmsync.engine.ingest_types import PageOutcome
@@ -34,7 +34,7 @@ async def scan_links(ctx: SyncContext, kind: ObjectKind, connection: str) -> Pag
     object_name = ctx.object_name(connection, kind)
     roles = LINK_ROLES[kind]
     total = PageOutcome()
-    if not roles or not scans_links(connector, object_name) or not isinstance(connector, UnstampedLinks):
+    if not roles or not isinstance(connector, UnstampedLinks) or not connector.unstamped_links(object_name):
         return total
     names = [link_field(role) for role in roles]
     size = connector.link_scan_size(object_name)

@@ -31,12 +31,13 @@ async def run_until(scheduler: Scheduler, event: asyncio.Event) -> None:
 
 
 class _Runner:
-    """Records each run's options; `swept` is set once a full run came."""
+    """Records each run's options; `swept` is set once a full run came, `scanned_twice` once two scanned links."""
 
     def __init__(self) -> None:
         self.runs: list[RunOptions] = []
         self.swept = asyncio.Event()
         self.fifth = asyncio.Event()
+        self.scanned_twice = asyncio.Event()
 
     async def run(self, options: RunOptions | None = None) -> RunReport:
         assert options is not None
@@ -45,6 +46,8 @@ class _Runner:
             self.swept.set()
         if len(self.runs) >= 5:
             self.fifth.set()
+        if sum(o.scan_links for o in self.runs) >= 2:
+            self.scanned_twice.set()
         await asyncio.sleep(0)
         return RunReport()
 
@@ -67,22 +70,8 @@ async def test_no_sweep_when_its_interval_is_zero() -> None:
     assert not any(options.full for options in runner.runs)
 
 
-class _ScanRunner(_Runner):
-    """Sets `scanned_twice` once two runs scanned links."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scanned_twice = asyncio.Event()
-
-    async def run(self, options: RunOptions | None = None) -> RunReport:
-        report = await super().run(options)
-        if sum(o.scan_links for o in self.runs) >= 2:
-            self.scanned_twice.set()
-        return report
-
-
 async def test_a_poll_scans_links_now_and_then_starting_with_the_first() -> None:
-    runner = _ScanRunner()
+    runner = _Runner()
     scheduler = Scheduler(
         cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0, link_scan_interval_s=0.05
     )
@@ -100,20 +89,12 @@ async def test_no_poll_scans_links_when_its_interval_is_zero() -> None:
 
 
 class _BusyOnceRunner(_Runner):
-    """The first run finds another process holding the run lease; `scanned` is set once a run scanned links."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scanned = asyncio.Event()
+    """The first run finds another process holding the run lease."""
 
     async def run(self, options: RunOptions | None = None) -> RunReport:
-        if not self.runs:
-            assert options is not None
-            self.runs.append(options)
-            raise RunInProgressError("a crmsync sync holds the run lease")
         report = await super().run(options)
-        if self.runs[-1].scan_links:
-            self.scanned.set()
+        if len(self.runs) == 1:
+            raise RunInProgressError("a crmsync sync holds the run lease")
         return report
 
 
@@ -121,7 +102,7 @@ async def test_a_scan_owed_by_a_poll_that_could_not_run_is_made_by_the_next(monk
     monkeypatch.setattr(scheduler_module, "BUSY_RETRY_S", 0.01)
     runner = _BusyOnceRunner()
     scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, link_scan_interval_s=3600)
-    await run_until(scheduler, runner.scanned)
+    await run_until(scheduler, runner.scanned_twice)
     assert [options.scan_links for options in runner.runs[:2]] == [True, True]
 
 

@@ -108,7 +108,7 @@ async def _call(
             raise AuthError(f"{where}: Salesforce refused the session after a refresh ({message})")
         if code == "REQUEST_LIMIT_EXCEEDED":
             raise QuotaExhaustedError(f"{where}: {message}")
-        if response.status_code != 500 or code in ("", "UNKNOWN_EXCEPTION", "Server"):
+        if code in ("", "UNKNOWN_EXCEPTION", "Server"):  # Salesforce itself failed: try again later
             raise TransientError(f"{where}: {message}")
         raise VendorResponseError(f"{where}: Salesforce refused the merge call: {code}: {message}")
 
