@@ -64,6 +64,10 @@ class ReadAhead(Generic[T]):
         """Whether `next()` returns at once (an item, the end, or the producer's error is queued)."""
         return bool(self._queued)
 
+    def peek(self) -> T | None:
+        """The next item if one is queued, left in the queue (None: nothing queued, the end, or an error)."""
+        return self._queued[0][0] if self._queued else None
+
     async def next(self) -> T | None:
         """The next item, or None at the end."""
         async with self._changed:

@@ -44,8 +44,11 @@ from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
 from crmsync.store import Store
 
-READ_AHEAD = 2
-"""Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7)."""
+READ_AHEAD = 1
+"""Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7), and more
+while they hold fewer than two chunks of records (HubSpot's pages of 100). A CRM serves a page in a fraction of
+the time the engine takes to store it, so one large page ahead (Dataverse's 5,000) is enough: two, with the
+page being read, held 20,000 records at once and set the engine's peak memory."""
 STATISTICS_AFTER = 5_000
 """Records read, or written, in one kind's pass after which the state tables' statistics are refreshed: a
 first sync grows them from nothing, and plans made for the empty tables scan them whole."""
@@ -308,31 +311,18 @@ class SyncRunner:
             aclosing(mapper),
             read_ahead(handed_over(pages, mapper), READ_AHEAD, weight=_records_in, budget=2 * CHUNK) as ahead,
         ):
-            following: PageInMapping | None = None
-            ended = False
-            while following is not None or not ended:
-                if following is None:
-                    with ctx.report.timed("read"):  # only the time spent waiting for a page counts
-                        following = await ahead.next()
-                    if following is None:
-                        return done
-                batch, following = [following], None
-                failed: Exception | None = None
+            while True:
+                with ctx.report.timed("read"):  # only the time spent waiting for a page counts
+                    first = await ahead.next()
+                if first is None:
+                    return done
+                batch = [first]
                 # Pages already read join one transaction: a transaction (its lookups and its commit) per
-                # 100-record page made HubSpot's records cost more than Salesforce's and Dataverse's.
-                while ahead.ready():
-                    try:
-                        page = await ahead.next()
-                    except Exception as exc:  # the read failed: store what was read before it, then raise
-                        failed = exc
-                        break
-                    if page is None:
-                        ended = True
-                    elif _joins([taken.page for taken in batch], page.page):
-                        batch.append(page)
-                        continue
-                    following = page
-                    break
+                # 100-record page made HubSpot's records cost more than Salesforce's and Dataverse's. A page
+                # that does not join stays queued, so no more than the read-ahead's pages are held at once.
+                while (page := ahead.peek()) is not None and _joins([taken.page for taken in batch], page.page):
+                    batch.append(page)
+                    await ahead.next()
                 upserts = [record for taken in batch for record in taken.page.upserts]
                 last = batch[-1].page
                 outcome = await ingest_page(
@@ -347,9 +337,6 @@ class SyncRunner:
                 done += outcome.seen
                 _count(ctx.report, kind, connection, outcome)
                 self.progress(Progress(kind, connection, "read", done))
-                if failed is not None:
-                    raise failed
-        return done
 
     async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str, limit: int = REFETCH_CLAIM) -> int:
         """Records queued for another read (children that awaited a parent, merge survivors, webhook hints)."""

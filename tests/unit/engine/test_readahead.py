@@ -86,3 +86,28 @@ async def test_ready_says_whether_next_would_wait() -> None:
         assert ahead.ready()  # the end is queued too
         assert await ahead.next() is None
         assert not ahead.ready()
+
+
+async def test_peek_shows_the_next_item_and_leaves_it_queued() -> None:
+    produced: list[int] = []
+    async with read_ahead(_numbers(2, produced), 1) as ahead:
+        assert await ahead.next() == 0
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert ahead.peek() == 1
+        assert await ahead.next() == 1
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert ahead.ready()
+        assert ahead.peek() is None  # the end is queued: no item to show
+        assert await ahead.next() is None
+
+
+async def test_peek_shows_no_item_where_the_producer_failed() -> None:
+    async with read_ahead(_numbers(3, [], fail_at=1), 1) as ahead:
+        assert await ahead.next() == 0
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert ahead.ready() and ahead.peek() is None
+        with pytest.raises(RuntimeError, match="page 1 failed"):
+            await ahead.next()
