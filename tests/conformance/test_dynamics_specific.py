@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from crmsync.connectors.base import RemoteRecord, WriteOp
 from crmsync.connectors.dynamics import TABLES, DynamicsConnector, DynamicsSettings, DynamicsWebhookDecoder
 from crmsync.emulators.dynamics import CustomColumn, DynamicsConfig, create_app
+from crmsync.errors import ConfigError
 
 BASE = "https://dv.conformance"
 EXT = "new_crmsyncid"
@@ -201,3 +202,25 @@ async def test_a_create_with_a_status_of_another_state_names_the_default_state(e
     assert not account.ok and account.error is not None
     # Regression: the emulator named every default state "Open"; an account's is AccountState.Active.
     assert account.error.message == "2 is not a valid status code for state code AccountState.Active on account."
+
+
+async def test_a_read_of_a_missing_external_id_column_says_how_to_make_it() -> None:
+    config = DynamicsConfig()  # no custom columns: `crmsync check --fix` has not run
+    settings = DynamicsSettings(
+        org_url=BASE,
+        authority=BASE,
+        tenant_id=config.tenant_id,
+        client_id=config.client_id,
+        client_secret=SecretStr(config.client_secret),
+        external_ids={"contact": EXT},
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(config)), base_url=BASE) as client:
+        connector = DynamicsConnector(settings, connection="dv-conf", client=client)
+        with pytest.raises(ConfigError, match=r"no new_crmsyncid column .* `crmsync check --fix` creates it"):
+            [page async for page in connector.changes("contact", None, fields=["lastname", EXT])]
+        with pytest.raises(ConfigError, match=r"no new_crmsyncid column"):
+            await connector.fetch("contact", ["00000000-0000-0000-0000-000000000001"], fields=["lastname", EXT])
+        # Other refused queries are left as they are.
+        with pytest.raises(ConfigError, match="Could not find a property named 'nosuchcolumn'") as refused:
+            [page async for page in connector.changes("contact", None, fields=["nosuchcolumn"])]
+        assert "check --fix" not in str(refused.value)

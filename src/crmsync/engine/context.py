@@ -54,6 +54,12 @@ class SyncContext:
     def external_id(self, connection: str, kind: ObjectKind) -> str | None:
         return external_id_field(self.config.connection(connection), self.object_name(connection, kind))
 
+    def read_fields(self, connection: str, kind: ObjectKind) -> tuple[str, ...]:
+        """What a read selects: the mapped fields, and the external-id field holding crmsync's id (`identify`)."""
+        mapped = self.object_map(connection, kind).read_fields
+        external = self.external_id(connection, kind)
+        return mapped if external is None or external in mapped else (*mapped, external)
+
     def unchanged_in_target(
         self,
         kind: ObjectKind,

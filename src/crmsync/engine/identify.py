@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from crmsync.connectors.base import RemoteRecord, Tombstone
 from crmsync.engine.context import SyncContext
@@ -15,6 +18,7 @@ from crmsync.engine.matching import (
     LinkDuplicate,
     LinkExisting,
     SeenRecord,
+    keyless_seed,
     match_incoming,
     uuid5_id,
 )
@@ -60,6 +64,19 @@ async def identify(
     }
     known = await _known_entities(tx, kind, sorted({k.text for k in keys.values() if k is not None}))
     taken = await tx.records.existing(sorted({uuid5_id(k.text) for k in keys.values() if k is not None}))
+    # crmsync's own ids, carried in the connection's external-id field by the records crmsync created there,
+    # and each record's keyless id: with them a state started afresh (lost, or restored from a backup)
+    # finds the canonical records again instead of creating every unkeyed record once more.
+    external = ctx.external_id(connection, kind)
+    carried = {item.record.id: cid for item in unlinked if (cid := carried_id(item.record.fields, external))}
+    own = {item.record.id: uuid5_id(keyless_seed(kind, connection, item.record.id)) for item in unlinked}
+    claimants = sorted(set(carried.values()) | set(own.values()))
+    live = await tx.records.live(kind, claimants)
+    stored = await tx.records.existing(sorted(set(carried.values())))
+    here = {cid: found[0].remote_id for cid, found in (await tx.links.links_of(sorted(live), connection)).items()}
+
+    def find_key(key: MatchKey) -> KnownEntity | None:
+        return claimed.get(key.text) or known.get(key.text)
 
     for item in incoming:
         record = item.record
@@ -87,13 +104,24 @@ async def identify(
         }
         seen = SeenRecord(connection, kind, record.id, item.fields, item.parents, None, record.modified_at)
         key = keys[record.id]
-
-        def find(key: MatchKey) -> KnownEntity | None:
-            return claimed.get(key.text) or known.get(key.text)
+        reclaimed = next(
+            (cid for cid in (carried.get(record.id), own[record.id]) if cid in live and cid not in here), None
+        )
+        if reclaimed is not None:
+            # The counterpart of a canonical record this connection has no record of: crmsync created it here
+            # (it carries crmsync's id), or its counterparts elsewhere carry the id crmsync gave it.
+            here[reclaimed] = record.id
+            outcome.linked += 1
+            new_links.append(Link(reclaimed, kind, connection, object_name, record.id))
+            if key is not None and find_key(key) is None:
+                new_keys[key.text] = reclaimed
+                claimed[key.text] = KnownEntity(reclaimed, {connection: record.id})
+            ids[record.id] = reclaimed
+            continue
 
         decision = match_incoming(
             seen,
-            find,
+            find_key,
             {kind: specs},
             resolve_parent=partial(_known_parent, parent_ids),
             id_taken=lambda candidate: candidate in taken or candidate in new_keys.values(),
@@ -123,11 +151,17 @@ async def identify(
             outcome.linked += 1
         else:
             assert isinstance(decision, CreateEntity)
+            wanted = carried.get(record.id)
+            if wanted is not None and wanted not in stored and wanted not in here and wanted not in new_keys.values():
+                # Created by crmsync from a canonical record this state has not met (yet): it keeps that id,
+                # so the record it was created from finds it again by its own keyless id or its key.
+                decision = replace(decision, canonical_id=wanted)
             canonical_id = decision.canonical_id
             outcome.created += 1
             if decision.key is not None:
                 new_keys[decision.key.text] = canonical_id
         new_links.append(Link(canonical_id, kind, connection, object_name, record.id))
+        here.setdefault(canonical_id, record.id)
         if key is not None:
             before = claimed.get(key.text) or known.get(key.text)
             members = dict(before.members) if before is not None else {}
@@ -193,6 +227,17 @@ async def _absorb(
         await tx.jobs.enqueue(delete_job(kind, connection, absorbed[merged_id], tombstone))
 
 
+def carried_id(fields: Mapping[str, Any], external: str | None) -> str | None:
+    """The canonical id a record carries in its external-id field, when it is one crmsync could have written."""
+    value = fields.get(external) if external else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return value if str(uuid.UUID(value)) == value else None
+    except ValueError:
+        return None
+
+
 def _known_parent(known: Mapping[tuple[str, str], str], connection: str, role: str, remote_id: str) -> str | None:
     return known.get((role, remote_id))
 
@@ -206,4 +251,4 @@ def _ids(item: Incoming, role: str) -> tuple[str, ...] | None:
     return ()
 
 
-__all__ = ["identify"]
+__all__ = ["carried_id", "identify"]

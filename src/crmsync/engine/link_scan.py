@@ -106,7 +106,7 @@ async def _read_again(ctx: SyncContext, kind: ObjectKind, connection: str, remot
     connector = ctx.connectors[connection]
     object_map = ctx.object_map(connection, kind)
     with ctx.report.timed("read"):
-        found = await connector.fetch(object_map.object, remote_ids, fields=list(object_map.read_fields))
+        found = await connector.fetch(object_map.object, remote_ids, fields=list(ctx.read_fields(connection, kind)))
     upserts = [record for record in found if isinstance(record, RemoteRecord)]
     tombstones = [record for record in found if isinstance(record, Tombstone)]
     return await ingest_page(ctx, kind, connection, upserts, tombstones, None)

@@ -215,9 +215,14 @@ def _entity(
     return PlannedEntity(new_id(key.text), kind, key, tuple(members))
 
 
-def _keyless_seed(record: SeenRecord) -> str:
+def keyless_seed(kind: ObjectKind, connection: str, remote_id: str) -> str:
+    """What the id of a record with no match key derives from: its own identity in its connection."""
     # '~' keeps these seeds apart from key texts ("kind/spec/..."), whatever a spec is called.
-    return f"~{record.kind}/{record.connection}/{record.remote_id}"
+    return f"~{kind}/{connection}/{remote_id}"
+
+
+def _keyless_seed(record: SeenRecord) -> str:
+    return keyless_seed(record.kind, record.connection, record.remote_id)
 
 
 def key_roles(specs: Sequence[KeySpec]) -> tuple[str, ...]:
@@ -365,6 +370,7 @@ __all__ = [
     "SeenRecord",
     "age",
     "key_roles",
+    "keyless_seed",
     "match_incoming",
     "parent_ids",
     "plan_first_meeting",

@@ -305,7 +305,9 @@ class SyncRunner:
         """Ingest every page from `cursor` (None: everything); returns the records seen so far."""
         object_map = ctx.object_map(connection, kind)
         connector = self.connectors[connection]
-        pages = connector.changes(object_map.object, Cursor(cursor) if cursor else None, fields=object_map.read_fields)
+        pages = connector.changes(
+            object_map.object, Cursor(cursor) if cursor else None, fields=ctx.read_fields(connection, kind)
+        )
         mapper = PreMapper(object_map, ctx.report)
         async with (
             aclosing(mapper),
@@ -348,7 +350,7 @@ class SyncRunner:
         if not jobs:
             return 0
         ids = sorted({str(job.payload["remote_id"]) for job in jobs})
-        fields = list(ctx.object_map(connection, kind).read_fields)
+        fields = list(ctx.read_fields(connection, kind))
         with ctx.report.timed("read"):
             found = await connector.fetch(object_name, ids, fields=fields)
         upserts = [r for r in found if isinstance(r, RemoteRecord)]

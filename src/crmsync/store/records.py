@@ -91,6 +91,19 @@ class GoldenRecords:
         )
         return set(result.scalars())
 
+    async def live(self, kind: str, canonical_ids: list[str]) -> set[str]:
+        """Which of `canonical_ids` are stored records of `kind` not deleted, without reading the records."""
+        if not canonical_ids:
+            return set()
+        result = await self._db.execute(
+            sa.select(records.c.canonical_id).where(
+                among(self._db, records.c.canonical_id, canonical_ids),
+                records.c.kind == kind,
+                records.c.deleted == sa.false(),
+            )
+        )
+        return set(result.scalars())
+
     async def put(self, golden: GoldenRecord) -> GoldenRecord:
         """Store `golden`, which must carry the version it was read at (0 for a new record).
 

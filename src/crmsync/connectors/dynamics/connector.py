@@ -106,13 +106,30 @@ class DynamicsConnector:
         self, object: str, cursor: Cursor | None, *, fields: Sequence[str] | None = None
     ) -> AsyncIterator[ChangePage]:
         table = self._table(object)
-        async for page in self._reader.changes(table, cursor, fields):
-            yield page
+        try:
+            async for page in self._reader.changes(table, cursor, fields):
+                yield page
+        except ConfigError as exc:
+            raise self._missing_external_id(table, exc) from exc
 
     async def fetch(
         self, object: str, ids: Sequence[str], *, fields: Sequence[str] | None = None
     ) -> list[RemoteRecord | Tombstone]:
-        return await self._fetcher.fetch(self._table(object), ids, fields)
+        table = self._table(object)
+        try:
+            return await self._fetcher.fetch(table, ids, fields)
+        except ConfigError as exc:
+            raise self._missing_external_id(table, exc) from exc
+
+    def _missing_external_id(self, table: TableInfo, error: ConfigError) -> ConfigError:
+        """A read refused for the external-id column, which the engine selects: say how to make it."""
+        column = self.settings.external_ids.get(table.logical_name)
+        if column is None or f"'{column}'" not in str(error):
+            return error
+        return ConfigError(
+            f"{error} — the {table.logical_name} table has no {column} column to hold crmsync's id "
+            "(external_ids): `crmsync check --fix` creates it and its alternate key"
+        )
 
     async def apply(self, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         if not ops:
