@@ -126,7 +126,8 @@ objects:
       email: {{policy: {{prefer: [salesforce], unless_blank: true}}}}
       lead_source: {{direction: {{from: [salesforce]}}}}
     match: [email]
-    # filter: {{email: {{present: true}}}}   # sync only contacts that have an email address
+    # match: [email, [company, first_name, last_name]]   # people with no email: by company and name
+    # filter: {{email: {{present: true}}}}   # or sync only contacts that have an email address
     delete:
       policy: propagate                 # or ignore, or archive (with archive_field: <field>)
       mass_delete: {{share: 0.05, min: 100}}   # stop propagating deletes above 5% (and 100) in one run

@@ -156,6 +156,8 @@ async def identify(
                 # Created by crmsync from a canonical record this state has not met (yet): it keeps that id,
                 # so the record it was created from finds it again by its own keyless id or its key.
                 decision = replace(decision, canonical_id=wanted)
+            elif decision.key is None and specs:
+                outcome.keyless += 1  # nothing can match it: it is created in every other CRM
             canonical_id = decision.canonical_id
             outcome.created += 1
             if decision.key is not None:

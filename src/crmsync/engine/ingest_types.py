@@ -35,6 +35,8 @@ class PageOutcome:
     conflicts: int = 0
     waiting: int = 0
     filtered: int = 0
+    keyless: int = 0
+    """Records met for the first time with no match key: new canonical records, which nothing can match."""
     deletes: int = 0
     errors: int = 0
     unchanged: int = 0

@@ -201,6 +201,7 @@ class SyncRunner:
                 async with reading(self.store, ctx.worker, kind, connections) as gate:
                     await self._read_kind(ctx, kind, connections, gate, options)
                     await self._decide_kind(ctx, kind, options)
+                _note_keyless(ctx, kind)
             else:
                 limit = SHARED_REFETCH_CLAIM if options.shared else REFETCH_CLAIM
                 await self._refetch_kind(ctx, kind, _active(ctx, kind, options), limit)
@@ -405,6 +406,31 @@ def _joins(batch: Sequence[ChangePage], page: ChangePage) -> bool:
     return not any(record.id in seen for record in page.upserts)
 
 
+def _note_keyless(ctx: SyncContext, kind: ObjectKind) -> None:
+    """Say how many records met for the first time had no match key: they are created in every other CRM."""
+    keyless = {c: n for (k, c, what), n in ctx.report.counts.items() if k == kind and what == "keyless"}
+    if not keyless:
+        return
+    total = sum(keyless.values())
+    keys = " or ".join(spec.name for spec in ctx.match_specs(kind))
+    where = ", ".join(f"{connection} {n:,}" for connection, n in sorted(keyless.items()))
+    named = kind if total == 1 else _PLURALS[kind]
+    example = " (`crmsync init`'s example shows both)" if kind == "contact" else ""
+    ctx.report.note(
+        f"{total:,} {named} met for the first time had no {keys} to match by ({where}): each is new, and is "
+        f"created in the other CRMs. If they are there already, add a second key to objects.{kind}.match, "
+        f"or a filter{example}"
+    )
+
+
+_PLURALS: Mapping[ObjectKind, str] = {
+    "company": "companies",
+    "contact": "contacts",
+    "deal": "deals",
+    "activity": "activities",
+}
+
+
 def _count(report: RunReport, kind: ObjectKind, connection: str, outcome: PageOutcome) -> None:
     report.add(kind, connection, "read", outcome.seen)
     report.add(kind, connection, "new", outcome.created)
@@ -414,6 +440,7 @@ def _count(report: RunReport, kind: ObjectKind, connection: str, outcome: PageOu
     report.add(kind, connection, "conflicts", outcome.conflicts)
     report.add(kind, connection, "waiting", outcome.waiting)
     report.add(kind, connection, "filtered", outcome.filtered)
+    report.add(kind, connection, "keyless", outcome.keyless)
     report.add(kind, connection, "tombstones", outcome.deletes)
     report.add(kind, connection, "errors", outcome.errors)
 

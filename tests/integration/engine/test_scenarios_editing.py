@@ -75,6 +75,34 @@ async def test_s03_duplicates_inside_one_system_link_the_oldest(crm: Crm) -> Non
     assert duplicate.report.remote_id == second and first in duplicate.report.message
 
 
+async def test_records_without_a_match_key_are_counted_and_the_run_says_what_to_do(crm: Crm) -> None:
+    await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": EMAIL})
+    await crm.sb.salesforce.create("contact", {"FirstName": "Charles", "LastName": "Babbage"})
+    await crm.sb.hubspot.create("contact", {"firstname": "Charles", "lastname": "Babbage"})
+    report = await crm.sync(kinds=("contact",))
+    assert report.total("keyless") == 2 and report.total("new") == 3
+    (note,) = [n for n in report.notes if "match" in n]
+    assert note.startswith("2 contacts met for the first time had no email to match by (hubspot 1, salesforce 1)")
+    assert "add a second key to objects.contact.match, or a filter" in note
+    # Met again, they are linked: nothing more to say.
+    assert not [n for n in (await crm.sync(kinds=("contact",))).notes if "match" in n]
+
+
+async def test_a_second_match_key_meets_people_without_email_by_company_and_name(crm_factory: CrmFactory) -> None:
+    # What the note above suggests, as `crmsync init`'s example spells it.
+    crm = await crm_factory(objects_yaml="company: {}\ncontact: {match: [email, [company, first_name, last_name]]}")
+    account = await crm.sb.salesforce.create("company", {"Name": "Analytical Engines"})
+    company = await crm.sb.hubspot.create("company", {"name": "Analytical Engines"})
+    babbage = {"FirstName": "Charles", "LastName": "Babbage", "AccountId": account}
+    sf = await crm.sb.salesforce.create("contact", babbage)
+    hs = await crm.sb.hubspot.create("contact", {"firstname": "Charles", "lastname": "Babbage"})
+    await crm.sb.hubspot.associate("contact", hs, "company", company)
+    report = await crm.sync(kinds=("company", "contact"))
+    assert await crm.twin("contact", "salesforce", sf, "hubspot") == hs
+    assert report.total("keyless") == 0
+    assert (await crm.sb.salesforce.count("contact"), await crm.sb.hubspot.count("contact")) == (1, 1)
+
+
 async def test_s04_one_edit_reaches_the_others_and_writes_nothing_else(crm: Crm) -> None:
     sf, hs, dv = await _everywhere(crm)
     await crm.sb.salesforce.update("contact", sf, {"Phone": "(415) 555-0100"})
