@@ -31,6 +31,10 @@ class AuthError(FatalError):
     """The connection's credentials were refused (also after one refresh)."""
 
 
+class CredentialsRefusedError(AuthError):
+    """The CRM refused the connection's credentials themselves: nothing of that connection works until fixed."""
+
+
 class ConfigError(FatalError):
     """The configuration is wrong: a missing setting, an unknown object or field."""
 

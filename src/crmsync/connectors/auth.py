@@ -19,10 +19,12 @@ class IssuedToken:
 class StaticToken:
     """A token that never expires (HubSpot private-app tokens)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, setting: str = "access_token") -> None:
         if not token:
-            raise AuthError("an empty access token was configured")
+            raise AuthError(f"an empty {setting} was configured")
         self._token = token
+        self.setting = setting
+        """The connection setting the token came from: a refused one is named, not refreshed."""
 
     async def token(self) -> str:
         return self._token

@@ -21,8 +21,15 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
+from crmsync.connectors.auth import StaticToken
 from crmsync.connectors.limits import Priority, RateLimiter
-from crmsync.errors import AuthError, CrmSyncError, RetryableError, TransientError, VendorResponseError
+from crmsync.errors import (
+    CredentialsRefusedError,
+    CrmSyncError,
+    RetryableError,
+    TransientError,
+    VendorResponseError,
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -244,8 +251,13 @@ class VendorHttp:
         while True:
             response, sent_token = await self._send_limited(method, path, context, params, body, headers, priority)
             if response.status_code == 401 and self.auth is not None and 401 not in accept:
+                if isinstance(self.auth, StaticToken):
+                    raise CredentialsRefusedError(
+                        f"{self.connection}: {context}: the CRM refused the credentials: the token in the "
+                        f"connection's {self.auth.setting}, used as it is (nothing to refresh) ({_short(response)})"
+                    )
                 if refreshed:
-                    raise AuthError(
+                    raise CredentialsRefusedError(
                         f"{self.connection}: {context}: the CRM refused the credentials after a token refresh "
                         f"({_short(response)})"
                     )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from crmsync.errors import AuthError, QuotaExhaustedError, RetryableError
+from crmsync.errors import AuthError, CredentialsRefusedError, QuotaExhaustedError, RetryableError
 from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue
 
@@ -80,8 +80,9 @@ class RunReport:
         `causes` keeps why, by the error's class: `auth`, `quota`, `unavailable` or `error`.
         A connection unavailable (down, or throttling past its retries) is given up for the rest of the run:
         each later kind would spend the whole retry budget on it again (about 17 s of backoff a request) to
-        learn the same. A refusal is not: it costs one request to learn, and may concern one object only (a
-        HubSpot app without the deals scope answers 403 for deals alone).
+        learn the same. So is one whose credentials were refused, or every later kind would fail alike. Another
+        refusal is not: it costs one request to learn, and may concern one object only (a HubSpot app without
+        the deals scope answers 403 for deals alone).
         """
         self.failures.append(f"{stage} {kind} {connection}: {error}")
         self.add(kind, connection, f"{stage}_failed")
@@ -89,9 +90,14 @@ class RunReport:
             return
         cause = failure_cause(error)
         self.causes.setdefault(connection, cause)
-        if cause in GIVE_UP and connection not in self.given_up:
+        if connection in self.given_up:
+            return
+        if cause in GIVE_UP:
             self.given_up.add(connection)
             self.note(f"{connection} is {GIVE_UP[cause]}: left alone for the rest of this run")
+        elif isinstance(error, CredentialsRefusedError):  # refused for every object alike, unlike a missing scope
+            self.given_up.add(connection)
+            self.note(f"{connection} refused its credentials: left alone for the rest of this run")
 
     def summary(self, whats: tuple[str, ...]) -> str:
         """`read 12, created 3, …` for these counters, then the failures (one line, for logs)."""

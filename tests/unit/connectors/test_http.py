@@ -20,6 +20,7 @@ from crmsync.connectors.http import (
 from crmsync.connectors.limits import LimitSignal, RateLimiter
 from crmsync.errors import (
     AuthError,
+    CredentialsRefusedError,
     CrmSyncError,
     InvalidRecordError,
     RateLimitedError,
@@ -228,14 +229,15 @@ async def test_second_401_is_a_fatal_auth_error_naming_the_connection() -> None:
     assert issuer.count == 2
 
 
-async def test_static_token_refused_twice_is_an_auth_error_without_the_token() -> None:
+async def test_a_refused_static_token_is_an_auth_error_naming_its_setting_not_the_token() -> None:
     handler, seen = scripted(httpx.Response(401, json={}))
-    http, _, client = make_http(handler, auth=StaticToken("pat-very-secret"))
+    http, _, client = make_http(handler, auth=StaticToken("pat-very-secret", setting="session_id"))
     async with client:
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(CredentialsRefusedError) as caught:
             await http.request("GET", "/x", context="x")
     assert "pat-very-secret" not in str(caught.value)
-    assert len(seen) == 2
+    assert "the token in the connection's session_id, used as it is" in str(caught.value)
+    assert len(seen) == 1  # nothing to refresh: asking again would be refused alike
 
 
 async def test_concurrent_401s_cause_one_refresh() -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from crmsync.engine.report import RunReport
-from crmsync.errors import AuthError, ConfigError, QuotaExhaustedError, RateLimitedError, TransientError
+from crmsync.errors import (
+    AuthError,
+    ConfigError,
+    CredentialsRefusedError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    TransientError,
+)
 
 
 @pytest.mark.parametrize("error", [TransientError("dv: 503"), RateLimitedError("hs: 429", retry_after=10.0)])
@@ -16,6 +23,14 @@ def test_an_unavailable_crm_is_given_up_once_with_a_note(error: Exception) -> No
     assert report.given_up == {"dv"} and report.causes == {"dv": "unavailable"}
     assert report.notes == ["dv is unavailable (down or throttling): left alone for the rest of this run"]
     assert len(report.failures) == 2 and report.failed_connections == frozenset({"dv"})
+
+
+def test_refused_credentials_are_given_up_once_with_a_note() -> None:
+    report = RunReport()
+    report.fail("company", "hs", "read", CredentialsRefusedError("hs: GET /x: the CRM refused the credentials"))
+    report.fail("company", "hs", "write", CredentialsRefusedError("hs: POST /y: the CRM refused the credentials"))
+    assert report.given_up == {"hs"} and report.causes == {"hs": "auth"}
+    assert report.notes == ["hs refused its credentials: left alone for the rest of this run"]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,13 @@ from crmsync.connectors.auth import CachedToken, IssuedToken
 from crmsync.connectors.dynamics.settings import DynamicsSettings
 from crmsync.connectors.http import TOKEN_REQUEST, Sleep, VendorHttp, parse_json
 from crmsync.connectors.limits import RateLimiter
-from crmsync.errors import AuthError, ConfigError, CrmSyncError, TransientError, VendorResponseError
+from crmsync.errors import (
+    ConfigError,
+    CredentialsRefusedError,
+    CrmSyncError,
+    TransientError,
+    VendorResponseError,
+)
 
 
 def classify_token_error(response: httpx.Response, context: str) -> CrmSyncError:
@@ -31,7 +37,7 @@ def classify_token_error(response: httpx.Response, context: str) -> CrmSyncError
     detail = f"{error}: {description.splitlines()[0][:200]}" if description else (error or f"HTTP {status}")
     if error in ("invalid_scope", "invalid_request", "unsupported_grant_type", "invalid_tenant") or status == 404:
         return ConfigError(f"{context}: the token request is misconfigured ({detail})")
-    return AuthError(f"{context}: the identity provider refused the client credentials ({detail})")
+    return CredentialsRefusedError(f"{context}: the identity provider refused the client credentials ({detail})")
 
 
 class EntraClientCredentials:

@@ -11,7 +11,7 @@ from crmsync.connectors.http import TOKEN_REQUEST, Sleep, TokenProvider, VendorH
 from crmsync.connectors.hubspot.errors import envelope
 from crmsync.connectors.hubspot.settings import HubSpotSettings
 from crmsync.connectors.limits import RateLimiter
-from crmsync.errors import AuthError, CrmSyncError, TransientError, VendorResponseError
+from crmsync.errors import CredentialsRefusedError, CrmSyncError, TransientError, VendorResponseError
 
 
 def _classify_token_error(response: httpx.Response, context: str) -> CrmSyncError:
@@ -19,7 +19,7 @@ def _classify_token_error(response: httpx.Response, context: str) -> CrmSyncErro
         return TransientError(f"{context}: HubSpot {response.status_code} from the token endpoint")
     body = envelope(response)
     # HubSpot answers BAD_CLIENT_ID / BAD_REFRESH_TOKEN ... with a message that never echoes the secret.
-    return AuthError(
+    return CredentialsRefusedError(
         f"{context}: HubSpot refused the OAuth refresh: {body.get('status', '')} {body.get('message', '')}"
     )
 

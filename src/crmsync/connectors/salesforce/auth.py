@@ -12,7 +12,7 @@ import orjson
 from crmsync.connectors.auth import CachedToken, IssuedToken, StaticToken
 from crmsync.connectors.http import network_error
 from crmsync.connectors.salesforce.settings import SalesforceSettings
-from crmsync.errors import AuthError, ConfigError, TransientError, VendorResponseError
+from crmsync.errors import ConfigError, CredentialsRefusedError, TransientError, VendorResponseError
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -40,7 +40,7 @@ class SalesforceAuth:
         self.provider: CachedToken | StaticToken
         if settings.auth_flow == "session":
             assert settings.session_id is not None  # checked by the settings validator
-            self.provider = StaticToken(settings.session_id.get_secret_value())
+            self.provider = StaticToken(settings.session_id.get_secret_value(), setting="session_id")
         else:
             self.provider = CachedToken(self._fetch, default_lifetime_s=None)
 
@@ -89,7 +89,7 @@ class SalesforceAuth:
         if response.status_code != 200:
             error = str(body.get("error", "unknown_error"))
             description = str(body.get("error_description", ""))[:200]
-            raise AuthError(f"{context}: refused: {error}: {description}")
+            raise CredentialsRefusedError(f"{context}: refused: {error}: {description}")
         token, instance = body.get("access_token"), body.get("instance_url")
         if not isinstance(token, str) or not token or not isinstance(instance, str) or not instance:
             raise VendorResponseError(f"{context}: the token response lacks access_token or instance_url")

@@ -52,11 +52,17 @@ async def test_private_app_token_reads(connector: HubSpotConnector) -> None:
     assert "email" in schema.fields
 
 
-async def test_bad_private_token_is_fatal_and_names_the_connection(make: MakeConnector) -> None:
+async def test_bad_private_token_is_fatal_and_names_the_connection(
+    make: MakeConnector, client: httpx.AsyncClient
+) -> None:
     connector = make(access_token=SecretStr("pat-na1-wrong"))
     with pytest.raises(AuthError, match="hs-test") as caught:
         await connector.describe("contacts")
     assert "pat-na1-wrong" not in str(caught.value)
+    # A private-app token is used as it is: the error names its setting, and nothing is asked twice.
+    assert "the token in the connection's access_token, used as it is (nothing to refresh)" in str(caught.value)
+    stats = await control(client, "GET", "stats")
+    assert stats["operations"]["GET /crm/v3/properties/{object_type}"]["calls"] == 1
 
 
 async def test_oauth_refreshes_once_after_an_expired_token(client: httpx.AsyncClient, sleeps: Sleeps) -> None:
