@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +44,13 @@ LEGEND = (
     "read: records read · new/met: new canonical records / matched to existing ones · chg: records whose "
     "golden values changed · conf: conflicts parked · crt/upd/del: writes made · err: sync errors and duplicates"
 )
+
+DRY_RUN_LEGEND = LEGEND.replace("crt/upd/del: writes made", "crt/upd/del: writes planned")
+
+PLANNED = {"created": "create", "updated": "update", "deleted": "delete"}
+"""In a dry run, the write columns count the plan's operations."""
+
+OPERATIONS = ("create", "update", "delete", "merge")
 
 
 def sync(
@@ -128,13 +136,14 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
     table.add_column("connection")
     for _, label in COLUMNS:
         table.add_column(label, justify="right")
-    rows = sorted({(kind, connection) for kind, connection, _ in report.counts if connection != "*"})
+    keys = [*report.counts, *(report.plan_counts if dry_run else ())]
+    rows = sorted({(kind, connection) for kind, connection, _ in keys if connection != "*"})
     order: dict[str, int] = {kind: n for n, kind in enumerate(OBJECT_KINDS)}
     for kind, connection in sorted(rows, key=lambda r: (order.get(r[0], 9), r[1])):
-        cells = [str(sum(report.counts.get((kind, connection, w), 0) for w in whats) or "") for whats, _ in COLUMNS]
+        cells = [str(_cell(report, kind, connection, whats, dry_run) or "") for whats, _ in COLUMNS]
         table.add_row(kind, connection, *cells)
     console.print(table)
-    console.print(LEGEND, style="dim")
+    console.print(DRY_RUN_LEGEND if dry_run else LEGEND, style="dim")
     deletes = sorted((k, w, n) for (k, c, w), n in report.counts.items() if c == "*" and n)
     for kind, what, n in deletes:
         console.print(f"{kind}: {n} {what.replace('_', ' ')}")
@@ -146,11 +155,30 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
         render_plan(report, console)
 
 
+def _cell(report: RunReport, kind: str, connection: str, whats: tuple[str, ...], dry_run: bool) -> int:
+    if dry_run and whats[0] in PLANNED:
+        # Nothing was written: the writes column shows what the plan would write (all of it, listed or not).
+        return report.plan_counts.get((kind, connection, PLANNED[whats[0]]), 0)
+    return sum(report.counts.get((kind, connection, w), 0) for w in whats)
+
+
+def plan_totals(report: RunReport) -> str:
+    """`salesforce 1000 creates, 14 updates; hubspot …`: every write of the plan per connection, listed or not."""
+    per: dict[str, Counter[str]] = {}
+    for (_, connection, operation), n in sorted(report.plan_counts.items(), key=lambda item: item[0][1]):
+        per.setdefault(connection, Counter())[operation] += n
+    return "; ".join(
+        f"{connection} " + ", ".join(f"{n} {op}{'s' if n != 1 else ''}" for op in OPERATIONS if (n := counted[op]))
+        for connection, counted in per.items()
+    )
+
+
 def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
-    if not report.plan:
+    total = report.plan_total
+    if not total:
         console.print("The plan is empty: every connection already agrees.")
         return
-    console.print(f"[bold]Plan[/] ({len(report.plan)} writes):")
+    console.print(f"[bold]Plan[/] ({total} writes: {plan_totals(report)}):", highlight=False)
     for write in report.plan[:limit]:
         where = f"{write.kind} {write.canonical_id[:8]} in {write.connection}"
         if write.remote_id:
@@ -158,8 +186,9 @@ def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
         console.print(f"  {write.operation:<6} {where}")
         for name, old, new in write.changes:
             console.print(f"           {name}: {old!r} → {new!r}")
-    if len(report.plan) > limit:
-        console.print(f"  … and {len(report.plan) - limit} more")
+    shown = min(len(report.plan), limit)
+    if total > shown:
+        console.print(f"  … and {total - shown} more", highlight=False)
 
 
 __all__ = ["render_report", "run_with_progress", "sync"]

@@ -12,6 +12,9 @@ from crmsync.errors import AuthError, CredentialsRefusedError, QuotaExhaustedErr
 from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue
 
+PLAN_CAP = 2_000
+"""Writes a run's plan lists at most: a full sync of a large org would otherwise keep every write in memory."""
+
 
 @quick_init
 @dataclass(frozen=True, slots=True)
@@ -28,10 +31,15 @@ class PlannedWrite:
 
 @dataclass
 class RunReport:
-    """Counters keyed by (kind, connection, what); `plan` lists the writes made (or planned, in a dry run), capped."""
+    """Counters keyed by (kind, connection, what); `plan` lists the writes made (or planned, in a dry run), capped.
+
+    `plan_counts` counts every write of the plan by (kind, connection, operation), listed or not: the cap
+    bounds what is held, never the totals a person is told.
+    """
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     plan: list[PlannedWrite] = field(default_factory=list)
+    plan_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     causes: dict[str, str] = field(default_factory=dict)  # connection -> why it failed (see `fail`)
@@ -39,7 +47,7 @@ class RunReport:
     timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # seconds per stage
     _active: Counter[str] = field(default_factory=Counter, repr=False)
     _since: dict[str, float] = field(default_factory=dict, repr=False)
-    plan_cap: int = 2_000  # a full sync of a large org would otherwise keep every write in memory
+    plan_cap: int = field(default_factory=lambda: PLAN_CAP)
 
     def add(self, kind: str, connection: str, what: str, n: int = 1) -> None:
         if n:
@@ -54,8 +62,18 @@ class RunReport:
         return len(self.plan) >= self.plan_cap
 
     def planned(self, write: PlannedWrite) -> None:
+        self.plan_counts[(write.kind, write.connection, write.operation)] += 1
         if not self.plan_full:
             self.plan.append(write)
+
+    def planned_beyond_cap(self, kind: str, connection: str, operation: str) -> None:
+        """Count a write the full plan no longer lists (cheaper than describing it first)."""
+        self.plan_counts[(kind, connection, operation)] += 1
+
+    @property
+    def plan_total(self) -> int:
+        """Every write of the plan, listed or not."""
+        return sum(self.plan_counts.values())
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

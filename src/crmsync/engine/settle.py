@@ -214,9 +214,10 @@ def _plan_entry(
 ) -> None:
     """Describe the write in the run's plan (`remote_id`, when given: the id the write reported)."""
     assert item.op is not None
-    if ctx.report.plan_full:
-        return
     operation = "delete" if item.op.kind == "delete" else ("update" if item.op.kind == "update" else "create")
+    if ctx.report.plan_full:
+        ctx.report.planned_beyond_cap(kind, connection, operation)
+        return
     previous = item.delta.previous if item.delta is not None else {}
     changes = tuple((name, previous.get(name), value) for name, value in sorted(item.written.items()))
     remote = remote_id if remote_id is not None else item.remote_id

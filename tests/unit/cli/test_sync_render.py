@@ -1,0 +1,47 @@
+"""`crmsync sync`'s summary and plan as printed: true totals, whatever the plan lists."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from crmsync.cli.sync import render_report
+from crmsync.engine.report import PlannedWrite, RunReport
+
+
+def printed(report: RunReport, *, dry_run: bool) -> str:
+    out = Console(record=True, width=200, color_system=None)
+    render_report(report, dry_run=dry_run, console=out)
+    return out.export_text()
+
+
+def capped_plan() -> RunReport:
+    report = RunReport(plan_cap=2)
+    for n in range(3):
+        report.planned(PlannedWrite("sf", "contact", "create", f"c{n}", None))
+    report.planned(PlannedWrite("hs", "contact", "update", "c0", "h0", (("title", "A", "B"),)))
+    report.planned_beyond_cap("contact", "hs", "delete")
+    report.add("contact", "sf", "read", 5)
+    return report
+
+
+def test_a_dry_run_prints_the_true_totals_per_connection_and_not_the_cap() -> None:
+    text = printed(capped_plan(), dry_run=True)
+    assert "Plan (5 writes: hs 1 update, 1 delete; sf 3 creates):" in text
+    assert "… and 3 more" in text  # two listed of five
+    assert text.count("create ") == 2
+
+
+def test_a_dry_runs_summary_shows_the_planned_writes() -> None:
+    lines = printed(capped_plan(), dry_run=True).splitlines()
+    sf = next(line for line in lines if "│ contact │ sf" in line)
+    hs = next(line for line in lines if "│ contact │ hs" in line)
+    assert [cell.strip() for cell in sf.split("│")[3:-1]] == ["5", "", "", "", "", "3", "", "", ""]
+    assert [cell.strip() for cell in hs.split("│")[3:-1]] == ["", "", "", "", "", "", "1", "1", ""]
+    assert any("crt/upd/del: writes planned" in line for line in lines)
+
+
+def test_a_real_runs_summary_counts_the_writes_made() -> None:
+    report = capped_plan()
+    report.add("contact", "sf", "created", 3)
+    text = printed(report, dry_run=False)
+    assert "crt/upd/del: writes made" in text and "Plan" not in text
