@@ -265,7 +265,7 @@ def test_every_configuration_mistake_is_listed(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = crmsync("check", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "mistakes in the configuration" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "mistakes in the configuration" in result.stderr
     assert "crmsync.yaml:4" in result.stderr and "crmsync.yaml:7" in result.stderr
     assert "plain-text" not in result.stderr

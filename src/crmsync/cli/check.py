@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from crmsync.config import DEFAULT_FILE, ConfigFileError, SyncConfig, load_config
+from crmsync.cli.status import load
+from crmsync.config import DEFAULT_FILE, SyncConfig
 from crmsync.engine.schema_check import check_targets
 from crmsync.engine.schema_findings import SEVERITIES, Finding
 from crmsync.engine.schema_fix import DEFAULT_TIMEOUT, CheckReport, FixOutcome, run_check
@@ -137,11 +138,7 @@ def check(
     ] = DEFAULT_TIMEOUT,
 ) -> None:
     """Check the configuration, the connections and every mapped field against what the CRMs describe."""
-    try:
-        loaded = load_config(config)
-    except ConfigFileError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    loaded = load(config)  # every mistake listed, `error:` first, exit code 2 as every command
     kinds = ", ".join(loaded.kinds)
     console.print(
         Text.assemble(("crmsync check", "bold"), f" {config}: {len(loaded.connections)} connections; {kinds}")

@@ -52,7 +52,8 @@ def console() -> Console:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error to stderr and return the Exit to raise."""
-    Console(stderr=True, highlight=False).print(Text.assemble(("error: ", "bold red"), message))
+    # Never re-wrapped to the width: a path or an id cut in two cannot be copied.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
 
 
@@ -79,7 +80,12 @@ def with_store(config: SyncConfig, work: Callable[[Store], Coroutine[Any, Any, T
     except CrmSyncError as exc:
         raise fail(str(exc)) from None
     except (SQLAlchemyError, OSError) as exc:
-        raise fail(f"cannot use the state database at {config.state_url_safe}: {_scrub(exc, config)}") from None
+        raise state_failure(exc, config) from None
+
+
+def state_failure(exc: BaseException, config: SyncConfig) -> typer.Exit:
+    """The state database could not be used: one line naming it (never its password), exit code 1."""
+    return fail(f"cannot use the state database at {config.state_url_safe}: {_scrub(exc, config)}")
 
 
 def _scrub(exc: BaseException, config: SyncConfig) -> str:
@@ -262,6 +268,7 @@ __all__ = [
     "render_status",
     "show_time",
     "show_value",
+    "state_failure",
     "status",
     "with_store",
 ]

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
-from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load
+from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load, state_failure
 from crmsync.config.values import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.report import RunReport
@@ -82,6 +83,8 @@ def sync(
         report = asyncio.run(run_with_progress(config, options))
     except CrmSyncError as exc:
         raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:  # the database itself (locked, corrupt, unreachable): not a traceback
+        raise state_failure(exc, config) from None
     render_report(report, dry_run=dry_run)
     if report.failures:
         raise typer.Exit(1)

@@ -224,12 +224,50 @@ def _state_url(doc: YamlDocument, raw: Any, sources: Sources, issues: list[Confi
             doc.issue(path, "a URL with a password cannot be written in the file; use `url: {env: VARIABLE}`")
         )
         return fallback
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+    backend = url.get_backend_name()
+    if backend not in STATE_BACKENDS:
+        issues.append(doc.issue(path, f"unsupported state database {url.drivername!r}: {STATE_URL_EXAMPLE}"))
+        return fallback
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:" or url.database.startswith("file::memory:"):
+            # Each pooled connection would see its own empty database: only a file keeps the state.
+            issues.append(doc.issue(path, f"in-memory SQLite keeps no state; name a file: {STATE_URL_EXAMPLE}"))
+            return fallback
         database = Path(url.database).expanduser()
         if not database.is_absolute():
             # Next to the config file, not wherever the command happens to run.
-            url = url.set(database=str(sources.base_dir / database))
+            database = sources.base_dir / database
+            url = url.set(database=str(database))
+        # Not written: next to the config file, whose folder exists whenever the file was read.
+        written_url = isinstance(raw, Mapping) and raw.get("url") is not None
+        problem = sqlite_file_problem(database) if written_url else None
+        if problem is not None:
+            issues.append(doc.issue(path, problem))
+            return fallback
     return url.render_as_string(hide_password=False)
+
+
+STATE_BACKENDS = ("sqlite", "postgresql")
+STATE_URL_EXAMPLE = "use sqlite:///path/crmsync.db or postgresql://host/db"
+
+
+def sqlite_file_problem(database: Path) -> str | None:
+    """Why SQLite could not open (or create) its state file at `database`; None when it can.
+
+    Found here, with the file and line of `state.url`, rather than as the driver's "unable to open database file".
+    """
+    if database.is_dir():
+        return f"the SQLite state database {database} is a directory; name a file in it"
+    folder = database.parent
+    if not folder.exists():
+        return f"the folder {folder} of the SQLite state database {database.name} does not exist: create it first"
+    if not folder.is_dir():
+        return f"{folder} is not a folder, so the SQLite state database {database.name} cannot be created in it"
+    if not database.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"the SQLite state database {database.name} cannot be created in {folder}: no write permission"
+    if database.exists() and not os.access(database, os.R_OK | os.W_OK):
+        return f"the SQLite state database {database} cannot be read and written by this user"
+    return None
 
 
 REDIS_URL_EXAMPLE = (

@@ -196,6 +196,15 @@ def test_connector_rules_are_reported_at_the_connection() -> None:
             HUBSPOT_ONLY + "state: {url: 'not a url'}\n",
             "crmsync.yaml:5:9: state.url: expected a database URL such as sqlite:///crmsync.db",
         ),
+        (
+            HUBSPOT_ONLY + "state: {url: 'mysql://db/crmsync'}\n",
+            "crmsync.yaml:5:9: state.url: unsupported state database 'mysql': use sqlite:///path/crmsync.db or "
+            "postgresql://host/db",
+        ),
+        (
+            HUBSPOT_ONLY + "state: {url: 'sqlite:///:memory:'}\n",
+            "crmsync.yaml:5:9: state.url: in-memory SQLite keeps no state; name a file",
+        ),
     ],
 )
 def test_each_mistake_names_its_place_and_what_was_expected(text: str, expected: str) -> None:
@@ -225,3 +234,14 @@ def test_a_vendor_without_a_field_map_for_the_kind_is_reported() -> None:
 def test_a_missing_file_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError, match=r"cannot read: No such file or directory; `crmsync init` writes"):
         load_config(tmp_path / "crmsync.yaml")
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_named_with_its_place(tmp_path: Path) -> None:
+    issues = issues_of(HUBSPOT_ONLY + "state: {url: 'sqlite:///nodir/x.db'}\n", base_dir=tmp_path)
+    assert issues == [
+        f"crmsync.yaml:5:9: state.url: the folder {tmp_path / 'nodir'} of the SQLite state database x.db "
+        "does not exist: create it first"
+    ]
+    (tmp_path / "taken.db").mkdir()
+    (issue,) = issues_of(HUBSPOT_ONLY + "state: {url: 'sqlite:///taken.db'}\n", base_dir=tmp_path)
+    assert issue.endswith(f"the SQLite state database {tmp_path / 'taken.db'} is a directory; name a file in it")

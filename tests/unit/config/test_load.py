@@ -158,6 +158,7 @@ def test_state_url_defaults_next_to_the_file_and_keeps_absolute_and_postgres_url
     (tmp_path / "crmsync.yaml").write_text(HUBSPOT_ONLY, encoding="utf-8")
     config = load_config(tmp_path / "crmsync.yaml", environ=ENV)
     assert config.state_url == f"sqlite:///{tmp_path / 'crmsync.db'}"
+    (tmp_path / "data").mkdir()
     relative = parse("state: {url: sqlite:///data/state.db}\n" + HUBSPOT_ONLY, base_dir=tmp_path)
     assert relative.state_url == f"sqlite:///{tmp_path / 'data' / 'state.db'}"
     absolute = parse("state: {url: sqlite:////var/lib/crmsync.db}\n" + HUBSPOT_ONLY, base_dir=tmp_path)

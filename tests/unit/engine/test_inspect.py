@@ -351,6 +351,7 @@ async def test_explain_refuses_unknown_wrong_kind_and_ambiguous_ids(
 
 
 async def test_open_state_refuses_a_missing_sqlite_file_without_creating_it(tmp_path: Path) -> None:
+    (tmp_path / "nowhere").mkdir()  # the folder exists (the loader refuses a missing one), the file not yet
     config = make_config(tmp_path / "nowhere")
     assert not state_exists(config)
     with pytest.raises(OperatorError, match="no state database"):
