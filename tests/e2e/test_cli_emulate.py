@@ -86,3 +86,69 @@ def test_a_setting_typo_is_refused_with_the_known_settings() -> None:
     assert result.returncode != 0
     assert "no_such_setting" in result.stderr
     assert "known settings" in result.stderr
+
+
+def emulate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`crmsync emulate ARGS` expected to end by itself (a refusal), piped: 80 columns, no terminal."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("CRMSYNC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "crmsync", "emulate", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, "COLUMNS": "80", **(env or {})},
+        timeout=60,
+    )
+
+
+def test_a_port_in_use_is_one_line_naming_the_vendor_the_port_and_the_option() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = emulate("hubspot", "--port", str(port), "--records", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: cannot serve the hubspot emulator on 127.0.0.1:{port}: address already in use; "
+        "choose other ports with --port PORT"
+    ]
+    assert "seeded" not in result.stdout  # found before any seeding
+
+
+def test_an_environment_variable_typo_is_refused_with_the_known_settings() -> None:
+    result = emulate(
+        "hubspot",
+        env={"CRMSYNC_HUBSPOT_PRIVAT_APP_TOKEN": "pat-typo", "CRMSYNC_STATE_URL": "sqlite:///x.db"},
+    )
+    assert result.returncode == 2
+    flat = " ".join(result.stderr.split())
+    assert "CRMSYNC_HUBSPOT_PRIVAT_APP_TOKEN: no such hubspot setting; known settings:" in flat
+    assert "private_app_token" in flat and "CRMSYNC_STATE_URL" not in flat  # crmsync's own variables are not settings
+
+
+def test_the_banner_prints_every_credential_whole_when_piped() -> None:
+    port = free_port_block(3)
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("CRMSYNC_")}
+    env = {**clean, "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "crmsync", "emulate", "all", "--port", str(port), "--records", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    output: list[str] = []
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if "Control plane" in line:
+                break
+        text = "".join(output)
+        with httpx.Client(timeout=10) as client:
+            served = [client.get(f"http://127.0.0.1:{port + i}/_emulator").json() for i in range(3)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert "…" not in text, text
+    lines = set(text.splitlines())
+    for info in served:
+        for key, value in info["credentials"].items():
+            if isinstance(value, str) and "\n" not in value:
+                assert f"    {key}: {value}" in lines, (key, text)
+            elif isinstance(value, str):  # a PEM key: every line of it, whole
+                assert all(part in lines or f"    {key}: {part}" in lines for part in value.splitlines()), text

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, cast
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
+from crmsync.cli.status import fail
 from crmsync.emulators.registry import (
     DEFAULT_PORTS,
     VENDOR_NAMES,
@@ -20,8 +22,10 @@ from crmsync.emulators.registry import (
     EmulatorConfigError,
     VendorName,
     build_emulator,
+    setting_names,
+    unknown_env_settings,
 )
-from crmsync.emulators.server import ServedApp, serve_many
+from crmsync.emulators.server import PortUnavailableError, ServedApp, bind_sockets, serve_many
 from crmsync.emulators.tls import generate_certificates
 
 console = Console()
@@ -49,27 +53,45 @@ def parse_settings(settings: list[str]) -> dict[VendorName, dict[str, str]]:
     return parsed
 
 
-def build_all(names: list[VendorName], settings: dict[VendorName, dict[str, str]]) -> list[BuiltEmulator]:
+def build_all(
+    names: list[VendorName], settings: dict[VendorName, dict[str, str]], environ: Mapping[str, str] | None = None
+) -> list[BuiltEmulator]:
     built = []
     for name in names:
+        typos = unknown_env_settings(name, environ)
+        if typos:
+            known = ", ".join(sorted(setting_names(name)))
+            raise typer.BadParameter(
+                f"{', '.join(typos)}: no such {name} setting; known settings: {known}",
+                param_hint="CRMSYNC_<VENDOR>_<FIELD>",
+            )
         try:
-            built.append(build_emulator(name, settings.get(name)))
+            built.append(build_emulator(name, settings.get(name), environ))
         except EmulatorConfigError as exc:
             raise typer.BadParameter(str(exc), param_hint="--set / CRMSYNC_<VENDOR>_<FIELD>") from exc
     return built
 
 
 def print_connection_table(served: list[ServedApp], built: list[BuiltEmulator], ca_file: Path | None) -> None:
-    table = Table(title="crmsync emulators", show_lines=True)
-    table.add_column("emulator", style="bold")
-    table.add_column("base URL")
-    table.add_column("credentials it accepts")
+    # Plain lines, never a table: a table cuts a token or a key to the width (80 columns when piped), and
+    # these are copied as they are into a client's settings.
+    console.print("[bold]crmsync emulators[/bold]")
     for app, emulator in zip(served, built, strict=True):
-        creds = "\n".join(f"{k}: {v}" for k, v in emulator.vendor.credentials().items())
-        table.add_row(emulator.name, app.base_url, creds)
-    console.print(table)
+        console.print()
+        console.print(Text.assemble((emulator.name, "bold"), "  ", app.base_url), soft_wrap=True)
+        console.print("  credentials it accepts:")
+        for key, value in emulator.vendor.credentials().items():
+            shown = (
+                value.rstrip("\n")
+                if isinstance(value, str)
+                else ", ".join(map(str, value))
+                if isinstance(value, list)
+                else str(value)
+            )
+            console.print(Text(f"    {key}: {shown}"), soft_wrap=True)
+    console.print()
     if ca_file is not None:
-        console.print(f"TLS test CA (trust it in your client): [bold]{ca_file}[/bold]")
+        console.print(Text.assemble("TLS test CA (trust it in your client): ", (str(ca_file), "bold")), soft_wrap=True)
     console.print("Control plane: <base URL>/_emulator (reset, seed, clock, faults, stats, deliveries). Ctrl-C stops.")
 
 
@@ -92,6 +114,12 @@ def emulate(
     """Serve faithful local emulators of the Salesforce, HubSpot and Dataverse APIs."""
     names: list[VendorName] = list(VENDOR_NAMES) if target is Target.all else [cast(VendorName, target.value)]
     built = build_all(names, parse_settings(setting or []))
+    ports = [port + i for i in range(len(built))] if port is not None else [DEFAULT_PORTS[n] for n in names]
+    try:  # before seeding: a taken port is known at once
+        sockets = bind_sockets(names, host, ports)
+    except PortUnavailableError as exc:
+        choose = "--port FIRST (with 'all': FIRST and the next two)" if len(names) > 1 else "--port PORT"
+        raise fail(f"{exc}; choose other ports with {choose}") from None
     for emulator in built:
         started = time.perf_counter()
         counts = emulator.vendor.seed(seed, records)
@@ -104,12 +132,11 @@ def emulate(
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     certificates = generate_certificates(tls_dir) if tls else None
-    ports = [port + i for i in range(len(built))] if port is not None else [DEFAULT_PORTS[n] for n in names]
     asyncio.run(
         serve_many(
             [(e.name, e.app) for e in built],
             host=host,
-            ports=ports,
+            sockets=sockets,
             tls=certificates,
             on_ready=lambda served: print_connection_table(
                 served, built, certificates.ca_file if certificates else None

@@ -53,6 +53,22 @@ def settings_from_env(name: VendorName, environ: Mapping[str, str] | None = None
     return found
 
 
+def setting_names(name: VendorName) -> tuple[str, ...]:
+    """The settings (config fields) of one vendor's emulator."""
+    return tuple(_config_class(name).model_fields)
+
+
+def unknown_env_settings(name: VendorName, environ: Mapping[str, str] | None = None) -> list[str]:
+    """`CRMSYNC_<VENDOR>_*` variables of this vendor that name no setting: typos `crmsync emulate` refuses.
+
+    `settings_from_env` leaves them out; crmsync's own variables (`CRMSYNC_STATE_URL`, ...) name no vendor.
+    """
+    env = os.environ if environ is None else environ
+    prefix = f"CRMSYNC_{name.upper()}_"
+    fields = _config_class(name).model_fields
+    return sorted(key for key in env if key.startswith(prefix) and key[len(prefix) :].lower() not in fields)
+
+
 def build_emulator(
     name: VendorName, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> BuiltEmulator:

@@ -62,6 +62,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class PortUnavailableError(OSError):
+    """An emulator's port could not be bound (in use, or not allowed); names which emulator and where."""
+
+    def __init__(self, name: str, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot serve the {name} emulator on {host}:{port}: {reason}")
+        self.name, self.host, self.port, self.reason = name, host, port, reason
+
+
+def bind_sockets(names: Sequence[str], host: str, ports: Sequence[int] | None) -> list[socket.socket]:
+    """One listening socket per name, on its port (0: any free one); PortUnavailableError for the first that fails."""
+    sockets: list[socket.socket] = []
+    for index, name in enumerate(names):
+        port = ports[index] if ports else 0
+        try:
+            sockets.append(bind_socket(host, port))
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            raise PortUnavailableError(name, host, port, (exc.strerror or str(exc)).lower()) from exc
+    return sockets
+
+
 @dataclass
 class ServedApp:
     name: str
@@ -104,9 +126,14 @@ async def serve_many(
     tls: TestCertificates | None = None,
     log_level: str = "warning",
     on_ready: Callable[[list[ServedApp]], None] | None = None,
+    sockets: Sequence[socket.socket] | None = None,
 ) -> None:
-    """Serve every app on its own port until SIGINT/SIGTERM; `on_ready` gets the bound addresses."""
-    sockets = [bind_socket(host, (ports[i] if ports else 0)) for i in range(len(apps))]
+    """Serve every app on its own port until SIGINT/SIGTERM; `on_ready` gets the bound addresses.
+
+    `sockets` already bound (`bind_sockets`, so a taken port is known before seeding) replace `ports`.
+    """
+    if sockets is None:
+        sockets = bind_sockets([name for name, _ in apps], host, ports)
     served = [
         ServedApp(name, app, host, sock.getsockname()[1], tls) for (name, app), sock in zip(apps, sockets, strict=True)
     ]
