@@ -21,6 +21,7 @@ from crmsync.engine.report import RunReport
 from crmsync.engine.runner import Progress as RunProgress
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
+from crmsync.engine.views.status import state_exists
 from crmsync.errors import CrmSyncError
 from crmsync.heap import freeze_start_up_objects
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
@@ -50,6 +51,11 @@ DRY_RUN_LEGEND = LEGEND.replace("crt/upd/del: writes made", "crt/upd/del: writes
 
 PLANNED = {"created": "create", "updated": "update", "deleted": "delete"}
 """In a dry run, the write columns count the plan's operations."""
+
+INCOMPLETE = (
+    "The plan is incomplete: the failures listed above kept part of the data from being read or planned; "
+    "fix them and run the dry run again."
+)
 
 OPERATIONS = ("create", "update", "delete", "merge")
 
@@ -92,8 +98,12 @@ def sync(
 
 async def run_with_progress(config: SyncConfig, options: RunOptions, *, console: Console = console) -> RunReport:
     """One run with a progress bar per (object, connection); a dry run works on a scratch copy of the state."""
-    store = await open_store(config.state_url)
     with tempfile.TemporaryDirectory(prefix="crmsync-dry-run-") as scratch_dir:
+        if options.dry_run and not state_exists(config):
+            # No state yet (no sync has run): a dry run starts from an empty scratch one, and creates no file.
+            store = await open_store(f"sqlite:///{Path(scratch_dir) / 'empty.db'}")
+        else:
+            store = await open_store(config.state_url)
         target = store
         if options.dry_run:
             target = await scratch_copy(store, Path(scratch_dir))
@@ -179,7 +189,10 @@ def plan_totals(report: RunReport) -> str:
 def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
     total = report.plan_total
     if not total:
-        console.print("The plan is empty: every connection already agrees.")
+        if report.failures:
+            console.print(INCOMPLETE, style="bold red")
+        else:
+            console.print("The plan is empty: every connection already agrees.")
         return
     console.print(f"[bold]Plan[/] ({total} writes: {plan_totals(report)}):", highlight=False)
     for write in report.plan[:limit]:
@@ -192,6 +205,8 @@ def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
     shown = min(len(report.plan), limit)
     if total > shown:
         console.print(f"  … and {total - shown} more", highlight=False)
+    if report.failures:
+        console.print(INCOMPLETE, style="bold red")
 
 
 __all__ = ["render_report", "run_with_progress", "sync"]

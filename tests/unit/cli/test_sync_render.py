@@ -45,3 +45,14 @@ def test_a_real_runs_summary_counts_the_writes_made() -> None:
     report.add("contact", "sf", "created", 3)
     text = printed(report, dry_run=False)
     assert "crt/upd/del: writes made" in text and "Plan" not in text
+
+
+def test_a_dry_run_with_failures_never_claims_agreement() -> None:
+    empty = RunReport()
+    empty.fail("contact", "sf", "read", "unknown fields ['Nickname__c']")
+    text = " ".join(printed(empty, dry_run=True).split())
+    assert "FAILED read contact sf" in text and "The plan is incomplete" in text and "agrees" not in text
+    partial = capped_plan()
+    partial.fail("deal", "hs", "read", "HTTP 403")
+    assert "The plan is incomplete" in " ".join(printed(partial, dry_run=True).split())
+    assert "The plan is incomplete" not in printed(capped_plan(), dry_run=True)
