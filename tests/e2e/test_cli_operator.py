@@ -242,3 +242,16 @@ def test_explain_by_remote_id(config_file: Path, world: World) -> None:
     assert data["canonical_id"] == "c1" and data["writes"] == {"dv": "pending"}
     missing = crmsync(config_file, "explain", "contact", "nobody")
     assert missing.exit_code == 1 and "no contact with canonical or remote id 'nobody'" in missing.stderr
+
+
+def test_resolve_can_keep_the_golden_value(config_file: Path, config: SyncConfig, world: World) -> None:
+    help_text = " ".join(
+        CliRunner().invoke(app, ["conflicts", "resolve", "--help"], env={"COLUMNS": "250"}).output.split()
+    )
+    assert "`golden` to keep the value the golden record holds now" in help_text
+    shown = crmsync(config_file, "conflicts", "show", str(world.conflict_id))
+    assert "--take golden` (keep golden now)" in shown.stdout
+    result = crmsync(config_file, "conflicts", "resolve", str(world.conflict_id), "--take", "golden")
+    assert result.exit_code == 0, result.output
+    assert "title = Engineer (the golden value, kept), by cli" in result.stdout
+    assert "Queued writes" in result.stdout

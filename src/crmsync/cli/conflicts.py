@@ -145,7 +145,8 @@ def render_detail(out: Console, detail: ConflictDetail) -> None:
         out.print(record)
     if not view.resolved:
         takes = " | ".join(f"--take {s.connection}" for s in view.sides)
-        out.print(f"Resolve with `crmsync conflicts resolve {view.id} {takes}` or `--value TEXT`.", markup=False)
+        keep = f", `--take {GOLDEN_SIDE}` (keep golden now)" if view.has_base else ""
+        out.print(f"Resolve with `crmsync conflicts resolve {view.id} {takes}`{keep} or `--value TEXT`.", markup=False)
 
 
 @conflicts_app.command("resolve")
@@ -153,7 +154,11 @@ def resolve_command(
     conflict_id: Annotated[int, typer.Argument(help="The conflict's id (from `crmsync conflicts list`).")],
     take: Annotated[
         str | None,
-        typer.Option("--take", help=f"Take this connection's side (or `{GOLDEN_SIDE}` to keep the golden side)."),
+        typer.Option(
+            "--take",
+            help=f"Take this connection's side, or `{GOLDEN_SIDE}` to keep the value the golden record holds now "
+            "(`golden now` in `conflicts list`; not on a first meeting, where it holds none).",
+        ),
     ] = None,
     value: Annotated[
         str | None,
@@ -171,11 +176,14 @@ def resolve_command(
         raise typer.BadParameter("give exactly one of --take CONNECTION or --value TEXT", param_hint="--take/--value")
     settings = load(config)
     outcome = with_store(settings, lambda store: resolve(store, settings, conflict_id, take, value, by))
-    render_outcome(console(), outcome)
+    render_outcome(console(), outcome, kept_golden=take == GOLDEN_SIDE)
 
 
-def render_outcome(out: Console, outcome: ResolutionOutcome) -> None:
-    source = f" (from {outcome.source})" if outcome.source else " (typed in)"
+def render_outcome(out: Console, outcome: ResolutionOutcome, *, kept_golden: bool = False) -> None:
+    if kept_golden:
+        source = " (the golden value, kept)"
+    else:
+        source = f" (from {outcome.source})" if outcome.source else " (typed in)"
     out.print(
         Text.assemble(
             (f"Resolved conflict #{outcome.conflict_id}: ", "bold green"),

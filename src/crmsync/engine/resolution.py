@@ -313,10 +313,7 @@ async def _kind_of(tx: Transaction, canonical_id: str, stored: GoldenRecord | No
 
 def _choice(conflict: ParkedConflict, connection: str | None, text: str | None, stored: GoldenRecord | None) -> Choice:
     if connection == GOLDEN_SIDE:
-        kept = conflict.side(None)
-        if kept is None:
-            raise OperatorError(f"conflict on {conflict.field!r} has no golden side; take a connection's side")
-        return Choice(kept.value, kept.connection)
+        return _keep_golden(conflict, stored)
     if connection is not None:
         try:
             return Choice.side(conflict, connection)
@@ -333,6 +330,26 @@ def _choice(conflict: ParkedConflict, connection: str | None, text: str | None, 
         return Choice(parse_value(text, kind))
     except OperatorError as exc:
         raise OperatorError(f"{conflict.field}: {exc}") from None
+
+
+def _keep_golden(conflict: ParkedConflict, stored: GoldenRecord | None) -> Choice:
+    """`--take golden`: keep the value the golden record holds now (`golden now` in `conflicts list`).
+
+    A conflict's sides are connections; the golden record is a side only when its value came from no
+    connection (a person's earlier choice). Either way keeping it means: no side wins, every copy gets it.
+    """
+    kept = conflict.side(None)
+    if kept is not None:
+        return Choice(kept.value, kept.connection)
+    if conflict.field == DELETED_FIELD:
+        return Choice(False)  # the golden record stays while its delete waits: keeping it restores the copies
+    if stored is None or conflict.field not in stored.record.fields:
+        takes = " | ".join(f"--take {s.connection}" for s in conflict.sides)
+        raise OperatorError(
+            f"conflict on {conflict.field!r} is a first meeting: the golden record holds no value for it yet, "
+            f"so there is none to keep; take a side ({takes}) or give --value"
+        )
+    return Choice(stored.record.fields[conflict.field])
 
 
 # --------------------------------------------------------------------------------------------- retrying

@@ -307,3 +307,34 @@ def test_parse_value_reads_each_canonical_type_and_explains_mistakes() -> None:
     for text, kind, expected in mistakes:
         with pytest.raises(OperatorError, match=expected):
             parse_value(text, kind)
+
+
+async def test_keeping_golden_keeps_the_value_golden_holds_now_and_writes_it_everywhere(
+    store: Store, config: SyncConfig, world: World
+) -> None:
+    outcome = await resolve(store, config, world.conflict_id, choice_connection="golden", by="dora")
+    assert (outcome.previous, outcome.value, outcome.source) == ("Engineer", "Engineer", None)
+    assert {w.connection for w in outcome.writes if "title" in w.fields} == {"hs", "sf"}  # both sides lose
+    async with store.read() as tx:
+        golden = await tx.records.get("c1")
+        assert golden is not None and golden.record.fields["title"] == "Engineer"
+        conflict = await tx.conflicts.get(world.conflict_id)
+        assert conflict is not None and (conflict.resolved, conflict.resolved_by) == (True, "dora")
+
+
+async def test_keeping_golden_on_a_first_meeting_names_the_sides_to_take(store: Store, config: SyncConfig) -> None:
+    async with store.begin() as tx:
+        await tx.links.link(Link("c7", "contact", "sf", "Contact", "003F"))
+        await tx.records.put(GoldenRecord(CanonicalRecord("c7", "contact", {"email": "f@x.io"}), {}))
+        conflict = await tx.conflicts.park(
+            "c7", "title", None, [ConflictSide("hs", "Chief", T2), ConflictSide("sf", "CTO", T1)]
+        )
+    with pytest.raises(OperatorError, match=r"first meeting.*none to keep; take a side \(--take hs \| --take sf\)"):
+        await resolve(store, config, conflict.id, choice_connection="golden")
+
+
+async def test_keeping_golden_on_a_delete_conflict_keeps_the_record(store: Store, config: SyncConfig) -> None:
+    conflict_id = await park_delete_conflict(store)
+    outcome = await resolve(store, config, conflict_id, choice_connection="golden")
+    assert outcome.value is False
+    assert [(w.connection, w.operation) for w in outcome.writes] == [("dv", "create")]
