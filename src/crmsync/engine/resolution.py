@@ -16,6 +16,7 @@ from crmsync.config import SyncConfig
 from crmsync.engine.merge import Choice, resolve_conflict
 from crmsync.engine.outbox import WRITE, refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
+from crmsync.engine.resolution_checks import check_typed_value
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
 from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, delete_everywhere
 from crmsync.engine.views.common import OperatorError, object_of_kind
@@ -199,6 +200,8 @@ async def resolve(
             raise OperatorError(f"{kind} is not synced by {config.file}; cannot resolve #{conflict_id}")
         this = parked(conflict, stored)
         choice = _choice(this, choice_connection, value, stored)
+        if value is not None and conflict.field != DELETED_FIELD:
+            check_typed_value(config, kind, conflict.field, choice.value)  # before anything is stored
         now = store.clock()
         if conflict.field == DELETED_FIELD:
             applied = await _apply_delete(tx, conflict, choice, stored, by, now)

@@ -338,3 +338,37 @@ async def test_keeping_golden_on_a_delete_conflict_keeps_the_record(store: Store
     outcome = await resolve(store, config, conflict_id, choice_connection="golden")
     assert outcome.value is False
     assert [(w.connection, w.operation) for w in outcome.writes] == [("dv", "create")]
+
+
+async def park_stage_conflict(store: Store) -> int:
+    """Deal d5 whose stage changed differently in sf and hs (both stages of the default value maps)."""
+    fields: dict[str, CanonicalValue] = {"name": "Big", "stage": "qualification"}
+    async with store.begin() as tx:
+        await tx.links.link(Link("d5", "deal", "sf", "Opportunity", "006S"))
+        await tx.links.link(Link("d5", "deal", "hs", "deals", "905"))
+        await tx.records.put(GoldenRecord(CanonicalRecord("d5", "deal", fields), {"stage": Provenance("sf", T0)}))
+        await tx.shadows.put(Shadow("d5", "sf", {**fields, "stage": "proposal"}))
+        await tx.shadows.put(Shadow("d5", "hs", {**fields, "stage": "negotiation"}))
+        conflict = await tx.conflicts.park(
+            "d5", "stage", "qualification", [ConflictSide("hs", "negotiation", T2), ConflictSide("sf", "proposal", T1)]
+        )
+    return conflict.id
+
+
+async def test_a_typed_value_outside_the_fields_value_maps_is_refused_before_anything_is_stored(
+    store: Store, config: SyncConfig
+) -> None:
+    conflict_id = await park_stage_conflict(store)
+    with pytest.raises(OperatorError) as refused:
+        await resolve(store, config, conflict_id, value="not_a_stage")
+    message = str(refused.value)
+    assert message.startswith("stage: 'not_a_stage' is not a value of deal.stage (no mapping to sf, hs, dv)")
+    assert "allowed values: prospecting, qualification, needs_analysis," in message and "churned" in message
+    async with store.read() as tx:
+        still = await tx.conflicts.get(conflict_id)
+        assert still is not None and not still.resolved
+    outcome = await resolve(store, config, conflict_id, value="closed_won")
+    assert outcome.value == "closed_won"
+    # A field without a value map takes any text.
+    world = await seed(store)
+    assert (await resolve(store, config, world.conflict_id, value="Anything at all")).value == "Anything at all"
