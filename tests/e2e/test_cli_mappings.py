@@ -55,8 +55,8 @@ def test_the_configs_maps_go_to_a_file_for_one_object(tmp_path: Path) -> None:
 
 def test_a_missing_config_named_explicitly_is_an_error(tmp_path: Path) -> None:
     result = crmsync("mappings", "--config", "nowhere.yaml", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "nowhere.yaml" in result.stderr and "cannot read" in result.stderr
+    assert result.returncode == 2  # a configuration mistake, as for every command
+    assert result.stderr.startswith("error: ") and "nowhere.yaml" in result.stderr and "cannot read" in result.stderr
 
 
 def test_an_object_the_config_does_not_sync_is_refused(tmp_path: Path) -> None:
@@ -66,5 +66,5 @@ def test_an_object_the_config_does_not_sync_is_refused(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = crmsync("mappings", "--object", "deal", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "deal: not synced by" in result.stderr
+    assert result.returncode == 2
+    assert "error: deal: not synced by" in result.stderr

@@ -8,7 +8,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from crmsync.cli.main import app
-from tests.e2e.test_cli_operator import CONFIG, SECRETS
+from crmsync.config import load_config
+from crmsync.store import Store
+from tests.e2e.test_cli_operator import CONFIG, SECRETS, with_store
 
 
 @pytest.fixture
@@ -40,3 +42,35 @@ def test_a_state_database_in_a_missing_folder_is_one_config_error(folder: Path, 
     )
     assert "Traceback" not in result.output and "OperationalError" not in result.output
     assert not (folder / "nodir").exists()
+
+
+def test_an_unsupported_state_database_is_a_config_mistake_with_its_place(folder: Path) -> None:
+    for command in (("sync",), ("status",), ("check",)):
+        result = crmsync(with_state_url(folder, "mysql://db/crmsync"), *command)
+        assert result.exit_code == 2, result.output
+        assert "crmsync.yaml:2:3: state.url: unsupported state database 'mysql'" in result.stderr
+
+
+def test_unknown_ids_are_errors_with_exit_code_1(folder: Path) -> None:
+    config_file = with_state_url(folder, "sqlite:///state.db")
+    assert crmsync(config_file, "sync", "--dry-run", "--object", "nothing").exit_code == 2  # a usage mistake
+    with_store(load_config(config_file, environ={}), empty)  # an empty state database
+    for args in (
+        ("errors", "retry", "E9999"),
+        ("errors", "retry", "J9999"),
+        ("conflicts", "resolve", "9999", "--take", "sf"),
+        ("explain", "contact", "9999"),
+    ):
+        result = crmsync(config_file, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("error: ") and "9999" in result.stderr, (args, result.stderr)
+
+
+async def empty(_: Store) -> None:
+    return None
+
+
+def test_the_help_documents_the_exit_codes() -> None:
+    text = " ".join(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "250"}).output.split())
+    assert "Exit codes: 0 done; 1 the work failed or was refused" in text
+    assert "2 a usage or configuration mistake" in text

@@ -16,6 +16,7 @@ from crmsync.cli.status import (
     JsonOption,
     KindName,
     console,
+    fail,
     load,
     plural,
     print_json,
@@ -200,6 +201,10 @@ def retry_command(
         settings, lambda store: retry(store, settings, error_ids=error_ids, job_ids=job_ids, everything=everything)
     )
     render_retry(console(), outcome)
+    missing = [item for item in outcome.skipped if item.missing]
+    if missing:
+        unknown = ", ".join(error_ref(i.id) if i.what == "sync_error" else job_ref(i.id) for i in missing)
+        raise fail(f"no such sync error or job: {unknown}; `crmsync errors list` lists them")
 
 
 def render_retry(out: Console, outcome: RetryOutcome) -> None:
@@ -208,6 +213,8 @@ def render_retry(out: Console, outcome: RetryOutcome) -> None:
         jobs = f" ({plural(item.jobs, 'job')})" if item.jobs != 1 else ""
         out.print(Text.assemble(("re-queued ", "green"), (ref, "bold"), f": {item.job_kind} {item.key}{jobs}"))
     for skipped in outcome.skipped:
+        if skipped.missing:
+            continue  # an error, on stderr (see retry_command)
         ref = error_ref(skipped.id) if skipped.what == "sync_error" else job_ref(skipped.id)
         out.print(Text.assemble(("not retried ", "yellow"), (ref, "bold"), f": {skipped.reason}"))
     if not outcome.requeued and not outcome.skipped:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from crmsync.cli.status import fail
 from crmsync.config import DEFAULT_FILE, LocalEmulators, example_config
 from crmsync.emulators.dynamics.config import DynamicsConfig
 from crmsync.emulators.hubspot.config import HubSpotConfig
@@ -41,8 +42,7 @@ def init(
     targets = {path: files.config, **{path.parent / name: text for name, text in files.secrets.items()}}
     existing = [str(target) for target in targets if target.exists()]
     if existing and not force:
-        typer.echo(f"not overwriting {', '.join(existing)}; pass --force to replace", err=True)
-        raise typer.Exit(1)
+        raise fail(f"not overwriting {', '.join(existing)}; pass --force to replace")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(files.config, encoding="utf-8")
     for name, text in files.secrets.items():

@@ -18,9 +18,16 @@ from crmsync.cli.serve import serve, worker
 from crmsync.cli.status import status
 from crmsync.cli.sync import sync
 
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 the work failed or was refused (a sync with failures, a check with errors, an "
+    "unknown conflict, error or record id, a port in use); 2 a usage or configuration mistake (a bad option, "
+    "a mistake in crmsync.yaml, named with its file:line). Errors are printed to stderr after `error:`."
+)
+
 app = typer.Typer(
     name="crmsync",
     help="Two-way, near-real-time sync between Salesforce, HubSpot and Microsoft Dataverse.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
 )

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from crmsync.config import DEFAULT_FILE, ConfigFileError, SyncConfig, load_config
+from crmsync.cli.status import fail, load
+from crmsync.config import DEFAULT_FILE, SyncConfig
 from crmsync.mapping import TRANSFORMS, FieldRule, Mappings, ObjectMap, default_mappings
 from crmsync.mapping.valuemap import value_key
 from crmsync.model.rules import Direction, Policy, SyncRules
@@ -275,19 +276,12 @@ def mappings(
     if config is None and not path.exists():
         source = default_mappings()
     else:
-        try:
-            source = load_config(path)
-        except ConfigFileError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        source = load(path)
     kinds = [_kind(kind) for kind in object or ()]
     if isinstance(source, SyncConfig):
         unsynced = [kind for kind in kinds if kind not in source.kinds]
         if unsynced:
-            typer.echo(
-                f"{', '.join(unsynced)}: not synced by {source.file} (objects: {', '.join(source.kinds)})", err=True
-            )
-            raise typer.Exit(1)
+            raise fail(f"{', '.join(unsynced)}: not synced by {source.file} (objects: {', '.join(source.kinds)})", 2)
     text = render_mappings(source, kinds=kinds or None)
     if output is None:
         typer.echo(text, nl=False)

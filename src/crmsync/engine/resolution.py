@@ -378,6 +378,7 @@ class NotRetried:
     what: RetryWhat
     id: int
     reason: str
+    missing: bool = False  # no such id at all: the operator's mistake, not a state of the work
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,7 +413,7 @@ async def retry(
         for error_id in wanted_errors:
             error = stored.get(error_id)
             if error is None:
-                skipped.append(NotRetried("sync_error", error_id, "no such sync error"))
+                skipped.append(NotRetried("sync_error", error_id, "no such sync error", missing=True))
                 continue
             view = error_view(error, config)
             if everything and not view.retryable:
@@ -428,7 +429,7 @@ async def retry(
         for job_id in wanted_jobs:
             job = dead.get(job_id) or await tx.jobs.get(job_id)
             if job is None:
-                skipped.append(NotRetried("dead_job", job_id, "no such job"))
+                skipped.append(NotRetried("dead_job", job_id, "no such job", missing=True))
             elif job.key in done_keys:
                 continue  # already back on the queue with an earlier dead job of its key
             elif job.status != "dead":
