@@ -13,7 +13,8 @@ from typer.testing import CliRunner, Result
 
 from crmsync.cli.main import app
 from crmsync.config import SyncConfig, load_config
-from crmsync.store import Store, open_store
+from crmsync.connectors.salesforce.records import to_id18
+from crmsync.store import Link, Store, open_store
 from tests.unit.engine.test_inspect import World, seed
 
 T = TypeVar("T")
@@ -255,3 +256,24 @@ def test_resolve_can_keep_the_golden_value(config_file: Path, config: SyncConfig
     assert result.exit_code == 0, result.output
     assert "title = Engineer (the golden value, kept), by cli" in result.stdout
     assert "Queued writes" in result.stdout
+
+
+def test_explain_takes_a_15_character_salesforce_id_as_the_ui_shows_it(
+    config_file: Path, config: SyncConfig, world: World
+) -> None:
+    id15 = "003dM0000000007"
+    id18 = to_id18(id15)
+    assert len(id18) == 18
+
+    async def link(store: Store) -> None:
+        async with store.begin() as tx:
+            await tx.links.link(Link("c1", "contact", "sf", "Contact", id18))
+
+    with_store(config, link)
+    for ident in (id15, id18):
+        result = crmsync(config_file, "explain", "contact", ident)
+        assert result.exit_code == 0, (ident, result.output)
+        assert "contact Ada Lovelace <ada@x.io>  c1" in result.stdout and id18 in result.stdout
+    # 15-character ids are case-sensitive: another casing is another record.
+    wrong_case = crmsync(config_file, "explain", "contact", "003DM0000000007")  # another record for Salesforce
+    assert wrong_case.exit_code == 1 and "no contact with canonical or remote id '003DM0000000007'" in wrong_case.stderr

@@ -36,7 +36,11 @@ _STATE_STYLE = {
 def explain(
     kind: Annotated[KindName, typer.Argument(help="The object kind.", show_default=False)],
     record_id: Annotated[
-        str, typer.Argument(help="A canonical id, or any connection's remote id.", show_default=False)
+        str,
+        typer.Argument(
+            help="A canonical id, or any connection's remote id (Salesforce's 15- or 18-character form).",
+            show_default=False,
+        ),
     ],
     history: Annotated[int, typer.Option("--history", min=0, help="Audit entries shown per field.")] = 3,
     config: ConfigOption = DEFAULT_CONFIG,

@@ -11,6 +11,7 @@ from typing import Literal
 import sqlalchemy as sa
 
 from crmsync.config import SyncConfig
+from crmsync.connectors.salesforce.records import is_id, to_id18
 from crmsync.engine.state import gone_from, rules_for_record
 from crmsync.engine.views.common import WRITE_OPERATIONS, OperatorError, label
 from crmsync.engine.views.conflicts import ConflictView, conflict_view
@@ -71,7 +72,19 @@ class RecordExplanation:
 
 
 async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
-    """The canonical id behind `ident`: a canonical id itself, or any connection's remote id of that kind."""
+    """The canonical id behind `ident`: a canonical id itself, or any connection's remote id of that kind.
+
+    A 15-character Salesforce id (the form its UI shows) is also looked up in the 18-character form the API returns.
+    """
+    found = await _find(tx, kind, ident)
+    if found is None and len(ident) == 15 and is_id(ident):
+        found = await _find(tx, kind, to_id18(ident))
+    if found is None:
+        raise OperatorError(f"no {kind} with canonical or remote id {ident!r}")
+    return found
+
+
+async def _find(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
     golden = await tx.records.get(ident)
     if golden is not None and golden.record.kind == kind:
         return ident
@@ -92,7 +105,7 @@ async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
         raise OperatorError(f"{ident!r} is a {golden.record.kind}, not a {kind}")
     if await tx.links.remote_links(ident):
         return ident
-    raise OperatorError(f"no {kind} with canonical or remote id {ident!r}")
+    return None
 
 
 async def explain_record(
