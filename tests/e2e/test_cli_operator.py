@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from crmsync.cli.main import app
 from crmsync.config import SyncConfig, load_config
 from crmsync.connectors.salesforce.records import to_id18
-from crmsync.store import Link, Store, open_store
+from crmsync.store import ConflictSide, Link, Store, SyncErrorReport, open_store
 from tests.unit.engine.test_inspect import World, seed
 
 T = TypeVar("T")
@@ -277,3 +277,35 @@ def test_explain_takes_a_15_character_salesforce_id_as_the_ui_shows_it(
     # 15-character ids are case-sensitive: another casing is another record.
     wrong_case = crmsync(config_file, "explain", "contact", "003DM0000000007")  # another record for Salesforce
     assert wrong_case.exit_code == 1 and "no contact with canonical or remote id '003DM0000000007'" in wrong_case.stderr
+
+
+def test_piped_tables_keep_ids_and_values_whole(config_file: Path, config: SyncConfig, world: World) -> None:
+    survivor, duplicate = "003dM000000AbCdQAC", "003dM000000XyZwQAC"
+
+    async def add(store: Store) -> None:
+        async with store.begin() as tx:
+            await tx.errors.record(
+                SyncErrorReport(
+                    connection="sf",
+                    object="Contact",
+                    operation="link",
+                    message=f"duplicate contact in sf: {duplicate} has the same email as {survivor}; merge them in sf",
+                    canonical_id="c2",
+                    remote_id=duplicate,
+                    code="DUPLICATE",
+                )
+            )
+            await tx.conflicts.park(
+                "c2", "title", "Head of Procurement Negotiations", [ConflictSide("hs", "negotiation lead", None)]
+            )
+
+    with_store(config, add)
+    for command in (("errors", "list"), ("conflicts", "list")):
+        # No terminal and no COLUMNS, as in a pipe or CI: rich alone would lay tables out in 80 columns.
+        result = CliRunner().invoke(app, [*command, "--config", str(config_file)], env={"COLUMNS": None})
+        assert result.exit_code == 0, result.output
+        assert not [line for line in result.stdout.splitlines() if line.startswith("│") and "…" in line], result.stdout
+        if command[0] == "errors":
+            assert survivor in result.stdout and duplicate in result.stdout, result.stdout
+        else:
+            assert "Head of Procurement Negotiations" in result.stdout and "negotiation lead" in result.stdout

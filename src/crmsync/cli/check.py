@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from crmsync.cli.status import load
+from crmsync.cli.status import load, wide_when_piped
 from crmsync.config import DEFAULT_FILE, SyncConfig
 from crmsync.engine.schema_check import check_targets
 from crmsync.engine.schema_findings import SEVERITIES, Finding
 from crmsync.engine.schema_fix import DEFAULT_TIMEOUT, CheckReport, FixOutcome, run_check
 from crmsync.engine.schema_report import AdminTask
 
-console = Console(highlight=False)
+console = wide_when_piped(Console(highlight=False))
 _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _VENDORS = {"salesforce": "Salesforce", "hubspot": "HubSpot", "dynamics": "Dataverse"}
 

@@ -104,7 +104,8 @@ def _errors_table(errors: tuple[SyncErrorView, ...]) -> Table:
     table.add_column("id", no_wrap=True)
     table.add_column("where")
     table.add_column("record", overflow="fold")
-    table.add_column("problem (the vendor's words)", ratio=1)
+    # Fold, never cut: the vendor's message names ids and fields an operator copies.
+    table.add_column("problem (the vendor's words)", ratio=1, overflow="fold")
     table.add_column("seen")
     for error in errors:
         table.add_row(
@@ -143,7 +144,7 @@ def _duplicates_table(groups: tuple[DuplicateGroup, ...]) -> Table:
     table.add_column("where")
     table.add_column("record", overflow="fold")
     table.add_column("duplicates", overflow="fold")
-    table.add_column("details", ratio=1)
+    table.add_column("details", ratio=1, overflow="fold")
     table.add_column("last seen")
     for group in groups:
         table.add_row(
@@ -162,7 +163,7 @@ def _dead_table(dead: tuple[DeadJobView, ...]) -> Table:
     table.add_column("id", no_wrap=True)
     table.add_column("job", overflow="fold")
     table.add_column("record", overflow="fold")
-    table.add_column("last error", ratio=1)
+    table.add_column("last error", ratio=1, overflow="fold")
     table.add_column("attempts", justify="right")
     for job in dead:
         table.add_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -45,9 +46,21 @@ class KindName(StrEnum):
         return self.value
 
 
+PIPED_WIDTH = 160
+"""Columns of output that goes to no terminal (a pipe, a file, CI) and no COLUMNS says how wide: rich's 80
+would cut ids and split values in tables; a log or a pager shows long lines whole."""
+
+
 def console() -> Console:
     # Built per command, not at import: the width then follows the terminal (and COLUMNS) of this run.
-    return Console(highlight=False)
+    return wide_when_piped(Console(highlight=False))
+
+
+def wide_when_piped(out: Console) -> Console:
+    """`out`, at PIPED_WIDTH columns when it writes to no terminal and COLUMNS does not set its width."""
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out.width = PIPED_WIDTH
+    return out
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -255,6 +268,7 @@ def _count(value: int, style: str) -> Text:
 __all__ = [
     "BLANK",
     "DEFAULT_CONFIG",
+    "PIPED_WIDTH",
     "ConfigOption",
     "JsonOption",
     "KindName",
@@ -270,5 +284,6 @@ __all__ = [
     "show_value",
     "state_failure",
     "status",
+    "wide_when_piped",
     "with_store",
 ]

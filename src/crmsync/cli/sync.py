@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load, state_failure
+from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load, state_failure, wide_when_piped
 from crmsync.config.values import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.report import RunReport
@@ -27,7 +27,7 @@ from crmsync.heap import freeze_start_up_objects
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import open_store
 
-console = Console()
+console = wide_when_piped(Console())  # the process's stdout: a terminal or not, from start to end
 
 COLUMNS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("read",), "read"),
@@ -145,8 +145,8 @@ async def run_with_progress(config: SyncConfig, options: RunOptions, *, console:
 def render_report(report: RunReport, *, dry_run: bool, console: Console = console) -> None:
     title = "Dry run: nothing was written" if dry_run else "Sync summary"
     table = Table(title=title, show_lines=False)
-    table.add_column("object")
-    table.add_column("connection")
+    table.add_column("object", no_wrap=True)
+    table.add_column("connection", no_wrap=True)  # a name cut to `salesfor…` says nothing
     for _, label in COLUMNS:
         table.add_column(label, justify="right")
     keys = [*report.counts, *(report.plan_counts if dry_run else ())]

@@ -56,3 +56,13 @@ def test_a_dry_run_with_failures_never_claims_agreement() -> None:
     partial.fail("deal", "hs", "read", "HTTP 403")
     assert "The plan is incomplete" in " ".join(printed(partial, dry_run=True).split())
     assert "The plan is incomplete" not in printed(capped_plan(), dry_run=True)
+
+
+def test_a_narrow_summary_keeps_object_and_connection_names_whole() -> None:
+    report = RunReport()
+    for what in ("read", "new", "matched", "changed", "conflicts", "created", "updated", "deleted", "failed"):
+        report.add("activity", "salesforce", what, 12_345)
+    out = Console(record=True, width=80, color_system=None)
+    render_report(report, dry_run=False, console=out)
+    text = out.export_text()
+    assert "│ activity │ salesforce │" in text and "connection" in text and "salesfor…" not in text
