@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -58,6 +59,22 @@ READER_CACHE_KIB = 2_048
 """SQLite page cache of each reading connection (SQLite's default size). A reader drops its cache whenever
 another connection has written since its last read, which during a sync is every time: a larger one only grew
 the RSS (65k-record first sync: 289 MB peak with 2 MB, 296 MB with 4 MB, 391 MB with 32 MB; the same time)."""
+
+
+def create_private_sqlite_file(url: str | URL) -> None:
+    """Create the SQLite file of `url`, readable and writable by its owner only, when it does not exist yet.
+
+    The state holds personal data (names, emails, phones). SQLite gives a database's -wal and -shm files the
+    mode of the database file, so they are private too. An existing file keeps the mode its owner chose.
+    """
+    database = normalise_url(url).database
+    if not database or database.startswith("file:"):
+        return
+    try:
+        descriptor = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
 
 
 def is_sqlite(url: str | URL) -> bool:

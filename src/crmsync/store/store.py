@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crmsync.store.audit import Audit
 from crmsync.store.conflicts import Conflicts
 from crmsync.store.cursors import Cursors
-from crmsync.store.engine import READ_ONLY, create_engine, is_sqlite
+from crmsync.store.engine import READ_ONLY, create_engine, create_private_sqlite_file, is_sqlite
 from crmsync.store.identity import IdentityMap
 from crmsync.store.jobs import JobQueue
 from crmsync.store.leases import Leases
@@ -128,6 +128,8 @@ async def open_store(
     then stays valid between its transactions (a connection drops its cache when another one has written).
     """
     sqlite = is_sqlite(url)
+    if sqlite:
+        create_private_sqlite_file(url)
     engine = create_engine(url, writer=sqlite)
     reader = create_engine(url) if sqlite else None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from crmsync.errors import ConfigError
-from crmsync.store import Store
+from crmsync.store import Store, open_store
 from crmsync.store.engine import create_engine, normalise_url
 from crmsync.store.tables import cursors
 
@@ -109,3 +110,20 @@ async def test_sqlite_timestamps_are_the_text_sqlalchemys_datetime_writes_and_re
         read = (await connection.execute(sa.select(cursors.c.updated_at))).scalar_one()
     assert stored == expected
     assert read == value and read.tzinfo is UTC
+
+
+async def test_a_new_sqlite_state_file_and_its_wal_and_shm_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        async with store.begin() as tx:
+            await tx.cursors.put("sf", "Contact", "2026-01-01T00:00:00Z|003A")
+        files = [path, tmp_path / "state.db-wal", tmp_path / "state.db-shm"]
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == {f.name: "0o600" for f in files}
+    finally:
+        await store.aclose()
+    kept = tmp_path / "shared.db"
+    kept.touch(mode=0o640)
+    os.chmod(kept, 0o640)  # an existing file keeps the mode its owner chose
+    await (await open_store(f"sqlite:///{kept}")).aclose()
+    assert kept.stat().st_mode & 0o777 == 0o640
