@@ -21,20 +21,24 @@ EXT = "new_crmsyncid"
 Env = tuple[DynamicsConnector, httpx.AsyncClient, Starlette]
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    column = CustomColumn(name=EXT, max_length=100, alternate_key=True)
-    config = DynamicsConfig(custom_columns={table: [column] for table in TABLES})
-    app = create_app(config)
-    settings = DynamicsSettings(
+def settings_for(config: DynamicsConfig, **extra: Any) -> DynamicsSettings:
+    """Settings that reach the emulator of `config` with its credentials."""
+    return DynamicsSettings(
         org_url=BASE,
         authority=BASE,
         tenant_id=config.tenant_id,
         client_id=config.client_id,
         client_secret=SecretStr(config.client_secret),
-        external_ids=dict.fromkeys(TABLES, EXT),
-        page_size=10,
+        **extra,
     )
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    column = CustomColumn(name=EXT, max_length=100, alternate_key=True)
+    config = DynamicsConfig(custom_columns={table: [column] for table in TABLES})
+    app = create_app(config)
+    settings = settings_for(config, external_ids=dict.fromkeys(TABLES, EXT), page_size=10)
     now = [0.0]
 
     async def no_sleep(seconds: float) -> None:
@@ -206,14 +210,7 @@ async def test_a_create_with_a_status_of_another_state_names_the_default_state(e
 
 async def test_a_read_of_a_missing_external_id_column_says_how_to_make_it() -> None:
     config = DynamicsConfig()  # no custom columns: `crmsync check --fix` has not run
-    settings = DynamicsSettings(
-        org_url=BASE,
-        authority=BASE,
-        tenant_id=config.tenant_id,
-        client_id=config.client_id,
-        client_secret=SecretStr(config.client_secret),
-        external_ids={"contact": EXT},
-    )
+    settings = settings_for(config, external_ids={"contact": EXT})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(config)), base_url=BASE) as client:
         connector = DynamicsConnector(settings, connection="dv-conf", client=client)
         with pytest.raises(ConfigError, match=r"no new_crmsyncid column .* `crmsync check --fix` creates it"):
