@@ -41,6 +41,8 @@ class _Context:
     connections: Mapping[str, Connection]
     mappings: Mappings
     issues: list[ConfigIssue]
+    synced: frozenset[str]
+    """The kinds the file syncs: a match key may name a parent only of a kind synced too."""
 
     def add(self, path: PathKey, message: str) -> None:
         self.issues.append(self.doc.issue(path, message))
@@ -59,9 +61,16 @@ def build_objects(
     `declared` names every connection written in the file with its vendor (None when unknown), so an
     object is still checked against the field maps when its connection's own settings have mistakes.
     """
-    ctx = _Context(doc, declared, connections, mappings, issues)
     if section is None:
         section = dict.fromkeys(OBJECT_KINDS)
+    ctx = _Context(
+        doc,
+        declared,
+        connections,
+        mappings,
+        issues,
+        frozenset(section) if isinstance(section, Mapping) else frozenset(),
+    )
     if not isinstance(section, Mapping):
         ctx.add(("objects",), f"expected a mapping of object kinds ({', '.join(OBJECT_KINDS)}) to their settings")
         return {}
@@ -203,6 +212,14 @@ def _match(
     ctx: _Context, path: PathKey, kind: ObjectKind, listed: list[str | list[str]] | None, known: Collection[str]
 ) -> tuple[tuple[str, ...], ...]:
     if listed is None:
+        for key in DEFAULT_MATCH[kind]:
+            for parent in (name for name in key if name in LINK_ROLES and name not in ctx.synced):
+                ctx.add(
+                    path[:-1],
+                    f"the default match key [{', '.join(key)}] needs each {kind}'s {parent}, and `objects:` does "
+                    f"not sync {parent}: {_a(kind)} linked to a {parent} would wait for it at every sync; add "
+                    f"`{parent}: {{}}` under objects, or give {kind} a `match:` without {parent}",
+                )
         return DEFAULT_MATCH[kind]
     keys: list[tuple[str, ...]] = []
     for index, entry in enumerate(listed):
@@ -213,10 +230,20 @@ def _match(
         for part, name in enumerate(key):
             where = (*path, str(index)) if isinstance(entry, str) else (*path, str(index), str(part))
             if name in LINK_ROLES and name != kind:
+                if name not in ctx.synced:
+                    ctx.add(
+                        where,
+                        f"{name} is a parent `objects:` does not sync: {_a(kind)} linked to a {name} would wait for "
+                        f"it at every sync; add `{name}: {{}}` under objects, or leave {name} out of the key",
+                    )
                 continue
             _check_field(ctx, where, name, known, kind)
         keys.append(key)
     return tuple(keys)
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _condition(

@@ -82,6 +82,8 @@ def test_every_mistake_is_listed_with_file_line_column_and_key(tmp_path: Path) -
         "filter, match, policy",
         "crmsync.yaml:36:3: objects.lead: unknown object kind 'lead'; expected one of: "
         "company, contact, deal, activity",
+        "crmsync.yaml:37:3: objects.deal: the default match key [company, name] needs each deal's company, and "
+        "`objects:` does not sync company",
         "crmsync.yaml:38:5: objects.deal.policy: expected last_writer_wins, manual or {prefer: [...]} (got 'newest')",
         "crmsync.yaml:40:3: mappings.contact.x.transform: unknown transform 'nosuch'; expected one of:",
         "crmsync.yaml:41:1: colour: unknown key 'colour'; expected one of: state, service, connections, objects, "
@@ -99,7 +101,7 @@ def test_the_error_is_a_config_error_whose_message_lists_everything_without_secr
         load_config(path, environ={"HS_TOKEN": "pat-must-not-leak"})
     assert isinstance(caught.value, ConfigFileError)
     message = str(caught.value)
-    assert message.startswith("18 mistakes in the configuration:\n")
+    assert message.startswith("19 mistakes in the configuration:\n")
     assert f"{path}:9:5: connections.sf.client_secret" in message
     assert SECRET not in message and "pat-must-not-leak" not in message
     assert SECRET not in repr(caught.value.issues)
@@ -223,12 +225,29 @@ def test_a_vendor_without_a_field_map_for_the_kind_is_reported() -> None:
         + "".join(
             f"      {name}: {{hubspot: null}}\n" for name in ("subject", "body", "due_date", "status", "priority")
         )
-        + "objects:\n  activity: {connections: [hs]}\n"
+        + "objects:\n  activity: {connections: [hs]}\n  contact: {connections: [hs]}\n"
     )
     assert issues_of(text) == [
         "crmsync.yaml:14:28: objects.activity.connections.0: hubspot has no field map for activity; add one under "
         "`mappings: activity:`"
     ]
+
+
+def test_a_match_key_naming_a_parent_not_synced_is_reported() -> None:
+    """A record linked to such a parent would wait for it at every sync: the key could never be made."""
+    text = HUBSPOT_ONLY + "objects:\n  contact: {match: [email, [company, last_name]]}\n  activity: {}\n"
+    assert issues_of(text) == [
+        "crmsync.yaml:6:29: objects.contact.match.1.0: company is a parent `objects:` does not sync: a contact "
+        "linked to a company would wait for it at every sync; add `company: {}` under objects, or leave company "
+        "out of the key",
+    ]
+    assert issues_of(HUBSPOT_ONLY + "objects:\n  activity: {}\n") == [
+        "crmsync.yaml:6:3: objects.activity: the default match key [contact, subject, due_date] needs each "
+        "activity's contact, and `objects:` does not sync contact: an activity linked to a contact would wait for "
+        "it at every sync; add `contact: {}` under objects, or give activity a `match:` without contact",
+    ]
+    synced = parse_config(HUBSPOT_ONLY + "objects:\n  contact: {}\n  activity: {}\n", "crmsync.yaml", environ=ENV)
+    assert synced.kinds == ("contact", "activity")
 
 
 def test_a_missing_file_says_how_to_get_one(tmp_path: Path) -> None:
