@@ -416,9 +416,10 @@ def _note_keyless(ctx: SyncContext, kind: ObjectKind) -> None:
     where = ", ".join(f"{connection} {n:,}" for connection, n in sorted(keyless.items()))
     named = kind if total == 1 else _PLURALS[kind]
     example = " (`crmsync init`'s example shows both)" if kind == "contact" else ""
+    each, they = ("it is", "it is") if total == 1 else ("each is", "they are")
     ctx.report.note(
-        f"{total:,} {named} met for the first time had no {keys} to match by ({where}): each is new, and is "
-        f"created in the other CRMs. If they are there already, add a second key to objects.{kind}.match, "
+        f"{total:,} {named} met for the first time had no {keys} to match by ({where}): {each} new, and "
+        f"created in the other CRMs. If {they} there already, add a second key to objects.{kind}.match, "
         f"or a filter{example}"
     )
 

@@ -86,6 +86,9 @@ async def test_records_without_a_match_key_are_counted_and_the_run_says_what_to_
     assert "add a second key to objects.contact.match, or a filter" in note
     # Met again, they are linked: nothing more to say.
     assert not [n for n in (await crm.sync(kinds=("contact",))).notes if "match" in n]
+    await crm.sb.dynamics.create("contact", {"firstname": "Mary", "lastname": "Somerville"})
+    (one,) = [n for n in (await crm.sync(kinds=("contact",))).notes if "match" in n]
+    assert one.startswith("1 contact met for the first time had no email to match by (dynamics 1): it is new")
 
 
 async def test_a_second_match_key_meets_people_without_email_by_company_and_name(crm_factory: CrmFactory) -> None:
