@@ -156,6 +156,11 @@ async def test_a_webhook_change_is_synced_while_a_long_poll_is_still_running(ser
     slow_reads = {"kind": "latency", "latency_ms": 8000, "method": "GET", "path": "/(accounts|contacts)"}
     await sb.dynamics.control.set_faults([slow_reads])
     restarted = await serve(state_of=served)  # its startup poll meets the slow reads
+
+    async def polling_slowly() -> bool:  # the poll is inside a slow Dataverse read (the machine may be busy)
+        return any(int(rule.get("fired", 0)) for rule in await sb.dynamics.control.faults())
+
+    await eventually(polling_slowly, what="the startup poll inside a slow Dataverse read")
     contact = await sb.hubspot.create("contact", {"lastname": "Shepard", "email": "alan@nasa.example"})
 
     async def in_salesforce() -> bool:
