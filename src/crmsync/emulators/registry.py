@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,17 +40,18 @@ def _config_class(name: VendorName) -> type[BaseModel]:
     return config_cls
 
 
-def settings_from_env(name: VendorName, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def _vendor_env(name: VendorName, environ: Mapping[str, str] | None) -> Iterator[tuple[str, str, str]]:
+    """(variable, the setting it names in lower case, value) for each `CRMSYNC_<VENDOR>_*` variable of `name`."""
     env = os.environ if environ is None else environ
     prefix = f"CRMSYNC_{name.upper()}_"
-    fields = _config_class(name).model_fields
-    found: dict[str, str] = {}
     for key, value in env.items():
         if key.startswith(prefix):
-            field = key[len(prefix) :].lower()
-            if field in fields:
-                found[field] = value
-    return found
+            yield key, key[len(prefix) :].lower(), value
+
+
+def settings_from_env(name: VendorName, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    fields = _config_class(name).model_fields
+    return {field: value for _, field, value in _vendor_env(name, environ) if field in fields}
 
 
 def setting_names(name: VendorName) -> tuple[str, ...]:
@@ -63,10 +64,8 @@ def unknown_env_settings(name: VendorName, environ: Mapping[str, str] | None = N
 
     `settings_from_env` leaves them out; crmsync's own variables (`CRMSYNC_STATE_URL`, ...) name no vendor.
     """
-    env = os.environ if environ is None else environ
-    prefix = f"CRMSYNC_{name.upper()}_"
     fields = _config_class(name).model_fields
-    return sorted(key for key in env if key.startswith(prefix) and key[len(prefix) :].lower() not in fields)
+    return sorted(key for key, field, _ in _vendor_env(name, environ) if field not in fields)
 
 
 def build_emulator(
