@@ -48,17 +48,22 @@ async def is_open(config_file: Path, conflict_id: int) -> bool:
         await store.aclose()
 
 
-def test_clearing_a_required_field_and_an_unmapped_value_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
+def test_clearing_a_required_field_typed_or_taken_and_an_unmapped_value_are_refused_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
     with emulators() as urls:
         config_file = write_config(tmp_path, urls)
         conflict_id = asyncio.run(park_stage_conflict(config_file))
         cleared = crmsync("conflicts", "resolve", str(conflict_id), "--value", "", cwd=tmp_path)
+        took_blank = crmsync("conflicts", "resolve", str(conflict_id), "--take", "hubspot", cwd=tmp_path)
         typo = crmsync("conflicts", "resolve", str(conflict_id), "--value", "not_a_stage", cwd=tmp_path)
         assert asyncio.run(is_open(config_file, conflict_id))
         valid = crmsync("conflicts", "resolve", str(conflict_id), "--value", "negotiation", cwd=tmp_path)
     assert cleared.returncode == 1, cleared.stdout + cleared.stderr
     assert "error: stage cannot be cleared: it is required in salesforce Opportunity.StageName" in cleared.stderr
-    assert "--take hubspot | --take salesforce" in cleared.stderr
+    # HubSpot's side is the blank itself: only the sides that hold a stage are offered.
+    assert "; use --take salesforce | --take golden" in cleared.stderr
+    assert took_blank.returncode == 1 and took_blank.stderr == cleared.stderr
     assert typo.returncode == 1, typo.stdout + typo.stderr
     assert "error: stage: 'not_a_stage' is not a value of deal.stage" in typo.stderr
     assert "allowed values: prospecting, qualification," in typo.stderr

@@ -27,9 +27,8 @@ from crmsync.cli.status import (
 from crmsync.config import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.resolution import DEFAULT_BY, GOLDEN_SIDE, ResolutionOutcome, resolve
-from crmsync.engine.resolution_checks import RequiredCheck, required_in
+from crmsync.engine.resolution_checks import RequiredCheck, blank_choice, required_in
 from crmsync.engine.schema_fix import DEFAULT_TIMEOUT
-from crmsync.engine.tombstones import DELETED_FIELD
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
 
 conflicts_app = typer.Typer(
@@ -182,30 +181,28 @@ def resolve_command(
     if (take is None) == (value is None):
         raise typer.BadParameter("give exactly one of --take CONNECTION or --value TEXT", param_hint="--take/--value")
     settings = load(config)
-    if value is not None and not value.strip():
-        refuse_a_required_blank(settings, conflict_id)
+    refuse_a_required_blank(settings, conflict_id, take, value)
     outcome = with_store(settings, lambda store: resolve(store, settings, conflict_id, take, value, by))
     render_outcome(console(), outcome, kept_golden=take == GOLDEN_SIDE)
 
 
-def refuse_a_required_blank(settings: SyncConfig, conflict_id: int) -> None:
+def refuse_a_required_blank(settings: SyncConfig, conflict_id: int, take: str | None, value: str | None) -> None:
     """Clearing a field a CRM requires is refused there on the next sync: refuse it now, before anything is stored."""
-    view = with_store(settings, lambda store: conflict_detail(store, conflict_id)).conflict
-    kind = view.kind
-    if kind is None or kind not in settings.objects or view.field == DELETED_FIELD:
-        return  # resolve explains what is wrong with this conflict
+    blank = with_store(settings, lambda store: blank_choice(store, settings, conflict_id, take=take, value=value))
+    if blank is None:
+        return
 
     async def ask() -> RequiredCheck:
         async with open_connectors(settings) as connectors:
-            return await required_in(settings, kind, view.field, connectors, describe_timeout=DEFAULT_TIMEOUT)
+            return await required_in(settings, blank.kind, blank.field, connectors, describe_timeout=DEFAULT_TIMEOUT)
 
     found = asyncio.run(ask())
     if found.required:
-        takes = " | ".join(f"--take {s.connection}" for s in view.sides)
-        raise fail(f"{view.field} cannot be cleared: it is required in {', '.join(found.required)}; use {takes}")
+        takes = " | ".join(f"--take {side}" for side in blank.keep) or "--value TEXT"
+        raise fail(f"{blank.field} cannot be cleared: it is required in {', '.join(found.required)}; use {takes}")
     if found.unknown:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
-            Text(f"warning: could not ask {', '.join(found.unknown)} whether {view.field} is required", style="yellow")
+            Text(f"warning: could not ask {', '.join(found.unknown)} whether {blank.field} is required", style="yellow")
         )
 
 

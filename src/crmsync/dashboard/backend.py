@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import structlog
+
 from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector
 from crmsync.dashboard.links import record_url
 from crmsync.engine.health import KindHealth, VolumeBucket, kind_health, sync_volume, totals
 from crmsync.engine.resolution import ResolutionOutcome, RetryOutcome, resolve, retry
+from crmsync.engine.resolution_checks import AskedFields, refuse_a_required_blank
 from crmsync.engine.search import RecordHit, search_records
 from crmsync.engine.views.common import OperatorError
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
@@ -28,7 +31,10 @@ from crmsync.store import Link, Store
 if TYPE_CHECKING:  # the service imports the dashboard, so the dashboard names its types only for the checker
     from crmsync.service.scheduler import PassSummary, Scheduler
 
+log = structlog.get_logger("crmsync.dashboard")
+
 HISTORY_LIMIT = 20  # audit entries per field on a record's page
+DESCRIBE_TIMEOUT_S = 10.0  # a CRM asked whether a field is required, while the operator waits for the page
 
 
 class Live(Protocol):
@@ -256,6 +262,7 @@ class DashboardBackend:
     # ---- acting -------------------------------------------------------------------------------
     async def resolve(self, conflict_id: int, *, take: str | None, value: str | None, by: str) -> ResolutionOutcome:
         live = self.live()
+        await self._refuse_a_required_blank(live, conflict_id, take, value)
         outcome = await resolve(live.store, self.config, conflict_id, choice_connection=take, value=value, by=by)
         self._wake(live, len(outcome.writes))
         return outcome
@@ -265,10 +272,12 @@ class DashboardBackend:
         live = self.live()
         resolved: list[ResolutionOutcome] = []
         skipped: list[tuple[int, str]] = []
+        asked: AskedFields = {}
         for conflict in await list_conflicts(live.store, kind=kind):
             if conflict.field != field:
                 continue
             try:
+                await self._refuse_a_required_blank(live, conflict.id, take, None, asked)
                 resolved.append(await resolve(live.store, self.config, conflict.id, choice_connection=take, by=by))
             except OperatorError as exc:
                 skipped.append((conflict.id, str(exc)))
@@ -283,6 +292,23 @@ class DashboardBackend:
         outcome = await retry(live.store, self.config, error_ids=error_ids, job_ids=job_ids, everything=everything)
         self._wake(live, sum(r.jobs for r in outcome.requeued) + outcome.reads)
         return outcome
+
+    async def _refuse_a_required_blank(
+        self, live: Live, conflict_id: int, take: str | None, value: str | None, asked: AskedFields | None = None
+    ) -> None:
+        """As `crmsync conflicts resolve` does: a blank a target CRM requires is refused before anything is stored."""
+        unknown = await refuse_a_required_blank(
+            live.store,
+            self.config,
+            conflict_id,
+            live.connectors,
+            take=take,
+            value=value,
+            describe_timeout=DESCRIBE_TIMEOUT_S,
+            asked=asked,
+        )
+        if unknown:
+            log.warning("could not ask whether a cleared field is required", conflict=conflict_id, crms=list(unknown))
 
     @staticmethod
     def _wake(live: Live, queued: int) -> None:

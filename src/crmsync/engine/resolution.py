@@ -16,7 +16,7 @@ from crmsync.config import SyncConfig
 from crmsync.engine.merge import Choice, resolve_conflict
 from crmsync.engine.outbox import WRITE, refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
-from crmsync.engine.resolution_checks import check_typed_value
+from crmsync.engine.resolution_checks import GOLDEN_SIDE, check_typed_value
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
 from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, delete_everywhere
 from crmsync.engine.views.common import OperatorError, object_of_kind
@@ -27,8 +27,6 @@ from crmsync.store import AuditEntry, Conflict, GoldenRecord, Store, Transaction
 
 DEFAULT_BY = "cli"
 POLICY_BY = "crmsync (settled)"  # what ingest records when a policy settles a parked conflict
-GOLDEN_SIDE = "golden"
-"""How the store names a conflict side that is the golden record's own value (not a connection's)."""
 
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})

@@ -1,7 +1,8 @@
-"""What a person may type to settle a conflict: the field's canonical values, and whether a target requires it.
+"""What a conflict may be settled with: the field's canonical values, and no blank where a target requires it.
 
 Checked before anything is stored: a value no value map knows fails on every later sync ("canonical value
-... has no mapping"), and a blank in a field a CRM requires is refused by that CRM (REQUIRED_FIELD_MISSING).
+... has no mapping"), and a blank in a field a CRM requires (typed in, or a side that cleared it) is refused by
+that CRM (REQUIRED_FIELD_MISSING). The CLI and the dashboard make the same checks.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from dataclasses import dataclass
 
 from crmsync.config import SyncConfig
 from crmsync.connectors.base import Connector
+from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.engine.views.common import OperatorError
+from crmsync.engine.views.conflicts import ConflictView, conflict_detail
 from crmsync.mapping.rules import FieldRule, ObjectMap
 from crmsync.mapping.valuemap import Scalar
 from crmsync.model.values import CanonicalValue, ObjectKind
+from crmsync.store import Store
+
+GOLDEN_SIDE = "golden"
+"""How the store names a conflict side that is the golden record's own value (not a connection's)."""
 
 
 def _written_rules(config: SyncConfig, kind: ObjectKind, field: str) -> list[tuple[str, ObjectMap, FieldRule]]:
@@ -104,4 +111,100 @@ async def required_in(
     return RequiredCheck(tuple(sorted(required)), tuple(sorted(unknown)))
 
 
-__all__ = ["RequiredCheck", "canonical_vocabulary", "check_typed_value", "required_in"]
+class RequiredBlankError(OperatorError):
+    """A resolution would clear a field that a CRM it is written to requires; `keep` are the sides with a value."""
+
+    def __init__(self, field: str, required: Sequence[str], keep: Sequence[str]) -> None:
+        self.field, self.required, self.keep = field, tuple(required), tuple(keep)
+        remedy = f"take {' or '.join(keep)}'s side" if keep else "type a value"
+        super().__init__(f"{field} cannot be cleared: it is required in {', '.join(required)}; {remedy}")
+
+
+def _blank(value: CanonicalValue) -> bool:
+    return value is None or value == "" or value == ()
+
+
+def _chosen(view: ConflictView, take: str | None, value: str | None) -> tuple[bool, CanonicalValue]:
+    """(known, the value the resolution would store); unknown where resolve itself will refuse the choice."""
+    if value is not None:
+        return True, None if not value.strip() else value
+    if take == GOLDEN_SIDE:
+        return view.has_base, view.golden
+    side = next((s for s in view.sides if s.connection == take), None)
+    return (side is not None), side.value if side is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class BlankChoice:
+    """A resolution that would clear `kind`.`field`; `keep` are the sides that hold a value instead."""
+
+    kind: ObjectKind
+    field: str
+    keep: tuple[str, ...]
+
+    def refuse(self, found: RequiredCheck) -> None:
+        """RequiredBlankError where a CRM requires the field."""
+        if found.required:
+            raise RequiredBlankError(self.field, found.required, self.keep)
+
+
+async def blank_choice(
+    store: Store, config: SyncConfig, conflict_id: int, *, take: str | None, value: str | None
+) -> BlankChoice | None:
+    """What a resolution would clear, if it clears the field; None otherwise (nothing for a CRM to refuse)."""
+    view = (await conflict_detail(store, conflict_id)).conflict
+    kind = view.kind
+    if view.resolved or kind is None or kind not in config.objects or view.field == DELETED_FIELD:
+        return None  # resolve explains what is wrong with this conflict
+    known, chosen = _chosen(view, take, value)
+    if not known or not _blank(chosen):
+        return None
+    keep = [s.connection for s in view.sides if not _blank(s.value)]
+    if view.has_base and not _blank(view.golden):
+        keep.append(GOLDEN_SIDE)
+    return BlankChoice(kind, view.field, tuple(keep))
+
+
+AskedFields = dict[tuple[ObjectKind, str], RequiredCheck]
+"""Answers already had, per (kind, field): a bulk resolution asks each CRM once per field, not once per conflict."""
+
+
+async def refuse_a_required_blank(
+    store: Store,
+    config: SyncConfig,
+    conflict_id: int,
+    connectors: Mapping[str, Connector],
+    *,
+    take: str | None,
+    value: str | None,
+    describe_timeout: float,
+    asked: AskedFields | None = None,
+) -> tuple[str, ...]:
+    """Refuse (RequiredBlankError) a resolution that would blank a field a target CRM requires, before anything
+    is stored: that CRM would refuse the write on the next sync (REQUIRED_FIELD_MISSING) and the record would sit
+    in the errors. Returns the CRMs that could not be asked, for the caller to warn about."""
+    blank = await blank_choice(store, config, conflict_id, take=take, value=value)
+    if blank is None:
+        return ()
+    key = (blank.kind, blank.field)
+    found = asked.get(key) if asked is not None else None
+    if found is None:
+        found = await required_in(config, blank.kind, blank.field, connectors, describe_timeout=describe_timeout)
+        if asked is not None:
+            asked[key] = found
+    blank.refuse(found)
+    return found.unknown
+
+
+__all__ = [
+    "GOLDEN_SIDE",
+    "AskedFields",
+    "BlankChoice",
+    "RequiredBlankError",
+    "RequiredCheck",
+    "blank_choice",
+    "canonical_vocabulary",
+    "check_typed_value",
+    "refuse_a_required_blank",
+    "required_in",
+]

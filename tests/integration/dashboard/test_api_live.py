@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from crmsync.dashboard.access import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE
+from crmsync.store import ConflictSide
 from tests.integration.dashboard.harness import (
     ADA_EMAIL,
     OPERATOR_TOKEN,
@@ -127,6 +128,40 @@ async def test_a_typed_value_and_bad_requests(site: Site) -> None:
         return set((await site.titles()).values()) == {"Countess"}
 
     await eventually(everywhere, what="the typed title in all three CRMs")
+
+
+async def test_clearing_a_field_a_crm_requires_is_refused_before_anything_is_stored(site: Site) -> None:
+    """HubSpot cleared Ada's last name while Salesforce changed it: taking HubSpot's blank (or typing one) would be
+    refused by Salesforce on the next pass, leaving a sync error; the dashboard refuses it, as the CLI does."""
+    async with site.store.begin() as tx:
+        parked = await tx.conflicts.park(
+            site.ada.canonical_id,
+            "last_name",
+            "Lovelace",
+            [ConflictSide("hubspot", None), ConflictSide("salesforce", "Byron")],
+        )
+    path = f"/api/conflicts/{parked.id}/resolve"
+    took_blank = await site.http.post(path, json={"take": "hubspot"}, headers=site.operator)
+    typed_blank = await site.http.post(path, json={"value": " "}, headers=site.operator)
+    bulk = await site.http.post(
+        "/api/conflicts/resolve-bulk", json={"field": "last_name", "take": "hubspot"}, headers=site.operator
+    )
+    for refused in (took_blank, typed_blank):
+        assert refused.status_code == 400, refused.text
+        message = refused.json()["message"]
+        assert message == (
+            "last_name cannot be cleared: it is required in dynamics contact.lastname, salesforce Contact.LastName; "
+            "take salesforce or golden's side"
+        )
+    assert bulk.status_code == 200 and bulk.json()["resolved"] == []
+    assert [s["id"] for s in bulk.json()["skipped"]] == [parked.id]
+    async with site.store.read() as tx:
+        still = await tx.conflicts.get(parked.id)
+        golden = await tx.records.get(site.ada.canonical_id)
+    assert still is not None and not still.resolved
+    assert golden is not None and golden.record.fields["last_name"] == "Lovelace"
+    kept = await site.http.post(path, json={"take": "salesforce"}, headers=site.operator)
+    assert kept.status_code == 200 and kept.json()["value"] == "Byron"
 
 
 async def test_bulk_resolve_by_rule(site: Site) -> None:
