@@ -8,7 +8,7 @@ few times; everything else comes back per item. Deal -> contact links become Opp
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from crmsync.connectors.base import WriteError, WriteOp, WriteResult
@@ -16,12 +16,13 @@ from crmsync.connectors.http import UnreadableResponseError
 from crmsync.connectors.salesforce.api import SalesforceApi
 from crmsync.connectors.salesforce.errors import item_error
 from crmsync.connectors.salesforce.links import JUNCTION, LinkWriteError, deal_contact, write_link_fields
-from crmsync.connectors.salesforce.records import is_id, soql_ids
+from crmsync.connectors.salesforce.records import is_id, soql_ids, to_id18
 from crmsync.errors import FatalError, InvalidRecordError, RetryableError, VendorResponseError
 
 Sleep = Callable[[float], Awaitable[None]]
 ShapeKey = tuple[str, str | None]  # (create | upsert | update | delete, external-id field)
 _SKIP = object()  # a role call that failed as a whole
+CROSS_REFERENCE = "INVALID_CROSS_REFERENCE_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +91,40 @@ class Writer:
                 chunk = items[start : start + self.batch]
                 for item, result in zip(chunk, await self._with_item_retries(obj, key, chunk, context), strict=True):
                     results[item.index] = result
+        if ("update", None) in groups:
+            await self._updates_of_purged(obj, groups[("update", None)], results, context=context)
         if obj == "Opportunity":
             await self._deal_contacts(ops, results, context=context)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
+
+    async def _updates_of_purged(
+        self, obj: str, items: list[Prepared], results: list[WriteResult | None], *, context: str
+    ) -> None:
+        """A collection update of an id no record holds (hard-deleted, or purged from the Recycle Bin) fails
+        with INVALID_CROSS_REFERENCE_KEY, the code a bad lookup value gets too: ask queryAll which it was."""
+        suspects: dict[str, list[int]] = {}
+        for item in items:
+            result = results[item.index]
+            error = result.error if result is not None else None
+            if error is not None and error.code == CROSS_REFERENCE and item.op.id:
+                suspects.setdefault(to_id18(item.op.id), []).append(item.index)
+        if not suspects:
+            return
+        found: set[str] = set()
+        ids = list(suspects)
+        for start in range(0, len(ids), 500):
+            soql = f"SELECT Id FROM {obj} WHERE Id IN {soql_ids(ids[start : start + 500])}"
+            async for page in self.api.query(soql, context=f"{context} purged check", all_rows=True):
+                found.update(str(row.get("Id")) for row in page.records if isinstance(row, dict))
+        for rid, indexes in suspects.items():
+            if rid in found:
+                continue  # the record is there: a lookup value was bad
+            for index in indexes:
+                prior = results[index]
+                assert prior is not None and prior.error is not None
+                gone = replace(prior.error, classification="not_found")
+                results[index] = replace(prior, error=gone)
 
     async def _with_item_retries(
         self, obj: str, key: ShapeKey, chunk: list[Prepared], context: str

@@ -141,6 +141,9 @@ def collection_routes(vendor: SalesforceVendor) -> list[BaseRoute]:
                     raise SfError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
                 if not is_salesforce_id(record_id) or record_id[:3] != obj.key_prefix:
                     raise SfError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+                if org.record_any(record_id) is None:
+                    # Never there, or purged from the Recycle Bin: not NOT_FOUND as a single PATCH answers.
+                    raise SfError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
                 org.update(obj, record_id, record, ctx.user, ignore=frozenset({"id"}), dry_run=dry_run)
                 return {"id": to_id18(record_id), "success": True, "errors": []}
 
@@ -150,7 +153,9 @@ def collection_routes(vendor: SalesforceVendor) -> list[BaseRoute]:
         for record in records:
             raw = next((v for k, v in record.items() if k.lower() == "id"), None) if isinstance(record, dict) else None
             record_id = raw if isinstance(raw, str) else None
-            shown = to_id18(record_id) if record_id and is_salesforce_id(record_id) else None
+            # An id no record holds is not echoed in its failed result, as Salesforce answers it.
+            known = record_id is not None and is_salesforce_id(record_id) and org.record_any(record_id) is not None
+            shown = to_id18(record_id) if known and record_id else None
             ops.append((shown, op_for(record, record_id)))
         results = run_items(ctx, ops, all_or_none)
         note(ctx.request, records=len(records))

@@ -61,6 +61,23 @@ async def test_partial_failures_come_back_per_item_in_order(connector: Salesforc
     assert results[6].error is not None and results[6].error.code == "CRMSYNC_INVALID_OP"
 
 
+async def test_an_update_of_a_purged_record_is_not_found_and_a_bad_lookup_invalid(
+    connector: SalesforceConnector, admin: Admin
+) -> None:
+    """Both fail a collection update with INVALID_CROSS_REFERENCE_KEY: one queryAll tells them apart."""
+    existing = await admin.create("Contact", {"LastName": "Here"})
+    ops = [
+        WriteOp("update", "purged", id="003dM00000zzzzzQAA", fields={"FirstName": "x"}),
+        WriteOp("update", "bad-lookup", id=existing, fields={"AccountId": "001dM00000zzzzzQAA"}),
+    ]
+    await admin.control("stats", method="DELETE")
+    purged, bad_lookup = await connector.apply("Contact", ops)
+    assert purged.error is not None and purged.error.classification == "not_found"
+    assert purged.error.code == "INVALID_CROSS_REFERENCE_KEY" and purged.id == "003dM00000zzzzzQAA"
+    assert bad_lookup.error is not None and bad_lookup.error.classification == "invalid"
+    assert (await admin.stats())["operations"]["query_all"]["calls"] == 1
+
+
 async def test_duplicate_external_id_value_is_classified(connector: SalesforceConnector, admin: Admin) -> None:
     holder = await admin.create("Account", {"Name": "Holder", EXT: "taken"})
     other = await admin.create("Account", {"Name": "Other"})

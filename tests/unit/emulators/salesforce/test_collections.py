@@ -43,6 +43,20 @@ async def test_create_update_retrieve_delete(client: httpx.AsyncClient, auth: di
     assert deleted.json()[1]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
 
 
+async def test_update_of_an_id_no_record_holds_is_an_invalid_cross_reference(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Recorded (update-sobject-collection): no `id` echoed and INVALID_CROSS_REFERENCE_KEY, where a single
+    PATCH answers 404 NOT_FOUND; a record still in the Recycle Bin answers ENTITY_IS_DELETED instead."""
+    gone = await create(client, auth, "Contact", {"LastName": "Gone"})
+    await client.delete(f"{V}/sobjects/Contact/{gone}", headers=auth)
+    body = {"records": [contact(id="003dM0000000999QAA", Title="x"), contact(id=gone, Title="x")]}
+    never, deleted = (await client.patch(BASE, json=body, headers=auth)).json()
+    error = {"statusCode": "INVALID_CROSS_REFERENCE_KEY", "message": "invalid cross reference id", "fields": []}
+    assert never == {"success": False, "errors": [error]}
+    assert deleted["id"] == gone and deleted["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+
+
 async def test_all_or_none_rolls_back(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     body = {"allOrNone": True, "records": [contact(LastName="A"), contact(Email="x@y.z")]}
     results = (await client.post(BASE, json=body, headers=auth)).json()
