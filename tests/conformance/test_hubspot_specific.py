@@ -1,6 +1,7 @@
 """HubSpot-specific conformance: incremental reads of more than the 10,000 results one search can page,
-with the vendor's real cap and page size, spread over many stamps and all on one stamp; and associations
-changed without a stamp, which only `read_links` sees."""
+with the vendor's real cap and page size, spread over many stamps and all on one stamp; writes that reach
+search's eventually consistent index out of stamp order; and associations changed without a stamp, which
+only `read_links` sees."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pydantic import SecretStr
 
 from crmsync.connectors.base import Cursor
 from crmsync.connectors.hubspot import HubSpotConnector, HubSpotSettings
-from crmsync.emulators.hubspot import HubSpotConfig, create_app
+from crmsync.emulators.hubspot import HubSpotConfig, HubSpotEmulator, create_app
+from crmsync.emulators.hubspot.routes_search import index_delay_ms
 
 BASE = "http://hubspot.test"
 
@@ -28,13 +30,14 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def connector(client: httpx.AsyncClient, *, links: bool = False) -> HubSpotConnector:
+def connector(client: httpx.AsyncClient, *, links: bool = False, lookback_s: float = 5.0) -> HubSpotConnector:
     settings = HubSpotSettings(
         base_url=BASE,
         access_token=SecretStr(HubSpotConfig().private_app_token),
         ten_second_limit=1_000_000,
         search_per_second=100_000,
         read_links=links,
+        lookback_s=lookback_s,
     )
     return HubSpotConnector(settings, connection="hs-conformance", client=client, sleep=no_sleep)
 
@@ -66,6 +69,40 @@ async def test_more_than_ten_thousand_changes_arrive_once(client: httpx.AsyncCli
     minimum = expected / 200
     assert searches <= (minimum + 10_000 / 200 if one_stamp else minimum) * 1.02 + 2
     assert (await read(hs, cursor))[0] == []
+
+
+LAG_MS = 4_000
+
+
+@pytest.mark.parametrize(("lookback_s", "missed"), [(5.0, 0), (0.0, 1)], ids=["lookback", "no-lookback"])
+async def test_writes_indexed_out_of_stamp_order_still_arrive(lookback_s: float, missed: int) -> None:
+    """Search is eventually consistent: an earlier write can reach the index after a later one the read has
+    already passed. The connector's lookback re-reads that stretch; without it the earlier write is lost."""
+    app = create_app(HubSpotConfig(ten_second_limit=1_000_000, search_per_second=100_000, search_index_lag_ms=LAG_MS))
+    vendor: HubSpotEmulator = app.state.vendor
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        hs = connector(client, lookback_s=lookback_s)
+        _, cursor = await read(hs, None)
+        await client.post("/_emulator/clock", json={"advance_ms": 60_000, "freeze": True})
+        created = []
+        for n in range(8):
+            created.append(await _create(client, "contacts", {"email": f"lag{n}@example.com"}))
+            await client.post("/_emulator/clock", json={"advance_ms": 500})
+        records = vendor.ctx.portal.store.collection("contacts").records
+        shows = {i: records[i].modified_ms + index_delay_ms(records[i], LAG_MS) for i in created}
+        # A moment when a later write is searchable and an earlier one is not.
+        at = next(
+            shows[later]
+            for n, later in enumerate(created)
+            if any(shows[earlier] > shows[later] for earlier in created[:n])
+        )
+        await client.post("/_emulator/clock", json={"set_ms": at})
+        first, cursor = await read(hs, cursor)
+        assert set(first) < set(created)
+        await client.post("/_emulator/clock", json={"set_ms": max(shows.values())})
+        second, _ = await read(hs, cursor)
+    assert len(first) + len(second) == len(set(first + second))  # none twice
+    assert len(set(created) - set(first + second)) == missed
 
 
 async def _create(client: httpx.AsyncClient, object: str, properties: dict[str, str]) -> str:

@@ -28,6 +28,11 @@ class HubSpotConfig(BaseModel):
     ten_second_limit: int = Field(default=190, gt=0, description="requests per rolling 10 s (private app)")
     daily_limit: int = Field(default=1_000_000, gt=0, description="requests per day (resets at UTC midnight)")
     search_per_second: int = Field(default=5, gt=0, description="search requests per second")
+    search_index_lag_ms: int = Field(
+        default=0,
+        ge=0,
+        description="search is eventually consistent: a write reaches it up to this long after its stamp (0: at once)",
+    )
     custom_properties: list[dict[str, Any]] = Field(
         default_factory=list,
         description="custom property definitions: {objectType, name, label, type, fieldType, options?, ...}",

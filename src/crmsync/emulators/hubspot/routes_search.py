@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -29,8 +30,8 @@ _CACHE_SIZE = 64
 class SearchRoutes:
     def __init__(self, ctx: HubSpotContext) -> None:
         self.ctx = ctx
-        # (type, query without paging) -> (write counter when computed, ordered ids)
-        self._cache: OrderedDict[tuple[str, bytes], tuple[int, list[str]]] = OrderedDict()
+        # (type, query without paging) -> (write counter when computed, ordered ids, when a hidden write shows)
+        self._cache: OrderedDict[tuple[str, bytes], tuple[int, list[str], int | None]] = OrderedDict()
 
     def routes(self) -> list[BaseRoute]:
         return [Route(f"{p}/{{object_type}}/search", self.search, methods=["POST"]) for p in OBJECT_PREFIXES]
@@ -69,8 +70,10 @@ class SearchRoutes:
         key_body = {k: v for k, v in body.items() if k in ("filterGroups", "sorts", "query")}
         key = (ot.name, orjson.dumps(key_body, option=orjson.OPT_SORT_KEYS))
         writes = self.ctx.portal.writes[ot.name]
+        lag = self.ctx.config.search_index_lag_ms
+        now = self.ctx.portal.store.clock.now_ms() if lag else 0
         cached = self._cache.get(key)
-        if cached is not None and cached[0] == writes:
+        if cached is not None and cached[0] == writes and (cached[2] is None or now < cached[2]):
             self._cache.move_to_end(key)
             return cached[1]
         compiled = compile_search(ot, self.ctx.portal.catalog.of(ot), body)
@@ -81,11 +84,31 @@ class SearchRoutes:
             candidates = coll.changed_since(compiled.since_ms)
         else:
             candidates = coll.scan()
+        pending: list[int] = []
+        if lag:
+            candidates = _indexed(candidates, lag, now, pending)
         ids = run(compiled, ot, candidates)  # run() skips archived records
-        self._cache[key] = (writes, ids)
+        self._cache[key] = (writes, ids, min(pending) if pending else None)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return ids
+
+
+def index_delay_ms(record: StoredRecord, lag_ms: int) -> int:
+    """How long after its stamp this write reaches the search index: a share of the lag that varies per
+    write, so writes are indexed out of stamp order, as HubSpot's eventually consistent index does."""
+    return zlib.crc32(f"{record.id}:{record.version}".encode()) % (lag_ms + 1)
+
+
+def _indexed(records: Iterable[StoredRecord], lag_ms: int, now_ms: int, pending: list[int]) -> Iterator[StoredRecord]:
+    """The records whose last write the index holds by now; when each of the others will show goes in `pending`
+    (a write not indexed yet hides the record, as a new one is hidden: its old version has an older stamp)."""
+    for record in records:
+        shows = record.modified_ms + index_delay_ms(record, lag_ms)
+        if shows <= now_ms:
+            yield record
+        else:
+            pending.append(shows)
 
 
 def _int(raw: Any, name: str, default: int) -> int:

@@ -6,8 +6,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from crmsync.emulators.hubspot import HubSpotEmulator
+from crmsync.emulators.hubspot import HubSpotConfig, HubSpotEmulator, create_app
 from crmsync.emulators.hubspot.params import object_type_param
+from crmsync.emulators.hubspot.routes_search import index_delay_ms
 
 CONTACTS = "/crm/v3/objects/contacts"
 
@@ -183,3 +184,31 @@ async def test_search_has_its_own_per_second_limit(client: httpx.AsyncClient) ->
     r = await client.post(f"{CONTACTS}/search", json={})
     assert r.json()["policyName"] == "SECONDLY"
     assert "x-hubspot-ratelimit-max" not in r.headers
+
+
+async def test_search_index_lag_hides_a_write_until_it_is_indexed() -> None:
+    """With `search_index_lag_ms` a new record is read at once by id but found by search only once its
+    (per-write) delay has passed; a cached result list does not keep it hidden after that."""
+    app: Starlette = create_app(HubSpotConfig(search_index_lag_ms=3_000, search_per_second=1000))
+    vendor: HubSpotEmulator = app.state.vendor
+    headers = {"Authorization": f"Bearer {HubSpotConfig().private_app_token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hs", headers=headers) as c:
+        await c.post("/_emulator/clock", json={"freeze": True})
+        ids = [
+            (await c.post(CONTACTS, json={"properties": {"email": f"l{n}@example.com"}})).json()["id"] for n in range(6)
+        ]
+        records = vendor.ctx.portal.store.collection("contacts").records
+        shows = sorted(records[i].modified_ms + index_delay_ms(records[i], 3_000) for i in ids)
+        assert shows[-1] > shows[0] and all(0 <= s - records[ids[0]].modified_ms <= 3_000 for s in shows)
+
+        async def found() -> int:
+            total: int = (await c.post(f"{CONTACTS}/search", json={})).json()["total"]
+            return total
+
+        assert (await c.get(f"{CONTACTS}/{ids[0]}")).status_code == 200
+        seen = [await found()]
+        for moment in shows:
+            await c.post("/_emulator/clock", json={"set_ms": moment})
+            seen.append(await found())
+        assert seen[0] == sum(s <= records[ids[0]].modified_ms for s in shows) < 6 and seen[-1] == 6
+        assert seen == sorted(seen)
