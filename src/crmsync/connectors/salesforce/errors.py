@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -111,6 +112,15 @@ def item_error(errors: Any) -> WriteError:
     if not code:
         return WriteError("retryable", "MALFORMED_RESULT", "the item reported failure without a Salesforce error")
     return WriteError(item_class(code), code, message, fields, existing_id=duplicate_owner(code, message))
+
+
+def delete_item_error(errors: Any) -> WriteError:
+    """A delete item's error: an id no record holds (hard-deleted, or purged from the Recycle Bin) fails with
+    INVALID_CROSS_REFERENCE_KEY, one still in the bin with ENTITY_IS_DELETED; both mean the record is gone."""
+    error = item_error(errors)
+    if error.code == "INVALID_CROSS_REFERENCE_KEY":
+        return replace(error, classification="not_found")
+    return error
 
 
 def item_class(code: str) -> ErrorClass:

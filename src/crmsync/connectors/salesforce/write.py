@@ -14,7 +14,7 @@ from typing import Any
 from crmsync.connectors.base import WriteError, WriteOp, WriteResult
 from crmsync.connectors.http import UnreadableResponseError
 from crmsync.connectors.salesforce.api import SalesforceApi
-from crmsync.connectors.salesforce.errors import item_error
+from crmsync.connectors.salesforce.errors import delete_item_error, item_error
 from crmsync.connectors.salesforce.links import JUNCTION, LinkWriteError, deal_contact, write_link_fields
 from crmsync.connectors.salesforce.records import is_id, soql_ids, to_id18
 from crmsync.errors import FatalError, InvalidRecordError, RetryableError, VendorResponseError
@@ -182,7 +182,8 @@ class Writer:
             )
         rid = item.get("id") if isinstance(item.get("id"), str) else op.id
         if not item["success"]:
-            return WriteResult(op.ref, False, rid, error=item_error(item.get("errors")))
+            error = (delete_item_error if kind == "delete" else item_error)(item.get("errors"))
+            return WriteResult(op.ref, False, rid, error=error)
         created = kind == "create" or (kind == "upsert" and item.get("created") is True)
         return WriteResult(op.ref, True, rid, created=created)
 
@@ -289,7 +290,8 @@ class Writer:
         for index, item in zip(indexes, body, strict=True):
             if isinstance(item, dict) and item.get("success") is True:
                 continue
-            error = item_error(item.get("errors") if isinstance(item, dict) else None)
+            errors = item.get("errors") if isinstance(item, dict) else None
+            error = delete_item_error(errors) if ignore_not_found else item_error(errors)
             if ignore_not_found and error.classification == "not_found":
                 continue
             failures[index] = error

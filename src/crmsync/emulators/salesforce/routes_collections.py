@@ -215,7 +215,8 @@ def collection_routes(vendor: SalesforceVendor) -> list[BaseRoute]:
                 if found is None:
                     if not is_salesforce_id(record_id):
                         raise SfError(400, "MALFORMED_ID", f"malformed id {record_id}", [])
-                    raise SfError(400, "ENTITY_IS_DELETED", "entity is deleted", [])
+                    # Never there, or purged from the Recycle Bin (one still in it is ENTITY_IS_DELETED).
+                    raise SfError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
                 obj, record = found
                 if record.deleted:
                     raise SfError(400, "ENTITY_IS_DELETED", "entity is deleted", [])
@@ -224,8 +225,8 @@ def collection_routes(vendor: SalesforceVendor) -> list[BaseRoute]:
 
             return op
 
-        # A malformed id's result carries no `id` at all, as Salesforce answers it.
-        ops = [(to_id18(i) if is_salesforce_id(i) else None, op_for(i)) for i in ids]
+        # A malformed id's result carries no `id` at all, as Salesforce answers it; nor does one no record holds.
+        ops = [(to_id18(i) if is_salesforce_id(i) and org.record_any(i) else None, op_for(i)) for i in ids]
         results = run_items(ctx, ops, all_or_none)
         note(ctx.request, records=len(ids))
         return json_response(results)

@@ -78,6 +78,17 @@ async def test_an_update_of_a_purged_record_is_not_found_and_a_bad_lookup_invali
     assert (await admin.stats())["operations"]["query_all"]["calls"] == 1
 
 
+async def test_a_delete_of_a_purged_record_is_not_found(connector: SalesforceConnector, admin: Admin) -> None:
+    """Salesforce answers INVALID_CROSS_REFERENCE_KEY for an id no record holds: for a delete, already gone."""
+    binned = await admin.create("Contact", {"LastName": "Binned"})
+    await admin.delete("Contact", binned)
+    ops = [WriteOp("delete", "purged", id="003dM00000zzzzzQAA"), WriteOp("delete", "binned", id=binned)]
+    purged, in_bin = await connector.apply("Contact", ops)
+    assert purged.error is not None and purged.error.code == "INVALID_CROSS_REFERENCE_KEY"
+    assert purged.error.classification == "not_found" and purged.id == "003dM00000zzzzzQAA"
+    assert in_bin.error is not None and in_bin.error.classification == "not_found"
+
+
 async def test_duplicate_external_id_value_is_classified(connector: SalesforceConnector, admin: Admin) -> None:
     holder = await admin.create("Account", {"Name": "Holder", EXT: "taken"})
     other = await admin.create("Account", {"Name": "Other"})

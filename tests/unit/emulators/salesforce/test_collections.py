@@ -57,6 +57,24 @@ async def test_update_of_an_id_no_record_holds_is_an_invalid_cross_reference(
     assert deleted["id"] == gone and deleted["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
 
 
+async def test_delete_of_an_id_no_record_holds_is_an_invalid_cross_reference(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """A purged (or never created) id: INVALID_CROSS_REFERENCE_KEY, in a collection item without `id` and as a
+    single DELETE's 404; a record still in the Recycle Bin answers ENTITY_IS_DELETED."""
+    gone = await create(client, auth, "Contact", {"LastName": "Gone"})
+    assert (await client.delete(f"{V}/sobjects/Contact/{gone}", headers=auth)).status_code == 204
+    never = "003dM0000000999QAA"
+    purged, binned = (await client.delete(f"{BASE}?ids={never},{gone}", headers=auth)).json()
+    error = {"statusCode": "INVALID_CROSS_REFERENCE_KEY", "message": "invalid cross reference id", "fields": []}
+    assert purged == {"success": False, "errors": [error]}
+    assert binned["id"] == gone and binned["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    single = await client.delete(f"{V}/sobjects/Contact/{never}", headers=auth)
+    assert single.status_code == 404 and single.json()[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
+    again = await client.delete(f"{V}/sobjects/Contact/{gone}", headers=auth)
+    assert again.status_code == 404 and again.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
+
+
 async def test_all_or_none_rolls_back(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     body = {"allOrNone": True, "records": [contact(LastName="A"), contact(Email="x@y.z")]}
     results = (await client.post(BASE, json=body, headers=auth)).json()
