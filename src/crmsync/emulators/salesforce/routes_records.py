@@ -84,11 +84,7 @@ def record_routes(vendor: SalesforceVendor) -> list[BaseRoute]:
 
     async def delete(ctx: Ctx) -> Response:
         obj = ctx.org.require_object(ctx.param("sobject"))
-        record_id = ctx.org.check_id(obj, ctx.param("record_id"))
-        if ctx.org.record_any(record_id) is None:
-            # Never there, or purged from the Recycle Bin (one still in it is ENTITY_IS_DELETED).
-            raise SfError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
-        ctx.org.delete(obj, record_id, ctx.user)
+        ctx.org.delete(obj, ctx.param("record_id"), ctx.user)
         note(ctx.request, records=1)
         return Response(status_code=204)
 

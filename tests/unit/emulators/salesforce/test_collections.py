@@ -60,8 +60,9 @@ async def test_update_of_an_id_no_record_holds_is_an_invalid_cross_reference(
 async def test_delete_of_an_id_no_record_holds_is_an_invalid_cross_reference(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    """A purged (or never created) id: INVALID_CROSS_REFERENCE_KEY, in a collection item without `id` and as a
-    single DELETE's 404; a record still in the Recycle Bin answers ENTITY_IS_DELETED."""
+    """A purged (or never created) id: INVALID_CROSS_REFERENCE_KEY, in a collection item without `id`; a record
+    still in the Recycle Bin answers ENTITY_IS_DELETED. A single DELETE answers 404 NOT_FOUND ("The requested
+    resource does not exist", as jsforce/jsforce#1571 reports it)."""
     gone = await create(client, auth, "Contact", {"LastName": "Gone"})
     assert (await client.delete(f"{V}/sobjects/Contact/{gone}", headers=auth)).status_code == 204
     never = "003dM0000000999QAA"
@@ -70,7 +71,7 @@ async def test_delete_of_an_id_no_record_holds_is_an_invalid_cross_reference(
     assert purged == {"success": False, "errors": [error]}
     assert binned["id"] == gone and binned["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
     single = await client.delete(f"{V}/sobjects/Contact/{never}", headers=auth)
-    assert single.status_code == 404 and single.json()[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
+    assert single.status_code == 404 and single.json()[0]["errorCode"] == "NOT_FOUND"
     again = await client.delete(f"{V}/sobjects/Contact/{gone}", headers=auth)
     assert again.status_code == 404 and again.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
 
