@@ -7,7 +7,8 @@ batch sizes allow, and the time of an incremental sync after `--changes` edits.
 
     .venv/bin/python benchmarks/engine_sync.py --records 65000          # ~100k contacts, ~20k companies in all
 
-It also prints the emulators' CPU during the full sync (what the engine's process leaves of the machine).
+It also prints the emulators' CPU during the full sync (what the engine's process leaves of the machine), and
+how many requests the connectors' rate limiters held back (whether a vendor's limit, not the engine, set the pace).
 `--workers N` starts N `crmsync worker` processes on the same state beside the full sync (the scale-out
 path; best with `--state-url postgresql://…`, as SQLite shares no rate windows between processes); the
 wall time then runs until the queue is drained. The duplicates crmsync reports after the syncs are the seed's own
@@ -279,6 +280,23 @@ async def edit_contacts(store: Store, ep: SandboxEndpoints, changes: int) -> Non
         await user.aclose()
 
 
+def limiter_waits(connectors: Mapping[str, Any]) -> dict[str, tuple[int, float]]:
+    """Per connection: how many requests its rate limiters held back, and for how long in all."""
+    waits: dict[str, tuple[int, float]] = {}
+    for name, connector in connectors.items():
+        states = [limiter.state() for limiter in getattr(connector, "limiters", ())]
+        waits[name] = (sum(int(s["waits"] or 0) for s in states), sum(float(s["waited_s"] or 0) for s in states))
+    return waits
+
+
+def show_waits(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> str:
+    parts = []
+    for name, (count, seconds) in after.items():
+        was_count, was_seconds = before.get(name, (0, 0.0))
+        parts.append(f"{name} {count - was_count} ({seconds - was_seconds:.1f}s)")
+    return ", ".join(parts)
+
+
 def show_stages(report: RunReport, wall: float) -> str:
     parts = [
         f"{stage} {report.timings.get(stage, 0.0):.1f}s" for stage in ("read", "reconcile", "store", "write", "scan")
@@ -318,6 +336,7 @@ async def run(args: argparse.Namespace) -> None:
                 workers = spawn_workers(args.workers, directory / "crmsync.yaml")
                 emulators_before = emulators_cpu(processes)
                 workers_before = emulators_cpu(workers)
+                waits_before = limiter_waits(connectors)
                 started, cpu_started, loop_started = time.perf_counter(), time.process_time(), time.thread_time()
                 full = await SyncRunner(config, store, connectors).run(options)
                 if workers:
@@ -343,6 +362,7 @@ async def run(args: argparse.Namespace) -> None:
                     f"other threads (the database driver's) {cpu - loop_cpu:.1f}s"
                 )
                 print(f"  emulators' CPU: {show_emulators_cpu(emulators_before, emulators_after, wall)}")
+                print(f"  requests held by the rate limiters: {show_waits(waits_before, limiter_waits(connectors))}")
                 if workers:
                     print(
                         f"  {len(workers)} `crmsync worker` processes beside the sync: {workers_cpu:.1f}s of CPU "
@@ -362,6 +382,7 @@ async def run(args: argparse.Namespace) -> None:
 
                 await edit_contacts(store, ep, args.changes)
                 await reset_stats(urls)
+                waits_before = limiter_waits(connectors)
                 started = time.perf_counter()
                 incremental = await SyncRunner(config, store, connectors).run(RunOptions(kinds=cast(Any, KINDS)))
                 inc_wall = time.perf_counter() - started
@@ -369,6 +390,7 @@ async def run(args: argparse.Namespace) -> None:
                     f"incremental sync after {args.changes} edits: {incremental.total('read'):,} read, "
                     f"{writes(incremental):,} writes in {inc_wall:.2f}s ({show_stages(incremental, inc_wall)})"
                 )
+                print(f"  requests held by the rate limiters: {show_waits(waits_before, limiter_waits(connectors))}")
                 for vendor, line in (await api_calls(urls)).items():
                     print(f"  API calls {vendor}: {line}")
             await store.aclose()
