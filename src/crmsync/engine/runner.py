@@ -208,16 +208,27 @@ class SyncRunner:
                 await self._decide_kind(ctx, kind, options)
             # Each connection's outbox is its own (shadows and links of that connection only): deliver them at once.
             # Not to a connection another run has yet to read: its writes wait for that read (`runlock.reading`).
+            # Nor to one never read for this kind: it may hold the people those writes would create (duplicates).
+            never_read = await self._never_read(ctx, kind, _active(ctx, kind, options))
             written_before = _written(ctx.report)
             try:
                 async with asyncio.TaskGroup() as group:
                     for connection in _active(ctx, kind, options):
-                        if reading_lease(kind, connection) not in being_read:
+                        if reading_lease(kind, connection) not in being_read and connection not in never_read:
                             group.create_task(self._deliver(ctx, kind, connection, beside_reads=not options.read))
             except ExceptionGroup as failed:
                 raise failed.exceptions[0] from None
             if _written(ctx.report) - written_before >= STATISTICS_AFTER:
                 await self.store.refresh_statistics()
+
+    async def _never_read(self, ctx: SyncContext, kind: ObjectKind, connections: Sequence[str]) -> set[str]:
+        """The connections no read of `kind` has completed a page of yet (no cursor): their writes wait.
+
+        A first read that failed (the CRM down, a column `check --fix` has yet to create) left the CRM's
+        records unmatched; creating there the records queued from the other CRMs would duplicate its own.
+        """
+        async with self.store.read() as tx:
+            return {c for c in connections if await tx.cursors.get(c, ctx.object_name(c, kind)) is None}
 
     async def _decide_kind(self, ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> None:
         """Deletes of the kind (not in a shared pass), then the records they handed over, read again."""

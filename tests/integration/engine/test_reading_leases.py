@@ -82,3 +82,22 @@ async def test_a_delivery_beside_reads_gives_its_claim_back_once_a_run_has_yet_t
         delivered = await deliver(ctx, "contact", "dynamics")
     assert delivered.updated == 1
     assert await _titles(crm) == (["Edited"], ["Edited"])
+
+
+async def test_a_crm_never_read_gets_no_creates_until_its_first_read_succeeds(crm: Crm) -> None:
+    """A CRM whose first read failed holds people the others hold too: creating them there would duplicate them."""
+    await crm.sb.hubspot.create("contact", {"lastname": "Twin", "email": "twin@first.example"})
+    await crm.sb.dynamics.create("contact", {"lastname": "Twin", "emailaddress1": "twin@first.example"})
+    # Dataverse refuses its contacts' reads (as a column missing before `check --fix` does), not its writes.
+    await crm.sb.dynamics.control.set_faults([{"kind": "status", "status": 400, "method": "GET", "path": "/contacts"}])
+    first = await crm.sync()
+    assert first.failed_connections == {"dynamics"}
+    assert await _pending_writes(crm, "dynamics") == 1  # the create waits in the queue
+    await crm.sb.dynamics.control.clear_faults()
+    assert len(await crm.sb.dynamics.find("contact", "emailaddress1", "twin@first.example")) == 1
+
+    await crm.sync()
+    [twin] = await crm.sb.dynamics.find("contact", "emailaddress1", "twin@first.example")
+    [in_hubspot] = await crm.sb.hubspot.find("contact", "email", "twin@first.example")
+    assert await crm.twin("contact", "hubspot", str(in_hubspot["id"]), "dynamics") == twin["contactid"]
+    assert await _pending_writes(crm, "dynamics") == 0

@@ -66,7 +66,7 @@ async def test_a_refused_token_alerts_slack_once_within_repeat_s(
     await sandbox.hubspot.control.set_faults([{"kind": "status", "status": 401, "path": "^/crm/"}])
     alerts = {"urls": [{"file": str(url_file)}], "repeat_s": 3600}
     with capture_logs() as logs:
-        served = await serve(service_extra={"alerts": alerts})
+        served = await serve(service_extra={"alerts": alerts}, poll_interval_s=1.0)
 
         async def posted() -> list[dict[str, Any]]:
             return slack.posts
@@ -79,9 +79,8 @@ async def test_a_refused_token_alerts_slack_once_within_repeat_s(
             "event_payload": {"kind": "auth", "subject": "hubspot", "connection": "hubspot"},
         }
 
-        # Another pass meets the same refusal (a Salesforce edit to deliver to HubSpot, tried once the breaker's
-        # first pause of HubSpot is over): the alert is held back, not sent again.
-        await sandbox.salesforce.create("contact", {"LastName": "Hamilton", "Email": "margaret@mit.example"})
+        # Another pass meets the same refusal (a poll that reads HubSpot again once the breaker's first pause of
+        # it is over; no write goes to a CRM never read): the alert is held back, not sent again.
 
         async def suppressed() -> bool:
             return await served.metric("crmsync_alerts_total", kind="auth", outcome="suppressed") >= 1
