@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,21 @@ def test_the_help_documents_the_exit_codes() -> None:
     text = " ".join(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "250"}).output.split())
     assert "Exit codes: 0 done; 1 the work failed or was refused" in text
     assert "2 a usage or configuration mistake" in text
+
+
+@pytest.mark.parametrize("command", [("serve",), ("worker",), ("status",)])
+def test_a_state_database_that_does_not_answer_is_one_error_line(folder: Path, command: tuple[str, ...]) -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://crmsync:pw-0f-db@127.0.0.1:{port}/crmsync"
+    config_file = with_state_url(folder, "{env: CRMSYNC_STATE_URL}")
+    result = CliRunner().invoke(
+        app, [*command, "--config", str(config_file)], env={"COLUMNS": "250", "CRMSYNC_STATE_URL": url}
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        f"error: cannot use the state database at postgresql://crmsync:***@127.0.0.1:{port}"
+    )
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "pw-0f-db" not in result.output and "serving on" not in result.output

@@ -11,8 +11,9 @@ import structlog
 import typer
 import uvicorn
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load
+from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load, state_failure
 from crmsync.config.values import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.runner import SyncRunner
@@ -48,6 +49,7 @@ def serve(
     listen_host = host or config.service.host
     listen_port = config.service.port if port is None else port
     configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
+    usable_state(config)
     service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
     service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
     typer.echo(f"crmsync serving on http://{listen_host}:{listen_port} (webhooks at /webhooks/<connection>)", err=True)
@@ -73,10 +75,29 @@ def worker(
     configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
     if make_url(config.state_url).get_backend_name() == "sqlite":
         typer.echo("note: on SQLite, workers on this machine share one writer; use PostgreSQL to scale out", err=True)
+    usable_state(config)
     try:
         asyncio.run(_work(config, idle))
     except CrmSyncError as exc:
         raise fail(str(exc)) from None
+
+
+def usable_state(config: SyncConfig) -> None:
+    """Open (and migrate) the state database once before starting: one that cannot be used is one error line.
+
+    Inside uvicorn's lifespan or the worker's loop, the same failure was a driver traceback of a hundred lines.
+    """
+
+    async def open_and_close() -> None:
+        store = await open_store(config.state_url)
+        await store.aclose()
+
+    try:
+        asyncio.run(open_and_close())
+    except CrmSyncError as exc:
+        raise fail(str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise state_failure(exc, config) from None
 
 
 async def _work(config: SyncConfig, idle: float) -> None:
