@@ -60,6 +60,7 @@ async def test_refusals_say_why_count_and_queue_nothing(serve: ServeFactory) -> 
     await served.started()
     before = await _pending(served)
     body = orjson.dumps(_event(1))
+    sf_token = WEBHOOK_SECRETS[SF_WEBHOOK_TOKEN]
     cases = [
         (
             "wrong secret",
@@ -76,6 +77,8 @@ async def test_refusals_say_why_count_and_queue_nothing(serve: ServeFactory) -> 
         ("no such connection", "/webhooks/pipedrive", body, {}, 404, "unknown"),
         ("dataverse without its key", "/webhooks/dynamics", b"{}", {}, 401, "bad_signature"),
         ("salesforce with a wrong token", "/webhooks/salesforce?token=guess", b"<x/>", {}, 401, "bad_signature"),
+        ("salesforce, its token, no envelope", f"/webhooks/salesforce?token={sf_token}", b"<x/>", {}, 400, "malformed"),
+        ("salesforce, its token, not XML", f"/webhooks/salesforce?token={sf_token}", b"<x", {}, 400, "malformed"),
     ]
     for what, path, content, headers, status, outcome in cases:
         response = await served.http.post(path, content=content, headers=headers)

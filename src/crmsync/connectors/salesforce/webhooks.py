@@ -11,7 +11,7 @@ from xml.parsers import expat
 from pydantic import SecretStr
 
 from crmsync.connectors.base import ChangeHint
-from crmsync.errors import SignatureError
+from crmsync.errors import SignatureError, VendorResponseError
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -38,7 +38,12 @@ def _refuse_declarations(body: bytes) -> None:
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
-        raise SignatureError(f"outbound message: not well-formed XML ({exc})") from None
+        raise _malformed(f"not well-formed XML ({exc})") from None
+
+
+def _malformed(what: str) -> VendorResponseError:
+    """A body that is no outbound message, sent with the right token: the sender's bug (400), not a forgery (401)."""
+    return VendorResponseError(f"outbound message: {what}", retryable=False)
 
 
 def _org15(org_id: str) -> str:
@@ -77,12 +82,12 @@ class SalesforceWebhookDecoder:
             event_id = notification.findtext(f"{{{OUTBOUND_NS}}}Id")
             sobject = notification.find(f"{{{OUTBOUND_NS}}}sObject")
             if sobject is None:
-                raise SignatureError("outbound message: a notification has no sObject")
+                raise _malformed("a notification has no sObject")
             type_name = sobject.get(XSI_TYPE, "")
             obj = type_name.rpartition(":")[2]
             record_id = next((child.text for child in sobject if child.tag.rpartition("}")[2] == "Id"), None)
             if not obj or not record_id:
-                raise SignatureError("outbound message: a notification lacks the object type or record id")
+                raise _malformed("a notification lacks the object type or record id")
             hints.append(ChangeHint(object=obj, id=record_id.strip(), kind="changed", event_id=event_id))
         return hints
 
@@ -91,13 +96,13 @@ class SalesforceWebhookDecoder:
 
     def _notifications(self, body: bytes) -> ET.Element:
         if len(body) > MAX_BODY:
-            raise SignatureError("outbound message: body too large")
+            raise _malformed("body too large")
         _refuse_declarations(body)
         try:
             root = ET.fromstring(body)
         except ET.ParseError as exc:
-            raise SignatureError(f"outbound message: not well-formed XML ({exc})") from None
+            raise _malformed(f"not well-formed XML ({exc})") from None
         found = root.find(f"{{{SOAP_NS}}}Body/{{{OUTBOUND_NS}}}notifications")
         if found is None:
-            raise SignatureError("outbound message: no SOAP Body/notifications element")
+            raise _malformed("no SOAP Body/notifications element")
         return found

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 
 from crmsync.connectors.salesforce import SalesforceWebhookDecoder
 from crmsync.emulators.salesforce.outbound import acknowledged
-from crmsync.errors import SignatureError
+from crmsync.errors import SignatureError, VendorResponseError
 
 from .conftest import Admin
 
@@ -48,7 +48,14 @@ def test_dtd_and_entities_are_refused() -> None:
     decoder = SalesforceWebhookDecoder("00D000000000001")
     with pytest.raises(SignatureError, match="DTD"):
         decoder.verify("POST", URL, {}, bomb)
-    with pytest.raises(SignatureError, match="well-formed"):
+
+
+def test_a_body_that_is_no_outbound_message_is_malformed_not_forged() -> None:
+    """With the right token, a broken body is the sender's bug (400), not a forgery (401)."""
+    decoder = SalesforceWebhookDecoder("00D000000000001")
+    with pytest.raises(VendorResponseError, match="well-formed"):
+        decoder.verify("POST", URL, {}, b"<soapenv:Envelope")
+    with pytest.raises(VendorResponseError, match="well-formed"):
         decoder.decode(b"<soapenv:Envelope")
-    with pytest.raises(SignatureError, match="notifications"):
+    with pytest.raises(VendorResponseError, match="notifications"):
         decoder.decode(b"<a/>")
