@@ -77,7 +77,7 @@ def test_the_help_documents_the_exit_codes() -> None:
     assert "2 a usage or configuration mistake" in text
 
 
-@pytest.mark.parametrize("command", [("serve",), ("worker",), ("status",)])
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("worker",), ("status",)])
 def test_a_state_database_that_does_not_answer_is_one_error_line(folder: Path, command: tuple[str, ...]) -> None:
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))
@@ -93,3 +93,16 @@ def test_a_state_database_that_does_not_answer_is_one_error_line(folder: Path, c
     )
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert "pw-0f-db" not in result.output and "serving on" not in result.output
+
+
+def test_serve_on_a_port_in_use_is_one_error_line_before_anything_starts(folder: Path) -> None:
+    config_file = with_state_url(folder, "sqlite:///state.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = crmsync(config_file, "serve", "--port", str(port))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: address already in use;")
+    assert "--port" in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert not (folder / "state.db").exists()  # nothing registered, polled or stored before the refusal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from typing import Annotated
 
@@ -49,13 +50,40 @@ def serve(
     listen_host = host or config.service.host
     listen_port = config.service.port if port is None else port
     configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
-    usable_state(config)
-    service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
-    service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
-    typer.echo(f"crmsync serving on http://{listen_host}:{listen_port} (webhooks at /webhooks/<connection>)", err=True)
-    freeze_start_up_objects()
-    # No access log: a Salesforce outbound message's URL carries its token in the query string.
-    uvicorn.run(service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning")
+    sock = listen(listen_host, listen_port)
+    try:
+        usable_state(config)
+        service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
+        service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
+        typer.echo(
+            f"crmsync serving on http://{listen_host}:{listen_port} (webhooks at /webhooks/<connection>)", err=True
+        )
+        freeze_start_up_objects()
+        # No access log: a Salesforce outbound message's URL carries its token in the query string.
+        settings = uvicorn.Config(
+            service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning"
+        )
+        uvicorn.Server(settings).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The service's listening socket, bound before anything starts: a taken port is one error line.
+
+    Bound by uvicorn, it failed after startup had registered the webhooks and begun a poll, with exit code 3.
+    """
+    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets of that proto (no delayed-ACK waits).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise fail(f"cannot listen on {host}:{port}: {reason}; choose another with --port or service.port") from None
+    return sock
 
 
 def worker(
