@@ -19,7 +19,7 @@ class LocalEmulators:
     dynamics_tenant_id: str
     dynamics_client_id: str
     dynamics_client_secret: str
-    salesforce_org_id: str = "00DdM00000crmsyAAA"  # the Salesforce emulator's org
+    salesforce_org_id: str = "00DdM00000crmsyUAA"  # the Salesforce emulator's org
 
 
 @dataclass(frozen=True, slots=True)

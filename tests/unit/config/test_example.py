@@ -15,6 +15,7 @@ from crmsync.connectors.dynamics.settings import DynamicsSettings
 from crmsync.connectors.hubspot.settings import HubSpotSettings
 from crmsync.connectors.salesforce.settings import SalesforceSettings
 from crmsync.emulators.hubspot.config import HubSpotConfig
+from crmsync.emulators.salesforce.vendor import SalesforceVendor
 from crmsync.model.rules import Policy
 from crmsync.model.values import OBJECT_KINDS
 
@@ -49,3 +50,10 @@ def test_init_writes_files_and_refuses_to_overwrite_them(tmp_path: Path) -> None
     assert again.exit_code == 1
     assert "pass --force" in again.output
     assert runner.invoke(app, ["init", str(target), "--force"]).exit_code == 0
+
+
+def test_the_example_names_the_org_id_the_salesforce_emulator_prints() -> None:
+    """An operator comparing `crmsync emulate`'s org_id with crmsync.yaml's sees the same 18 characters."""
+    printed = SalesforceVendor().credentials()["org_id"]
+    assert local_emulators().salesforce_org_id == printed
+    assert f"org_id: {printed}" in example_config(local_emulators()).config

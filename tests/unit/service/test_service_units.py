@@ -22,7 +22,7 @@ connections:
     auth_flow: client_credentials
     client_id: abc
     client_secret: {env: SF_SECRET}
-    org_id: 00DdM00000crmsyAAA
+    org_id: 00DdM00000crmsyUAA
   dv:
     vendor: dynamics
     org_url: https://contoso.crm.dynamics.com

@@ -67,6 +67,6 @@ class SalesforceConfig(BaseModel):
     daily_api_limit: int = Field(default=100_000, ge=1)
     min_api_version: float = 20.0
     max_api_version: float = 67.0
-    org_id: str = "00DdM00000crmsyAAA"
+    org_id: str = "00DdM00000crmsyUAA"
     custom_fields: dict[str, list[CustomField]] = Field(default_factory=dict)
     query_locator_ttl_s: int = 900
