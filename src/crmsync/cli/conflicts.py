@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crmsync.cli.status import (
+    BESIDE_SERVE,
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
@@ -235,7 +236,7 @@ def render_outcome(out: Console, outcome: ResolutionOutcome, *, kept_golden: boo
     for write in outcome.writes:
         table.add_row(write.connection, write.operation, Text(", ".join(write.fields) or "—"), str(write.job_id))
     out.print(table)
-    out.print("The next `crmsync sync` delivers them.", markup=False)
+    out.print(f"The next `crmsync sync` delivers them. {BESIDE_SERVE}", markup=False)
 
 
 def _record(view: ConflictView, *, inline: bool = False) -> Text:

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crmsync.cli.status import (
+    BESIDE_SERVE,
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
@@ -223,7 +224,8 @@ def render_retry(out: Console, outcome: RetryOutcome) -> None:
     elif outcome.requeued:
         reads = f", and {plural(outcome.reads, 'read')} of the records from their CRMs" if outcome.reads else ""
         out.print(
-            f"{plural(len(outcome.requeued), 'item')} re-queued{reads}; the next `crmsync sync` runs them.",
+            f"{plural(len(outcome.requeued), 'item')} re-queued{reads}; the next `crmsync sync` runs them. "
+            + BESIDE_SERVE,
             markup=False,
         )
 
