@@ -85,6 +85,10 @@ async def test_serve_keeps_the_emulators_in_sync_and_stops_on_sigterm(sandbox: S
         if process.returncode is None:
             process.kill()
             await process.wait()
+    # Every line of stderr is JSON, uvicorn's too, from the first ("crmsync serving") to the last.
+    assert lines[0]["event"] == "crmsync serving" and lines[0]["url"] == f"http://127.0.0.1:{port}"
+    assert [line for line in lines if line["event"] == "(not JSON)"] == []
+    assert all(json.loads(raw) for raw in rest.decode().splitlines() if raw.strip())
     logged = "\n".join(json.dumps(line) for line in lines) + "\n" + rest.decode(errors="replace")
     assert '"event": "service stopped"' in logged  # the lifespan's shutdown ran: a graceful stop
     assert '"trigger": "hints"' in logged  # a pass ran for the webhooks' hints

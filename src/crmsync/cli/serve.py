@@ -49,19 +49,18 @@ def serve(
     config = load(config_path)
     listen_host = host or config.service.host
     listen_port = config.service.port if port is None else port
-    configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
     sock = listen(listen_host, listen_port)
     try:
         usable_state(config)
+        configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
         service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
         service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
-        typer.echo(
-            f"crmsync serving on http://{listen_host}:{listen_port} (webhooks at /webhooks/<connection>)", err=True
-        )
+        log.info("crmsync serving", url=f"http://{listen_host}:{listen_port}", webhooks="/webhooks/<connection>")
         freeze_start_up_objects()
-        # No access log: a Salesforce outbound message's URL carries its token in the query string.
+        # No access log: a Salesforce outbound message's URL carries its token in the query string. No log config
+        # of uvicorn's own: its records go through `configure_logging` (JSON lines, secrets masked).
         settings = uvicorn.Config(
-            service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning"
+            service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning", log_config=None
         )
         uvicorn.Server(settings).run(sockets=[sock])
     finally:
@@ -100,10 +99,10 @@ def worker(
     SIGTERM finishes the batch under way and gives back anything not started.
     """
     config = load(config_path)
+    usable_state(config)
     configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
     if make_url(config.state_url).get_backend_name() == "sqlite":
-        typer.echo("note: on SQLite, workers on this machine share one writer; use PostgreSQL to scale out", err=True)
-    usable_state(config)
+        log.warning("on SQLite, workers on this machine share one writer; use PostgreSQL to scale out")
     try:
         asyncio.run(_work(config, idle))
     except CrmSyncError as exc:

@@ -61,9 +61,31 @@ class Redactor:
 
 
 def configure_logging(config: SyncConfig, *, json: bool, level: int = logging.INFO) -> Redactor:
-    """Route structlog (and the standard library's records) through the redactor to stderr."""
+    """Route structlog, and the standard library's warnings and errors, through the redactor to stderr.
+
+    The standard library's records are uvicorn's (a request that crashed, a socket error): rendered by its own
+    formatter they were plain-text tracebacks among the JSON lines, with no secret masked.
+    """
     redactor = Redactor(configured_secrets(config))
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redactor,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # as uvicorn's own log config may have left them
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    root.setLevel(max(level, logging.WARNING))  # libraries' INFO (httpx: a line per request) is chatter
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
