@@ -53,9 +53,9 @@ def serve(
     try:
         usable_state(config)
         configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
-        service_url = f"http://{listen_host}:{listen_port}" if listen_port else None
-        service = SyncService(config, poll_interval_s=poll_interval, service_url=service_url)
-        log.info("crmsync serving", url=f"http://{listen_host}:{listen_port}", webhooks="/webhooks/<connection>")
+        url = service_url(listen_host, listen_port)
+        service = SyncService(config, poll_interval_s=poll_interval, service_url=url)
+        log.info("crmsync serving", url=url, webhooks="/webhooks/<connection>")
         freeze_start_up_objects()
         # No access log: a Salesforce outbound message's URL carries its token in the query string. No log config
         # of uvicorn's own: its records go through `configure_logging` (JSON lines, secrets masked).
@@ -65,6 +65,16 @@ def serve(
         uvicorn.Server(settings).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def service_url(host: str, port: int) -> str | None:
+    """Where the CRMs (the emulators' webhooks) reach the service; None for port 0, known only once bound.
+
+    An IPv6 address goes in brackets: `http://::1:8080` is no URL, and the emulators' deliveries to it failed.
+    """
+    if not port:
+        return None
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def listen(host: str, port: int) -> socket.socket:
