@@ -65,3 +65,32 @@ async def test_webhook_dispatcher_retries_on_emulator_time_until_acknowledged() 
         runner.cancel()
     assert delivery.summary()["state"] == "delivered"
     assert received == [b"attempt 0", b"attempt 1"]
+
+
+async def test_a_delivery_to_a_url_that_is_no_url_fails_alone_and_the_others_go_on() -> None:
+    """A registration such as `http://::1:8080/hook` once ended the dispatcher: every later webhook was never sent."""
+    received: list[bytes] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=200)
+
+    receiver = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    clock = ToyVendor().runtime.clock
+    clock.freeze()
+    dispatcher = WebhookDispatcher(clock)
+    with serve_in_thread(receiver) as served:
+        runner = asyncio.create_task(dispatcher.run())
+        broken = dispatcher.enqueue(
+            "http://::1:8080/hook", render=lambda attempt: (b"lost", {}), retry=lambda attempts, status: None
+        )
+        await asyncio.wait_for(dispatcher.wait_idle(), 10)
+        sent = dispatcher.enqueue(
+            f"{served.base_url}/hook", render=lambda attempt: (b"sent", {}), retry=lambda attempts, status: None
+        )
+        await asyncio.wait_for(dispatcher.wait_idle(), 10)
+        assert not runner.done()
+        runner.cancel()
+    assert broken.state == "failed" and broken.attempts[0].error is not None
+    assert "InvalidURL" in broken.attempts[0].error
+    assert sent.state == "delivered" and received == [b"sent"]

@@ -138,7 +138,8 @@ class WebhookDispatcher:
             acked = delivery.ack(status, response.content)
             if not acked and 200 <= status < 300:
                 error = "not acknowledged"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # InvalidURL is no HTTPError: escaping, it ended `run` and every later delivery was never sent.
             error = f"{type(exc).__name__}: {exc}"
         delivery.attempts.append(Attempt(started, status, error, round((loop.time() - t0) * 1000, 2)))
         if acked:
