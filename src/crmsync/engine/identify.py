@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -24,11 +25,17 @@ from crmsync.engine.matching import (
 )
 from crmsync.engine.matching_keys import MatchKey, match_key
 from crmsync.engine.merges import absorb, report_duplicate
-from crmsync.engine.outbox import refetch_job
+from crmsync.engine.outbox import refetch_job, write_kind
 from crmsync.engine.state import LINK_ROLES, link_field
 from crmsync.engine.tombstones import delete_job
 from crmsync.model.values import ObjectKind
 from crmsync.store import Link, NewJob, Transaction
+
+ECHO_WAIT = timedelta(seconds=2)
+"""How long a record that may be crmsync's own create, not yet recorded, waits before it is read again."""
+ECHO_WINDOW = timedelta(seconds=30)
+"""Only a record changed this recently can be a create still being recorded: an older one waits no more (a busy
+CRM always has writes in flight, and a new record there must not wait for ever)."""
 
 
 async def identify(
@@ -72,6 +79,14 @@ async def identify(
     own = {item.record.id: uuid5_id(keyless_seed(kind, connection, item.record.id)) for item in unlinked}
     claimants = sorted(set(carried.values()) | set(own.values()))
     live = await tx.records.live(kind, claimants)
+    # Without crmsync's id in the CRM, a record crmsync created there is known by its link alone, written when the
+    # create is recorded. Its webhook can come first (another worker is still recording it): a record with no match
+    # key read then may be that create, and is read again shortly rather than made anew in every other CRM.
+    echo_possible = (
+        external is None
+        and any(key is None for key in keys.values())
+        and await tx.jobs.in_flight(write_kind(kind, connection))
+    )
     stored = await tx.records.existing(sorted(set(carried.values())))
     here = {cid: found[0].remote_id for cid, found in (await tx.links.links_of(sorted(live), connection)).items()}
 
@@ -156,6 +171,12 @@ async def identify(
                 # Created by crmsync from a canonical record this state has not met (yet): it keeps that id,
                 # so the record it was created from finds it again by its own keyless id or its key.
                 decision = replace(decision, canonical_id=wanted)
+            elif decision.key is None and echo_possible and record.modified_at >= ctx.clock() - ECHO_WINDOW:
+                ids[record.id] = None
+                outcome.waiting += 1
+                again = refetch_job(kind, connection, object_name, record.id, reason="a write to this CRM in flight")
+                new_jobs.append(replace(again, run_after=ctx.clock() + ECHO_WAIT))
+                continue
             elif decision.key is None and specs:
                 outcome.keyless += 1  # nothing can match it: it is created in every other CRM
             canonical_id = decision.canonical_id

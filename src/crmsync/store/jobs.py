@@ -282,6 +282,11 @@ class JobQueue:
         query = sa.select(jobs.c.locked_by).where(status_is(jobs.c.status, "running")).distinct()
         return sorted(str(h) for h in (await self._db.execute(query)).scalars() if h is not None)
 
+    async def in_flight(self, kind: str) -> bool:
+        """Whether a job of `kind` is claimed now: a worker is running it and has not recorded its outcome yet."""
+        query = sa.select(jobs.c.id).where(status_is(jobs.c.status, "running"), jobs.c.kind == kind).limit(1)
+        return (await self._db.execute(query)).first() is not None
+
     async def runnable(self, kinds: Collection[str]) -> bool:
         """Whether a pending job of one of `kinds` may run now: one look before many claims.
 
