@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
+from rich.console import Console
+
+from crmsync.cli.sync import run_with_progress
+from crmsync.config import load_config
+from crmsync.engine.runner import RunOptions
 from tests.e2e.test_cli_check import crmsync, emulators, write_config
 
 
@@ -17,3 +26,25 @@ def test_a_dry_run_after_a_failed_read_says_its_plan_is_incomplete_and_creates_n
     assert "The plan is incomplete: the failures listed above" in out
     assert "already agrees" not in out
     assert not list(tmp_path.glob("crmsync.db*"))  # a dry run writes nothing anywhere, no state file either
+
+
+def test_only_a_dry_run_makes_a_scratch_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real sync has no use for one, and a sync killed mid-way left it behind in /tmp at every kill."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    made: list[str] = []
+    real = tempfile.TemporaryDirectory
+
+    def recording(*args: Any, **kwargs: Any) -> tempfile.TemporaryDirectory[str]:
+        folder = real(*args, **kwargs)
+        made.append(folder.name)
+        return folder
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", recording)
+    with emulators() as urls:
+        config = load_config(write_config(tmp_path, urls), environ={})
+        for dry_run in (False, True):
+            asyncio.run(run_with_progress(config, RunOptions(dry_run=dry_run, kinds=("company",)), console=Console()))
+    assert [Path(name).parent for name in made] == [scratch]  # the dry run's, and no other
+    assert Path(made[0]).name.startswith("crmsync-dry-run-") and not list(scratch.iterdir())

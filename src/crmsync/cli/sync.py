@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -98,7 +99,9 @@ def sync(
 
 async def run_with_progress(config: SyncConfig, options: RunOptions, *, console: Console = console) -> RunReport:
     """One run with a progress bar per (object, connection); a dry run works on a scratch copy of the state."""
-    with tempfile.TemporaryDirectory(prefix="crmsync-dry-run-") as scratch_dir:
+    # Only a dry run needs a scratch folder: a real sync left one behind in /tmp whenever it was killed.
+    scratch = tempfile.TemporaryDirectory(prefix="crmsync-dry-run-") if options.dry_run else contextlib.nullcontext("")
+    with scratch as scratch_dir:
         if options.dry_run and not state_exists(config):
             # No state yet (no sync has run): a dry run starts from an empty scratch one, and creates no file.
             store = await open_store(f"sqlite:///{Path(scratch_dir) / 'empty.db'}")
