@@ -209,16 +209,23 @@ def retry_command(
         raise fail(f"no such sync error or job: {unknown}; `crmsync errors list` lists them")
 
 
+RETRY_LINES = 20
+"""Items listed one per line: `retry --all` over thousands of errors printed a line for each."""
+
+
 def render_retry(out: Console, outcome: RetryOutcome) -> None:
-    for item in outcome.requeued:
+    for item in outcome.requeued[:RETRY_LINES]:
         ref = error_ref(item.id) if item.what == "sync_error" else job_ref(item.id)
         jobs = f" ({plural(item.jobs, 'job')})" if item.jobs != 1 else ""
         out.print(Text.assemble(("re-queued ", "green"), (ref, "bold"), f": {item.job_kind} {item.key}{jobs}"))
-    for skipped in outcome.skipped:
-        if skipped.missing:
-            continue  # an error, on stderr (see retry_command)
+    if len(outcome.requeued) > RETRY_LINES:
+        out.print(Text(f"… and {len(outcome.requeued) - RETRY_LINES:,} more re-queued", style="green"))
+    shown = [skipped for skipped in outcome.skipped if not skipped.missing]  # missing: an error, on stderr
+    for skipped in shown[:RETRY_LINES]:
         ref = error_ref(skipped.id) if skipped.what == "sync_error" else job_ref(skipped.id)
         out.print(Text.assemble(("not retried ", "yellow"), (ref, "bold"), f": {skipped.reason}"))
+    if len(shown) > RETRY_LINES:
+        out.print(Text(f"… and {len(shown) - RETRY_LINES:,} more not retried", style="yellow"))
     if not outcome.requeued and not outcome.skipped:
         out.print("Nothing to retry.")
     elif outcome.requeued:
