@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,6 +49,9 @@ class _CrashGuardMiddleware:
             await self.app(scope, receive, send_wrapper)
         except InjectedDrop:
             raise
+        except ClientDisconnect:
+            # The caller went away mid-request (killed, timed out): no one to answer, and nothing failed here.
+            log.debug("emulator %s: client gone during %s %s", self.vendor.name, scope["method"], scope["path"])
         except Exception:
             log.exception("emulator %s failed on %s %s", self.vendor.name, scope["method"], scope["path"])
             if started:

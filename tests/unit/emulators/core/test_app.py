@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.types import Message, Scope
 
 from tests.unit.emulators.core.toy_vendor import toy_app
 
@@ -116,3 +118,34 @@ async def test_drop_fault_looks_like_a_connection_reset_in_process(client: httpx
     with pytest.raises(ConnectionResetError):
         await client.get("/items/0", headers=AUTH)
     assert (await client.get("/items/0", headers=AUTH)).status_code == 200
+
+
+async def test_a_caller_gone_mid_request_is_no_crash_to_log(caplog: pytest.LogCaptureFixture) -> None:
+    """A client killed while sending its body: the handler meets ClientDisconnect; there is no one to answer."""
+    app = toy_app()
+    sent: list[Message] = []
+    scope: Scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/items",
+        "raw_path": b"/items",
+        "root_path": "",
+        "scheme": "http",
+        "query_string": b"",
+        "headers": [(b"authorization", AUTH["Authorization"].encode()), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("toy.test", 80),
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.DEBUG, logger="crmsync.emulators"):
+        await app(scope, receive, send)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("client gone during POST /items" in r.getMessage() for r in caplog.records)
+    assert sent == []
