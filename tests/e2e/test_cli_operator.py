@@ -163,7 +163,7 @@ def test_resolve_closes_the_conflict_and_queues_writes(config_file: Path, config
     assert result.exit_code == 0, result.output
     assert f"Resolved conflict #{world.conflict_id}: contact c1 title = Chief (from hs), by alice" in result.stdout
     assert "Queued writes" in result.stdout and "The next `crmsync sync` delivers them." in result.stdout
-    assert "A running `crmsync serve` does at its next poll" in " ".join(result.stdout.split())
+    assert "A running `crmsync serve` or `crmsync worker` runs them within seconds." in " ".join(result.stdout.split())
 
     async def check(store: Store) -> None:
         async with store.read() as tx:
@@ -215,7 +215,7 @@ def test_errors_retry_requeues_and_says_what(config_file: Path, config: SyncConf
     assert f"re-queued E{world.error_id}: write:contact:dv dv/c2" in result.stdout
     assert f"re-queued J{world.dead_job_id}: write:contact:hs hs/c2" in result.stdout
     assert f"not retried E{world.duplicate_id}: a duplicate group" in result.stdout
-    assert "A running `crmsync serve` does at its next poll" in " ".join(result.stdout.split())
+    assert "A running `crmsync serve` or `crmsync worker` runs them within seconds." in " ".join(result.stdout.split())
 
     async def check(store: Store) -> None:
         async with store.read() as tx:

@@ -31,8 +31,8 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The crmsync.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of tables.")]
 DEFAULT_CONFIG = Path(DEFAULT_FILE)
 BLANK = "(blank)"
-BESIDE_SERVE = "A running `crmsync serve` does at its next poll (service.poll_interval_s), `crmsync worker`s at once."
-"""Work queued from the CLI is seen by a running service at its next poll only (its webhooks wake it, not this)."""
+BESIDE_SERVE = "A running `crmsync serve` or `crmsync worker` runs them within seconds."
+"""Work queued from the CLI: a running service finds it within its queue probe (`scheduler.QUEUE_PROBE_S`)."""
 
 
 class KindName(StrEnum):

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 import structlog
@@ -111,6 +112,7 @@ class SyncService:
                 link_scan_interval_s=self.config.service.link_scan_interval_s,
                 after_pass=alerter.after_pass if alerter is not None else None,
                 connections=tuple(self.config.connections),
+                queue_mark=partial(_due_mark, store),
             )
             receiver = WebhookReceiver(
                 self.config,
@@ -208,6 +210,11 @@ class SyncService:
             age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
             self.metrics.set_queue({status: counts.get(status, 0) for status in JOB_STATUSES}, max(age, 0.0))
         return Response(self.metrics.render(), media_type=self.metrics.content_type)
+
+
+async def _due_mark(store: Store) -> tuple[int, int]:
+    async with store.read() as tx:
+        return await tx.jobs.due_mark()
 
 
 __all__ = ["SHUTDOWN_GRACE_S", "SyncService"]

@@ -29,6 +29,9 @@ Trigger = Literal["poll", "sweep", "hints"]
 BUSY_RETRY_S = 2.0
 """How soon to try again while another process (a `crmsync sync`) holds the run lease."""
 FAILED_RETRY_S = 5.0
+QUEUE_PROBE_S = 2.0
+"""How often an idle service looks for work queued without a hint (`crmsync conflicts resolve`, `errors retry`,
+a write whose retry came due), as a `crmsync worker` does; without it such work waited for the next poll."""
 _SUMMARY = ("read", "created", "updated", "deleted", "conflicts")  # what a pass's log line counts
 
 log = structlog.get_logger("crmsync.service.scheduler")
@@ -47,6 +50,8 @@ class PassSummary:
 
 AfterPass = Callable[[RunReport | None, PassSummary], Awaitable[None]]
 """Called after every pass with its report (None when the pass raised) and summary: the alerts' hook."""
+QueueMark = Callable[[], Awaitable[object]]
+"""A cheap look at the queue that changes when work is queued or comes due (`JobQueue.due_mark`)."""
 
 
 class Scheduler:
@@ -64,6 +69,8 @@ class Scheduler:
         after_pass: AfterPass | None = None,
         breaker: ConnectionBreaker | None = None,
         connections: Collection[str] = (),
+        queue_mark: QueueMark | None = None,
+        queue_probe_s: float = QUEUE_PROBE_S,
     ) -> None:
         self.runner = runner
         self.metrics = metrics
@@ -74,6 +81,9 @@ class Scheduler:
         self._after_pass = after_pass
         self.breaker = breaker or ConnectionBreaker(monotonic=monotonic)
         self.connections = frozenset(connections)  # every configured connection (what a pass tries but the paused)
+        self._queue_mark = queue_mark  # None: no probe, passes come from hints and polls only
+        self.queue_probe_s = queue_probe_s
+        self._mark_at_pass: object = None  # the queue's mark when the last pass began
         self._wake = asyncio.Event()
         self._arrivals: list[float] = []  # monotonic times of hints not yet covered by a finished pass
         self._stopping = False
@@ -106,11 +116,12 @@ class Scheduler:
         # associations: the CRM's stamps miss them), the first one included.
         next_scan = next_poll if self.link_scan_interval_s > 0 else float("inf")
         retry_at = float("inf")  # a hints pass after a failure, or when a paused connection may be tried again
+        next_probe = next_poll + self.queue_probe_s if self._queue_mark is not None else float("inf")
         poll: asyncio.Task[float | None] | None = None
         scanning = False  # the poll under way scans links
         try:
             while not self._stopping:
-                deadline = min(retry_at, next_poll if poll is None else float("inf"))
+                deadline = min(retry_at, next_poll if poll is None else float("inf"), next_probe)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - self._monotonic()))
                 if self._stopping:
@@ -137,6 +148,11 @@ class Scheduler:
                     poll = asyncio.create_task(self._pass(trigger, scan=scanning), name="crmsync-poll")
                     poll.add_done_callback(lambda _: self._wake.set())
                     continue
+                if now >= next_probe:
+                    next_probe = now + self.queue_probe_s
+                    # Not beside a poll: it delivers what is queued itself, and its own writes move the mark.
+                    if poll is None and await self._queued_since_last_pass():
+                        self._hinted = True
                 if self._hinted or now >= retry_at:
                     self._hinted = False
                     retry_in = await self._pass("hints", shared=poll is not None)
@@ -145,6 +161,20 @@ class Scheduler:
         finally:
             if poll is not None:
                 await poll  # a graceful stop lets the poll finish its page (the caller bounds how long)
+
+    async def _queued_since_last_pass(self) -> bool:
+        """Whether the queue's mark moved since the last pass began."""
+        mark = await self._look_at_queue()
+        return mark is not None and mark != self._mark_at_pass
+
+    async def _look_at_queue(self) -> object:
+        """The queue's mark; None when it could not be had (the state database busy or gone: passes say so)."""
+        assert self._queue_mark is not None
+        try:
+            return await self._queue_mark()
+        except Exception as exc:
+            log.warning("could not look at the queue", error=f"{type(exc).__name__}: {exc}")
+            return None
 
     async def _pass(self, trigger: Trigger, *, shared: bool = False, scan: bool = False) -> float | None:
         """Run one pass, then the `after_pass` hook; the delay before trying again when it failed, else None."""
@@ -160,6 +190,8 @@ class Scheduler:
         """Run one engine run; its report (None when it raised) and the delay before trying again, if any."""
         covered = len(self._arrivals) if trigger == "hints" else 0  # a poll's end says nothing of the hints' lag
         started_at, started = datetime.now(UTC), self._monotonic()
+        if self._queue_mark is not None:
+            self._mark_at_pass = await self._look_at_queue()
         try:
             paused = self.breaker.paused()
             options = RunOptions(
@@ -204,4 +236,4 @@ class Scheduler:
             log.warning("sync pass did not complete", trigger=trigger, result=result, message=message)
 
 
-__all__ = ["AfterPass", "PassSummary", "Scheduler", "Trigger"]
+__all__ = ["QUEUE_PROBE_S", "AfterPass", "PassSummary", "QueueMark", "Scheduler", "Trigger"]

@@ -287,6 +287,15 @@ class JobQueue:
         query = sa.select(jobs.c.id).where(status_is(jobs.c.status, "running"), jobs.c.kind == kind).limit(1)
         return (await self._db.execute(query)).first() is not None
 
+    async def due_mark(self) -> tuple[int, int]:
+        """(how many, the newest id) of the pending jobs that may run now: it changes when work is queued (or given
+        back, or comes due), and stays put while what waits is work no pass can do (a paused CRM's writes)."""
+        query = sa.select(sa.func.count(), sa.func.max(jobs.c.id)).where(
+            status_is(jobs.c.status, "pending"), jobs.c.run_after <= _at(self._clock())
+        )
+        count, newest = (await self._db.execute(query)).one()
+        return int(count), int(newest or 0)
+
     async def runnable(self, kinds: Collection[str]) -> bool:
         """Whether a pending job of one of `kinds` may run now: one look before many claims.
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from crmsync.dashboard.access import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE
+from crmsync.engine.resolution import resolve
 from crmsync.store import ConflictSide
 from tests.integration.dashboard.harness import (
     ADA_EMAIL,
@@ -322,3 +323,17 @@ async def test_refused_credentials_are_logged_without_the_secret(
     assert "dashboard API token refused" in text and "dashboard sign-in refused" in text and "vera" in text
     for secret in (wrong_token, "a-wrong-password", *SECRETS):
         assert secret not in text
+
+
+async def test_work_queued_by_the_cli_beside_a_running_service_goes_out_without_waiting_for_a_poll(
+    site: Site,
+) -> None:
+    """`crmsync conflicts resolve` queues writes in the state, with no word to the service (polling hourly here):
+    the service looks at its queue every couple of seconds and runs them, as a `crmsync worker` would."""
+    conflict_id = await site.conflict_id()
+    await resolve(site.store, site.config, conflict_id, "salesforce", by="cli")  # as the CLI does it
+
+    async def everywhere() -> bool:
+        return set((await site.titles()).values()) == {"Director"}
+
+    await eventually(everywhere, what="the CLI's resolution in all three CRMs, long before the next poll")

@@ -138,3 +138,38 @@ async def test_the_first_pass_after_a_pause_probes_the_paused_connection() -> No
     assert runner.probed[0] == frozenset()
     assert runner.probed[1] == {"salesforce"}  # after its pause: calls to it give up soon if it is still down
     assert runner.probed[2] == frozenset()  # it answered
+
+
+class _Queue:
+    """A queue's mark, moved by the test; `looked` is set once the scheduler has looked `enough` times."""
+
+    def __init__(self, enough: int) -> None:
+        self.value = (0, 0)
+        self.looks = 0
+        self.enough = enough
+        self.looked = asyncio.Event()
+
+    async def mark(self) -> object:
+        self.looks += 1
+        if self.looks >= self.enough:
+            self.looked.set()
+        return self.value
+
+
+async def test_work_queued_without_a_hint_gets_a_pass_and_work_no_pass_can_do_gets_none() -> None:
+    runner, queue = _Runner(), _Queue(enough=12)
+    scheduler = Scheduler(
+        cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=3600, queue_mark=queue.mark, queue_probe_s=0.001
+    )
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(queue.looked.wait(), BOUND_S)
+        assert len(runner.runs) == 1  # the startup poll; the mark stood still since it began: no pass
+        queue.value = (1, 7)  # `crmsync conflicts resolve` queued a write
+        queue.enough = queue.looks + 12
+        queue.looked.clear()
+        await asyncio.wait_for(queue.looked.wait(), BOUND_S)
+        assert len(runner.runs) == 2 and not runner.runs[1].read  # one hints pass, and no more after it
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
