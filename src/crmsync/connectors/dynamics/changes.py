@@ -10,6 +10,9 @@ Cursor (opaque JSON) modes:
   delivered, so a row edited again within the same second is delivered again); then continue with
   ``after`` (a delta link taken *before* polling began, so nothing between the two is missed).
 
+A delta link keeps the ``$select`` it was taken with; one that lacks a column this read asks for (a field
+mapped since) is replaced as an expired token is, so the new column's values and edits are read.
+
 Every cursor remembers the highest ``modifiedon`` delivered (``stamp``) so an expired token can fall back
 to polling from ``stamp - lookback``. Deletes made while a token was expired cannot be recovered from
 Dataverse (only a full reconciliation finds them); everything else is delivered at least once.
@@ -24,6 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -94,6 +98,19 @@ class CursorState:
             self.ids.update(delivered)
 
 
+def _link_selects(link: str | None, select: str | None) -> bool:
+    """Whether a delta link reads every column of `select` (None: all columns)."""
+    if link is None:
+        return True
+    taken = parse_qs(urlsplit(link).query).get("$select")
+    if taken is None:
+        return True
+    if select is None:
+        return False
+    have = {column for value in taken for column in value.split(",")}
+    return set(select.split(",")) <= have
+
+
 class ChangeReader:
     def __init__(self, settings: DynamicsSettings, get_json: GetJson, connection: str, fetch: Fetch) -> None:
         self.settings = settings
@@ -109,6 +126,11 @@ class ChangeReader:
         select = select_for(table, fields)
         if state.mode == "full":
             pages = self._full(table, state, select, context)
+        elif state.mode == "delta" and state.restart is None and not _link_selects(state.link, select):
+            # A delta link keeps the $select it was taken with: a column mapped since would never be read
+            # (its edits lost, crmsync's writes to it read back as blank). Take a link with this read's
+            # $select and poll what changed since the last stamp, as when a token expires.
+            pages = self._expired(table, state, select, context)
         elif state.mode == "delta":
             pages = self._delta(table, state, select, context)
         else:

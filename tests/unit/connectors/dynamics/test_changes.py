@@ -130,6 +130,21 @@ async def test_expired_delta_token_falls_back_to_polling_then_tracks_again(
     assert [r.id for r in again] == [ids[5]]
 
 
+async def test_a_column_mapped_after_the_delta_link_was_taken_is_read(
+    small_pages: DynamicsConnector, client: httpx.AsyncClient
+) -> None:
+    ids = [await _create(client, "contacts", {"lastname": f"L{i}"}) for i in range(3)]
+    _, _, pages = await _read(small_pages, "contact", None, fields=["lastname"])
+    await _api(client, "PATCH", f"contacts({ids[1]})", {"firstname": "Mapped later"})
+    # The delta link keeps the first read's $select: a field added to the mapping since must still be read.
+    records, _, caught_up = await _read(small_pages, "contact", pages[-1].cursor, fields=["lastname", "firstname"])
+    assert next(r for r in records if r.id == ids[1]).fields["firstname"] == "Mapped later"
+    assert orjson.loads(caught_up[-1].cursor)["mode"] == "delta"
+    await _api(client, "PATCH", f"contacts({ids[2]})", {"firstname": "Tracked"})
+    again, _, _ = await _read(small_pages, "contact", caught_up[-1].cursor, fields=["lastname", "firstname"])
+    assert [(r.id, r.fields["firstname"]) for r in again] == [(ids[2], "Tracked")]
+
+
 async def test_polling_delivers_records_sharing_a_stamp_across_pages_and_runs_exactly_once(
     small_pages: DynamicsConnector, client: httpx.AsyncClient
 ) -> None:
