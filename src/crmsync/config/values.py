@@ -49,6 +49,10 @@ class MassDeleteBreaker:
         # Both thresholds must be crossed: 3 deletes out of 10 records is normal churn, not a mass delete.
         return deletes >= self.min and deletes > self.share * total
 
+    def describe(self) -> str:
+        """The thresholds in words, the share as set (0.001 is 0.1%, not the 0% a rounded percent shows)."""
+        return f"more than {self.share * 100:.4g}% of them and at least {self.min}"
+
 
 @dataclass(frozen=True, slots=True)
 class DeletePolicy:

@@ -87,7 +87,7 @@ async def process_deletes(ctx: SyncContext, kind: ObjectKind, *, allow_mass_dele
         outcome.held = True
         ctx.report.note(
             f"ALERT {kind}: {len(plain)} deletes of {total} records exceed the mass-delete breaker "
-            f"({breaker.share:.0%} and {breaker.min}); nothing was deleted. Check them, then run "
+            f"({breaker.describe()}); nothing was deleted. Check them, then run "
             "`crmsync sync --allow-mass-delete`."
         )
         return outcome  # the deletes stay queued as they are, for an approved run

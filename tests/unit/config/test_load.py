@@ -134,6 +134,12 @@ def test_conditions_and_breaker() -> None:
     assert breaker.trips(deletes=600, total=10_000)
 
 
+def test_breaker_alert_states_a_small_share_as_set() -> None:
+    # A share of 0.001 was shown as "0%": an operator could not tell which threshold held the deletes.
+    assert MassDeleteBreaker(share=0.001, min=3).describe() == "more than 0.1% of them and at least 3"
+    assert MassDeleteBreaker().describe() == "more than 5% of them and at least 100"
+
+
 def test_custom_field_from_mappings_section_is_usable_in_objects(tmp_path: Path) -> None:
     text = (
         HUBSPOT_ONLY
