@@ -74,10 +74,12 @@ def parse_config(
     state_url = _state_url(doc, data.get("state"), sources, issues)
     redis_url = _redis_url(doc, data.get("state"), sources, issues)
     service = _service(doc, data.get("service"), sources, issues)
+    mapping_issues = len(issues)
     mappings = _mappings(doc, issues)
+    unchecked = _mapped_names(data.get("mappings")) if len(issues) > mapping_issues else None
     connections = build_connections(doc, data.get("connections"), sources, issues)
     declared = _declared(data.get("connections"))
-    objects = build_objects(doc, data.get("objects"), declared, connections, mappings, issues)
+    objects = build_objects(doc, data.get("objects"), declared, connections, mappings, issues, unchecked)
     if issues:
         # File order reads best: the user fixes them top to bottom.
         raise ConfigFileError(sorted(issues, key=lambda i: (i.line or 0, i.column or 0)))
@@ -100,6 +102,20 @@ def _mappings(doc: YamlDocument, issues: list[ConfigIssue]) -> Mappings:
     except MappingConfigError as exc:
         issues.extend(exc.issues)
         return default_mappings()  # so objects are still checked against the standard fields
+
+
+def _mapped_names(raw: Any) -> dict[str, frozenset[str]]:
+    """Per kind, the field names a `mappings:` section declares (`contact.tier:` or `contact: {fields: ...}`)."""
+    names: dict[str, set[str]] = {}
+    for key, value in raw.items() if isinstance(raw, Mapping) else ():
+        if not isinstance(key, str):
+            continue
+        if "." in key:
+            kind, _, name = key.partition(".")
+            names.setdefault(kind, set()).add(name)
+        elif isinstance(value, Mapping) and isinstance(value.get("fields"), Mapping):
+            names.setdefault(key, set()).update(str(name) for name in value["fields"])
+    return {kind: frozenset(found) for kind, found in names.items()}
 
 
 def _service(doc: YamlDocument, raw: Any, sources: Sources, issues: list[ConfigIssue]) -> ServiceSection:

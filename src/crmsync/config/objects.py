@@ -43,6 +43,8 @@ class _Context:
     issues: list[ConfigIssue]
     synced: frozenset[str]
     """The kinds the file syncs: a match key may name a parent only of a kind synced too."""
+    unchecked: Mapping[str, frozenset[str]]
+    """Per kind, fields declared under a `mappings:` that has mistakes: those were reported, not these names."""
 
     def add(self, path: PathKey, message: str) -> None:
         self.issues.append(self.doc.issue(path, message))
@@ -55,11 +57,14 @@ def build_objects(
     connections: Mapping[str, Connection],
     mappings: Mappings,
     issues: list[ConfigIssue],
+    unchecked: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[ObjectKind, ObjectSettings]:
     """Validate `objects:` (absent: all four kinds with every connection); mistakes go to `issues`.
 
     `declared` names every connection written in the file with its vendor (None when unknown), so an
     object is still checked against the field maps when its connection's own settings have mistakes.
+    `unchecked` names, per kind, the fields of a `mappings:` section that failed to load: `mappings` is then
+    the defaults only, and a mistake in one entry must not make every custom field an unknown one.
     """
     if section is None:
         section = dict.fromkeys(OBJECT_KINDS)
@@ -70,6 +75,7 @@ def build_objects(
         mappings,
         issues,
         frozenset(section) if isinstance(section, Mapping) else frozenset(),
+        unchecked or {},
     )
     if not isinstance(section, Mapping):
         ctx.add(("objects",), f"expected a mapping of object kinds ({', '.join(OBJECT_KINDS)}) to their settings")
@@ -173,6 +179,8 @@ def _known_fields(ctx: _Context, base: PathKey, kind: ObjectKind, names: Sequenc
             ctx.add(path, f"{vendor} has no field map for {kind}; add one under `mappings: {kind}:`")
             continue
         known.update(ctx.mappings.get(vendor, kind).canonical_fields)
+    if known:
+        known.update(ctx.unchecked.get(kind, frozenset()))
     return frozenset(known)
 
 

@@ -264,3 +264,19 @@ def test_a_sqlite_file_in_a_missing_folder_is_named_with_its_place(tmp_path: Pat
     (tmp_path / "taken.db").mkdir()
     (issue,) = issues_of(HUBSPOT_ONLY + "state: {url: 'sqlite:///taken.db'}\n", base_dir=tmp_path)
     assert issue.endswith(f"the SQLite state database {tmp_path / 'taken.db'} is a directory; name a file in it")
+
+
+def test_a_mistake_in_one_field_map_does_not_make_the_other_custom_fields_unknown() -> None:
+    """Only the broken entry is reported; a typo in `objects:` still is, against the fields the section declares."""
+    text = HUBSPOT_ONLY + (
+        "objects:\n"
+        "  contact:\n"
+        "    fields: {favourite_colour: {policy: manual}}\n"
+        "    filter: {tier: {equals: gold}, teir: {equals: gold}}\n"
+        "mappings:\n"
+        "  contact.favourite_colour: {hubspot: favourite_colour}\n"
+        "  contact.tier: {hubspt: {field: tier}}\n"
+    )
+    issues = issues_of(text)
+    assert [issue.split(": ")[1] for issue in issues] == ["objects.contact.filter.teir", "mappings.contact.tier.hubspt"]
+    assert "unknown key 'hubspt'" in issues[1]
