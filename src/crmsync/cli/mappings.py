@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from crmsync.cli.status import fail, load
-from crmsync.config import DEFAULT_FILE, SyncConfig
+from crmsync.config import DEFAULT_FILE, Condition, ObjectSettings, SyncConfig
 from crmsync.mapping import TRANSFORMS, FieldRule, Mappings, ObjectMap, default_mappings
 from crmsync.mapping.valuemap import value_key
 from crmsync.model.rules import Direction, Policy, SyncRules
@@ -95,6 +95,37 @@ def _policy_text(policy: Policy) -> str:
     else:
         text = policy.kind
     return text + (", unless blank" if policy.unless_blank else "")
+
+
+_CONDITION_WORDS = {
+    "equals": "is",
+    "in": "is one of",
+    "not_equals": "is not",
+    "not_in": "is none of",
+    "present": "is present",
+    "blank": "is blank",
+}
+
+
+def _condition_text(condition: Condition) -> str:
+    values = ", ".join(f"`{value_key(value)}`" for value in condition.values)
+    return f"{condition.field} {_CONDITION_WORDS[condition.op]}" + (f" {values}" if values else "")
+
+
+def _filter_text(settings: ObjectSettings) -> str:
+    """The filter too decides what syncs: a table of fields without it would claim every record does."""
+    conditions = settings.filter.conditions
+    if not conditions:
+        return ""
+    return f" Only records that match when first met: {' and '.join(_condition_text(c) for c in conditions)}."
+
+
+def _delete_text(settings: ObjectSettings) -> str:
+    delete = settings.delete
+    text: str = delete.kind
+    if delete.kind == "archive":
+        text += f" ({delete.archive_field} set to `{value_key(delete.archive_value)}`)"
+    return f"{text}; held when one run deletes {delete.mass_delete.describe()}"
 
 
 def _direction_text(direction: Direction) -> str:
@@ -199,7 +230,7 @@ def _section(source: SyncConfig | Mappings, kind: ObjectKind) -> list[str]:
         match = "; else ".join(" + ".join(key) for key in settings.match)
         lines += [
             f"Synced with {', '.join(settings.connections)}. Conflicts: {_policy_text(rules.policy)}. "
-            f"Records meet by {match}. Deletes: {settings.delete.kind}.",
+            f"Records meet by {match}.{_filter_text(settings)} Deletes: {_delete_text(settings)}.",
             "",
         ]
     header = ["canonical field", *(column.title for column in columns)]

@@ -140,7 +140,10 @@ def test_a_config_renders_its_connections_objects_and_sync_rules() -> None:
     text = render_mappings(config())
     assert [line for line in text.splitlines() if line.startswith("## ")] == ["## contact", "## Transforms"]
     contact = section(text, "contact")
-    assert "Synced with sf, hs. Conflicts: prefer sf. Records meet by email. Deletes: propagate." in contact
+    assert (
+        "Synced with sf, hs. Conflicts: prefer sf. Records meet by email. Deletes: propagate; held when one run "
+        "deletes more than 5% of them and at least 100." in contact
+    )
     assert "| canonical field | sf (Salesforce) | hs (HubSpot) | sync rules |" in contact
     assert "| **email** | `Email` · email | `email` · email | policy prefer hs, unless blank |" in contact
     assert "| **lead_source** | `LeadSource` · value map | — | direction from sf |" in contact
@@ -148,3 +151,21 @@ def test_a_config_renders_its_connections_objects_and_sync_rules() -> None:
     assert "| **title** | `Title` | `jobtitle` · written only |  |" in contact
     assert "| contact.title | crmsync.yaml:19 | crmsync.yaml:19 |" in contact
     assert "very-secret-1" not in text and "pat-secret-2" not in text
+
+
+def test_the_filter_and_the_delete_policy_are_rendered_with_the_fields() -> None:
+    """Both decide what syncs: a filtered or archiving object rendered without them hid that from the reader."""
+    text = CONFIG.replace(
+        "      lead_source: {direction: {from: [sf]}}\n",
+        "      lead_source: {direction: {from: [sf]}}\n"
+        "    filter: {email: {present: true}, lead_source: {not_in: [web, other]}}\n"
+        "    delete: {policy: archive, archive_field: title, archive_value: gone,\n"
+        "             mass_delete: {share: 0.001, min: 3}}\n",
+    )
+    environ = {"SF_SECRET": "very-secret-1", "HS_TOKEN": "pat-secret-2"}
+    contact = section(render_mappings(parse_config(text, "crmsync.yaml", environ=environ)), "contact")
+    assert (
+        "Records meet by email. Only records that match when first met: email is present and lead_source is none "
+        "of `web`, `other`. Deletes: archive (title set to `gone`); held when one run deletes more than 0.1% of "
+        "them and at least 3." in contact
+    )
