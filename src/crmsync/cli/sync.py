@@ -163,12 +163,30 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
     deletes = sorted((k, w, n) for (k, c, w), n in report.counts.items() if c == "*" and n)
     for kind, what, n in deletes:
         console.print(f"{kind}: {n} {what.replace('_', ' ')}")
+    for line in _filtered(report):
+        console.print(line, highlight=False)
     for note in report.notes:
         console.print(f"[bold red]{note}[/]")
     for failure in report.failures:
         console.print(f"[bold red]FAILED {failure}[/] (its changes stay queued for the next sync)")
     if dry_run:
         render_plan(report, console)
+
+
+def _filtered(report: RunReport) -> list[str]:
+    """Records the filter kept out: without a word, a record made in one CRM seemed to be ignored for no reason."""
+    per: dict[str, dict[str, int]] = {}
+    for (kind, connection, what), n in report.counts.items():
+        if what == "filtered" and n:
+            per.setdefault(kind, {})[connection] = n
+    lines = []
+    order: dict[str, int] = {kind: n for n, kind in enumerate(OBJECT_KINDS)}
+    for kind, counted in sorted(per.items(), key=lambda item: (order.get(item[0], 9), item[0])):
+        total = sum(counted.values())
+        where = ", ".join(f"{connection} {n}" for connection, n in sorted(counted.items()))
+        noun = "record" if total == 1 else "records"
+        lines.append(f"{kind}: {total} {noun} kept out by objects.{kind}.filter, not synced ({where})")
+    return lines
 
 
 def _cell(report: RunReport, kind: str, connection: str, whats: tuple[str, ...], dry_run: bool) -> int:

@@ -66,3 +66,12 @@ def test_a_narrow_summary_keeps_object_and_connection_names_whole() -> None:
     render_report(report, dry_run=False, console=out)
     text = out.export_text()
     assert "│ activity │ salesforce │" in text and "connection" in text and "salesfor…" not in text
+
+
+def test_records_kept_out_by_the_filter_are_counted_in_the_summary() -> None:
+    report = RunReport()
+    report.add("contact", "hs", "read", 3)
+    report.add("contact", "hs", "filtered", 2)
+    report.add("contact", "sf", "filtered", 1)
+    text = printed(report, dry_run=False)
+    assert "contact: 3 records kept out by objects.contact.filter, not synced (hs 2, sf 1)" in text
