@@ -9,7 +9,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from crmsync.config.problems import PathKey, pydantic_issues
-from crmsync.config.schema import ConditionSpec, DeleteSpec, DirectionSpec, ObjectSection, PolicySpec, object_keys
+from crmsync.config.schema import (
+    ConditionSpec,
+    DeleteSpec,
+    DirectionSpec,
+    ObjectSection,
+    PlainValue,
+    PolicySpec,
+    object_keys,
+)
 from crmsync.config.values import (
     LINK_ROLES,
     Condition,
@@ -21,6 +29,7 @@ from crmsync.config.values import (
     Vendor,
 )
 from crmsync.mapping import ConfigIssue, Mappings, YamlDocument
+from crmsync.mapping.valuemap import value_key
 from crmsync.model.rules import Direction, Policy, SyncRules
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 
@@ -119,7 +128,7 @@ def _object(ctx: _Context, kind: ObjectKind, raw: Any) -> ObjectSettings | None:
             directions[name] = _direction(ctx, (*path, "direction"), entry.direction, names)
     match = _match(ctx, (*base, "match"), kind, spec.match, fields)
     conditions = tuple(
-        _condition(ctx, (*base, "filter", name), name, cond, fields, kind) for name, cond in spec.filter.items()
+        _condition(ctx, (*base, "filter", name), name, cond, fields, kind, names) for name, cond in spec.filter.items()
     )
     delete = _delete(ctx, (*base, "delete"), spec.delete, fields, kind)
     if len(ctx.issues) > start:
@@ -255,9 +264,16 @@ def _a(kind: str) -> str:
 
 
 def _condition(
-    ctx: _Context, path: PathKey, name: str, spec: ConditionSpec, known: Collection[str], kind: ObjectKind
+    ctx: _Context,
+    path: PathKey,
+    name: str,
+    spec: ConditionSpec,
+    known: Collection[str],
+    kind: ObjectKind,
+    connections: Sequence[str],
 ) -> Condition:
-    _check_field(ctx, path, name, known, kind)
+    if _check_field(ctx, path, name, known, kind):
+        _check_values(ctx, path, name, spec, kind, connections)
     if spec.present is not None:
         return Condition(name, "present" if spec.present else "blank")
     if spec.equals is not None:
@@ -267,6 +283,42 @@ def _condition(
     if spec.in_ is not None:
         return Condition(name, "in", tuple(spec.in_))
     return Condition(name, "not_in", tuple(spec.not_in or ()))
+
+
+def _check_values(
+    ctx: _Context, path: PathKey, name: str, spec: ConditionSpec, kind: ObjectKind, connections: Sequence[str]
+) -> None:
+    """A value no value map reads can never be a record's: a typo there filters nothing out, or everything."""
+    readable = _readable_values(ctx, kind, name, connections)
+    if readable is None:
+        return
+    given: list[tuple[PathKey, PlainValue | None]] = [(("equals",), spec.equals), (("not_equals",), spec.not_equals)]
+    for op, values in (("in", spec.in_), ("not_in", spec.not_in)):
+        given += [((op, str(index)), value) for index, value in enumerate(values or ())]
+    for where, value in given:
+        if value is not None and value_key(value) not in readable:
+            ctx.add(
+                (*path, *where),
+                f"{value!r} is not a {kind}.{name} value the value maps read; expected one of: "
+                + ", ".join(sorted(readable)),
+            )
+
+
+def _readable_values(ctx: _Context, kind: ObjectKind, name: str, connections: Sequence[str]) -> frozenset[str] | None:
+    """The canonical values the connections' value maps of `name` can hold, or None when any value can."""
+    readable: set[str] = set()
+    for connection in connections:
+        vendor = ctx.declared.get(connection)
+        if vendor is None or not ctx.mappings.has(vendor, kind):
+            continue
+        for rule in ctx.mappings.get(vendor, kind).rules:
+            if name not in rule.canonical:
+                continue
+            if rule.values is None or rule.values.passthrough or len(rule.canonical) > 1:
+                return None
+            held = [*rule.values.to_canonical_map.values(), *rule.values.to_vendor_map, *rule.values.blank_for]
+            readable.update(value_key(value) for value in held)
+    return frozenset(readable) or None
 
 
 def _delete(ctx: _Context, path: PathKey, spec: DeleteSpec, known: Collection[str], kind: ObjectKind) -> DeletePolicy:

@@ -280,3 +280,24 @@ def test_a_mistake_in_one_field_map_does_not_make_the_other_custom_fields_unknow
     issues = issues_of(text)
     assert [issue.split(": ")[1] for issue in issues] == ["objects.contact.filter.teir", "mappings.contact.tier.hubspt"]
     assert "unknown key 'hubspt'" in issues[1]
+
+
+def test_a_filter_value_no_value_map_reads_is_reported_with_the_values_it_can_be() -> None:
+    """Filters test canonical values: `Web` (Salesforce's) or a typo would never match, filtering silently."""
+    text = (
+        "connections:\n"
+        "  sf:\n"
+        "    vendor: salesforce\n"
+        "    auth_flow: client_credentials\n"
+        "    client_id: app\n"
+        "    client_secret: {env: HS_TOKEN}\n"
+        "objects:\n"
+        "  contact:\n"
+        "    filter: {lead_source: {in: [web, Web]}, title: {equals: Intern}}\n"
+    )
+    issues = issues_of(text)
+    assert len(issues) == 1, issues
+    assert issues[0].startswith(
+        "crmsync.yaml:9:38: objects.contact.filter.lead_source.in.1: 'Web' is not a contact.lead_source value "
+        "the value maps read; expected one of: advertisement, employee_referral,"
+    )

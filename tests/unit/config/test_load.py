@@ -83,7 +83,7 @@ objects:
     match: [email, [last_name, company]]
     filter:
       email: {present: true}
-      lead_source: [Web, Referral]
+      lead_source: [web, partner_referral]
       title: {not_equals: Intern}
     delete:
       policy: archive
@@ -109,13 +109,13 @@ objects:
     assert contact.match == (("email",), ("last_name", "company"))
     assert contact.filter.conditions == (
         Condition("email", "present"),
-        Condition("lead_source", "in", ("Web", "Referral")),
+        Condition("lead_source", "in", ("web", "partner_referral")),
         Condition("title", "not_equals", ("Intern",)),
     )
-    assert contact.filter.matches({"email": "a@b.co", "lead_source": "Web", "title": "CEO"})
-    assert not contact.filter.matches({"email": None, "lead_source": "Web"})
-    assert not contact.filter.matches({"email": "a@b.co", "lead_source": "Ad"})
-    assert not contact.filter.matches({"email": "a@b.co", "lead_source": "Web", "title": "Intern"})
+    assert contact.filter.matches({"email": "a@b.co", "lead_source": "web", "title": "CEO"})
+    assert not contact.filter.matches({"email": None, "lead_source": "web"})
+    assert not contact.filter.matches({"email": "a@b.co", "lead_source": "advertisement"})
+    assert not contact.filter.matches({"email": "a@b.co", "lead_source": "web", "title": "Intern"})
     assert contact.delete.kind == "archive"
     assert (contact.delete.archive_field, contact.delete.archive_value) == ("description", "archived")
     assert contact.delete.mass_delete == MassDeleteBreaker(0.2, 10)
