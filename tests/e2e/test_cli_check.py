@@ -222,7 +222,7 @@ def test_s20_check_lists_every_unmapped_picklist_value(tmp_path: Path) -> None:
         )
         result = crmsync("check", cwd=tmp_path)
     out = " ".join(result.stdout.split())
-    assert "unmapped: would not be written — 2 salesforce values with no entry in the value map" in out
+    assert "unmapped: not read — 2 salesforce values with no entry in the value map" in out
     assert "syncs without contact.tier: Silver, Bronze" in out
     # A value the map writes that the picklist does not hold is refused by the CRM: an error before any sync.
     assert "value map entry 'Platinum' ↔ 'vip': 'Platinum' is not a Tier__c value" in out

@@ -325,7 +325,7 @@ def _unmapped(
         return notes
     count = f"{len(missing)} {at.vendor} value{'s' if len(missing) != 1 else ''}"
     message = (
-        f"unmapped: would not be written — {count} with no entry in the value map; a record holding one "
+        f"unmapped: not read — {count} with no entry in the value map; a record holding one "
         f"syncs without {at.kind}.{'+'.join(rule.canonical)}: {_quote(missing)}"
     )
     return [*notes, at.finding("warning", label, message, f"add them to the value map{_declared(rule)}")]
