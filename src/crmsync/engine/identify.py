@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -107,7 +107,7 @@ async def identify(
             outcome.linked += 1
             await _absorb(ctx, tx, kind, connection, record, merged_into, absorbed)
             continue
-        if not record_filter.matches(item.fields):
+        if not record_filter.matches(item.fields) and not _synced_twin(keys[record.id], find_key):
             ids[record.id] = None
             outcome.filtered += 1
             continue
@@ -195,6 +195,12 @@ async def identify(
     await tx.keys.claim_many(kind, new_keys)
     await tx.jobs.enqueue_many(new_jobs)
     return ids
+
+
+def _synced_twin(key: MatchKey | None, find_key: Callable[[MatchKey], KnownEntity | None]) -> bool:
+    """Whether a record the filter keeps out has a twin that passed it: the person syncs, so this record is
+    met like any other (linked, or reported as a duplicate) instead of being created again in its own CRM."""
+    return key is not None and find_key(key) is not None
 
 
 async def _known_entities(tx: Transaction, kind: ObjectKind, keys: list[str]) -> dict[str, KnownEntity]:

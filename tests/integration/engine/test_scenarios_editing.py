@@ -296,3 +296,17 @@ async def test_s10_equivalent_values_never_cause_a_write(crm: Crm) -> None:
     assert not [w for w in first.plan if w.operation == "update"]
     again = await crm.sync()
     assert again.total("created") + again.total("updated") == 0
+
+
+async def test_a_record_the_filter_keeps_out_is_linked_to_its_synced_twin_not_created_again(
+    crm_factory: CrmFactory,
+) -> None:
+    """The person syncs through the twin that passes: a second copy in the CRM of the kept-out record is a duplicate."""
+    crm = await crm_factory(objects_yaml="contact: {filter: {title: {not_equals: Intern}}}")
+    hs = await crm.sb.hubspot.create("contact", {"lastname": "Lovelace", "email": EMAIL, "jobtitle": "Analyst"})
+    dv = await crm.sb.dynamics.create("contact", {"lastname": "Lovelace", "emailaddress1": EMAIL, "jobtitle": "Intern"})
+    await crm.sync()
+    assert [str(row["contactid"]) for row in await crm.sb.dynamics.rows("contact", {"$select": "contactid"})] == [dv]
+    assert await crm.twin("contact", "hubspot", hs, "dynamics") == dv
+    assert await crm.sb.salesforce.count("contact") == 1
+    assert not [e for e in await crm.errors() if e.report.connection == "dynamics"]
