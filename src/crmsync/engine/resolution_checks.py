@@ -17,6 +17,7 @@ from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.engine.views.common import OperatorError
 from crmsync.engine.views.conflicts import ConflictView, conflict_detail
 from crmsync.mapping.rules import FieldRule, ObjectMap
+from crmsync.mapping.transform import blank
 from crmsync.mapping.valuemap import Scalar
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Store
@@ -120,14 +121,10 @@ class RequiredBlankError(OperatorError):
         super().__init__(f"{field} cannot be cleared: it is required in {', '.join(required)}; {remedy}")
 
 
-def _blank(value: CanonicalValue) -> bool:
-    return value is None or value == "" or value == ()
-
-
 def _chosen(view: ConflictView, take: str | None, value: str | None) -> tuple[bool, CanonicalValue]:
     """(known, the value the resolution would store); unknown where resolve itself will refuse the choice."""
     if value is not None:
-        return True, None if not value.strip() else value
+        return True, None if blank(value) else value
     if take == GOLDEN_SIDE:
         return view.has_base, view.golden
     side = next((s for s in view.sides if s.connection == take), None)
@@ -157,10 +154,10 @@ async def blank_choice(
     if view.resolved or kind is None or kind not in config.objects or view.field == DELETED_FIELD:
         return None  # resolve explains what is wrong with this conflict
     known, chosen = _chosen(view, take, value)
-    if not known or not _blank(chosen):
+    if not known or not blank(chosen):
         return None
-    keep = [s.connection for s in view.sides if not _blank(s.value)]
-    if view.has_base and not _blank(view.golden):
+    keep = [s.connection for s in view.sides if not blank(s.value)]
+    if view.has_base and not blank(view.golden):
         keep.append(GOLDEN_SIDE)
     return BlankChoice(kind, view.field, tuple(keep))
 
