@@ -20,6 +20,7 @@ from crmsync.store.leases import Leases
 from crmsync.store.match_keys import MatchKeys
 from crmsync.store.migrate import migrate
 from crmsync.store.rate_windows import RateWindows
+from crmsync.store.read_fields import ReadFields
 from crmsync.store.records import GoldenRecords
 from crmsync.store.shadows import Shadows
 from crmsync.store.sync_errors import SyncErrors
@@ -44,6 +45,7 @@ class Transaction:
         self.shadows = Shadows(connection, clock)
         self.records = GoldenRecords(connection, clock)
         self.cursors = Cursors(connection, clock)
+        self.read_fields = ReadFields(connection, clock)
         self.conflicts = Conflicts(connection, clock)
         self.errors = SyncErrors(connection, clock)
         self.audit = Audit(connection)

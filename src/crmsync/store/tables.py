@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -115,6 +115,17 @@ cursors = sa.Table(
     sa.Column("connection", sa.String(128), primary_key=True),
     sa.Column("object", sa.String(128), primary_key=True),
     sa.Column("cursor", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The vendor fields last read in full per (connection, object) (schema 10): a field mapped since is read in full
+# once. Its own table, not cursor rows: `crmsync status` and the dashboard list the cursors.
+read_fields = sa.Table(
+    "read_fields",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("object", sa.String(128), primary_key=True),
+    sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 

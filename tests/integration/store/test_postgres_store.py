@@ -32,6 +32,7 @@ from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against 
     test_the_jobs_of_a_gone_holder_take_in_the_newer_job_of_their_key,
 )
 from tests.unit.store.test_migrations import (  # noqa: F401
+    test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its_cursors,
     test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade,
     test_going_back_to_schema_6_gives_each_grouped_change_its_own_row,
     test_new_database_matches_the_table_definitions,
@@ -52,6 +53,7 @@ from tests.unit.store.test_repositories import (  # noqa: F401
     test_identity_map_links_looks_up_both_ways_and_unlinks,
     test_identity_map_repoints_links_on_a_merge,
     test_linked_values_pages_a_connections_links_with_their_shadows_link_fields,
+    test_read_fields_are_kept_per_connection_and_object_as_a_set,
     test_shadow_round_trips_values_and_hashes_them,
     test_sync_errors_count_repeats_and_clear,
     test_sync_errors_follow_records_that_leave_a_crm_or_a_canonical_record,

@@ -165,3 +165,36 @@ async def test_pending_jobs_of_one_key_and_kind_of_schema_7_are_folded_into_the_
     assert (folded.id, folded.key, folded.kind, folded.payload, folded.priority) == (1, "a", "push", {"v": 2}, 5)
     assert folded.run_after == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
     assert [(job.key, job.kind) for job in pending[1:]] == [("a", "link"), ("b", "push")]
+
+
+async def test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its_cursors(store_url: str) -> None:
+    engine = create_engine(store_url)
+    await migrate(engine, "0009")
+    async with engine.begin() as connection:
+        assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("read_fields"))
+        await connection.execute(
+            sa.text(
+                "INSERT INTO cursors (connection, object, cursor, updated_at) "
+                "VALUES ('sf', 'Contact', 't1', '2026-01-01 00:00:00')"
+            )
+        )
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        assert await tx.cursors.get("sf", "Contact") == "t1"
+        assert await tx.read_fields.get("sf", "Contact") is None
+        await tx.read_fields.put("sf", "Contact", ["Email"])
+        version = (await tx.connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one()
+    async with store.read() as tx:
+        assert await tx.read_fields.get("sf", "Contact") == frozenset({"Email"})
+    await store.aclose()
+    assert version == SCHEMA_VERSION == 10
+
+    engine = create_engine(store_url)  # and back: schema 9 had no such table
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(_config(c), "0009"))
+    async with engine.connect() as connection:
+        assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("read_fields"))
+        assert (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one() == 9
+    await engine.dispose()

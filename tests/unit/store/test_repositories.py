@@ -176,6 +176,21 @@ async def test_cursors_get_put_reset(store: Store) -> None:
         assert await tx.cursors.get("sf", "Account") == "a1"
 
 
+async def test_read_fields_are_kept_per_connection_and_object_as_a_set(store: Store) -> None:
+    async with store.begin() as tx:
+        assert await tx.read_fields.get("sf", "Contact") is None
+        await tx.read_fields.put("sf", "Contact", ["LastName", "Email", "Email"])
+        await tx.read_fields.put("sf", "Account", ["Name"])
+    async with store.begin() as tx:
+        assert await tx.read_fields.get("sf", "Contact") == frozenset({"Email", "LastName"})
+        await tx.read_fields.put("sf", "Contact", ["Title"])
+    async with store.read() as tx:
+        assert await tx.read_fields.get("sf", "Contact") == frozenset({"Title"})
+        assert await tx.read_fields.get("sf", "Account") == frozenset({"Name"})
+        assert await tx.read_fields.get("hs", "Contact") is None
+        assert await tx.cursors.get("sf", "Contact") is None  # not a cursor: status and the dashboard list those
+
+
 async def test_conflicts_park_once_per_field_and_resolve(store: Store, clock: FakeClock) -> None:
     sides = (ConflictSide("sf", "Ann", AT), ConflictSide("hs", "Anne", None))
     async with store.begin() as tx:
