@@ -24,6 +24,7 @@ from crmsync.engine.ingest import CHUNK, ingest_page
 from crmsync.engine.ingest_types import PageOutcome
 from crmsync.engine.link_scan import scan_links
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
+from crmsync.engine.newly_mapped import newly_mapped, read_in_full_note
 from crmsync.engine.outbox import refetch_kind, write_kind
 from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
 from crmsync.engine.readahead import read_ahead
@@ -296,14 +297,25 @@ class SyncRunner:
         self, ctx: SyncContext, kind: ObjectKind, connection: str, *, full: bool, scan: bool
     ) -> None:
         object_name = ctx.object_name(connection, kind)
+        fields = frozenset(ctx.read_fields(connection, kind))
         async with self.store.read() as tx:
             cursor = await tx.cursors.get(connection, object_name)
+            known = await tx.read_fields.get(connection, object_name)
+        # Records changed since the cursor would hold the only values of a field mapped since: read them all.
+        added = newly_mapped(known, fields, cursor=cursor)
+        if added and not full:
+            ctx.report.note(read_in_full_note(connection, kind, added))
+            full = True
         # A full read lists live records only: deletes since the last sync would be lost with the old cursor,
         # so a full sync first catches up from it (Dataverse's delta token is the only place its deletes show).
         starts: list[str | None] = [cursor, None] if full and cursor is not None else [None if full else cursor]
         done = 0
         for start in starts:
             done = await self._read_pages(ctx, kind, connection, start, done)
+        if known != fields and not ctx.dry_run:
+            # Only now that every page is stored: a run stopped during the read in full does it again.
+            async with self.store.begin() as tx:
+                await tx.read_fields.put(connection, object_name, fields)
         if scan and starts[-1] is not None:  # a read of everything listed every record with its links
             moved = await scan_links(ctx, kind, connection)
             _count(ctx.report, kind, connection, moved)
