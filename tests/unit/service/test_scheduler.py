@@ -7,6 +7,7 @@ import asyncio
 from typing import cast
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmsync.connectors.http import probed
 from crmsync.engine.report import RunReport
@@ -173,3 +174,21 @@ async def test_work_queued_without_a_hint_gets_a_pass_and_work_no_pass_can_do_ge
     finally:
         scheduler.stop()
         await asyncio.wait_for(task, BOUND_S)
+
+
+class _NotingRunner(_Runner):
+    """A runner whose runs read a connection in full for a field mapped since (`newly_mapped`)."""
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        await super().run(options)
+        return RunReport(notes=["hubspot contact: fields newly mapped (favourite_colour): read in full"])
+
+
+async def test_the_notes_of_a_pass_are_logged() -> None:
+    runner = _NotingRunner()
+    scheduler = Scheduler(cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0)
+    with capture_logs() as logs:
+        await run_until(scheduler, runner.fifth)
+    notes = [entry for entry in logs if entry["event"] == "sync pass note"]
+    assert notes and notes[0]["note"] == "hubspot contact: fields newly mapped (favourite_colour): read in full"
+    assert notes[0]["trigger"] == "poll" and notes[0]["log_level"] == "info"
