@@ -35,7 +35,7 @@ from crmsync.dashboard.models import (
     SkippedModel,
     WhoAmI,
 )
-from crmsync.engine.views.common import OperatorError
+from crmsync.engine.views.common import NotFoundError, OperatorError
 from crmsync.model.values import ObjectKind
 
 log = structlog.get_logger("crmsync.dashboard")
@@ -49,6 +49,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Error, "description": "not allowed: no credentials configured, a viewer acting, or no CSRF token"},
     429: {"model": Error, "description": "too many refused tokens from this client lately: wait `Retry-After` seconds"},
     503: {"model": Error, "description": "the service is starting or stopping"},
+}
+_MISSING: dict[int | str, dict[str, Any]] = {404: {"model": Error, "description": "no such id: the message names it"}}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "the request cannot be carried out as asked: the message says why"},
 }
 _bearer = HTTPBearer(auto_error=False, description="a token from `service.dashboard.tokens`")
 
@@ -108,13 +112,16 @@ def build_api(backend: DashboardBackend, access: Access) -> FastAPI:
     Viewer = Annotated[Principal, Depends(principal)]
     Operator = Annotated[Principal, Depends(operator)]
 
-    async def call(action: Callable[[], Awaitable[T]], *, missing: int = 400) -> T:
+    async def call(action: Callable[[], Awaitable[T]]) -> T:
+        """The backend's refusals as HTTP answers: an id that names nothing is 404, any other operator error 400."""
         try:
             return await action()
         except Unavailable as exc:
             raise HTTPException(503, str(exc)) from None
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
         except OperatorError as exc:
-            raise HTTPException(missing, str(exc)) from None
+            raise HTTPException(400, str(exc)) from None
 
     @api.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -159,14 +166,20 @@ def build_api(backend: DashboardBackend, access: Access) -> FastAPI:
         found = await call(lambda: backend.conflicts(kind=kind, include_resolved=include_resolved))
         return [ConflictModel.model_validate(c) for c in found]
 
-    @api.get("/conflicts/{conflict_id}", response_model=ConflictDetailModel, summary="One conflict and its record")
+    @api.get(
+        "/conflicts/{conflict_id}",
+        response_model=ConflictDetailModel,
+        summary="One conflict and its record",
+        responses=_MISSING,
+    )
     async def conflict(who: Viewer, conflict_id: int) -> ConflictDetailModel:
-        return ConflictDetailModel.model_validate(await call(lambda: backend.conflict(conflict_id), missing=404))
+        return ConflictDetailModel.model_validate(await call(lambda: backend.conflict(conflict_id)))
 
     @api.post(
         "/conflicts/{conflict_id}/resolve",
         response_model=ResolutionModel,
         summary="Settle a conflict with one side or a typed value; the writes are queued and delivered at once",
+        responses={**_REFUSED, **_MISSING},
     )
     async def resolve(who: Operator, conflict_id: int, body: ResolveRequest) -> ResolutionModel:
         outcome = await call(
@@ -196,7 +209,12 @@ def build_api(backend: DashboardBackend, access: Access) -> FastAPI:
     async def errors(who: Viewer, connection: str | None = None, kind: ObjectKind | None = None) -> ErrorsModel:
         return ErrorsModel.model_validate(await call(lambda: backend.errors(connection=connection, kind=kind)))
 
-    @api.post("/errors/retry", response_model=RetryModel, summary="Re-queue sync errors and dead jobs")
+    @api.post(
+        "/errors/retry",
+        response_model=RetryModel,
+        summary="Re-queue sync errors and dead jobs; an unknown id refuses the whole request",
+        responses={**_REFUSED, **_MISSING},
+    )
     async def retry(who: Operator, body: RetryRequest) -> RetryModel:
         if not (body.error_ids or body.job_ids or body.all):
             raise HTTPException(400, "name error_ids or job_ids, or set all: true")
@@ -213,9 +231,10 @@ def build_api(backend: DashboardBackend, access: Access) -> FastAPI:
         "/records/{kind}/{ident}",
         response_model=RecordModel,
         summary="One record: each system's values, links to it in each CRM, field-level history",
+        responses={**_REFUSED, **_MISSING},
     )
     async def record(who: Viewer, kind: ObjectKind, ident: str) -> RecordModel:
-        page = await call(lambda: backend.record(kind, ident), missing=404)
+        page = await call(lambda: backend.record(kind, ident))
         explanation = page.explanation
         data = {f.name: getattr(explanation, f.name) for f in fields(explanation)}
         data["links"] = page.links

@@ -289,7 +289,9 @@ class DashboardBackend:
     ) -> RetryOutcome:
         """Re-queue the failed work (and a read of each retried record: `resolution.retry`), then wake a pass."""
         live = self.live()
-        outcome = await retry(live.store, self.config, error_ids=error_ids, job_ids=job_ids, everything=everything)
+        outcome = await retry(
+            live.store, self.config, error_ids=error_ids, job_ids=job_ids, everything=everything, refuse_unknown=True
+        )
         self._wake(live, sum(r.jobs for r in outcome.requeued) + outcome.reads)
         return outcome
 

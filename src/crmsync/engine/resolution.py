@@ -19,7 +19,7 @@ from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.resolution_checks import GOLDEN_SIDE, check_typed_value
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
 from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, delete_everywhere
-from crmsync.engine.views.common import OperatorError, object_of_kind
+from crmsync.engine.views.common import NotFoundError, OperatorError, object_of_kind
 from crmsync.engine.views.errors import SyncErrorView, error_view
 from crmsync.model.golden import ConflictSide, ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -183,7 +183,7 @@ async def resolve(
     async with store.begin() as tx:
         conflict = await tx.conflicts.get(conflict_id)
         if conflict is None:
-            raise OperatorError(f"no conflict #{conflict_id}; `crmsync conflicts list` lists the open ones")
+            raise NotFoundError(f"no conflict #{conflict_id}; `crmsync conflicts list` lists the open ones")
         if conflict.resolved:
             raise OperatorError(
                 f"conflict #{conflict_id} was already resolved by {conflict.resolved_by}"
@@ -393,12 +393,15 @@ async def retry(
     error_ids: Sequence[int] = (),
     job_ids: Sequence[int] = (),
     everything: bool = False,
+    refuse_unknown: bool = False,
 ) -> RetryOutcome:
     """Re-queue failed work in one transaction: sync errors become write (or read) jobs, dead jobs go back to pending.
 
     `everything` takes every retryable sync error and every dead job; otherwise only the given ids. Each record
     whose write is retried is also read again from every CRM that holds it: that is what makes "fix it at the
-    source, then retry" work even when no webhook or cursor tells crmsync of the fix.
+    source, then retry" work even when no webhook or cursor tells crmsync of the fix. An id that names nothing is
+    reported as skipped (`missing`), or, with `refuse_unknown`, refuses the whole request (NotFoundError) before
+    anything is queued: an API caller gets one answer for one request.
     """
     requeued: list[Requeued] = []
     skipped: list[NotRetried] = []
@@ -436,6 +439,10 @@ async def retry(
                 # Dead jobs of one key go back together, so the record's writes keep their order.
                 done_keys[job.key] = await tx.jobs.retry_dead(job.key)
                 requeued.append(Requeued("dead_job", job_id, job.kind, job.key, done_keys[job.key]))
+        unknown = [item for item in skipped if item.missing]
+        if refuse_unknown and unknown:  # raised inside the transaction: nothing above is kept
+            names = ", ".join(f"{'sync error' if i.what == 'sync_error' else 'dead job'} {i.id}" for i in unknown)
+            raise NotFoundError(f"no {names}; nothing was re-queued")
         reads = await _reread(tx, requeued)
     return RetryOutcome(tuple(requeued), tuple(skipped), reads)
 

@@ -114,12 +114,8 @@ async def test_a_typed_value_and_bad_requests(site: Site) -> None:
         f"/api/conflicts/{conflict_id}/resolve", json={"take": "hubspot", "value": "x"}, headers=site.operator
     )
     assert both.status_code == 400 and "exactly one" in both.json()["message"]
-    unknown = await site.http.post("/api/conflicts/999/resolve", json={"take": "hubspot"}, headers=site.operator)
-    assert unknown.status_code == 400 and "no conflict #999" in unknown.json()["message"]
     extra = await site.http.post(f"/api/conflicts/{conflict_id}/resolve", json={"pick": "x"}, headers=site.operator)
     assert extra.status_code == 422 and "pick" in extra.json()["message"]
-    missing = await site.http.get("/api/conflicts/999", headers=site.operator)
-    assert missing.status_code == 404
     typed = await site.http.post(
         f"/api/conflicts/{conflict_id}/resolve", json={"value": "Countess"}, headers=site.operator
     )
@@ -177,6 +173,29 @@ async def test_bulk_resolve_by_rule(site: Site) -> None:
         return set((await site.titles()).values()) == {"Director"}
 
     await eventually(everywhere, what="Salesforce's title everywhere")
+
+
+async def test_an_id_that_names_nothing_is_404_naming_it_and_changes_nothing(site: Site) -> None:
+    """A client tells "no such conflict or error" (fix the id) from "you cannot do that" (400) by the status."""
+    conflict_id = await site.conflict_id()
+    (error_id,) = await site.error_ids()
+    for method, path, body in (
+        ("POST", "/api/conflicts/99999/resolve", {"take": "hubspot"}),
+        ("GET", "/api/conflicts/99999", None),
+    ):
+        answer = await site.http.request(method, path, json=body, headers=site.operator)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.json()["error"] == "not_found" and "no conflict #99999" in answer.json()["message"], path
+    mixed = await site.http.post(
+        "/api/errors/retry", json={"error_ids": [error_id, 99999], "job_ids": [88888]}, headers=site.operator
+    )
+    assert mixed.status_code == 404, mixed.text
+    message = mixed.json()["message"]
+    assert "sync error 99999" in message and "dead job 88888" in message and str(error_id) not in message
+    assert await site.error_ids() == [error_id]  # refused whole: the known error was not re-queued either
+    assert await site.conflict_id() == conflict_id
+    wrong_kind = await site.http.get(f"/api/records/company/{site.ada.canonical_id}", headers=site.viewer)
+    assert wrong_kind.status_code == 404 and site.ada.canonical_id in wrong_kind.json()["message"]
 
 
 async def test_retry_after_fixing_the_record_at_its_source(site: Site) -> None:

@@ -17,6 +17,13 @@ class OperatorError(CrmSyncError):
     """A request the operator can fix: an unknown id, an ambiguous record, a value of the wrong type."""
 
 
+class NotFoundError(OperatorError):
+    """The id the operator gave names nothing (no such conflict, record or sync error).
+
+    Kept apart from the other operator errors so the API can answer 404 for it and 400 for a request that is wrong.
+    """
+
+
 def parse_job_kind(job_kind: str) -> tuple[str, ObjectKind | None, str | None]:
     """`write:contact:hubspot` → ("write", "contact", "hubspot"); other kinds keep only their role."""
     role, _, rest = job_kind.partition(":")
@@ -67,6 +74,7 @@ def label(golden: GoldenRecord | None) -> str | None:
 
 __all__ = [
     "WRITE_OPERATIONS",
+    "NotFoundError",
     "OperatorError",
     "is_duplicate",
     "kind_of_object",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from crmsync.engine.views.common import OperatorError, label
+from crmsync.engine.views.common import NotFoundError, label
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Conflict, ConflictSide, GoldenRecord, Link, Store
 
@@ -74,11 +74,11 @@ async def list_conflicts(
 
 
 async def conflict_detail(store: Store, conflict_id: int) -> ConflictDetail:
-    """One conflict with its record's links, values and other open conflicts; OperatorError if unknown."""
+    """One conflict with its record's links, values and other open conflicts; NotFoundError if unknown."""
     async with store.read() as tx:
         conflict = await tx.conflicts.get(conflict_id)
         if conflict is None:
-            raise OperatorError(f"no conflict #{conflict_id}; `crmsync conflicts list --all` lists them")
+            raise NotFoundError(f"no conflict #{conflict_id}; `crmsync conflicts list --all` lists them")
         golden = await tx.records.get(conflict.canonical_id)
         record_links = await tx.links.remote_links(conflict.canonical_id)
         others = await tx.conflicts.list(conflict.canonical_id)

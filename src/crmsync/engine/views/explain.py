@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from crmsync.config import SyncConfig
 from crmsync.connectors.salesforce.records import is_id, to_id18
 from crmsync.engine.state import gone_from, rules_for_record
-from crmsync.engine.views.common import WRITE_OPERATIONS, OperatorError, label
+from crmsync.engine.views.common import WRITE_OPERATIONS, NotFoundError, OperatorError, label
 from crmsync.engine.views.conflicts import ConflictView, conflict_view
 from crmsync.engine.views.errors import SyncErrorView, error_view
 from crmsync.model.rules import SyncRules
@@ -80,7 +80,7 @@ async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
     if found is None and len(ident) == 15 and is_id(ident):
         found = await _find(tx, kind, to_id18(ident))
     if found is None:
-        raise OperatorError(f"no {kind} with canonical or remote id {ident!r}")
+        raise NotFoundError(f"no {kind} with canonical or remote id {ident!r}")
     return found
 
 
@@ -102,7 +102,7 @@ async def _find(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
         where = "; ".join(f"{cid} (in {', '.join(names)})" for cid, names in sorted(found.items()))
         raise OperatorError(f"{ident!r} is a {kind} id in several connections: {where}; give the canonical id")
     if golden is not None:
-        raise OperatorError(f"{ident!r} is a {golden.record.kind}, not a {kind}")
+        raise NotFoundError(f"{ident!r} is a {golden.record.kind}, not a {kind}")
     if await tx.links.remote_links(ident):
         return ident
     return None
