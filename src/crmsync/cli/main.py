@@ -21,7 +21,9 @@ from crmsync.cli.sync import sync
 EXIT_CODES = (
     "Exit codes: 0 done; 1 the work failed or was refused (a sync with failures, a check with errors, an "
     "unknown conflict, error or record id, a port in use); 2 a usage or configuration mistake (a bad option, "
-    "a mistake in crmsync.yaml, named with its file:line). Errors are printed to stderr after `error:`."
+    "a mistake in crmsync.yaml, named with its file:line); 3 a sync that finished but whose deletes the "
+    "mass-delete breaker held back, waiting for `crmsync sync --allow-mass-delete`. Errors are printed to "
+    "stderr after `error:`."
 )
 
 app = typer.Typer(

@@ -60,6 +60,12 @@ INCOMPLETE = (
 
 OPERATIONS = ("create", "update", "delete", "merge")
 
+EXIT_DELETES_HELD = 3
+"""The run finished without failures, but the mass-delete breaker held deletes back: they wait for a person.
+
+Distinct from 0 so that a sync run from cron or CI notices; a run with failures still exits 1 (worse news first).
+"""
+
 
 def sync(
     config_path: ConfigOption = DEFAULT_CONFIG,
@@ -95,6 +101,8 @@ def sync(
     render_report(report, dry_run=dry_run)
     if report.failures:
         raise typer.Exit(1)
+    if held_deletes(report):
+        raise typer.Exit(EXIT_DELETES_HELD)
 
 
 async def run_with_progress(config: SyncConfig, options: RunOptions, *, console: Console = console) -> RunReport:
@@ -171,6 +179,29 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
         console.print(f"[bold red]FAILED {failure}[/] (its changes stay queued for the next sync)")
     if dry_run:
         render_plan(report, console)
+    held = held_deletes(report)
+    if held:  # last, so it is what the operator reads when the run ends
+        console.print(released_by(held, dry_run=dry_run), style="bold yellow", highlight=False)
+
+
+def held_deletes(report: RunReport) -> dict[str, int]:
+    """Deletes the mass-delete breaker held back in this run, per object kind (in dependency order)."""
+    order: dict[str, int] = {kind: n for n, kind in enumerate(OBJECT_KINDS)}
+    held = {kind: n for (kind, connection, what), n in report.counts.items() if what == "delete_held" and n}
+    return dict(sorted(held.items(), key=lambda item: (order.get(item[0], 9), item[0])))
+
+
+def released_by(held: dict[str, int], *, dry_run: bool) -> str:
+    """The closing line of a run whose deletes were held: what waits, and the command that lets them through."""
+    total = sum(held.values())
+    what = ", ".join(f"{kind} {n}" for kind, n in held.items())
+    noun = "delete" if total == 1 else "deletes"
+    verb = "would be held" if dry_run else "held, waiting for approval"
+    return (
+        f"{total} {noun} {verb} by the mass-delete breaker ({what}); nothing was deleted. "
+        "Check them (`crmsync sync --dry-run --allow-mass-delete` plans them), then release them with "
+        f"`crmsync sync --allow-mass-delete`. Until then `crmsync sync` exits {EXIT_DELETES_HELD}."
+    )
 
 
 def _filtered(report: RunReport) -> list[str]:
@@ -230,4 +261,4 @@ def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
         console.print(INCOMPLETE, style="bold red")
 
 
-__all__ = ["render_report", "run_with_progress", "sync"]
+__all__ = ["EXIT_DELETES_HELD", "held_deletes", "render_report", "run_with_progress", "sync"]
