@@ -66,6 +66,22 @@ def render_explanation(out: Console, record: RecordExplanation) -> None:
         out.print(f"golden record version {record.version}, written {show_time(record.updated_at)}", markup=False)
     else:
         out.print(Text("linked, but no golden record is stored yet", style="yellow"))
+    if record.deletion is not None:
+        gone = record.deletion
+        out.print(
+            Text(
+                f"deleted everywhere: deleted in {gone.connection} {show_time(gone.at)} ({gone.reason}); "
+                "crmsync no longer syncs it",
+                style="bold red",
+            )
+        )
+    if record.former_ids:
+        former = Table(title="Ids it had before it was deleted there", title_justify="left")
+        for heading in ("connection", "remote id", "unlinked"):
+            former.add_column(heading, overflow="fold")
+        for was in record.former_ids:
+            former.add_row(was.connection, Text(was.remote_id), show_time(was.at))
+        out.print(former)
     links = Table(title="Links", title_justify="left")
     for heading in ("connection", "object", "remote id", "pending write"):
         links.add_column(heading, overflow="fold")

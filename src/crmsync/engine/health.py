@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crmsync.config import SyncConfig
 from crmsync.engine.merges import DUPLICATE
+from crmsync.engine.state import FORMER_ID_FIELD
 from crmsync.engine.views.common import kind_of_object, parse_job_kind
 from crmsync.store import Store
 from crmsync.store.tables import audit, jobs, links, records, shadows, sync_errors
@@ -166,7 +167,7 @@ async def sync_volume(
             sa.select(
                 slot.label("slot"), sa.func.sum(audit.c.changes), sa.func.count(sa.distinct(audit.c.canonical_id))
             )
-            .where(audit.c.at >= start, audit.c.at <= end)
+            .where(audit.c.at >= start, audit.c.at <= end, audit.c.field != FORMER_ID_FIELD)  # a note, not a change
             .group_by(sa.literal_column("slot"))
         ):
             bucket = changes[min(int(index), buckets - 1)]  # a change at `end` exactly belongs to the last bucket

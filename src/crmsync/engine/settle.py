@@ -16,7 +16,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
 from crmsync.engine.reconcile_types import TargetDelta
 from crmsync.engine.report import PlannedWrite
-from crmsync.engine.state import is_link_field
+from crmsync.engine.state import is_link_field, unlink_deleted
 from crmsync.engine.targets import shadow_after_write
 from crmsync.errors import AuthError, FatalError
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -82,7 +82,7 @@ async def settle(
     if item.op.kind == "delete":
         outcome.deleted += 1
         if item.remote_id is not None:
-            await tx.links.unlink(connection, object_name, item.remote_id)
+            await unlink_deleted(tx, canonical_id, connection, object_name, item.remote_id, ctx.clock(), "deleted")
         await tx.shadows.delete(canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
         await tx.errors.clear_record(connection, object_name, canonical_id)
@@ -184,7 +184,9 @@ async def _failed(
     if item.op.kind == "delete" and error.classification == "not_found":
         outcome.deleted += 1  # already gone there: the goal is reached
         if item.remote_id is not None:
-            await tx.links.unlink(connection, ctx.object_name(connection, kind), item.remote_id)
+            object_name = ctx.object_name(connection, kind)
+            canonical_id = item.target.canonical_id
+            await unlink_deleted(tx, canonical_id, connection, object_name, item.remote_id, ctx.clock(), "deleted")
         await tx.shadows.delete(item.target.canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
         return

@@ -15,8 +15,8 @@ from crmsync.model.golden import GoldenField
 from crmsync.model.golden import GoldenRecord as MergedGolden
 from crmsync.model.rules import SyncRules
 from crmsync.model.values import CanonicalRecord, CanonicalValue, ObjectKind
+from crmsync.store import AuditEntry, Provenance, Transaction
 from crmsync.store import GoldenRecord as StoredGolden
-from crmsync.store import Provenance
 
 LINK_PREFIX = "@"
 
@@ -163,6 +163,22 @@ def rules_for_record(rules: SyncRules, stored: StoredGolden | None) -> SyncRules
     return replace(rules, connections=tuple(c for c in rules.connections if c not in gone))
 
 
+FORMER_ID_FIELD = "@remote_id"
+"""Audit pseudo-field of a remote id unlinked because the record was deleted there (`old`: the id).
+
+The identity map forgets a deleted copy's id; the audit keeps it, so `crmsync explain` given that id still
+finds the record and can say it was deleted (when, where), instead of claiming it never existed.
+"""
+
+
+async def unlink_deleted(
+    tx: Transaction, canonical_id: str, connection: str, object: str, remote_id: str, at: datetime, reason: str
+) -> None:
+    """Unlink a remote record that is gone from its CRM, noting its id in the record's audit."""
+    if await tx.links.unlink(connection, object, remote_id):
+        await tx.audit.append([AuditEntry(canonical_id, FORMER_ID_FIELD, remote_id, None, connection, reason, at)])
+
+
 def latest(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
         return b
@@ -172,6 +188,7 @@ def latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 __all__ = [
+    "FORMER_ID_FIELD",
     "GONE",
     "LINK_PREFIX",
     "LINK_ROLES",
@@ -187,6 +204,7 @@ __all__ = [
     "rules_for_record",
     "to_merged",
     "to_stored",
+    "unlink_deleted",
     "with_gone",
     "without_gone",
 ]

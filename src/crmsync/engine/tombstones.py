@@ -29,7 +29,7 @@ from crmsync.engine.merges import (
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.reentry import ARCHIVE_RULE
-from crmsync.engine.state import rules_for_record, to_merged, with_gone
+from crmsync.engine.state import rules_for_record, to_merged, unlink_deleted, with_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
 from crmsync.model.values import ObjectKind
@@ -132,7 +132,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     stored = await tx.records.get(canonical_id)
     links = await tx.links.remote_links(canonical_id)
     survivor = next((lk.remote_id for lk in links if lk.connection == connection), None)
-    await tx.links.unlink(connection, object_name, remote_id)
+    await unlink_deleted(tx, canonical_id, connection, object_name, remote_id, at, "deleted there")
     if survivor != remote_id or stored is None or stored.deleted:
         return  # a duplicate went away (its report with it), or the record is gone already: nothing to propagate
     # The record crmsync wrote to there is gone: the canonical record's writes to it are moot too.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crmsync.engine.reentry import REENTRY_RESOLVER
 from crmsync.engine.resolution import resolve
 from crmsync.engine.tombstones import DELETE_RESOLVER, DELETED_FIELD
+from crmsync.engine.views.common import NotFoundError
+from crmsync.engine.views.explain import Deletion, explain_record
 from crmsync.store import Conflict, SyncError
 from tests.integration.engine.conftest import Crm, CrmFactory
 from tests.integration.engine.scenario_helpers import EMAIL, audit_entries, stored_record
@@ -430,3 +434,26 @@ async def test_s11_a_person_s_own_value_over_the_archive_mark_stays_when_they_ar
 async def _entered_again_in_hubspot(crm: Crm) -> str:
     """The person of `_everywhere`, entered in HubSpot again by a person (after a delete there)."""
     return await crm.sb.hubspot.create("contact", {"firstname": "Grace", "lastname": "Hopper", "email": EMAIL})
+
+
+async def test_s11_explain_finds_a_record_deleted_everywhere_by_any_id_it_had(crm: Crm) -> None:
+    """The delete unlinks every copy; `explain` given one of their ids says the record was deleted, when and where."""
+    sf, hs, dv = await _everywhere(crm)
+    canonical = await crm.canonical("contact", "dynamics", dv)
+    assert canonical is not None
+    await crm.sb.dynamics.delete("contact", dv)
+    await crm.sync()
+    (deleted,) = await audit_entries(crm, canonical, DELETED_FIELD)
+    for ident in (canonical, sf, sf[:15], hs, dv):
+        explanation = await explain_record(crm.store, crm.config, "contact", ident)
+        assert (explanation.canonical_id, explanation.deleted, explanation.links) == (canonical, True, ()), ident
+        assert explanation.deletion == Deletion("dynamics", "propagate", deleted.at), ident
+        assert {(f.connection, f.remote_id) for f in explanation.former_ids} == {
+            ("salesforce", sf),
+            ("hubspot", hs),
+            ("dynamics", dv),
+        }
+    with pytest.raises(NotFoundError, match=f"no contact with canonical or remote id '{hs[:-1]}'"):
+        await explain_record(crm.store, crm.config, "contact", hs[:-1])  # a prefix of a former id is not that id
+    with pytest.raises(NotFoundError, match="is a contact"):
+        await explain_record(crm.store, crm.config, "company", canonical)

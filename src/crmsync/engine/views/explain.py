@@ -12,14 +12,16 @@ import sqlalchemy as sa
 
 from crmsync.config import SyncConfig
 from crmsync.connectors.salesforce.records import is_id, to_id18
-from crmsync.engine.state import gone_from, rules_for_record
+from crmsync.engine.reentry import DELETED_FIELD
+from crmsync.engine.state import FORMER_ID_FIELD, gone_from, rules_for_record
 from crmsync.engine.views.common import WRITE_OPERATIONS, NotFoundError, OperatorError, label
 from crmsync.engine.views.conflicts import ConflictView, conflict_view
 from crmsync.engine.views.errors import SyncErrorView, error_view
 from crmsync.model.rules import SyncRules
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Link, Store, Transaction
-from crmsync.store.tables import links
+from crmsync.store.codec import decode_value
+from crmsync.store.tables import audit, links
 
 ShadowState = Literal["same", "differs", "pending", "withheld", "failed", "not_written", "not_mapped", "absent", "gone"]
 """How a connection's copy of a field stands against the golden value:
@@ -54,6 +56,24 @@ class FieldExplanation:
 
 
 @dataclass(frozen=True, slots=True)
+class Deletion:
+    """How a record deleted everywhere went: the delete crmsync spread, from the audit's `@deleted` entry."""
+
+    connection: str  # where it was deleted (or who decided, for a parked delete settled by a person)
+    reason: str  # the delete policy or resolution: propagate, delete_wins, manual
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FormerId:
+    """A remote id the record had in a connection until it was deleted there."""
+
+    connection: str
+    remote_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RecordExplanation:
     """One canonical record: its links, every field's story, its pending writes and its sync errors."""
 
@@ -69,19 +89,26 @@ class RecordExplanation:
     fields: tuple[FieldExplanation, ...]
     writes: Mapping[str, str]  # connection → status of its latest live or dead write job
     errors: tuple[SyncErrorView, ...]
+    deletion: Deletion | None = None  # set when the record is deleted everywhere
+    former_ids: tuple[FormerId, ...] = ()  # ids unlinked because the record was deleted there, oldest first
 
 
 async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
     """The canonical id behind `ident`: a canonical id itself, or any connection's remote id of that kind.
 
     A 15-character Salesforce id (the form its UI shows) is also looked up in the 18-character form the API returns.
+    A remote id whose link is gone because the record was deleted there still leads to the record (`FORMER_ID_FIELD`).
     """
-    found = await _find(tx, kind, ident)
-    if found is None and len(ident) == 15 and is_id(ident):
-        found = await _find(tx, kind, to_id18(ident))
-    if found is None:
-        raise NotFoundError(f"no {kind} with canonical or remote id {ident!r}")
-    return found
+    forms = [ident, to_id18(ident)] if len(ident) == 15 and is_id(ident) else [ident]
+    for form in forms:
+        found = await _find(tx, kind, form)
+        if found is not None:
+            return found
+    for form in forms:
+        found = await _former(tx, kind, form)
+        if found is not None:
+            return found
+    raise NotFoundError(f"no {kind} with canonical or remote id {ident!r}")
 
 
 async def _find(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
@@ -106,6 +133,28 @@ async def _find(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
     if await tx.links.remote_links(ident):
         return ident
     return None
+
+
+async def _former(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
+    """The record `ident` was a remote id of until it was deleted there, the latest such if several."""
+    result = await tx.connection.execute(
+        sa.select(audit.c.canonical_id, audit.c.old)
+        .where(audit.c.field == FORMER_ID_FIELD, sa.cast(audit.c.old, sa.Text).contains(ident, autoescape=True))
+        .order_by(audit.c.id.desc())
+    )
+    for canonical_id, old in result.all():
+        if decode_value(old) != ident:
+            continue  # the text matched inside a longer id
+        golden = await tx.records.get(canonical_id)
+        if golden is None or golden.record.kind == kind:
+            return str(canonical_id)
+    return None
+
+
+def _deletion(entries: Sequence[AuditEntry]) -> Deletion | None:
+    """The delete that took the record out everywhere: the latest `@deleted` entry that set it."""
+    deletes = [e for e in entries if e.field == DELETED_FIELD and e.new is True]
+    return Deletion(deletes[-1].connection, deletes[-1].reason, deletes[-1].at) if deletes else None
 
 
 async def explain_record(
@@ -185,6 +234,10 @@ async def explain_record(
         fields=tuple(fields),
         writes=writes,
         errors=record_errors,
+        deletion=_deletion(entries) if golden is not None and golden.deleted else None,
+        former_ids=tuple(
+            FormerId(e.connection, str(e.old), e.at) for e in entries if e.field == FORMER_ID_FIELD and e.old
+        ),
     )
 
 
@@ -226,7 +279,9 @@ def _shadow_state(
 
 
 __all__ = [
+    "Deletion",
     "FieldExplanation",
+    "FormerId",
     "RecordExplanation",
     "ShadowState",
     "ShadowValue",
