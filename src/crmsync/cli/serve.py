@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load, state_failure
 from crmsync.config.values import SyncConfig
 from crmsync.engine.connections import open_connectors
+from crmsync.engine.redis_windows import check_redis
 from crmsync.engine.runner import SyncRunner
 from crmsync.errors import CrmSyncError
 from crmsync.heap import freeze_start_up_objects
@@ -120,9 +121,11 @@ def worker(
 
 
 def usable_state(config: SyncConfig) -> None:
-    """Open (and migrate) the state database once before starting: one that cannot be used is one error line.
+    """Open (and migrate) the state database, and reach `state.redis_url` if set, once before starting: one that
+    cannot be used is one error line.
 
-    Inside uvicorn's lifespan or the worker's loop, the same failure was a driver traceback of a hundred lines.
+    Inside uvicorn's lifespan or the worker's loop, the same failure was a driver traceback of a hundred lines;
+    a Redis database number the server does not have only showed as every request waiting for Redis.
     """
 
     async def open_and_close() -> None:
@@ -135,6 +138,11 @@ def usable_state(config: SyncConfig) -> None:
         raise fail(str(exc)) from None
     except (SQLAlchemyError, OSError) as exc:
         raise state_failure(exc, config) from None
+    if config.redis_url is not None:
+        try:
+            asyncio.run(check_redis(config.redis_url.get_secret_value()))
+        except CrmSyncError as exc:
+            raise fail(str(exc)) from None
 
 
 async def _work(config: SyncConfig, idle: float) -> None:

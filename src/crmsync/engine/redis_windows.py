@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from crmsync.config.values import redis_password, redis_url_safe
-from crmsync.errors import TransientError
+from crmsync.errors import ConfigError, TransientError
 from crmsync.store.rate_windows import SLICES
 
 log = structlog.get_logger("crmsync.engine.redis_windows")
@@ -158,4 +158,59 @@ class RedisWindows:
         await self._client.aclose()
 
 
-__all__ = ["KEY_PREFIX", "TAKE_SCRIPT", "RedisWindows"]
+NO_SUCH_DATABASE = "DB index is out of range"
+"""Redis's answer to SELECT of a database number the server does not have (`databases` in redis.conf)."""
+
+
+async def check_redis(url: str, *, timeout_s: float = TIMEOUT_S) -> None:
+    """Connect once as every request will (AUTH, SELECT of the URL's database, PING) before a service starts.
+
+    A database number the server does not have, a refused password or an unreachable server is a ConfigError
+    naming the URL with its password masked; later it would only surface as every request waiting for Redis.
+    """
+    safe, password = redis_url_safe(url), redis_password(url)
+    pool = ConnectionPool.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    database = pool.connection_kwargs.get("db", 0)
+    client = Redis(connection_pool=pool)
+    try:
+        await client.ping()
+    except ResponseError as exc:
+        if NO_SUCH_DATABASE in str(exc):
+            have = await _databases(url, timeout_s)
+            among = f" (it has {have}, numbered 0 to {have - 1})" if have else ""
+            raise ConfigError(
+                f"state.redis_url: the Redis server at {safe} has no database {database}{among}; "
+                "name one it has in the URL"
+            ) from None
+        reason = _masked(exc, password)
+        raise ConfigError(f"state.redis_url: the Redis server at {safe} refused crmsync: {reason}") from None
+    except (RedisError, OSError) as exc:
+        raise ConfigError(f"state.redis_url: cannot reach Redis at {safe}: {_masked(exc, password)}") from None
+    finally:
+        await client.aclose()
+        await pool.aclose()  # a pool given to Redis() is the giver's to close
+
+
+async def _databases(url: str, timeout_s: float) -> int | None:
+    """How many databases the server has, asked of database 0; None where CONFIG is not allowed."""
+    pool = ConnectionPool.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, decode_responses=True
+    )
+    pool.connection_kwargs["db"] = 0  # the URL's own database is the one that is missing
+    client = Redis(connection_pool=pool)
+    try:
+        found = (await client.config_get("databases")).get("databases")
+        return int(found) if found is not None else None
+    except (RedisError, OSError, ValueError):
+        return None
+    finally:
+        await client.aclose()
+        await pool.aclose()
+
+
+def _masked(exc: BaseException, password: str | None) -> str:
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return reason.replace(password, "***") if password else reason
+
+
+__all__ = ["KEY_PREFIX", "NO_SUCH_DATABASE", "TAKE_SCRIPT", "RedisWindows", "check_redis"]
