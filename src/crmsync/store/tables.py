@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -227,6 +227,9 @@ sync_errors = sa.Table(
     sa.Column("last_seen", UtcDateTime, nullable=False),
     sa.Index("ix_sync_errors_subject", "connection", "object", "canonical_id", "remote_id"),
     sa.Index("ix_sync_errors_remote", "connection", "object", "remote_id"),  # a remote record's errors, any subject
+    # An id (E-12) names one error for good: without AUTOINCREMENT SQLite reuses the largest id once it is
+    # deleted (a retry clears errors), and a noted E-12 would name another error (schema 11).
+    sqlite_autoincrement=True,
 )
 
 audit = sa.Table(

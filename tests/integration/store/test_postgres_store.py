@@ -35,13 +35,16 @@ from tests.unit.store.test_migrations import (  # noqa: F401
     test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its_cursors,
     test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade,
     test_going_back_to_schema_6_gives_each_grouped_change_its_own_row,
+    test_going_back_to_schema_10_keeps_the_sync_errors,
     test_new_database_matches_the_table_definitions,
     test_newer_database_is_refused_naming_both_versions,
     test_older_database_is_migrated_keeping_its_data,
     test_pending_jobs_of_one_key_and_kind_of_schema_7_are_folded_into_the_oldest,
     test_reopening_is_a_no_op,
+    test_sync_errors_of_schema_10_keep_rows_and_indexes_and_their_ids_are_never_reused,
 )
 from tests.unit.store.test_repositories import (  # noqa: F401
+    test_a_cleared_sync_errors_id_is_never_given_to_another,
     test_a_write_that_replaced_a_value_clears_the_read_errors_about_it,
     test_audit_appends_and_lists_a_records_history,
     test_changes_of_a_record_made_at_once_share_an_audit_row_and_read_back_one_by_one,

@@ -13,10 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 import crmsync
-from crmsync.store import AuditEntry, Link, StoreVersionError, open_store
+from crmsync.store import AuditEntry, Link, StoreVersionError, SyncErrorReport, open_store
 from crmsync.store.engine import create_engine
 from crmsync.store.migrate import _config, current_revision, head_revision, migrate
-from crmsync.store.tables import SCHEMA_VERSION, UtcDateTime, audit, metadata
+from crmsync.store.tables import SCHEMA_VERSION, UtcDateTime, audit, metadata, sync_errors
 
 EXPRESSION_INDEXES = {"ix_jobs_claim"}
 """Alembic cannot compare an index on an expression (`priority DESC`): it always reports it as changed."""
@@ -189,7 +189,7 @@ async def test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its
     async with store.read() as tx:
         assert await tx.read_fields.get("sf", "Contact") == frozenset({"Email"})
     await store.aclose()
-    assert version == SCHEMA_VERSION == 10
+    assert version == SCHEMA_VERSION
 
     engine = create_engine(store_url)  # and back: schema 9 had no such table
     async with engine.begin() as connection:
@@ -198,3 +198,43 @@ async def test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its
         assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("read_fields"))
         assert (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one() == 9
     await engine.dispose()
+
+
+async def test_sync_errors_of_schema_10_keep_rows_and_indexes_and_their_ids_are_never_reused(store_url: str) -> None:
+    engine = create_engine(store_url)
+    await migrate(engine, "0010")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    row = {"object": "Contact", "operation": "update", "message": "bad", "count": 1, "first_seen": at, "last_seen": at}
+    async with engine.begin() as connection:
+        for n in (1, 2, 3):
+            await connection.execute(sa.insert(sync_errors).values(connection="sf", remote_id=f"00{n}", **row))
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        assert [(e.id, e.report.remote_id) for e in await tx.errors.list()] == [(1, "001"), (2, "002"), (3, "003")]
+        indexes = await tx.connection.run_sync(lambda c: {i["name"] for i in sa.inspect(c).get_indexes("sync_errors")})
+        assert {"ix_sync_errors_subject", "ix_sync_errors_remote"} <= indexes
+        assert await tx.errors.clear_id(3)
+        again = await tx.errors.record(SyncErrorReport("sf", "Contact", "update", "other", remote_id="004"))
+        assert await tx.connection.run_sync(current_revision) == head_revision()
+    await store.aclose()
+    assert again.id == 4  # not 3: E-3 stays the error that was cleared
+
+
+async def test_going_back_to_schema_10_keeps_the_sync_errors(store_url: str) -> None:
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        kept = await tx.errors.record(SyncErrorReport("sf", "Contact", "update", "bad", remote_id="001"))
+    await store.aclose()
+
+    engine = create_engine(store_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(_config(c), "0010"))
+    async with engine.connect() as connection:
+        ids = (await connection.execute(sa.select(sync_errors.c.id, sync_errors.c.remote_id))).all()
+        indexes = await connection.run_sync(lambda c: {i["name"] for i in sa.inspect(c).get_indexes("sync_errors")})
+        version = (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one()
+    await engine.dispose()
+    assert [tuple(row) for row in ids] == [(kept.id, "001")] and version == 10
+    assert {"ix_sync_errors_subject", "ix_sync_errors_remote"} <= indexes

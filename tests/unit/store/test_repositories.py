@@ -230,6 +230,19 @@ async def test_sync_errors_count_repeats_and_clear(store: Store, clock: FakeCloc
         assert await tx.errors.list() == []
 
 
+async def test_a_cleared_sync_errors_id_is_never_given_to_another(store: Store) -> None:
+    """An operator who noted E-2 must not find a different error under E-2 after a retry cleared it."""
+    async with store.begin() as tx:
+        first = await tx.errors.record(SyncErrorReport("hs", "contacts", "update", "bad", "c1", "501"))
+        newest = await tx.errors.record(SyncErrorReport("sf", "Contact", "read", "boom", remote_id="003"))
+        assert await tx.errors.clear_id(newest.id)  # the largest id goes, as a retry of the newest error does
+        after_one = await tx.errors.record(SyncErrorReport("dv", "contact", "create", "no", "c2"))
+    async with store.begin() as tx:
+        assert await tx.errors.clear_id(first.id) and await tx.errors.clear_id(after_one.id)
+        after_all = await tx.errors.record(SyncErrorReport("dv", "contact", "create", "no", "c3"))
+    assert newest.id < after_one.id < after_all.id
+
+
 async def test_sync_errors_of_one_record_and_of_some_ids(store: Store) -> None:
     async with store.begin() as tx:
         by_canonical = await tx.errors.record(SyncErrorReport("hs", "contacts", "update", "bad", "c1", "501"))
