@@ -22,7 +22,7 @@ from crmsync.connectors.base import Tombstone, can_merge
 from crmsync.engine.context import SyncContext
 from crmsync.engine.matching_merge import CounterpartMerge, KnownLink, RemoteRef, plan_vendor_merge
 from crmsync.engine.merge_fold import merge_records
-from crmsync.engine.outbox import refetch_job
+from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.model.values import ObjectKind
 from crmsync.store import AuditEntry, Job, Link, NewJob, SyncErrorReport, Transaction
@@ -147,6 +147,7 @@ async def apply_merge(
     if plan.changes_nothing or plan.canonical_id is None:
         return False
     kept = plan.canonical_id
+    refused = {ref.connection for ref in plan.unlink if await refused_writes(tx, ref.connection, kept, [ref.remote_id])}
     for ref in plan.unlink:
         ref_object = ctx.object_name(ref.connection, kind)
         await tx.links.unlink(ref.connection, ref_object, ref.remote_id)
@@ -181,6 +182,9 @@ async def apply_merge(
     for counterpart in kept_apart.values():
         await _keep_as_duplicate(ctx, tx, kind, connection, kept, counterpart)
     await _settle_errors(tx, kept, involved)
+    for other in sorted(refused):
+        if await tx.links.remote_links(kept, other):  # never a create: the merge left it a record there
+            await tx.jobs.enqueue(write_job(kind, kept, other))
     # The survivor's merged values are read again and reconciled into the kept record.
     await tx.jobs.enqueue(refetch_job(kind, connection, object_name, survivor, reason="vendor merge"))
     return True
@@ -251,7 +255,10 @@ async def absorb(
         return
     for remote_id in gone:
         await tx.links.unlink(connection, object_name, remote_id)
+    refused = await refused_writes(tx, connection, canonical_id, gone)
     await tx.errors.clear_remote(connection, object_name, gone)
+    if refused:  # the survivor, linked below, stands for the person there now
+        await tx.jobs.enqueue(write_job(kind, canonical_id, connection))
     rest = [remote_id for remote_id in held if remote_id not in gone]
     was_first = held[0] in gone
     if survivor not in rest:
@@ -272,6 +279,22 @@ async def absorb(
             return
     if was_first:
         await _put_first(ctx, tx, kind, canonical_id, {canonical_id}, RemoteRef(connection, survivor), None, set())
+
+
+async def refused_writes(
+    tx: Transaction, connection: str, canonical_id: str, remote_ids: Collection[str] | None = None
+) -> bool:
+    """Whether a create or update of `canonical_id` in `connection` (to one of `remote_ids`, if given) stands refused.
+
+    Asked before the errors of a record leaving its CRM (merged away, deleted) are cleared: the record that
+    stands for the person there afterwards is read back with the values crmsync last saw, so no change would
+    write the refused values again. The caller queues the write, and its outcome files the error anew.
+    """
+    return any(
+        error.report.operation in ("create", "update") and (remote_ids is None or error.report.remote_id in remote_ids)
+        for error in await tx.errors.about(canonical_id, [])
+        if error.report.connection == connection
+    )
 
 
 async def _settle_errors(tx: Transaction, kept: str, involved: set[str]) -> None:
@@ -438,5 +461,6 @@ __all__ = [
     "pending_merges",
     "rarchive_kind",
     "rdelete_kind",
+    "refused_writes",
     "rmerge_kind",
 ]

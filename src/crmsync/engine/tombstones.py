@@ -24,6 +24,7 @@ from crmsync.engine.merges import (
     merge_kind,
     rarchive_kind,
     rdelete_kind,
+    refused_writes,
     rmerge_kind,
 )
 from crmsync.engine.outbox import refetch_job, write_job
@@ -122,10 +123,11 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
             outcome.merged += 1
         return
     object_name = ctx.object_name(connection, kind)
-    # Whatever reading or writing the record met is moot: it is gone from its CRM.
-    await tx.errors.clear_remote(connection, object_name, [remote_id])
     # The link may have moved since the job was queued (a merge): trust the identity map now.
     canonical_id = await tx.links.canonical_id(connection, object_name, remote_id)
+    refused = canonical_id is not None and await refused_writes(tx, connection, canonical_id, [remote_id])
+    # Whatever reading or writing the record met is moot: it is gone from its CRM.
+    await tx.errors.clear_remote(connection, object_name, [remote_id])
     if canonical_id is None:
         return
     at = datetime.fromisoformat(payload["deleted_at"]) if payload.get("deleted_at") else ctx.clock()
@@ -135,10 +137,13 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     await unlink_deleted(tx, canonical_id, connection, object_name, remote_id, at, "deleted there")
     if survivor != remote_id or stored is None or stored.deleted:
         return  # a duplicate went away (its report with it), or the record is gone already: nothing to propagate
+    refused = refused or await refused_writes(tx, connection, canonical_id)
     # The record crmsync wrote to there is gone: the canonical record's writes to it are moot too.
     await tx.errors.clear_record(connection, object_name, canonical_id)
     successor = next((lk.remote_id for lk in links if lk.connection == connection and lk.remote_id != remote_id), None)
     if successor is not None:
+        if refused:  # tried on the successor instead: it is read back with the values crmsync last saw here
+            await tx.jobs.enqueue(write_job(kind, canonical_id, connection))
         # The survivor of an in-system duplicate group went; the person still has a record there: the next
         # duplicate takes over instead of the person being deleted everywhere. The old shadow stands for it
         # until its own values are read (queued here), so nothing is created twice in the meantime.
