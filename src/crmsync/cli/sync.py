@@ -173,8 +173,8 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
         console.print(f"{kind}: {n} {what.replace('_', ' ')}")
     for line in _filtered(report):
         console.print(line, highlight=False)
-    for note in report.notes:
-        console.print(f"[bold red]{note}[/]")
+    for note in report.notes:  # an alert asks a person to act; a plain note only says why the run went as it did
+        console.print(note, style="bold red" if note in report.alerts else None, highlight=False)
     for failure in report.failures:
         console.print(f"[bold red]FAILED {failure}[/] (its changes stay queued for the next sync)")
     if dry_run:

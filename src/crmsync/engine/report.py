@@ -41,6 +41,7 @@ class RunReport:
     plan: list[PlannedWrite] = field(default_factory=list)
     plan_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # the notes a person must act on
     failures: list[str] = field(default_factory=list)
     causes: dict[str, str] = field(default_factory=dict)  # connection -> why it failed (see `fail`)
     given_up: set[str] = field(default_factory=set)  # connections left alone for the rest of the run (see `fail`)
@@ -112,10 +113,10 @@ class RunReport:
             return
         if cause in GIVE_UP:
             self.given_up.add(connection)
-            self.note(f"{connection} is {GIVE_UP[cause]}: left alone for the rest of this run")
+            self.note(f"{connection} is {GIVE_UP[cause]}: left alone for the rest of this run", alert=True)
         elif isinstance(error, CredentialsRefusedError):  # refused for every object alike, unlike a missing scope
             self.given_up.add(connection)
-            self.note(f"{connection} refused its credentials: left alone for the rest of this run")
+            self.note(f"{connection} refused its credentials: left alone for the rest of this run", alert=True)
 
     def summary(self, whats: tuple[str, ...]) -> str:
         """`read 12, created 3, …` for these counters, then the failures (one line, for logs)."""
@@ -129,8 +130,12 @@ class RunReport:
         """Connections that could not be read or written in this run."""
         return frozenset(c for (_, c, what), n in self.counts.items() if n and what in ("read_failed", "write_failed"))
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, *, alert: bool = False) -> None:
+        """A line for the run's end; `alert` for what a person must act on (a connection given up, deletes held),
+        shown as such, unlike a note that only explains (a connection read in full, jobs queued again)."""
         self.notes.append(text)
+        if alert:
+            self.alerts.append(text)
 
 
 GIVE_UP = {"unavailable": "unavailable (down or throttling)"}

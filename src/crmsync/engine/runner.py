@@ -443,7 +443,8 @@ def _note_keyless(ctx: SyncContext, kind: ObjectKind) -> None:
     ctx.report.note(
         f"{total:,} {named} met for the first time had no {keys} to match by ({where}): {each} new, and "
         f"created in the other CRMs. If {they} there already, add a second key to objects.{kind}.match, "
-        f"or a filter{example}"
+        f"or a filter{example}",
+        alert=True,  # records that may be there already were created again: a person must look
     )
 
 

@@ -89,7 +89,8 @@ async def process_deletes(ctx: SyncContext, kind: ObjectKind, *, allow_mass_dele
         ctx.report.note(
             f"ALERT {kind}: {len(plain)} deletes of {total} records exceed the mass-delete breaker "
             f"({breaker.describe()}); nothing was deleted. Check them, then run "
-            "`crmsync sync --allow-mass-delete`."
+            "`crmsync sync --allow-mass-delete`.",
+            alert=True,
         )
         return outcome  # the deletes stay queued as they are, for an approved run
     await _drain(ctx, kind, delete_kind(kind), outcome)

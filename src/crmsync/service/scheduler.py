@@ -210,7 +210,10 @@ class Scheduler:
             self._finish(trigger, started_at, started, False, "failed", f"{type(exc).__name__}: {exc}")
             return None, FAILED_RETRY_S
         for note in report.notes:  # why a pass took long (a connection read in full), what it left alone
-            log.info("sync pass note", trigger=trigger, note=note)
+            if note in report.alerts:
+                log.warning("sync pass alert", trigger=trigger, note=note)
+            else:
+                log.info("sync pass note", trigger=trigger, note=note)
         self.breaker.record(self.connections - paused, report.failed_connections)
         self.metrics.count_report(report)
         ended = self._monotonic()

@@ -118,6 +118,7 @@ async def test_s12_mass_delete_is_held_with_an_alert_until_allowed(crm_factory: 
     held = await crm.sync()
     assert held.total("delete_held") == 3 and held.total("deleted") == 0
     (alert,) = held.notes
+    assert held.alerts == [alert]
     assert alert.startswith("ALERT contact: 3 deletes of 5 records") and "--allow-mass-delete" in alert
     assert "(more than 20% of them and at least 2)" in alert
     assert await crm.sb.salesforce.count("contact") == 5

@@ -22,6 +22,7 @@ def test_an_unavailable_crm_is_given_up_once_with_a_note(error: Exception) -> No
     report.fail("contact", "dv", "write", error)
     assert report.given_up == {"dv"} and report.causes == {"dv": "unavailable"}
     assert report.notes == ["dv is unavailable (down or throttling): left alone for the rest of this run"]
+    assert report.alerts == report.notes  # a person must see it: the CRM's changes wait for the next run
     assert len(report.failures) == 2 and report.failed_connections == frozenset({"dv"})
 
 
@@ -31,6 +32,7 @@ def test_refused_credentials_are_given_up_once_with_a_note() -> None:
     report.fail("company", "hs", "write", CredentialsRefusedError("hs: POST /y: the CRM refused the credentials"))
     assert report.given_up == {"hs"} and report.causes == {"hs": "auth"}
     assert report.notes == ["hs refused its credentials: left alone for the rest of this run"]
+    assert report.alerts == report.notes
 
 
 @pytest.mark.parametrize(
@@ -51,3 +53,11 @@ def test_a_plain_message_has_no_cause_and_gives_nothing_up() -> None:
     report = RunReport()
     report.fail("contact", "sf", "read", "the reading lease is held by another run")
     assert report.given_up == set() and report.causes == {} and report.failures
+
+
+def test_a_note_that_only_explains_is_no_alert() -> None:
+    report = RunReport()
+    report.note("hubspot contact: fields newly mapped (colour): read in full")
+    report.note("contact: 3 deletes held", alert=True)
+    assert report.notes == ["hubspot contact: fields newly mapped (colour): read in full", "contact: 3 deletes held"]
+    assert report.alerts == ["contact: 3 deletes held"]

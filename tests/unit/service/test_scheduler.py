@@ -181,7 +181,10 @@ class _NotingRunner(_Runner):
 
     async def run(self, options: RunOptions | None = None) -> RunReport:
         await super().run(options)
-        return RunReport(notes=["hubspot contact: fields newly mapped (favourite_colour): read in full"])
+        report = RunReport()
+        report.note("hubspot contact: fields newly mapped (favourite_colour): read in full")
+        report.note("hubspot refused its credentials: left alone for the rest of this run", alert=True)
+        return report
 
 
 async def test_the_notes_of_a_pass_are_logged() -> None:
@@ -192,3 +195,5 @@ async def test_the_notes_of_a_pass_are_logged() -> None:
     notes = [entry for entry in logs if entry["event"] == "sync pass note"]
     assert notes and notes[0]["note"] == "hubspot contact: fields newly mapped (favourite_colour): read in full"
     assert notes[0]["trigger"] == "poll" and notes[0]["log_level"] == "info"
+    alerts = [entry for entry in logs if entry["event"] == "sync pass alert"]  # a person must act: a warning
+    assert alerts and alerts[0]["log_level"] == "warning" and "refused its credentials" in alerts[0]["note"]
