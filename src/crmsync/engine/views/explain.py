@@ -11,7 +11,7 @@ from typing import Literal
 import sqlalchemy as sa
 
 from crmsync.config import SyncConfig
-from crmsync.connectors.salesforce.records import is_id, to_id18
+from crmsync.connectors.ids import id_spellings
 from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.engine.state import FORMER_ID_FIELD, gone_from, rules_for_record
 from crmsync.engine.views.common import WRITE_OPERATIONS, NotFoundError, OperatorError, label
@@ -96,10 +96,10 @@ class RecordExplanation:
 async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
     """The canonical id behind `ident`: a canonical id itself, or any connection's remote id of that kind.
 
-    A 15-character Salesforce id (the form its UI shows) is also looked up in the 18-character form the API returns.
+    Each spelling of the id a person may paste counts (`id_spellings`: a 15-character Salesforce id is its 18).
     A remote id whose link is gone because the record was deleted there still leads to the record (`FORMER_ID_FIELD`).
     """
-    forms = [ident, to_id18(ident)] if len(ident) == 15 and is_id(ident) else [ident]
+    forms = id_spellings(ident)
     for form in forms:
         found = await _find(tx, kind, form)
         if found is not None:
