@@ -11,6 +11,7 @@ from typing import Any
 from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import FieldSchema, ObjectSchema
 from crmsync.engine.connections import external_id_field
+from crmsync.engine.link_findings import unsynced_parents
 from crmsync.engine.schema_findings import Finding, Remedy, Severity
 from crmsync.mapping import OMIT, FieldRule, ObjectMap, TransformError
 from crmsync.mapping.valuemap import value_key
@@ -113,7 +114,7 @@ def check_config(config: SyncConfig, discovery: Discovery) -> list[Finding]:
     for kind in config.kinds:
         maps = {t.connection: t.object_map for t in targets if t.kind == kind}
         findings.extend(check_value_coverage(maps, config.object(kind).rules))
-    return findings
+    return findings + unsynced_parents(config)
 
 
 def check_object(

@@ -368,8 +368,11 @@ objects:
 """
 
 
+ENVIRON = {"SF_SECRET": "s3cret-value", "HS_TOKEN": "pat-token"}
+
+
 def config() -> SyncConfig:
-    return parse_config(CONFIG, "crmsync.yaml", environ={"SF_SECRET": "s3cret-value", "HS_TOKEN": "pat-token"})
+    return parse_config(CONFIG, "crmsync.yaml", environ=ENVIRON)
 
 
 def test_check_config_reports_a_failed_connection_once_and_checks_the_others() -> None:
@@ -481,3 +484,15 @@ async def test_discover_keeps_the_objects_that_answered() -> None:
     found = await discover(targets_for("sf", "Account", "Contact"), {"sf": partial})
     assert found.schemas == {("sf", "Account"): account}
     assert found.failures[("sf", "Contact")].message == "refused: Contact: not visible to the user"
+
+
+def test_links_to_a_kind_objects_does_not_sync_are_named_once_per_connection() -> None:
+    findings = [f for f in check_config(config(), Discovery()) if f.field == "@company"]  # contacts only
+    assert [(f.severity, f.connection, f.object) for f in findings] == [
+        ("info", "sf", "Contact"),
+        ("info", "hs", "contacts"),
+    ]
+    assert findings[0].message == "contacts' links to their company are not synced: `objects:` does not sync company"
+    assert findings[0].fix == "add `company: {}` under objects to sync companies and these links"
+    cfg = parse_config(CONFIG + "  company:\n    connections: [sf, hs]\n", "crmsync.yaml", environ=ENVIRON)
+    assert [f for f in check_config(cfg, Discovery()) if f.field == "@company"] == []
