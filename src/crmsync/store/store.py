@@ -16,6 +16,7 @@ from crmsync.store.cursors import Cursors
 from crmsync.store.engine import READ_ONLY, create_engine, create_private_sqlite_file, is_sqlite
 from crmsync.store.identity import IdentityMap
 from crmsync.store.jobs import JobQueue
+from crmsync.store.kept_out import KeptOut
 from crmsync.store.leases import Leases
 from crmsync.store.match_keys import MatchKeys
 from crmsync.store.migrate import migrate
@@ -41,6 +42,7 @@ class Transaction:
         self.connection = connection
         self.links = IdentityMap(connection, clock)
         self.keys = MatchKeys(connection)
+        self.kept_out = KeptOut(connection, clock)
         self.leases = Leases(connection, clock)
         self.shadows = Shadows(connection, clock)
         self.records = GoldenRecords(connection, clock)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -255,6 +255,20 @@ match_keys = sa.Table(
     sa.Column("key", sa.String(512), primary_key=True),
     sa.Column("canonical_id", sa.String(64), nullable=False),
     sa.Index("ix_match_keys_canonical", "canonical_id"),
+)
+
+# Records a filter kept out, by the match key they held when last read, so a twin that passes the filter later is
+# linked to them instead of created again beside them (schema 12). A record leaves the table once linked.
+kept_out = sa.Table(
+    "kept_out",
+    metadata,
+    sa.Column("connection", sa.String(128), primary_key=True),
+    sa.Column("object", sa.String(128), primary_key=True),
+    sa.Column("remote_id", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(512), nullable=False),
+    sa.Column("met_at", UtcDateTime, nullable=False),
+    sa.Index("ix_kept_out_key", "kind", "key"),
 )
 
 leases = sa.Table(

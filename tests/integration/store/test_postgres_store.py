@@ -33,6 +33,7 @@ from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against 
 )
 from tests.unit.store.test_migrations import (  # noqa: F401
     test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its_cursors,
+    test_a_schema_11_database_gets_an_empty_kept_out_table,
     test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade,
     test_going_back_to_schema_6_gives_each_grouped_change_its_own_row,
     test_going_back_to_schema_10_keeps_the_sync_errors,
@@ -55,6 +56,7 @@ from tests.unit.store.test_repositories import (  # noqa: F401
     test_golden_records_put_many_writes_a_batch_and_refuses_it_whole_when_one_is_stale,
     test_identity_map_links_looks_up_both_ways_and_unlinks,
     test_identity_map_repoints_links_on_a_merge,
+    test_kept_out_records_are_found_by_the_key_they_hold_now_first_met_first,
     test_linked_values_pages_a_connections_links_with_their_shadows_link_fields,
     test_read_fields_are_kept_per_connection_and_object_as_a_set,
     test_shadow_round_trips_values_and_hashes_them,

@@ -238,3 +238,28 @@ async def test_going_back_to_schema_10_keeps_the_sync_errors(store_url: str) -> 
     await engine.dispose()
     assert [tuple(row) for row in ids] == [(kept.id, "001")] and version == 10
     assert {"ix_sync_errors_subject", "ix_sync_errors_remote"} <= indexes
+
+
+async def test_a_schema_11_database_gets_an_empty_kept_out_table(store_url: str) -> None:
+    """Records kept out before the upgrade are unknown until read again: nothing is invented for them."""
+    engine = create_engine(store_url)
+    await migrate(engine, "0011")
+    async with engine.begin() as connection:
+        assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("kept_out"))
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        assert await tx.kept_out.find("contact", ["k"]) == {}
+        await tx.kept_out.keep("contact", "hs", "contacts", {"501": "k"})
+        version = (await tx.connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one()
+    await store.aclose()
+    assert version == SCHEMA_VERSION
+
+    engine = create_engine(store_url)  # and back: schema 11 had no such table
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(_config(c), "0011"))
+    async with engine.connect() as connection:
+        assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("kept_out"))
+        assert (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one() == 11
+    await engine.dispose()

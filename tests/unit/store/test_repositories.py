@@ -191,6 +191,27 @@ async def test_read_fields_are_kept_per_connection_and_object_as_a_set(store: St
         assert await tx.cursors.get("sf", "Contact") is None  # not a cursor: status and the dashboard list those
 
 
+async def test_kept_out_records_are_found_by_the_key_they_hold_now_first_met_first(
+    store: Store, clock: FakeClock
+) -> None:
+    async with store.begin() as tx:
+        await tx.kept_out.keep("contact", "hs", "contacts", {"501": "k:ada", "502": "k:bob"})
+        clock.advance(timedelta(seconds=1))
+        await tx.kept_out.keep("contact", "dv", "contact", {"d1": "k:ada"})
+        await tx.kept_out.keep("company", "dv", "account", {"a1": "k:ada"})
+    async with store.begin() as tx:
+        found = await tx.kept_out.find("contact", ["k:ada", "k:eve"])
+        assert [(k.connection, k.remote_id) for k in found["k:ada"]] == [("hs", "501"), ("dv", "d1")]
+        assert set(found) == {"k:ada"}
+        await tx.kept_out.keep("contact", "hs", "contacts", {"501": "k:ann"})  # read again with another address
+        assert await tx.kept_out.forget("hs", "contacts", ["502", "503"]) == 1
+    async with store.read() as tx:
+        assert [k.remote_id for k in (await tx.kept_out.find("contact", ["k:ada"]))["k:ada"]] == ["d1"]
+        assert [k.remote_id for k in (await tx.kept_out.find("contact", ["k:ann"]))["k:ann"]] == ["501"]
+        assert await tx.kept_out.find("contact", ["k:bob"]) == {}
+        assert await tx.kept_out.find("contact", []) == {}
+
+
 async def test_conflicts_park_once_per_field_and_resolve(store: Store, clock: FakeClock) -> None:
     sides = (ConflictSide("sf", "Ann", AT), ConflictSide("hs", "Anne", None))
     async with store.begin() as tx:
