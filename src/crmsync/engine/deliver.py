@@ -272,6 +272,11 @@ async def _plan(
             continue
         held = shadows.get(target.canonical_id, {})
         shadow = held.get(connection)
+        if remote is not None and shadow is None:
+            # Linked here but never read (a kept-out record linked to its twin): creating would put the person
+            # here twice, and an update would overwrite values no reconcile has met. Its queued read writes it.
+            planned.append(Planned(job, target, None, remote_id=remote))
+            continue
         states = [ConnectionState(connection, shadow=dict(shadow.fields))] if shadow is not None and remote else []
         golden = stored.record.fields  # values only: what a connection must hold owes nothing to provenance
         withheld = {c.field for c in conflicts.get(target.canonical_id, [])}

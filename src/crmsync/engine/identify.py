@@ -12,6 +12,7 @@ from typing import Any
 from crmsync.connectors.base import RemoteRecord, Tombstone
 from crmsync.engine.context import SyncContext
 from crmsync.engine.ingest_types import Incoming, PageOutcome
+from crmsync.engine.kept_out import link_twins, remember
 from crmsync.engine.matching import (
     AwaitParents,
     CreateEntity,
@@ -60,6 +61,7 @@ async def identify(
     new_links: list[Link] = []
     new_keys: dict[str, str] = {}
     new_jobs: list[NewJob] = []
+    kept: dict[str, str] = {}  # remote id → key, of the records the filter keeps out
 
     absorbed = await tx.links.canonical_ids(
         connection, object_name, sorted({m for i in incoming for m in i.record.merged_ids if m != i.record.id})
@@ -110,6 +112,8 @@ async def identify(
         if not record_filter.matches(item.fields) and not _synced_twin(keys[record.id], find_key):
             ids[record.id] = None
             outcome.filtered += 1
+            if (kept_key := keys[record.id]) is not None:
+                kept[record.id] = kept_key.text
             continue
         parent_ids = {
             (role, rid): canonical
@@ -194,6 +198,8 @@ async def identify(
     await tx.links.link_many(new_links)
     await tx.keys.claim_many(kind, new_keys)
     await tx.jobs.enqueue_many(new_jobs)
+    await remember(tx, kind, connection, object_name, [item.record.id for item in unlinked], kept)
+    await link_twins(ctx, tx, kind, connection, new_keys)
     return ids
 
 

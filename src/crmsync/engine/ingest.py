@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from crmsync.connectors.base import RemoteRecord, Tombstone
@@ -297,6 +297,11 @@ async def _reconcile_page(
         parked = [_parked(c) for c in conflicts.get(canonical_id, []) if c.field != DELETED_FIELD]
         with ctx.report.timed("reconcile"):
             result = reconcile(to_merged(stored), states, rules_for_record(rules, stored), parked)
+        unread = linked_here - {s.connection for s in states}
+        if unread:
+            # Linked there but never read (a kept-out record linked to its twin, its read queued): the person is
+            # there already, so nothing is created there, and its own read decides what it is written.
+            result = replace(result, deltas=tuple(d for d in result.deltas if d.connection not in unread))
         await _store_result(tx, ctx, kind, connection, canonical_id, stored, result, record, now, outcome, writes)
         # A record met twice in one page reconciles the second time against the first outcome.
         if canonical_id in writes.goldens:
@@ -398,6 +403,8 @@ async def _queue_tombstones(
         return
     object_name = ctx.object_name(connection, kind)
     linked = await tx.links.canonical_ids(connection, object_name, [t.id for t in tombstones])
+    # A record the filter kept out is gone: no twin met later may be linked to it.
+    await tx.kept_out.forget(connection, object_name, [t.id for t in tombstones if t.id not in linked])
     # A record never synced was merged again after another was merged into it: its merge keeps the chain.
     chain = await chained(tx, kind, connection, tombstones, linked)
     for tombstone in tombstones:

@@ -155,6 +155,11 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
         return
     shadows = await tx.shadows.get_all(canonical_id)
     shadow = shadows.get(connection)
+    if shadow is None:
+        # Linked here but never read (a record the filter kept out, linked to its twin and gone before its read):
+        # crmsync never synced it, so its delete is not the person's. The person is written here as if never met.
+        await tx.jobs.enqueue(write_job(kind, canonical_id, connection))
+        return
     await tx.shadows.delete(canonical_id, connection)
     settings = ctx.config.object(kind).delete
     rules = rules_for_record(ctx.rules(kind), stored)
