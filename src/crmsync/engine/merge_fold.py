@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from crmsync.engine.context import SyncContext
 from crmsync.engine.matching_merge import CanonicalMerge, KnownLink
-from crmsync.engine.outbox import write_job
+from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reentry import bring_back
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Provenance, Transaction
@@ -50,7 +50,11 @@ async def merge_records(
         if other in retired_shadows:
             await tx.shadows.put(replace(retired_shadows[other], canonical_id=kept))
         elif other in kept_shadows:
-            await tx.shadows.delete(kept, other)  # it described another record: delivery writes every field
+            # It described another record: the one written to now is read (delivery waits for that read, as for
+            # any record linked but never read), so what it holds meets the person's like a record met first.
+            await tx.shadows.delete(kept, other)
+            object_name = ctx.object_name(other, kind)
+            await tx.jobs.enqueue(refetch_job(kind, other, object_name, remote_id, reason="vendor merge"))
     await tx.shadows.delete(retired)
     await tx.keys.repoint(retired, kept)
     kept_stored = await tx.records.get(kept)
