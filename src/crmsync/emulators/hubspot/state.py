@@ -212,6 +212,12 @@ class Portal:
         return clean
 
     def apply_clean(self, ot: ObjectType, record: StoredRecord, clean: dict[str, str], writer: Writer) -> None:
+        email = clean.get("email")
+        if email and ot.name == "contacts" and email.lower() in self.email_aliases:
+            # Another contact's secondary email (kept from a merge) is taken, on an update as on a create.
+            alias = self.resolve(ot, self.email_aliases[email.lower()])
+            if alias is not None and alias.id != record.id:
+                raise errors.conflict(alias.id)
         changes = dict(clean)
         self._derive(ot, changes, clean)
         try:

@@ -94,6 +94,12 @@ async def test_merge_creates_new_id_and_aliases_old_ones(client: httpx.AsyncClie
     assert assoc[0]["toObjectId"] == int(coid)
     again = await client.post(CONTACTS, json={"properties": {"email": "b@example.com"}})
     assert again.status_code == 409
+    other = await make(client, "contacts", email="c@example.com")
+    taken = await client.patch(f"{CONTACTS}/{other}", json={"properties": {"email": "B@example.com"}})
+    assert taken.status_code == 409  # the merged record's secondary email, on an update too
+    assert taken.json()["message"] == f"Contact already exists. Existing ID: {new_id}"
+    own = await client.patch(f"{CONTACTS}/{new_id}", json={"properties": {"email": "b@example.com"}})
+    assert own.status_code == 200  # its own secondary email made primary
 
 
 async def test_oauth_refresh_and_expiry(client: httpx.AsyncClient) -> None:
