@@ -26,7 +26,7 @@ from crmsync.dashboard.access import CSRF_FIELD, FLASH_COOKIE, LOGIN_COOKIE, SES
 from crmsync.dashboard.api import client_address
 from crmsync.dashboard.backend import DashboardBackend, Unavailable
 from crmsync.dashboard.chart import volume_chart
-from crmsync.engine.views.common import OperatorError
+from crmsync.engine.views.common import NotFoundError, OperatorError
 from crmsync.model.values import OBJECT_KINDS, CanonicalValue
 
 log = structlog.get_logger("crmsync.dashboard")
@@ -168,8 +168,10 @@ class Pages:
                 return self.message(
                     request, who, 503, "Starting", "The service is starting or stopping; reload in a moment."
                 )
-            except OperatorError as exc:
+            except NotFoundError as exc:  # as the JSON API answers: 404 only when the id names nothing
                 return self.message(request, who, 404, "Not found", str(exc))
+            except OperatorError as exc:  # an ambiguous id, an unknown object kind: the request is wrong
+                return self.message(request, who, 400, "Bad request", str(exc))
 
         return page
 
