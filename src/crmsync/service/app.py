@@ -113,6 +113,7 @@ class SyncService:
                 after_pass=alerter.after_pass if alerter is not None else None,
                 connections=tuple(self.config.connections),
                 queue_mark=partial(_due_mark, store),
+                checkpoint=store.checkpoint if store.dialect == "sqlite" else None,
             )
             receiver = WebhookReceiver(
                 self.config,

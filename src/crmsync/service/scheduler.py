@@ -32,6 +32,8 @@ FAILED_RETRY_S = 5.0
 QUEUE_PROBE_S = 2.0
 """How often an idle service looks for work queued without a hint (`crmsync conflicts resolve`, `errors retry`,
 a write whose retry came due), as a `crmsync worker` does; without it such work waited for the next poll."""
+CHECKPOINT_INTERVAL_S = 60.0
+"""How often, at most, the service checkpoints its SQLite state database between passes (`Store.checkpoint`)."""
 _SUMMARY = ("read", "created", "updated", "deleted", "conflicts")  # what a pass's log line counts
 
 log = structlog.get_logger("crmsync.service.scheduler")
@@ -52,6 +54,8 @@ AfterPass = Callable[[RunReport | None, PassSummary], Awaitable[None]]
 """Called after every pass with its report (None when the pass raised) and summary: the alerts' hook."""
 QueueMark = Callable[[], Awaitable[object]]
 """A cheap look at the queue that changes when work is queued or comes due (`JobQueue.due_mark`)."""
+Checkpoint = Callable[[], Awaitable[object]]
+"""Between passes: check SQLite's WAL back into the database and truncate it (`Store.checkpoint`)."""
 
 
 class Scheduler:
@@ -71,6 +75,8 @@ class Scheduler:
         connections: Collection[str] = (),
         queue_mark: QueueMark | None = None,
         queue_probe_s: float = QUEUE_PROBE_S,
+        checkpoint: Checkpoint | None = None,
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
     ) -> None:
         self.runner = runner
         self.metrics = metrics
@@ -88,9 +94,14 @@ class Scheduler:
         self._arrivals: list[float] = []  # monotonic times of hints not yet covered by a finished pass
         self._stopping = False
         self._hinted = False  # hints arrived since the last hints pass started
+        self._checkpoint = checkpoint  # None: the database needs none (PostgreSQL)
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._checkpoint_due = monotonic()  # the first pass is followed by one
         self.last: PassSummary | None = None
         self.last_ok: PassSummary | None = None
         self.passes = 0
+        self.settled = 0  # passes finished with their after-pass hook and checkpoint (`settled_passes`)
+        self._settled = asyncio.Condition()
 
     def hints_queued(self, count: int) -> None:
         """The receiver committed `count` hints: run a pass soon."""
@@ -98,6 +109,17 @@ class Scheduler:
         self._arrivals.extend([now] * count)
         self._hinted = True
         self._wake.set()
+
+    async def settled_passes(self, count: int) -> int:
+        """Wait until `count` passes have finished, their after-pass hook and checkpoint included; the number so far.
+
+        What changes a pass makes (writes delivered, alerts sent, connections paused) are in place when it
+        returns, so a caller waiting for the service's progress awaits this instead of polling on a timer.
+        The caller bounds the wait (`asyncio.wait_for`): an idle service runs no pass.
+        """
+        async with self._settled:
+            await self._settled.wait_for(lambda: self.settled >= count)
+            return self.settled
 
     def stop(self) -> None:
         """Finish the pass under way (if any), then return from `run` (graceful shutdown)."""
@@ -178,13 +200,31 @@ class Scheduler:
 
     async def _pass(self, trigger: Trigger, *, shared: bool = False, scan: bool = False) -> float | None:
         """Run one pass, then the `after_pass` hook; the delay before trying again when it failed, else None."""
-        report, retry_in = await self._sync(trigger, shared, scan)
-        if self._after_pass is not None and self.last is not None:
-            try:
-                await self._after_pass(report, self.last)
-            except Exception:  # a hook's failure must not stop the passes
-                log.exception("the after-pass hook failed", trigger=trigger)
-        return retry_in
+        try:
+            report, retry_in = await self._sync(trigger, shared, scan)
+            if self._after_pass is not None and self.last is not None:
+                try:
+                    await self._after_pass(report, self.last)
+                except Exception:  # a hook's failure must not stop the passes
+                    log.exception("the after-pass hook failed", trigger=trigger)
+            await self._maybe_checkpoint()
+            return retry_in
+        finally:
+            async with self._settled:
+                self.settled += 1
+                self._settled.notify_all()
+
+    async def _maybe_checkpoint(self) -> None:
+        """Checkpoint the state database when `checkpoint_interval_s` has passed since the last time."""
+        if self._checkpoint is None or self._monotonic() < self._checkpoint_due:
+            return
+        self._checkpoint_due = self._monotonic() + self.checkpoint_interval_s
+        try:
+            result = await self._checkpoint()
+        except Exception as exc:  # the next one tries again; a pass must not fail for it
+            log.warning("could not checkpoint the state database", error=f"{type(exc).__name__}: {exc}")
+            return
+        log.debug("state database checkpointed", result=str(result))
 
     async def _sync(self, trigger: Trigger, shared: bool, scan: bool) -> tuple[RunReport | None, float | None]:
         """Run one engine run; its report (None when it raised) and the delay before trying again, if any."""
@@ -241,4 +281,13 @@ class Scheduler:
             log.warning("sync pass did not complete", trigger=trigger, result=result, message=message)
 
 
-__all__ = ["QUEUE_PROBE_S", "AfterPass", "PassSummary", "QueueMark", "Scheduler", "Trigger"]
+__all__ = [
+    "CHECKPOINT_INTERVAL_S",
+    "QUEUE_PROBE_S",
+    "AfterPass",
+    "Checkpoint",
+    "PassSummary",
+    "QueueMark",
+    "Scheduler",
+    "Trigger",
+]

@@ -15,14 +15,21 @@ from crmsync.errors import ConfigError
 READ_ONLY = "crmsync_read_only"
 """Execution option: on SQLite, begin with a plain (deferred) BEGIN so readers do not queue behind writers."""
 
+BUSY_TIMEOUT_MS = 30_000
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+"""Bytes the -wal file is cut back to whenever SQLite starts it again after a complete checkpoint. Without a limit
+the file keeps its high-water mark (up to the 64 MB of `wal_autocheckpoint`) for as long as the database is open;
+`Store.checkpoint` truncates it to nothing when no reader is in the way."""
+
 _SQLITE_PRAGMAS = (
     "journal_mode=WAL",
     "synchronous=NORMAL",
-    "busy_timeout=30000",
+    f"busy_timeout={BUSY_TIMEOUT_MS}",
     "foreign_keys=ON",
     # Check the WAL back into the database every 64 MB instead of every 4 MB: a page rewritten by several
     # transactions in between is copied once.
     "wal_autocheckpoint=16384",
+    f"journal_size_limit={WAL_SIZE_LIMIT}",
 )
 
 

@@ -4,6 +4,8 @@ every `link_scan_interval_s` a poll that scans links."""
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -17,6 +19,7 @@ from crmsync.service import scheduler as scheduler_module
 from crmsync.service.breaker import ConnectionBreaker
 from crmsync.service.metrics import ServiceMetrics
 from crmsync.service.scheduler import Scheduler
+from crmsync.store import Store, open_store
 
 BOUND_S = 10.0  # only a broken scheduler waits this long
 
@@ -197,3 +200,74 @@ async def test_the_notes_of_a_pass_are_logged() -> None:
     assert notes[0]["trigger"] == "poll" and notes[0]["log_level"] == "info"
     alerts = [entry for entry in logs if entry["event"] == "sync pass alert"]  # a person must act: a warning
     assert alerts and alerts[0]["log_level"] == "warning" and "refused its credentials" in alerts[0]["note"]
+
+
+class _WalRunner:
+    """Each pass commits about a megabyte to the state database, as a pass of a busy service does."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        async with self.store.begin() as tx:
+            for n in range(128):
+                await tx.cursors.put("pass", str(n), os.urandom(4_096).hex())
+        return RunReport()
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_passes_keep_the_sqlite_wal_truncated_at_the_checkpoint_interval(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    wal = tmp_path / "state.db-wal"
+    clock = _Monotonic()
+    scheduler = Scheduler(
+        cast(SyncRunner, _WalRunner(store)),
+        ServiceMetrics(),
+        poll_interval_s=3600,
+        monotonic=clock,
+        checkpoint=store.checkpoint,
+        checkpoint_interval_s=60,
+    )
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(scheduler.settled_passes(1), BOUND_S)  # the startup poll, then a checkpoint
+        assert wal.stat().st_size == 0
+        scheduler.hints_queued(1)
+        await asyncio.wait_for(scheduler.settled_passes(2), BOUND_S)
+        assert wal.stat().st_size > 1_000_000  # within the interval: no checkpoint after every pass
+        clock.now += 60
+        scheduler.hints_queued(1)
+        await asyncio.wait_for(scheduler.settled_passes(3), BOUND_S)
+        assert wal.stat().st_size == 0
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
+        await store.aclose()
+
+
+async def test_a_failing_checkpoint_is_logged_and_passes_go_on() -> None:
+    async def broken() -> None:
+        raise OSError("disk I/O error")
+
+    scheduler = Scheduler(
+        cast(SyncRunner, _Runner()), ServiceMetrics(), poll_interval_s=3600, checkpoint=broken, checkpoint_interval_s=0
+    )
+    task = asyncio.create_task(scheduler.run())
+    try:
+        with capture_logs() as logs:
+            await asyncio.wait_for(scheduler.settled_passes(1), BOUND_S)
+            scheduler.hints_queued(1)
+            await asyncio.wait_for(scheduler.settled_passes(2), BOUND_S)
+    finally:
+        scheduler.stop()
+        await asyncio.wait_for(task, BOUND_S)
+    assert scheduler.last is not None and scheduler.last.ok
+    warnings = [e for e in logs if e["event"] == "could not checkpoint the state database"]
+    assert [w["error"] for w in warnings] == ["OSError: disk I/O error"] * 2

@@ -40,6 +40,7 @@ async def test_sqlite_connections_use_wal_and_the_safety_pragmas(store: Store) -
                 "foreign_keys",
                 "cache_size",
                 "wal_autocheckpoint",
+                "journal_size_limit",
             )
         }
     assert pragmas == {
@@ -49,6 +50,7 @@ async def test_sqlite_connections_use_wal_and_the_safety_pragmas(store: Store) -
         "foreign_keys": 1,
         "cache_size": -16384,  # in KiB: bounded, whatever the page size (the writer's; readers keep less)
         "wal_autocheckpoint": 16384,
+        "journal_size_limit": 4 * 1024 * 1024,  # the -wal file shrinks back to this when SQLite restarts it
     }
 
 
@@ -127,3 +129,47 @@ async def test_a_new_sqlite_state_file_and_its_wal_and_shm_are_private(tmp_path:
     os.chmod(kept, 0o640)  # an existing file keeps the mode its owner chose
     await (await open_store(f"sqlite:///{kept}")).aclose()
     assert kept.stat().st_mode & 0o777 == 0o640
+
+
+async def grow_wal(store: Store, megabytes: int) -> None:
+    """Commit about `megabytes` of cursor rows, each transaction adding frames to the WAL."""
+    for batch in range(megabytes):
+        async with store.begin() as tx:
+            for n in range(64):
+                await tx.cursors.put("wal", f"{batch}-{n}", os.urandom(8_192).hex())
+
+
+def wal_bytes(store_url: str) -> int:
+    return os.path.getsize(store_url.removeprefix("sqlite:///") + "-wal")
+
+
+async def test_a_checkpoint_truncates_the_wal_once_no_reader_holds_it(store: Store, store_url: str) -> None:
+    """Readers that never let go kept the -wal file at its high-water mark; a checkpoint between passes empties it."""
+    await grow_wal(store, 4)
+    assert wal_bytes(store_url) > 4_000_000
+    async with store.read() as reading:
+        await reading.cursors.get("wal", "0-0")  # a reader inside its snapshot, as the dashboard's may be
+        held = await store.checkpoint()
+        assert held is not None and held.busy  # it never waits for the reader
+        assert held.copied_frames == held.wal_frames > 0  # but copies every frame it can
+        assert wal_bytes(store_url) > 4_000_000
+    done = await store.checkpoint()
+    assert done is not None and not done.busy
+    assert wal_bytes(store_url) == 0
+    async with store.begin() as tx:  # the writer still works, and its busy timeout is back
+        await tx.cursors.put("wal", "after", "x")
+        assert (await tx.connection.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 30_000
+    async with store.read() as tx:
+        assert await tx.cursors.get("wal", "after") == "x" and await tx.cursors.get("wal", "3-63") is not None
+
+
+async def test_a_wal_checked_in_shrinks_to_the_size_limit_when_sqlite_restarts_it(store: Store, store_url: str) -> None:
+    """`journal_size_limit`: the backstop when checkpoints keep meeting readers."""
+    await grow_wal(store, 6)
+    async with store.read() as reading:
+        await reading.cursors.get("wal", "0-0")
+        assert (await store.checkpoint()).busy  # type: ignore[union-attr]
+    assert wal_bytes(store_url) > 6_000_000
+    async with store.begin() as tx:  # the first write after a complete checkpoint starts the WAL again
+        await tx.cursors.put("wal", "restart", "x")
+    assert wal_bytes(store_url) <= 4 * 1024 * 1024
