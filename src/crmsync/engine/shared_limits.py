@@ -26,7 +26,7 @@ class StoreWindows:
 
     async def take(self, key: str, rates: Sequence[tuple[int, float]]) -> float:
         async with self.store.begin() as tx:
-            return await tx.rate_windows.take(key, rates, None if self.clock is None else self.clock())
+            return await tx.rate_windows.take(key, rates, self.clock)  # read once the key's lock is held
 
 
 def shared_windows(config: SyncConfig, store: Store) -> StoreWindows | RedisWindows | None:

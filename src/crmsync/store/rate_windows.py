@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,18 +22,23 @@ class RateWindows:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
 
-    async def take(self, key: str, rates: Sequence[tuple[int, float]], now: float | None = None) -> float:
+    async def take(
+        self, key: str, rates: Sequence[tuple[int, float]], now: float | Callable[[], float] | None = None
+    ) -> float:
         """0.0 when the request is admitted (and counted); else the seconds until it may fit (nothing counted).
 
         Call it in its own transaction: on PostgreSQL a transaction-level advisory lock serialises the
-        takers of one key. `now` (seconds since the epoch) is for tests; by default the time is read
-        once the lock is held, on PostgreSQL from the database's clock. A time read before the lock
-        would go stale while other takers hold it and count the request in a slice that ages out
-        too early; the database's clock is the one that machines with drifting clocks agree on.
+        takers of one key. `now` (seconds since the epoch, or a clock read once the lock is held) is for
+        tests; by default the time is read once the lock is held, on PostgreSQL from the database's clock.
+        A time read before the lock would go stale while other takers hold it and count the request in a
+        slice that ages out too early; the database's clock is the one that machines with drifting clocks
+        agree on.
         """
         postgres = self._db.dialect.name == "postgresql"
         if postgres:
             await self._db.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+        if callable(now):
+            now = now()  # a test's clock, read where the database's would be
         if now is None:
             if postgres:
                 now = float(await self._db.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())")))

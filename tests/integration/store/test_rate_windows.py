@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 import sqlalchemy as sa
@@ -56,25 +57,46 @@ async def test_limiters_in_several_processes_stay_under_one_limit_together(store
     assert most_in_any(admitted, 1.0 - ADMISSION_BLUR_S) <= 5
 
 
+class FakeClock:
+    """Seconds since the epoch that the test moves; stands in for the database's clock."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_a_taker_that_waited_for_the_lock_counts_its_request_when_it_got_it(store: Store, store_url: str) -> None:
     """A time read before the key's lock would count the request in a slice that ages out too early."""
     other = await open_store(store_url, migrate_schema=False)
     rates = [(1, 0.1)]  # slices of 10 ms
+    clock = FakeClock(1_000.0)
 
     try:
         async with store.begin() as first:
-            assert await first.rate_windows.take("hubspot", rates) == 0.0
-            waiting = asyncio.create_task(StoreWindows(other).take("hubspot", rates))
-            while not await _someone_waits_for_a_lock(store):
+            assert await first.rate_windows.take("hubspot", rates, clock) == 0.0
+            waiting = asyncio.create_task(StoreWindows(other, clock=clock).take("hubspot", rates))
+            while not await _someone_waits_for_a_lock(store):  # a query each turn, until PostgreSQL says so
                 assert not waiting.done()
-            await asyncio.sleep(0.15)  # the first holds the lock past its whole window
-            released_at = float(await first.connection.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())")))
-        assert await waiting == 0.0  # admitted: the first request has left the window meanwhile
+            clock.now += 0.15  # the first holds the lock past its whole window
+        # Admitted: its time, read once it held the lock, is after the first request left the window (a time read
+        # before the lock, 1,000.0, would find the window full and refuse it).
+        assert await waiting == 0.0
         async with store.begin() as tx:
             counted = await tx.connection.scalar(sa.select(sa.func.max(rate_windows.c.slice)))
-        assert counted >= int(released_at / (0.1 / SLICES))
+        assert counted == math.floor(clock.now / (0.1 / SLICES))
     finally:
         await other.aclose()
+
+
+async def test_without_a_clock_the_time_is_the_database_clock_read_under_the_lock(store: Store) -> None:
+    async with store.begin() as tx:
+        before = float(await tx.connection.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())")))
+        assert await tx.rate_windows.take("hubspot", [(5, 1.0)]) == 0.0
+        after = float(await tx.connection.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())")))
+        counted = await tx.connection.scalar(sa.select(sa.func.max(rate_windows.c.slice)))
+    assert math.floor(before / (1.0 / SLICES)) <= counted <= math.floor(after / (1.0 / SLICES))
 
 
 async def _someone_waits_for_a_lock(store: Store) -> bool:
