@@ -55,7 +55,7 @@ async def test_resolving_a_conflict_in_the_page_reaches_all_three_crms(page: Pag
     async def everywhere() -> bool:
         return set((await site.titles()).values()) == {"Chief Analyst"}
 
-    await eventually(everywhere, what="the chosen title in Salesforce, HubSpot and Dataverse")
+    await eventually(everywhere, after=site.progress, what="the chosen title in Salesforce, HubSpot and Dataverse")
     await screenshot(page, "conflicts-resolved")
 
 
@@ -73,12 +73,12 @@ async def test_retrying_a_failed_record_after_fixing_it_at_the_source(page: Page
         found = await site.grace_in_salesforce()
         return found is not None and found["LastName"] == "Hopper"
 
-    await eventually(created, what="Grace Hopper created in Salesforce")
+    await eventually(created, after=site.progress, what="Grace Hopper created in Salesforce")
 
     async def healed() -> bool:
         return await site.error_ids() == []
 
-    await eventually(healed, what="the sync error cleared")
+    await eventually(healed, after=site.progress, what="the sync error cleared")
     await page.goto(site.url + "/errors")
     await expect(page.locator("section.error-group")).to_have_count(0)
     await screenshot(page, "errors-retried")

@@ -26,7 +26,7 @@ from crmsync.service.app import SyncService
 from crmsync.service.emulator_webhooks import register_emulator_webhooks
 from crmsync.store import Store, open_store
 from crmsync.testing.sandbox import Sandbox
-from tests.integration.service.conftest import eventually, start_server
+from tests.integration.service.conftest import Passes, eventually, start_server
 
 OPERATOR_TOKEN = "dashboard-operator-token-for-tests-0001"
 VIEWER_TOKEN = "dashboard-viewer-token-for-tests-0002"
@@ -95,6 +95,11 @@ class Site:
     @property
     def viewer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+
+    @property
+    def progress(self) -> Passes:
+        """The service's finished passes: what a test of its effects waits on."""
+        return Passes(self.service)
 
     async def stop(self) -> None:
         self.server.should_exit = True
@@ -170,7 +175,7 @@ async def start_site(
         body = (await http.get("/readyz")).json()
         return int(body.get("passes", 0)) >= 1
 
-    await eventually(polled, what="the service's startup poll")
+    await eventually(polled, after=Passes(service), what="the service's startup poll")
     grace = await _links(store, sb, grace_id)
     return Site(url, sb, config, store, service, server, task, http, ada, grace)
 

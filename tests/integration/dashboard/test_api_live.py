@@ -102,7 +102,7 @@ async def test_resolving_by_api_reaches_all_three_crms(site: Site) -> None:
     async def everywhere() -> bool:
         return set((await site.titles()).values()) == {"Chief Analyst"}
 
-    await eventually(everywhere, what="the chosen title in Salesforce, HubSpot and Dataverse")
+    await eventually(everywhere, after=site.progress, what="the chosen title in Salesforce, HubSpot and Dataverse")
     again = await site.http.post(
         f"/api/conflicts/{conflict_id}/resolve", json={"take": "salesforce"}, headers=site.operator
     )
@@ -125,7 +125,7 @@ async def test_a_typed_value_and_bad_requests(site: Site) -> None:
     async def everywhere() -> bool:
         return set((await site.titles()).values()) == {"Countess"}
 
-    await eventually(everywhere, what="the typed title in all three CRMs")
+    await eventually(everywhere, after=site.progress, what="the typed title in all three CRMs")
 
 
 async def test_clearing_a_field_a_crm_requires_is_refused_before_anything_is_stored(site: Site) -> None:
@@ -173,7 +173,7 @@ async def test_bulk_resolve_by_rule(site: Site) -> None:
     async def everywhere() -> bool:
         return set((await site.titles()).values()) == {"Director"}
 
-    await eventually(everywhere, what="Salesforce's title everywhere")
+    await eventually(everywhere, after=site.progress, what="Salesforce's title everywhere")
 
 
 async def test_an_id_that_names_nothing_is_404_naming_it_and_changes_nothing(site: Site) -> None:
@@ -233,12 +233,12 @@ async def test_retry_after_fixing_the_record_at_its_source(site: Site) -> None:
         found = await site.grace_in_salesforce()
         return found is not None and found["LastName"] == "Hopper"
 
-    await eventually(created, what="Grace Hopper created in Salesforce")
+    await eventually(created, after=site.progress, what="Grace Hopper created in Salesforce")
 
     async def healed() -> bool:
         return await site.error_ids() == []
 
-    await eventually(healed, what="the sync error gone")
+    await eventually(healed, after=site.progress, what="the sync error gone")
     assert (await site.http.post("/api/errors/retry", json={}, headers=site.operator)).status_code == 400
 
 
@@ -376,4 +376,6 @@ async def test_work_queued_by_the_cli_beside_a_running_service_goes_out_without_
     async def everywhere() -> bool:
         return set((await site.titles()).values()) == {"Director"}
 
-    await eventually(everywhere, what="the CLI's resolution in all three CRMs, long before the next poll")
+    await eventually(
+        everywhere, after=site.progress, what="the CLI's resolution in all three CRMs, long before the next poll"
+    )

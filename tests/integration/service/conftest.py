@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,12 +18,12 @@ from crmsync.emulators.registry import VendorName
 from crmsync.model.values import ObjectKind
 from crmsync.service.app import SyncService
 from crmsync.service.emulator_webhooks import register_emulator_webhooks
+from crmsync.service.scheduler import Scheduler
 from crmsync.store import Store, open_store
 from crmsync.testing.sandbox import OBJECTS, Sandbox
 
 DEADLINE_S = 15.0
 """Bounds a wait for something the service does within a second when it works; only a failure waits this long."""
-STEP_S = 0.05
 
 
 @pytest.fixture(scope="session")
@@ -32,16 +32,118 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, what: str, deadline_s: float = DEADLINE_S) -> Any:
-    """Await `check` until it returns something truthy (and return that); fail naming `what` at the deadline."""
-    end = time.monotonic() + deadline_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"not within {deadline_s:.0f} s: {what}")
-        await asyncio.sleep(STEP_S)
+class Progress(Protocol):
+    """Something that tells when what a test watches may have changed: a pass finished, a process logged.
+
+    `mark()` says where it is now; `beyond(mark)` returns once it has moved past that mark (at once if it
+    already has), so a change between a check and the wait that follows is never missed.
+    """
+
+    def mark(self) -> int: ...
+    async def beyond(self, mark: int) -> None: ...
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, after: Progress, what: str, deadline_s: float = DEADLINE_S
+) -> Any:
+    """Run `check` now and again each time `after` moves on, until it returns something truthy (returned).
+
+    No timer: a check runs only when something that can change its answer has happened (a pass of the
+    service, a line of a worker's log). The deadline only bounds a failure; it fails naming `what`.
+    """
+    try:
+        async with asyncio.timeout(deadline_s):
+            while True:
+                mark = after.mark()
+                result = await check()
+                if result:
+                    return result
+                await after.beyond(mark)
+    except TimeoutError:
+        raise AssertionError(f"not within {deadline_s:.0f} s: {what}") from None
+
+
+class Passes:
+    """A running service's finished sync passes (after-pass hooks included), as `Progress`."""
+
+    def __init__(self, service: SyncService) -> None:
+        self.service = service
+
+    def _scheduler(self) -> Scheduler:
+        running = self.service.running
+        if running is None:
+            raise AssertionError("the service is not running")
+        return running.scheduler
+
+    def mark(self) -> int:
+        return self._scheduler().settled
+
+    async def beyond(self, mark: int) -> None:
+        await self._scheduler().settled_passes(mark + 1)
+
+
+class LogLines:
+    """A process's log lines, read from its pipe as they come (and kept in `log` when given), as `Progress`.
+
+    The reader drains the pipe, so a chatty process never blocks on a full one; `beyond` fails at once when
+    the process closed its end (it exited: no more progress will come).
+    """
+
+    def __init__(self, stream: asyncio.StreamReader, log: Path | None = None) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._log = log
+        self._changed = asyncio.Condition()
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        try:
+            while raw := await stream.readline():
+                line = raw.decode(errors="replace")
+                if self._log is not None:
+                    with self._log.open("a", encoding="utf-8") as sink:
+                        sink.write(line)
+                async with self._changed:
+                    self.lines.append(line)
+                    self._changed.notify_all()
+        finally:
+            async with self._changed:
+                self.closed = True
+                self._changed.notify_all()
+
+    def mark(self) -> int:
+        return len(self.lines)
+
+    async def beyond(self, mark: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.lines) > mark or self.closed)
+        if len(self.lines) <= mark:
+            raise AssertionError("the process closed its log:\n" + "".join(self.lines[-20:]))
+
+    async def aclose(self) -> None:
+        """Once the process has exited: the rest of its log read."""
+        await self._task
+
+
+class AnyOf:
+    """Several `Progress` as one: it moves when any of them does (the logs of several workers)."""
+
+    def __init__(self, parts: Iterable[Progress]) -> None:
+        self.parts = list(parts)
+
+    def mark(self) -> int:
+        return sum(part.mark() for part in self.parts)  # each only grows: the sum moves when one does
+
+    async def beyond(self, mark: int) -> None:
+        while self.mark() <= mark:
+            waits = [asyncio.create_task(part.beyond(part.mark())) for part in self.parts]
+            try:
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            for wait in done:
+                wait.result()  # a process that ended raises here
 
 
 @dataclass
@@ -82,8 +184,14 @@ class Served:
             found = {other: await self.remote(kind, vendor, remote_id, other) for other in others}
             return {k: v for k, v in found.items() if v} if all(found.values()) else None
 
-        found: dict[str, str] = await eventually(linked, what=f"{vendor} {kind} {remote_id} in {' and '.join(others)}")
+        what = f"{vendor} {kind} {remote_id} in {' and '.join(others)}"
+        found: dict[str, str] = await eventually(linked, after=self.progress, what=what)
         return found
+
+    @property
+    def progress(self) -> Passes:
+        """The service's finished passes: what a test of its effects waits on."""
+        return Passes(self.service)
 
     async def started(self) -> None:
         """Wait for the startup poll to finish."""
@@ -91,7 +199,7 @@ class Served:
         async def polled() -> bool:
             return await self.passes() >= 1
 
-        await eventually(polled, what="the service's startup poll")
+        await eventually(polled, after=self.progress, what="the service's startup poll")
 
     async def passes(self) -> int:
         body = (await self.http.get("/readyz")).json()
@@ -124,19 +232,33 @@ class ServeFactory(Protocol):
     ) -> Served: ...
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, with an event set once it accepts connections (its lifespan startup done)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.accepting = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.accepting.set()
+
+
 async def start_server(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Serve `app` on a free loopback port in this event loop; returns once it accepts connections."""
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", access_log=False, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            task.result()  # a failed startup raises here
-        return server.started
-
-    await eventually(started, what="the service to start")
+    accepting = asyncio.create_task(server.accepting.wait())
+    try:
+        await asyncio.wait_for(asyncio.wait({task, accepting}, return_when=asyncio.FIRST_COMPLETED), DEADLINE_S)
+    finally:
+        accepting.cancel()
+    if not server.accepting.is_set():
+        task.result()  # a failed startup raises here
+        raise AssertionError("the server ended without starting")
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, task, f"http://127.0.0.1:{port}"
 

@@ -71,7 +71,7 @@ async def test_a_refused_token_alerts_slack_once_within_repeat_s(
         async def posted() -> list[dict[str, Any]]:
             return slack.posts
 
-        (body,) = await eventually(posted, what="an alert POSTed to the Slack stand-in")
+        (body,) = await eventually(posted, after=served.progress, what="an alert POSTed to the Slack stand-in")
         assert isinstance(body["text"], str) and "`hubspot`" in body["text"]
         assert "credentials" in body["text"] and "crmsync check" in body["text"]
         assert body["metadata"] == {
@@ -86,7 +86,9 @@ async def test_a_refused_token_alerts_slack_once_within_repeat_s(
             return await served.metric("crmsync_alerts_total", kind="auth", outcome="suppressed") >= 1
 
         deadline = FIRST_COOLDOWN_S + 30  # the pause, then a pass that meets HubSpot's refusal again
-        await eventually(suppressed, what="a second pass holding back the same alert", deadline_s=deadline)
+        await eventually(
+            suppressed, after=served.progress, what="a second pass holding back the same alert", deadline_s=deadline
+        )
         assert await served.metric("crmsync_alerts_total", kind="auth", outcome="sent") == 1
         assert await served.metric("crmsync_alerts_total", kind="auth", outcome="failed") == 0
         assert len(slack.posts) == 1 and slack.refused == 0

@@ -40,7 +40,12 @@ async def test_s22_an_outage_delays_webhook_changes_then_delivers_them_in_order_
     async def paused() -> bool:
         return "salesforce" in (await served.http.get("/readyz")).json().get("paused_connections", {})
 
-    await eventually(paused, what="Salesforce paused after a pass failed against it", deadline_s=OUTAGE_DEADLINE_S)
+    await eventually(
+        paused,
+        after=served.progress,
+        what="Salesforce paused after a pass failed against it",
+        deadline_s=OUTAGE_DEADLINE_S,
+    )
     waiting = await _write_jobs(served, "salesforce")
     assert waiting and {status for status, _ in waiting} == {"pending"}
     assert {attempts for _, attempts in waiting} == {0}  # an outage spends no attempt: nothing dead-letters
@@ -50,19 +55,26 @@ async def test_s22_an_outage_delays_webhook_changes_then_delivers_them_in_order_
     async def late_in_dataverse() -> bool:
         return bool(await sb.dynamics.find("contact", "emailaddress1", "late@example.com"))
 
-    await eventually(late_in_dataverse, what=f"HubSpot contact {late} in Dataverse during the outage")
+    await eventually(
+        late_in_dataverse, after=served.progress, what=f"HubSpot contact {late} in Dataverse during the outage"
+    )
     await sb.salesforce.control.clear_faults()
 
     async def delivered() -> bool:
         found = [await sb.salesforce.find("contact", "Email", e, ["Title"]) for e in [*emails, "late@example.com"]]
         return all(len(rows) == 1 for rows in found) and found[0][0]["Title"] == "Third"
 
-    await eventually(delivered, what="every change in Salesforce after the outage", deadline_s=OUTAGE_DEADLINE_S)
+    await eventually(
+        delivered,
+        after=served.progress,
+        what="every change in Salesforce after the outage",
+        deadline_s=OUTAGE_DEADLINE_S,
+    )
 
     async def settled() -> bool:  # the pass records the writes just after Salesforce holds them
         return {status for status, _ in await _write_jobs(served, "salesforce")} == {"done"}
 
-    await eventually(settled, what="the delivered writes marked done")
+    await eventually(settled, after=served.progress, what="the delivered writes marked done")
 
 
 async def test_s21_a_429_storm_slows_webhook_changes_and_loses_none(serve: ServeFactory) -> None:
@@ -80,7 +92,12 @@ async def test_s21_a_429_storm_slows_webhook_changes_and_loses_none(serve: Serve
         found = [await sb.dynamics.find("contact", "emailaddress1", e, ["jobtitle"]) for e in emails]
         return all(len(rows) == 1 and rows[0]["jobtitle"] == "Analyst" for rows in found)
 
-    await eventually(delivered, what="every contact in Dataverse through the storm", deadline_s=OUTAGE_DEADLINE_S)
+    await eventually(
+        delivered,
+        after=served.progress,
+        what="every contact in Dataverse through the storm",
+        deadline_s=OUTAGE_DEADLINE_S,
+    )
     report = await sb.dynamics.control.clear_faults()
     assert sum(int(rule.get("fired", 0)) for rule in report) >= 1, report  # there was a storm
 
@@ -117,7 +134,7 @@ async def test_s24_the_same_valid_delivery_twice_leads_to_one_reconcile(serve: S
                 return False
             return True
 
-        await eventually(held, what="the run lease")
+        await eventually(held, after=served.progress, what="the run lease")
         for _ in range(2):
             response = await served.http.post("/webhooks/hubspot", content=body, headers=_signed(served, body))
             assert response.status_code == 200
@@ -129,6 +146,6 @@ async def test_s24_the_same_valid_delivery_twice_leads_to_one_reconcile(serve: S
         read = await served.metric("crmsync_records_total", kind="contact", connection="hubspot", outcome="read")
         return read >= 1
 
-    await eventually(reconciled_once, what="the hinted contact reconciled")
+    await eventually(reconciled_once, after=served.progress, what="the hinted contact reconciled")
     assert await served.metric("crmsync_records_total", kind="contact", connection="hubspot", outcome="read") == 1
     assert len(await served.sb.salesforce.find("contact", "Email", "twice@example.com")) == 1

@@ -10,7 +10,7 @@ import contextlib
 
 from crmsync.engine.runlock import RunInProgressError, new_worker_id, run_lease
 from crmsync.store import open_store
-from tests.integration.service.conftest import ServeFactory, eventually
+from tests.integration.service.conftest import Served, ServeFactory, eventually
 
 
 async def test_a_hubspot_contact_created_then_edited_reaches_salesforce_and_dataverse(serve: ServeFactory) -> None:
@@ -26,7 +26,7 @@ async def test_a_hubspot_contact_created_then_edited_reaches_salesforce_and_data
         dv_row = await sb.dynamics.get("contact", twins["dynamics"], ["jobtitle"])
         return bool(sf_row and dv_row and sf_row["Title"] == dv_row["jobtitle"] == "Mathematician")
 
-    await eventually(titled, what="the HubSpot title edit in Salesforce and Dataverse")
+    await eventually(titled, after=served.progress, what="the HubSpot title edit in Salesforce and Dataverse")
     assert await served.metric("crmsync_webhook_requests_total", connection="hubspot", outcome="accepted") >= 2
 
 
@@ -43,7 +43,7 @@ async def test_a_salesforce_edit_reaches_hubspot_and_dataverse_through_an_outbou
         dv_row = await sb.dynamics.get("contact", twins["dynamics"], ["jobtitle"])
         return bool(hs_row and dv_row and hs_row["jobtitle"] == dv_row["jobtitle"] == "Supervisor")
 
-    await eventually(titled, what="the Salesforce title edit in HubSpot and Dataverse")
+    await eventually(titled, after=served.progress, what="the Salesforce title edit in HubSpot and Dataverse")
     assert await served.metric("crmsync_webhook_requests_total", connection="salesforce", outcome="accepted") >= 2
 
 
@@ -77,7 +77,7 @@ async def test_s15_a_company_change_in_hubspot_reaches_the_others_through_its_as
         row = await sb.salesforce.get("contact", twins["salesforce"], ["AccountId"])
         return bool(row and row["AccountId"] == old_sf)
 
-    await eventually(in_old, what="the contact under its first company in Salesforce")
+    await eventually(in_old, after=served.progress, what="the contact under its first company in Salesforce")
     await sb.hubspot.dissociate("contact", contact, "company", old)
     await sb.hubspot.associate("contact", contact, "company", new)
 
@@ -91,7 +91,7 @@ async def test_s15_a_company_change_in_hubspot_reaches_the_others_through_its_as
             and dv_row["_parentcustomerid_value"] == new_twins["dynamics"]
         )
 
-    await eventually(moved, what="the contact's new company in Salesforce and Dataverse")
+    await eventually(moved, after=served.progress, what="the contact's new company in Salesforce and Dataverse")
 
 
 async def test_an_acknowledged_webhook_survives_a_restart_before_it_was_synced(serve: ServeFactory) -> None:
@@ -111,10 +111,10 @@ async def test_an_acknowledged_webhook_survives_a_restart_before_it_was_synced(s
         row = await sb.salesforce.get("contact", sf, ["AccountId"])
         return bool(row and row["AccountId"] == expected)
 
-    await eventually(lambda: account_is(old_sf), what="the contact under its first company")
+    await eventually(lambda: account_is(old_sf), after=first.progress, what="the contact under its first company")
     # Another process holds the run lease: the service acknowledges the move's webhooks but cannot sync them.
     async with contextlib.AsyncExitStack() as lease:
-        await _hold_run_lease(first.config.state_url, lease)
+        await _hold_run_lease(first, lease)
         await sb.hubspot.dissociate("contact", contact, "company", old)
         await sb.hubspot.associate("contact", contact, "company", new)
 
@@ -125,17 +125,19 @@ async def test_an_acknowledged_webhook_survives_a_restart_before_it_was_synced(s
         async def tried() -> bool:  # the hints woke a pass, which found the lease held
             return await first.metric("crmsync_sync_passes_total", trigger="hints", result="busy") >= 1
 
-        await eventually(acknowledged, what="the association webhooks acknowledged")
-        await eventually(tried, what="a pass that found the run lease held")
+        await eventually(acknowledged, after=first.progress, what="the association webhooks acknowledged")
+        await eventually(tried, after=first.progress, what="a pass that found the run lease held")
         await first.stop()
     second = await serve(state_of=first)
-    await eventually(lambda: account_is(new_sf), what="the move delivered by the restarted service")
+    await eventually(
+        lambda: account_is(new_sf), after=second.progress, what="the move delivered by the restarted service"
+    )
     assert await second.metric("crmsync_webhook_requests_total", connection="hubspot", outcome="accepted") == 0
 
 
-async def _hold_run_lease(state_url: str, stack: contextlib.AsyncExitStack) -> None:
+async def _hold_run_lease(served: Served, stack: contextlib.AsyncExitStack) -> None:
     """Take the run lease as a `crmsync sync` in another process would, once the service's pass lets go."""
-    store = await open_store(state_url)
+    store = await open_store(served.config.state_url)
     stack.push_async_callback(store.aclose)
 
     async def taken() -> bool:
@@ -145,7 +147,7 @@ async def _hold_run_lease(state_url: str, stack: contextlib.AsyncExitStack) -> N
             return False
         return True
 
-    await eventually(taken, what="the run lease")
+    await eventually(taken, after=served.progress, what="the run lease")
 
 
 async def test_a_webhook_change_is_synced_while_a_long_poll_is_still_running(serve: ServeFactory) -> None:
@@ -157,16 +159,20 @@ async def test_a_webhook_change_is_synced_while_a_long_poll_is_still_running(ser
     await sb.dynamics.control.set_faults([slow_reads])
     restarted = await serve(state_of=served)  # its startup poll meets the slow reads
 
-    async def polling_slowly() -> bool:  # the poll is inside a slow Dataverse read (the machine may be busy)
-        return any(int(rule.get("fired", 0)) for rule in await sb.dynamics.control.faults())
-
-    await eventually(polling_slowly, what="the startup poll inside a slow Dataverse read")
+    # Returns once the startup poll is inside a slow Dataverse read (the emulator answers when the rule fires).
+    (rule,) = await sb.dynamics.control.faults(fired=1)
+    assert rule["fired"] == 1, "the startup poll never read Dataverse"
     contact = await sb.hubspot.create("contact", {"lastname": "Shepard", "email": "alan@nasa.example"})
 
     async def in_salesforce() -> bool:
         return bool(await sb.salesforce.find("contact", "Email", "alan@nasa.example"))
 
-    await eventually(in_salesforce, what=f"HubSpot contact {contact} in Salesforce during the poll", deadline_s=7)
+    await eventually(
+        in_salesforce,
+        after=restarted.progress,
+        what=f"HubSpot contact {contact} in Salesforce during the poll",
+        deadline_s=7,
+    )
     assert await restarted.metric("crmsync_sync_passes_total", trigger="poll", result="ok") == 0  # still polling
     report = await sb.dynamics.control.clear_faults()
     assert sum(int(rule.get("fired", 0)) for rule in report) >= 1, report  # the poll did meet the slow reads

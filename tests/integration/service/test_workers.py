@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store import NewJob, Store, open_store
 from crmsync.store.tables import jobs
 from crmsync.testing.sandbox import OBJECTS, Sandbox
-from tests.integration.service.conftest import eventually
+from tests.integration.service.conftest import AnyOf, LogLines, eventually
 from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 CONTACTS = 24
@@ -31,26 +32,40 @@ async def pg_state(postgres_url: str) -> str:  # noqa: F811
     return await empty_schema(postgres_url)
 
 
-async def _start_worker(config: Path) -> asyncio.subprocess.Process:
+@dataclass
+class WorkerProcess:
+    """A `crmsync worker` process and its log lines: a worker logs each pass that handled something."""
+
+    process: asyncio.subprocess.Process
+    log: LogLines
+
+    async def stop(self) -> int:
+        """SIGTERM, then its exit status once it has finished its pass (and its log is read to the end)."""
+        self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.process.wait(), STOP_S)
+        await self.log.aclose()
+        return code
+
+
+async def _start_worker(config: Path) -> WorkerProcess:
     """A `crmsync worker` process, returned once it is working (its SIGTERM handler installed).
 
-    Its log goes to a file beside the config (a pipe nobody reads could fill and block it), and is shown
-    if the worker ends before it says it started.
+    Its log is read as it comes (copied to a file beside the config); a worker that ends before it says it
+    started fails the wait with its last lines.
     """
-    log = config.parent / f"worker-{next(_WORKER_NUMBERS)}.log"
-    with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "crmsync", "worker", "--config", str(config), "--json-logs", "--idle", "0.1",
-            stdout=asyncio.subprocess.DEVNULL, stderr=sink, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+    path = config.parent / f"worker-{next(_WORKER_NUMBERS)}.log"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crmsync", "worker", "--config", str(config), "--json-logs", "--idle", "0.1",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert process.stderr is not None
+    log = LogLines(process.stderr, path)
 
     async def started() -> bool:
-        if process.returncode is not None:
-            raise AssertionError(f"the worker exited with {process.returncode}:\n{log.read_text()}")
-        return "worker started" in log.read_text()
+        return any("worker started" in line for line in log.lines)
 
-    await eventually(started, what=f"the worker logging its start in {log}")
-    return process
+    await eventually(started, after=log, what=f"the worker logging its start in {path}")
+    return WorkerProcess(process, log)
 
 
 async def _queue_hints(store: Store, remote_ids: list[str]) -> None:
@@ -84,11 +99,10 @@ async def test_two_worker_processes_deliver_every_hint_once(sandbox: Sandbox, tm
                 rows = await sandbox.dynamics.find("contact", "jobtitle", "Scaled out")
                 return len(titles) == CONTACTS and len(rows) == CONTACTS
 
-            await eventually(delivered, what=f"{CONTACTS} hinted edits in Salesforce and Dataverse")
+            what = f"{CONTACTS} hinted edits in Salesforce and Dataverse"
+            await eventually(delivered, after=AnyOf(w.log for w in workers), what=what)
         finally:
-            for process in workers:
-                process.send_signal(signal.SIGTERM)
-            codes = [await asyncio.wait_for(process.wait(), STOP_S) for process in workers]
+            codes = [await worker.stop() for worker in workers]
         assert codes == [0, 0]
         async with store.read() as tx:
             rows = (await tx.connection.execute(sa.select(jobs.c.status, jobs.c.attempts, jobs.c.kind))).all()
@@ -115,14 +129,14 @@ async def test_a_worker_killed_mid_pass_loses_nothing(sandbox: Sandbox, tmp_path
         await sandbox.salesforce.control.set_faults([{"kind": "latency", "latency_ms": 400, "path": "composite"}])
         await _queue_hints(store, created)
         victim = await _start_worker(path)
-
-        async def claimed() -> bool:
-            async with store.read() as tx:
-                return (await tx.jobs.counts()).get("running", 0) > 0
-
-        await eventually(claimed, what="the first worker claiming jobs")
-        victim.kill()
-        await victim.wait()
+        # Answers once the worker's first write is held up in Salesforce: it is mid-delivery, its claims taken.
+        (latency,) = await sandbox.salesforce.control.faults(fired=1)
+        assert latency["fired"] >= 1, "the first worker sent nothing to Salesforce"
+        async with store.read() as tx:
+            assert (await tx.jobs.counts()).get("running", 0) > 0
+        victim.process.kill()
+        await victim.process.wait()
+        await victim.log.aclose()
         await sandbox.salesforce.control.clear_faults()
         survivor = await _start_worker(path)
         try:
@@ -133,10 +147,10 @@ async def test_a_worker_killed_mid_pass_loses_nothing(sandbox: Sandbox, tmp_path
                 return len(in_sf) == CONTACTS and len(in_dv) == CONTACTS
 
             # Well before the dead worker's 60 s job leases expire: its claims are given back as soon as it is gone.
-            await eventually(delivered, what="every edit delivered by the second worker", deadline_s=30)
+            what = "every edit delivered by the second worker"
+            await eventually(delivered, after=survivor.log, what=what, deadline_s=30)
         finally:
-            survivor.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(survivor.wait(), STOP_S) == 0
+            assert await survivor.stop() == 0
         async with store.read() as tx:
             counts = await tx.jobs.counts()
         assert set(counts) == {"done"}
@@ -167,18 +181,17 @@ async def test_with_two_workers_a_later_value_never_loses_to_an_earlier_one(
                 dv = await sandbox.dynamics.find("contact", "emailaddress1", "order@workers.example", ["jobtitle"])
                 return bool(sf and dv and sf[0]["Title"] == dv[0]["jobtitle"] == "Edit 10")
 
-            await eventually(last_everywhere, what="the last of ten edits in Salesforce and Dataverse")
+            logs = AnyOf(w.log for w in workers)
+            await eventually(last_everywhere, after=logs, what="the last of ten edits in Salesforce and Dataverse")
 
             async def drained() -> bool:
                 async with store.read() as tx:
                     counts = await tx.jobs.counts()
                 return counts.get("pending", 0) == 0 and counts.get("running", 0) == 0
 
-            await eventually(drained, what="the queue drained")
+            await eventually(drained, after=logs, what="the queue drained")
         finally:
-            for process in workers:
-                process.send_signal(signal.SIGTERM)
-            codes = [await asyncio.wait_for(process.wait(), STOP_S) for process in workers]
+            codes = [await worker.stop() for worker in workers]
         assert codes == [0, 0]
         # Still the last value once every hint was handled: no earlier read overwrote it afterwards.
         sf = await sandbox.salesforce.find("contact", "Email", "order@workers.example", ["Title"])
@@ -217,7 +230,7 @@ async def test_a_worker_beside_a_first_sync_creates_no_duplicate(
                 counts = await tx.jobs.counts()
             return counts.get("pending", 0) == 0 and counts.get("running", 0) == 0
 
-        await eventually(drained, what="the queue drained")
+        await eventually(drained, after=worker.log, what="the queue drained")
         assert report.total("duplicates") == 0
         counts = {
             vendor: await sandbox.user(vendor).count("contact") for vendor in ("salesforce", "hubspot", "dynamics")
@@ -227,6 +240,5 @@ async def test_a_worker_beside_a_first_sync_creates_no_duplicate(
             errors = await tx.errors.list()
         assert [e.report.message for e in errors] == []
     finally:
-        worker.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(worker.wait(), STOP_S) == 0
+        assert await worker.stop() == 0
         await store.aclose()

@@ -28,7 +28,7 @@ from crmsync.engine.redis_windows import KEY_PREFIX
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store import NewJob, Store, open_store
 from crmsync.testing.sandbox import OBJECTS, Sandbox
-from tests.integration.service.conftest import eventually
+from tests.integration.service.conftest import LogLines, eventually
 from tests.integration.store.redis_server import counts_under, delete_keys, redis_url  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.redis
@@ -157,24 +157,28 @@ async def test_a_worker_process_counts_its_requests_in_redis_and_closes_it_clean
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
+        assert worker.stderr is not None
+        lines = LogLines(worker.stderr)  # a worker logs each pass that handled something
         try:
 
             async def delivered() -> bool:
                 in_sf = await sandbox.salesforce.find("contact", "Title", "Counted in Redis")
                 return len(in_sf) == len(created)
 
-            await eventually(delivered, what="the hinted edits delivered by the worker", deadline_s=30)
+            what = "the hinted edits delivered by the worker"
+            await eventually(delivered, after=lines, what=what, deadline_s=30)
             after = await counts_under(redis_url, f"{KEY_PREFIX}{{dynamics}}@")
         finally:
             worker.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(worker.communicate(), 60)
+            await asyncio.wait_for(worker.wait(), 60)
+            await lines.aclose()
     finally:
         await store.aclose()
         await delete_keys(redis_url, f"{KEY_PREFIX}*")
-    assert worker.returncode == 0, stderr.decode()
+    assert worker.returncode == 0, "".join(lines.lines)
     # The first sync and then the worker counted their Dataverse requests in its 5-minute window in Redis.
     assert sum(before.values()) > 0
     assert sum(after.values()) > sum(before.values()), (before, after)
-    log = stderr.decode()
+    log = "".join(lines.lines)
     assert '"redis": "' + redis_url + '"' in log  # said where it shares its limits (no password to hide here)
     assert "Traceback" not in log and "Unclosed" not in log

@@ -22,7 +22,7 @@ from crmsync.emulators.core.vendor import Vendor
 
 CONTROL_PREFIX = "/_emulator"
 SETTLE_TIMEOUT_S = 10.0
-"""Longest a `GET …/deliveries?settled=true` waits for the webhooks due to be attempted."""
+"""Longest a `GET …/deliveries?settled=true` waits for the webhooks due to be attempted (and `faults?fired=N`)."""
 log = logging.getLogger("crmsync.emulators")
 
 
@@ -221,6 +221,11 @@ def build_app(vendor: Vendor, *, debug: bool = False) -> Starlette:
             runtime.faults.set_plan(plan)
         elif request.method == "DELETE":
             runtime.faults.clear()
+        elif (fired := request.query_params.get("fired", "")).isdigit():
+            # Answers once the plan's rules fired that often in all, so a test awaits a client meeting its fault;
+            # bounded like `deliveries?settled=true` (the report then says how often they did fire).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.faults.wait_fired(int(fired)), SETTLE_TIMEOUT_S)
         return json_response({"plan": runtime.faults.plan.model_dump(), "rules": runtime.faults.report()})
 
     async def stats(request: Request) -> Response:

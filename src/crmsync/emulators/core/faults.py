@@ -4,6 +4,7 @@ partial batch failures, and scripted sequences of them, applied before a request
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class FaultInjector:
     _rules: list[_RuleState] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random)
     plan: FaultPlan = field(default_factory=FaultPlan)
+    _fired: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set_plan(self, plan: FaultPlan) -> None:
         now = self.clock.now_ms()
@@ -113,7 +115,24 @@ class FaultInjector:
                 continue
             state.fired += 1
             decision = FaultDecision(rule.kind, rule)
+        if decision is not None:
+            self._fired.set()
         return decision
+
+    @property
+    def fired(self) -> int:
+        """How often the current plan's rules fired, in all."""
+        return sum(state.fired for state in self._rules)
+
+    async def wait_fired(self, count: int) -> None:
+        """Until the current plan's rules fired `count` times in all.
+
+        A test that needs a client to be inside a fault (a slow read under way, a write held up) awaits this
+        (`GET /_emulator/faults?fired=N`) instead of polling the report.
+        """
+        while self.fired < count:
+            self._fired.clear()
+            await self._fired.wait()
 
     def report(self) -> list[dict[str, object]]:
         return [

@@ -81,9 +81,9 @@ class ControlPlane:
         plan = [r.model_dump(mode="json") if isinstance(r, FaultRule) else dict(r) for r in rules]
         await self.call("PUT", "faults", {"rules": plan, "seed": seed})
 
-    async def faults(self) -> list[dict[str, Any]]:
-        """The current rules with how often each fired."""
-        return list((await self.call("GET", "faults"))["rules"])
+    async def faults(self, *, fired: int = 0) -> list[dict[str, Any]]:
+        """The current rules with how often each fired; `fired`: once they fired that often in all (bounded wait)."""
+        return list((await self.call("GET", f"faults?fired={fired}" if fired else "faults"))["rules"])
 
     async def clear_faults(self) -> list[dict[str, Any]]:
         """Clear the fault plan; returns the report of the plan it replaced."""

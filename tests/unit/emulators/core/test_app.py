@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -64,6 +65,21 @@ async def test_fault_statuses_and_rate_limits_are_rendered_in_the_vendor_shape(c
     assert "x-toy-remaining" in third.headers
     report = (await client.get("/_emulator/faults")).json()["rules"]
     assert [r["fired"] for r in report] == [1, 1]
+
+
+async def test_a_fault_report_can_be_awaited_until_the_rules_fired(client: httpx.AsyncClient) -> None:
+    """`faults?fired=N` answers once a client met the faults that often: a test awaits it instead of polling."""
+    await client.post("/_emulator/seed", json={"records": 1})
+    plan = {"rules": [{"kind": "latency", "latency_ms": 1, "path": "^/items"}]}
+    assert (await client.put("/_emulator/faults", json=plan)).status_code == 200
+    waiting = asyncio.create_task(client.get("/_emulator/faults", params={"fired": 2}))
+    for _ in range(2):
+        assert not waiting.done()
+        assert (await client.get("/items/0", headers=AUTH)).status_code == 200
+    (rule,) = (await waiting).json()["rules"]
+    assert rule["fired"] == 2
+    (rule,) = (await client.get("/_emulator/faults", params={"fired": 1})).json()["rules"]  # already: at once
+    assert rule["fired"] == 2
 
 
 async def test_expire_token_fault_makes_the_vendor_answer_401(client: httpx.AsyncClient) -> None:
