@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.tables import leases
@@ -57,18 +58,29 @@ class Leases:
     async def acquire(
         self, name: str, holder: str, host: str, pid: int, ttl: timedelta, is_dead: Callable[[Lease], bool]
     ) -> Acquired | Held:
-        """Take `name` unless a live holder has it (`is_dead` says whether a holder's process is gone)."""
+        """Take `name` unless a live holder has it (`is_dead` says whether a holder's process is gone).
+
+        Atomic on PostgreSQL too: the row is inserted if absent, else locked before it is judged. A read then
+        a write let two processes (two `crmsync serve`s) that asked at once both insert (one crashed on the
+        key) or both take over an expired lease, each believing it held it.
+        """
         now = self._clock()
-        current = await self.get(name)
-        if current is not None and current.holder != holder and current.expires_at > now and not is_dead(current):
-            return Held(current)
         mine = Lease(name, holder, host, pid, now, now + ttl)
         values = {"holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": mine.expires_at}
-        if current is None:
-            await self._db.execute(sa.insert(leases).values(name=name, **values))
-        else:
-            await self._db.execute(sa.update(leases).where(leases.c.name == name).values(**values))
-        return Acquired(mine, current if current is not None and current.holder != holder else None)
+        insert = postgresql.insert if self._db.dialect.name == "postgresql" else sqlite.insert
+        inserted = await self._db.execute(
+            insert(leases).values(name=name, **values).on_conflict_do_nothing(index_elements=["name"])
+        )
+        if inserted.rowcount == 1:
+            return Acquired(mine)
+        # FOR UPDATE: a concurrent taker waits for this transaction, then judges the row it left (SQLite's
+        # BEGIN IMMEDIATE already serialises writers and renders no clause).
+        row = (await self._db.execute(sa.select(leases).where(leases.c.name == name).with_for_update())).one()
+        current = _lease(row)
+        if current.holder != holder and current.expires_at > now and not is_dead(current):
+            return Held(current)
+        await self._db.execute(sa.update(leases).where(leases.c.name == name).values(**values))
+        return Acquired(mine, current if current.holder != holder else None)
 
     async def hold(self, name: str, holder: str, host: str, pid: int, ttl: timedelta) -> None:
         """Take `name` whoever has it: for a lease only the holder of another (the run lease) may take."""
