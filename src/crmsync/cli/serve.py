@@ -18,6 +18,7 @@ from crmsync.cli.status import DEFAULT_CONFIG, ConfigOption, fail, load, state_f
 from crmsync.config.values import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.redis_windows import check_redis
+from crmsync.engine.runlock import acquire_serve_lease, new_serve_id
 from crmsync.engine.runner import SyncRunner
 from crmsync.errors import CrmSyncError
 from crmsync.heap import freeze_start_up_objects
@@ -54,8 +55,9 @@ def serve(
     try:
         usable_state(config)
         configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
+        serve_id = only_serve(config)
         url = service_url(listen_host, listen_port)
-        service = SyncService(config, poll_interval_s=poll_interval, service_url=url)
+        service = SyncService(config, poll_interval_s=poll_interval, service_url=url, serve_id=serve_id)
         log.info("crmsync serving", url=url, webhooks="/webhooks/<connection>")
         freeze_start_up_objects()
         # No access log: a Salesforce outbound message's URL carries its token in the query string. No log config
@@ -64,8 +66,43 @@ def serve(
             service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning", log_config=None
         )
         uvicorn.Server(settings).run(sockets=[sock])
+        if service.refused is not None:  # lost the lease between `only_serve` and startup (its TTL ran out)
+            raise fail(service.refused)
     finally:
         sock.close()
+
+
+def only_serve(config: SyncConfig) -> str:
+    """Take the state database's `serve` lease for this process; another serve running is one error line.
+
+    Two serves on one state database ran two schedulers whose passes overlapped, and duplicated records; a
+    serve that is gone (SIGKILL) is taken over: at once on the same host, when its lease expires (90 s) from
+    another. Taken before the app starts, so a refused serve registers no webhook and runs no pass. The app's
+    startup takes it again under the same id and renews it.
+    """
+    serve_id = new_serve_id()
+
+    async def acquire() -> None:
+        store = await open_store(config.state_url)
+        try:
+            previous = await acquire_serve_lease(store, serve_id)
+        finally:
+            await store.aclose()
+        if previous is not None:
+            log.warning(
+                "took the state database over from a crmsync serve that is gone",
+                pid=previous.pid,
+                host=previous.host,
+                since=previous.acquired_at.isoformat(),
+            )
+
+    try:
+        asyncio.run(acquire())
+    except CrmSyncError as exc:
+        raise fail(str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise state_failure(exc, config) from None
+    return serve_id
 
 
 def service_url(host: str, port: int) -> str | None:

@@ -3,6 +3,9 @@
 A run holds the `sync` lease and renews it while it works. The next run takes the lease over when
 it expired or when its holder's process is gone (same host, no such pid), and gives the jobs the
 dead run had claimed back to the queue, so they are replayed rather than stuck (invariant 1, S23).
+
+One `crmsync serve` per state database holds the `serve` lease for its whole life (`serve_lease`), taken
+over the same way once its holder is gone: two schedulers on one state duplicated records.
 """
 
 from __future__ import annotations
@@ -13,23 +16,33 @@ import hashlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+
+import structlog
 
 from crmsync.errors import FatalError
 from crmsync.store import Store, Transaction
 from crmsync.store.leases import Held, Lease
 
 RUN_LEASE = "sync"
+SERVE_LEASE = "serve"
+"""Held by the one `crmsync serve` of a state database while it runs (`serve_lease`)."""
 READING_LEASE = "reading:"
 """Prefix of the lease a run holds on a kind's connection until it has read it (`reading:contact:hubspot`)."""
 TTL = timedelta(seconds=90)
 HEARTBEAT_S = 20.0
 
+log = structlog.get_logger("crmsync.engine.runlock")
+
 
 class RunInProgressError(FatalError):
     """Another sync run holds the state database."""
+
+
+class ServeInProgressError(FatalError):
+    """Another `crmsync serve` runs on the state database."""
 
 
 def new_worker_id() -> str:
@@ -89,6 +102,80 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
             # A run never ends holding claims: batches cancelled mid-flight go back to the queue.
             await tx.jobs.return_jobs_of(worker)
             await tx.leases.release(RUN_LEASE, worker)
+
+
+def new_serve_id() -> str:
+    return f"serve:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def serve_holder_gone(lease: Lease) -> bool:
+    """`process_gone`, or a holder that names this very process under another id: an earlier life of it.
+
+    A container restarted after SIGKILL comes back on the same host name with the same pid (often 1), so its
+    predecessor's pid looks alive. Two serves never run in one process (tests hand a state over, stopped first).
+    """
+    return process_gone(lease) or (lease.host == socket.gethostname() and lease.pid == os.getpid())
+
+
+async def acquire_serve_lease(store: Store, holder: str) -> Lease | None:
+    """Take the `serve` lease for `holder` (again, for its holder); the gone serve taken over from, if any.
+
+    Raises ServeInProgressError, naming the holder, while another serve runs (same host: its pid lives;
+    another host: it renewed the lease within TTL).
+    """
+    async with store.begin() as tx:
+        outcome = await tx.leases.acquire(
+            SERVE_LEASE, holder, socket.gethostname(), os.getpid(), TTL, is_dead=serve_holder_gone
+        )
+    if isinstance(outcome, Held):
+        held = outcome.lease
+        raise ServeInProgressError(
+            f"another crmsync serve is running on this state database (pid {held.pid} on {held.host}, since "
+            f"{held.acquired_at:%Y-%m-%d %H:%M:%SZ}); stop it first (one serve per state database; "
+            "scale out with crmsync worker)"
+        )
+    return outcome.previous
+
+
+@contextlib.asynccontextmanager
+async def serve_lease(
+    store: Store,
+    holder: str,
+    *,
+    lost: Callable[[str], None],
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> AsyncIterator[Lease | None]:
+    """Hold the `serve` lease for the block, renewed every HEARTBEAT_S; yields the gone serve taken over, if any.
+
+    A renewal that finds the lease no longer ours (this process stalled past TTL, and another serve took over)
+    calls `lost` with the reason once and renews no more: the caller stops scheduling.
+    """
+    previous = await acquire_serve_lease(store, holder)
+
+    async def renew() -> None:
+        while True:
+            await sleep(HEARTBEAT_S)
+            try:
+                async with store.begin() as tx:
+                    renewed = await tx.leases.renew_held(holder, TTL)
+                    current = await tx.leases.get(SERVE_LEASE) if not renewed else None
+            except Exception as exc:  # the database is down: try again at the next beat, before TTL runs out
+                log.warning("could not renew the serve lease", error=f"{type(exc).__name__}: {exc}")
+                continue
+            if not renewed:
+                by = f" by pid {current.pid} on {current.host}" if current is not None else ""
+                lost(f"another crmsync serve took over the state database{by}")
+                return
+
+    task = asyncio.create_task(renew(), name="crmsync-serve-lease")
+    try:
+        yield previous
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        async with store.begin() as tx:
+            await tx.leases.release(SERVE_LEASE, holder)
 
 
 class Reading:
@@ -199,13 +286,19 @@ async def _heartbeat(store: Store, worker: str, *, run_lease: bool) -> AsyncIter
 __all__ = [
     "READING_LEASE",
     "RUN_LEASE",
+    "SERVE_LEASE",
     "Reading",
     "RunInProgressError",
+    "ServeInProgressError",
+    "acquire_serve_lease",
     "leases_being_read",
+    "new_serve_id",
     "new_worker_id",
     "process_gone",
     "reading",
     "reading_lease",
     "run_lease",
+    "serve_holder_gone",
+    "serve_lease",
     "worker_claims",
 ]

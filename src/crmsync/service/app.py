@@ -19,6 +19,7 @@ from starlette.routing import Route
 from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector
 from crmsync.engine.connections import open_connectors
+from crmsync.engine.runlock import ServeInProgressError, new_serve_id, serve_lease
 from crmsync.engine.runner import SyncRunner
 from crmsync.service.alerts import POST_TIMEOUT_S, Alerter
 from crmsync.service.emulator_webhooks import register_emulator_webhooks
@@ -53,6 +54,10 @@ class SyncService:
     `store` and `connectors` may be given (tests, the demo); otherwise the app opens them from the
     configuration at startup and closes them at shutdown. `service_url` is where the CRMs reach this
     service (for registering the emulators' webhooks).
+
+    One service per state database: startup takes the `serve` lease (as `serve_id`, which `crmsync serve`
+    already took before listening, or a new id) before it registers a webhook or schedules a pass, and holds
+    it until shutdown. Refused, startup fails and `refused` says why.
     """
 
     def __init__(
@@ -63,8 +68,12 @@ class SyncService:
         connectors: Mapping[str, Connector] | None = None,
         poll_interval_s: float | None = None,
         service_url: str | None = None,
+        serve_id: str | None = None,
     ) -> None:
         self.config = config
+        self.serve_id = serve_id or new_serve_id()
+        self.refused: str | None = None  # why startup was refused: another serve holds the state database
+        self.lost: str | None = None  # why scheduling stopped: another serve took the state database over
         self.metrics = ServiceMetrics()
         self.poll_interval_s = poll_interval_s or config.service.poll_interval_s
         self.service_url = config.service.public_url or service_url
@@ -95,6 +104,20 @@ class SyncService:
             if store is None:
                 store = await open_store(self.config.state_url)
                 stack.push_async_callback(store.aclose)
+            try:
+                # Before anything reaches a CRM: a refused serve registers no webhook and schedules no pass.
+                previous = await stack.enter_async_context(serve_lease(store, self.serve_id, lost=self._lose))
+            except ServeInProgressError as exc:
+                self.refused = str(exc)
+                log.error("service refused", reason=self.refused)
+                raise
+            if previous is not None:
+                log.warning(
+                    "took the state database over from a crmsync serve that is gone",
+                    pid=previous.pid,
+                    host=previous.host,
+                    since=previous.acquired_at.isoformat(),
+                )
             connectors = self._connectors
             if connectors is None:
                 connectors = await stack.enter_async_context(open_connectors(self.config))
@@ -169,6 +192,13 @@ class SyncService:
             except httpx.HTTPError as exc:
                 log.error("could not register the emulators' webhooks", error=str(exc))
 
+    def _lose(self, reason: str) -> None:
+        """The serve lease went to another serve: stop scheduling (two schedulers duplicate records)."""
+        self.lost = reason
+        log.error("service stops scheduling", reason=reason)
+        if self.running is not None:
+            self.running.scheduler.stop()
+
     def _receiver(self) -> WebhookReceiver | None:
         return self.running.receiver if self.running is not None else None
 
@@ -178,6 +208,8 @@ class SyncService:
     async def _readyz(self, request: Request) -> Response:
         """Ready when the state database answers and the scheduler runs; says why not otherwise."""
         running = self.running
+        if self.lost is not None:
+            return JSONResponse({"status": "unavailable", "reason": self.lost}, 503)
         if running is None:
             return JSONResponse({"status": "unavailable", "reason": "starting or stopping"}, 503)
         if running.task.done():
