@@ -17,7 +17,7 @@ import pytest
 
 from crmsync.testing.sandbox import Sandbox
 from tests.e2e.test_cli_serve import free_port
-from tests.integration.service.conftest import eventually
+from tests.integration.service.conftest import LogLines, eventually
 from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 STARTUP_S = 60.0
@@ -51,18 +51,20 @@ class Serve:
         self.port = port
         self.log = config.parent / f"serve-{port}.log"
         self.process: asyncio.subprocess.Process | None = None
+        self.lines: LogLines | None = None  # its log as it comes: what the waits below move on
 
     async def start(self) -> Serve:
-        with self.log.open("wb") as sink:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "crmsync", "serve", "--config", str(self.config), "--port", str(self.port),
-                "--json-logs", stdout=asyncio.subprocess.DEVNULL, stderr=sink,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )  # fmt: skip
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crmsync", "serve", "--config", str(self.config), "--port", str(self.port),
+            "--json-logs", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        assert self.process.stderr is not None
+        self.lines = LogLines(self.process.stderr, self.log)
         return self
 
     def logged(self) -> str:
-        return self.log.read_text(errors="replace")
+        return "".join(self.lines.lines) if self.lines is not None else ""
 
     async def polled(self) -> None:
         """Wait for the startup poll: the service is up, its webhooks are registered."""
@@ -73,11 +75,17 @@ class Serve:
                 raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.logged()}")
             return '"event": "sync pass"' in self.logged()
 
-        await eventually(done, what=f"the startup poll of the serve on port {self.port}", deadline_s=STARTUP_S)
+        assert self.lines is not None
+        await eventually(
+            done, after=self.lines, what=f"the startup poll of the serve on port {self.port}", deadline_s=STARTUP_S
+        )
 
     async def exited(self) -> int:
         assert self.process is not None
-        return await asyncio.wait_for(self.process.wait(), STARTUP_S)
+        code = await asyncio.wait_for(self.process.wait(), STARTUP_S)
+        if self.lines is not None:
+            await self.lines.aclose()  # the rest of its log read
+        return code
 
     async def stop(self, signum: signal.Signals = signal.SIGTERM) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -113,14 +121,17 @@ async def _queue_idle(port: int) -> bool:
     return bool(busy) and all(float(line.rpartition(" ")[2]) == 0 for line in busy)
 
 
-async def _everywhere_once(sandbox: Sandbox, emails: list[str], port: int) -> None:
-    """Wait until each person is in every CRM and the serve on `port` has nothing left to do; none is there twice."""
+async def _everywhere_once(sandbox: Sandbox, emails: list[str], serve: Serve) -> None:
+    """Wait until each person is in every CRM and `serve` has nothing left to do (checked after each line of its
+    log: a pass, a hint); none is there twice."""
+    port = serve.port
+    assert serve.lines is not None
 
     async def arrived() -> bool:
         counts = [await _copies(sandbox, email) for email in emails]
         return all(min(c.values()) >= 1 for c in counts) and await _queue_idle(port)
 
-    await eventually(arrived, what=f"{emails} in every CRM, the queue done", deadline_s=STARTUP_S)
+    await eventually(arrived, after=serve.lines, what=f"{emails} in every CRM, the queue done", deadline_s=STARTUP_S)
     counts = [await _copies(sandbox, email) for email in emails]
     once = {"salesforce": 1, "hubspot": 1, "dynamics": 1}
     assert all(c == once for c in counts), dict(zip(emails, counts, strict=True))
@@ -150,7 +161,7 @@ async def test_a_second_serve_on_the_same_state_refuses_and_a_killed_one_is_take
             await sandbox.hubspot.create("contact", {"lastname": f"Twice{n}", "email": email})
             if n % 2 == 0:
                 await sandbox.salesforce.create("contact", {"LastName": f"Twice{n}", "Email": email})
-        await _everywhere_once(sandbox, emails, first.port)
+        await _everywhere_once(sandbox, emails, first)
 
         # SIGKILL leaves the lease behind; the process is gone on this host, so the next serve takes over at once.
         await first.stop(signal.SIGKILL)
@@ -158,7 +169,7 @@ async def test_a_second_serve_on_the_same_state_refuses_and_a_killed_one_is_take
         assert "took the state database over from a crmsync serve that is gone" in third.logged()
         late = "late@serve.example"
         await sandbox.hubspot.create("contact", {"lastname": "Late", "email": late})
-        await _everywhere_once(sandbox, [late], third.port)
+        await _everywhere_once(sandbox, [late], third)
         assert f"http://127.0.0.1:{third.port}/webhooks/hubspot" in await _registered_urls(sandbox)
         await third.stop()
         assert await third.exited() in (0, -signal.SIGTERM)
