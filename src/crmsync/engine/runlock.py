@@ -87,8 +87,8 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
         if isinstance(outcome, Held):
             held = outcome.lease
             raise RunInProgressError(
-                f"another crmsync sync is running (pid {held.pid} on {held.host}, since "
-                f"{held.acquired_at:%Y-%m-%d %H:%M:%SZ}); wait for it to finish"
+                f"another crmsync run holds the state database, a `crmsync sync` or a pass of `crmsync serve` "
+                f"(pid {held.pid} on {held.host}, since {held.acquired_at:%Y-%m-%d %H:%M:%SZ}); wait for it to finish"
             )
         taken_over = 0
         if outcome.previous is not None:

@@ -62,7 +62,7 @@ async def test_a_dead_runs_claims_are_queued_again(store: Store) -> None:
 
 async def test_a_live_run_holds_the_lease(store: Store) -> None:
     await _claim_as(store, "sync:alive", socket.gethostname(), os.getpid())
-    with pytest.raises(RunInProgressError, match=f"pid {os.getpid()}"):
+    with pytest.raises(RunInProgressError, match=f"a pass of `crmsync serve` \\(pid {os.getpid()} on "):
         async with run_lease(store, "sync:next"):
             pass
 
