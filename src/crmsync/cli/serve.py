@@ -85,16 +85,9 @@ def only_serve(config: SyncConfig) -> str:
     async def acquire() -> None:
         store = await open_store(config.state_url)
         try:
-            previous = await acquire_serve_lease(store, serve_id)
+            await acquire_serve_lease(store, serve_id)  # logs a takeover from a serve that is gone
         finally:
             await store.aclose()
-        if previous is not None:
-            log.warning(
-                "took the state database over from a crmsync serve that is gone",
-                pid=previous.pid,
-                host=previous.host,
-                since=previous.acquired_at.isoformat(),
-            )
 
     try:
         asyncio.run(acquire())

@@ -134,7 +134,15 @@ async def acquire_serve_lease(store: Store, holder: str) -> Lease | None:
             f"{held.acquired_at:%Y-%m-%d %H:%M:%SZ}); stop it first (one serve per state database; "
             "scale out with crmsync worker)"
         )
-    return outcome.previous
+    gone = outcome.previous
+    if gone is not None:
+        log.warning(
+            "took the state database over from a crmsync serve that is gone",
+            pid=gone.pid,
+            host=gone.host,
+            since=gone.acquired_at.isoformat(),
+        )
+    return gone
 
 
 @contextlib.asynccontextmanager

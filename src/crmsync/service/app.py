@@ -106,18 +106,11 @@ class SyncService:
                 stack.push_async_callback(store.aclose)
             try:
                 # Before anything reaches a CRM: a refused serve registers no webhook and schedules no pass.
-                previous = await stack.enter_async_context(serve_lease(store, self.serve_id, lost=self._lose))
+                await stack.enter_async_context(serve_lease(store, self.serve_id, lost=self._lose))
             except ServeInProgressError as exc:
                 self.refused = str(exc)
                 log.error("service refused", reason=self.refused)
                 raise
-            if previous is not None:
-                log.warning(
-                    "took the state database over from a crmsync serve that is gone",
-                    pid=previous.pid,
-                    host=previous.host,
-                    since=previous.acquired_at.isoformat(),
-                )
             connectors = self._connectors
             if connectors is None:
                 connectors = await stack.enter_async_context(open_connectors(self.config))
