@@ -8,7 +8,7 @@ from dataclasses import replace
 from crmsync.engine.context import SyncContext
 from crmsync.engine.matching_merge import CanonicalMerge, KnownLink
 from crmsync.engine.outbox import refetch_job, write_job
-from crmsync.engine.reentry import bring_back
+from crmsync.engine.reentry import DELETED_FIELD, bring_back
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Provenance, Transaction
 from crmsync.store import GoldenRecord as StoredGolden
@@ -62,8 +62,7 @@ async def merge_records(
     audit = [AuditEntry(retired, "@merged_into", None, kept, connection, "vendor merge", now)]
     if retired_stored is not None:
         await tx.records.put(replace(retired_stored, deleted=True))
-        for conflict in await tx.conflicts.list(retired):
-            await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
+        await _move_conflicts(tx, retired, kept)
     if kept_stored is not None and retired_stored is not None:
         winner, loser = (retired_stored, kept_stored) if vendor_side == retired else (kept_stored, retired_stored)
         held = (kept_shadows if loser is kept_stored else retired_shadows).get(connection)
@@ -96,6 +95,26 @@ async def merge_records(
     # Every connection is brought to the merged values in this run (golden − the moved shadows).
     for other in ctx.connections(kind):
         await tx.jobs.enqueue(write_job(kind, kept, other))
+
+
+async def _move_conflicts(tx: Transaction, retired: str, kept: str) -> None:
+    """The retired record's open field conflicts go on with the kept record: a merge in one CRM settles no dispute
+    between others, and closing them let delivery overwrite the copies a person was yet to choose between. A
+    field the kept record has a conflict on already takes the sides it lacks into that one. A parked delete of
+    the retired record is settled by the merge (the person lives on in the kept record)."""
+    open_on_kept = {c.field: c for c in await tx.conflicts.list(kept)}
+    for conflict in await tx.conflicts.list(retired):
+        if conflict.field == DELETED_FIELD:
+            await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
+            continue
+        there = open_on_kept.get(conflict.field)
+        if there is None:
+            await tx.conflicts.repoint(conflict.id, kept)
+            continue
+        held = {side.connection for side in there.sides}
+        sides = [*there.sides, *(side for side in conflict.sides if side.connection not in held)]
+        await tx.conflicts.park(kept, conflict.field, there.base, sides)
+        await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
 
 
 def _merged_values(

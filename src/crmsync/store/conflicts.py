@@ -102,6 +102,14 @@ class Conflicts:
             found.setdefault(row.canonical_id, []).append(_conflict(row))
         return found
 
+    async def repoint(self, conflict_id: int, canonical_id: str) -> None:
+        """Move an open conflict to another canonical record (a vendor merge folded its record into that one)."""
+        await self._db.execute(
+            sa.update(conflicts)
+            .where(conflicts.c.id == conflict_id, conflicts.c.status == "open")
+            .values(canonical_id=canonical_id)
+        )
+
     async def resolve(self, conflict_id: int, value: CanonicalValue, resolved_by: str) -> Conflict | None:
         """Close an open conflict with the chosen value; None if there is no such open conflict."""
         result = await self._db.execute(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crmsync.emulators.registry import VENDOR_NAMES
 from crmsync.engine.connections import open_connectors
+from crmsync.engine.resolution import resolve
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.scratch import scratch_copy
 from crmsync.store import Link
@@ -359,3 +361,39 @@ async def test_s14_a_write_refused_before_a_counterpart_merge_is_tried_again_on_
     (refused,) = [e.report for e in await crm.errors() if e.report.connection == "hubspot"]
     assert (refused.operation, refused.remote_id, refused.canonical_id) == ("update", merged, kept)
     assert "already exists" in refused.message
+
+
+async def test_s14_a_hubspot_merge_keeps_the_conflicts_parked_on_both_records_until_a_person_chooses(
+    crm_factory: CrmFactory,
+) -> None:
+    # A title dispute between Salesforce and Dataverse on one person, a phone dispute on the other, both `manual`;
+    # then HubSpot merges the two. HubSpot took no side in either: its merge settles neither, so neither may be
+    # closed (nor a side overwritten) until a person chooses. Before, the conflicts of whichever canonical record
+    # the merge retired were closed with their base, and delivery overwrote the copies in dispute.
+    crm = await crm_factory(objects_yaml="contact: {fields: {title: {policy: manual}, phone: {policy: manual}}}")
+    merged, (first, second), _, canonicals = await _merged_in_hubspot(crm)
+    disputes = {first: ("title", "Title", "jobtitle"), second: ("phone", "Phone", "telephone1")}
+    values = {"title": ("Commodore", "Rear Admiral"), "phone": ("+1 212 555 0101", "+1 212 555 0102")}
+    for hs_id, (field, sf_name, dv_name) in disputes.items():
+        sf_value, dv_value = values[field]
+        sf_id = await crm.twin("contact", "hubspot", hs_id, "salesforce")
+        dv_id = await crm.twin("contact", "hubspot", hs_id, "dynamics")
+        await crm.sb.salesforce.update("contact", sf_id, {sf_name: sf_value})
+        await crm.sb.dynamics.update("contact", dv_id, {dv_name: dv_value})
+    await crm.sync()  # the edits' reads park the conflicts, then the merge is applied
+    kept = await crm.canonical("contact", "hubspot", merged)
+    assert kept is not None and kept in canonicals
+    open_fields = {c.field: c for c in await crm.conflicts() if c.canonical_id == kept}
+    assert sorted(open_fields) == ["phone", "title"]
+    async with crm.store.read() as tx:
+        closed = [c for c in await tx.conflicts.list(include_resolved=True) if c.resolved]
+    assert closed == []
+    for conflict in open_fields.values():
+        await resolve(crm.store, crm.config, conflict.id, choice_connection="dynamics", by="test")
+    await crm.sync()
+    assert await crm.conflicts() == []
+    for connection in VENDOR_NAMES:
+        row = await crm.sb.user(connection).get("contact", str(await crm.remote(kept, connection)))
+        assert row is not None
+        held = crm.config.mappings.map_in(connection, "contact", row).fields
+        assert (held.get("title"), held.get("phone")) == ("Rear Admiral", "+12125550102"), connection
