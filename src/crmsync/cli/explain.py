@@ -59,7 +59,9 @@ def explain(
 
 def render_explanation(out: Console, record: RecordExplanation) -> None:
     title = Text.assemble((f"{record.kind} ", "bold"), (record.label or "", "bold"), f"  {record.canonical_id}")
-    if record.deleted:
+    if record.merged_into is not None:
+        title.append("  MERGED", style="bold yellow")
+    elif record.deleted:
         title.append("  DELETED", style="bold red")
     out.print(title)
     if record.stored:
@@ -75,12 +77,22 @@ def render_explanation(out: Console, record: RecordExplanation) -> None:
                 style="bold red",
             )
         )
+    if record.merged_into is not None:
+        into = record.merged_into
+        out.print(
+            Text(
+                f"merged into {into.canonical_id} by a vendor merge in {into.connection} {show_time(into.at)}; "
+                f"the person lives on there: crmsync explain {record.kind} {into.canonical_id}",
+                style="bold yellow",
+            ),
+            soft_wrap=True,
+        )
     if record.former_ids:
-        former = Table(title="Ids it had before it was deleted there", title_justify="left")
-        for heading in ("connection", "remote id", "unlinked"):
+        former = Table(title="Ids it had before they were deleted or merged away there", title_justify="left")
+        for heading in ("connection", "remote id", "how", "unlinked"):
             former.add_column(heading, overflow="fold")
         for was in record.former_ids:
-            former.add_row(was.connection, Text(was.remote_id), show_time(was.at))
+            former.add_row(was.connection, Text(was.remote_id), Text(was.reason), show_time(was.at))
         out.print(former)
     links = Table(title="Links", title_justify="left")
     for heading in ("connection", "object", "remote id", "pending write"):

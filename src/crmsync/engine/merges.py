@@ -24,6 +24,7 @@ from crmsync.engine.matching_merge import CounterpartMerge, KnownLink, RemoteRef
 from crmsync.engine.merge_fold import merge_records
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reentry import DELETED_FIELD
+from crmsync.engine.state import MERGED_AWAY, unlink_deleted
 from crmsync.model.values import ObjectKind
 from crmsync.store import AuditEntry, Job, Link, NewJob, SyncErrorReport, Transaction
 from crmsync.store.tables import links as links_table
@@ -150,7 +151,8 @@ async def apply_merge(
     refused = {ref.connection for ref in plan.unlink if await refused_writes(tx, ref.connection, kept, [ref.remote_id])}
     for ref in plan.unlink:
         ref_object = ctx.object_name(ref.connection, kind)
-        await tx.links.unlink(ref.connection, ref_object, ref.remote_id)
+        # The audit keeps the id, so `crmsync explain` given it finds the person it was merged into.
+        await unlink_deleted(tx, kept, ref.connection, ref_object, ref.remote_id, ctx.clock(), MERGED_AWAY)
         # Merged away: its errors (a duplicate's report, what its reads met) are settled.
         await tx.errors.clear_remote(ref.connection, ref_object, [ref.remote_id])
     if plan.merge is not None:
@@ -254,7 +256,7 @@ async def absorb(
             await tx.links.link(Link(canonical_id, kind, connection, object_name, survivor))
         return
     for remote_id in gone:
-        await tx.links.unlink(connection, object_name, remote_id)
+        await unlink_deleted(tx, canonical_id, connection, object_name, remote_id, ctx.clock(), MERGED_AWAY)
     refused = await refused_writes(tx, connection, canonical_id, gone)
     await tx.errors.clear_remote(connection, object_name, gone)
     if refused:  # the survivor, linked below, stands for the person there now
@@ -385,7 +387,7 @@ async def _retire_counterpart(
         reason = "vendor merge (deleted there: no merge in its API)"
     else:
         return False
-    await tx.links.unlink(other, object_name, counterpart.merged)
+    await unlink_deleted(tx, canonical_id, other, object_name, counterpart.merged, ctx.clock(), MERGED_AWAY)
     await tx.errors.clear_remote(other, object_name, [counterpart.merged])
     await tx.jobs.enqueue(job)
     await tx.audit.append([_counterpart_entry(ctx, canonical_id, counterpart, reason)])

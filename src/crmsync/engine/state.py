@@ -164,7 +164,7 @@ def rules_for_record(rules: SyncRules, stored: StoredGolden | None) -> SyncRules
 
 
 FORMER_ID_FIELD = "@remote_id"
-"""Audit pseudo-field of a remote id unlinked because the record was deleted there (`old`: the id).
+"""Audit pseudo-field of a remote id unlinked because the record was deleted or merged away there (`old`: the id).
 
 The identity map forgets a deleted copy's id; the audit keeps it, so `crmsync explain` given that id still
 finds the record and can say it was deleted (when, where), instead of claiming it never existed.
@@ -177,6 +177,10 @@ async def unlink_deleted(
     """Unlink a remote record that is gone from its CRM, noting its id in the record's audit."""
     if await tx.links.unlink(connection, object, remote_id):
         await tx.audit.append([AuditEntry(canonical_id, FORMER_ID_FIELD, remote_id, None, connection, reason, at)])
+
+
+MERGED_AWAY = "merged away"
+"""The reason noted with a remote id a vendor merge took away (`FORMER_ID_FIELD`): the person lives on elsewhere."""
 
 
 def latest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -192,6 +196,7 @@ __all__ = [
     "GONE",
     "LINK_PREFIX",
     "LINK_ROLES",
+    "MERGED_AWAY",
     "SINGLE_SLOT_LINKS",
     "gone_from",
     "is_link_field",

@@ -66,10 +66,20 @@ class Deletion:
 
 @dataclass(frozen=True, slots=True)
 class FormerId:
-    """A remote id the record had in a connection until it was deleted there."""
+    """A remote id the record had in a connection until it was deleted (or merged away) there."""
 
     connection: str
     remote_id: str
+    at: datetime
+    reason: str = ""  # how it went: the delete's reason, or `merged away` by a vendor merge
+
+
+@dataclass(frozen=True, slots=True)
+class MergedInto:
+    """The record a vendor merge folded this one into: the person lives on there."""
+
+    canonical_id: str
+    connection: str  # the CRM whose merge it was
     at: datetime
 
 
@@ -91,6 +101,7 @@ class RecordExplanation:
     errors: tuple[SyncErrorView, ...]
     deletion: Deletion | None = None  # set when the record is deleted everywhere
     former_ids: tuple[FormerId, ...] = ()  # ids unlinked because the record was deleted there, oldest first
+    merged_into: MergedInto | None = None  # set when a vendor merge retired this record into another
 
 
 async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
@@ -107,7 +118,7 @@ async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
     for form in forms:
         found = await _former(tx, kind, form)
         if found is not None:
-            return found
+            return await _merged_survivor(tx, found)
     raise NotFoundError(f"no {kind} with canonical or remote id {ident!r}")
 
 
@@ -151,6 +162,30 @@ async def _former(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
     return None
 
 
+MERGED_INTO_FIELD = "@merged_into"
+"""Audit pseudo-field on a record a vendor merge retired (`new`: the canonical id it was folded into)."""
+MERGED_FROM_FIELD = "@merged_from"
+"""Audit pseudo-field on the record a vendor merge kept (`new`: the canonical id folded into it)."""
+
+
+async def _merged_survivor(tx: Transaction, canonical_id: str) -> str:
+    """The record a former id's person lives on in: a record a vendor merge retired leads to the one it was folded
+    into (the id may have gone with the retired record, before the merge folded it), along a chain of merges."""
+    seen = {canonical_id}
+    while True:
+        result = await tx.connection.execute(
+            sa.select(audit.c.new)
+            .where(audit.c.canonical_id == canonical_id, audit.c.field == MERGED_INTO_FIELD)
+            .order_by(audit.c.id.desc())
+            .limit(1)
+        )
+        into = decode_value(result.scalar_one_or_none())
+        if not isinstance(into, str) or into in seen:
+            return canonical_id
+        seen.add(into)
+        canonical_id = into
+
+
 def _deletion(entries: Sequence[AuditEntry]) -> Deletion | None:
     """The delete that took the record out everywhere: the latest `@deleted` entry that set it."""
     deletes = [e for e in entries if e.field == DELETED_FIELD and e.new is True]
@@ -168,6 +203,10 @@ async def explain_record(
         shadows = await tx.shadows.get_all(canonical_id)
         open_conflicts = await tx.conflicts.list(canonical_id)
         entries = await tx.audit.list(canonical_id)
+        former = [e for e in entries if e.field == FORMER_ID_FIELD and e.old]
+        for folded in [e.new for e in entries if e.field == MERGED_FROM_FIELD and isinstance(e.new, str)]:
+            # Ids that went with a record a vendor merge folded into this one are the person's too.
+            former += [e for e in await tx.audit.list(folded) if e.field == FORMER_ID_FIELD and e.old]
         connections = sorted({*shadows, *(link.connection for link in record_links), *_synced(config, kind)})
         remote = {(link.connection, link.remote_id) for link in record_links}
         errors = await tx.errors.about(canonical_id, remote)
@@ -236,9 +275,16 @@ async def explain_record(
         errors=record_errors,
         deletion=_deletion(entries) if golden is not None and golden.deleted else None,
         former_ids=tuple(
-            FormerId(e.connection, str(e.old), e.at) for e in entries if e.field == FORMER_ID_FIELD and e.old
+            FormerId(e.connection, str(e.old), e.at, e.reason) for e in sorted(former, key=lambda e: e.at)
         ),
+        merged_into=_merged_into(entries) if golden is not None and golden.deleted else None,
     )
+
+
+def _merged_into(entries: Sequence[AuditEntry]) -> MergedInto | None:
+    """The record a vendor merge folded this one into: the latest `@merged_into` entry."""
+    merges = [e for e in entries if e.field == MERGED_INTO_FIELD and e.new]
+    return MergedInto(str(merges[-1].new), merges[-1].connection, merges[-1].at) if merges else None
 
 
 def _synced(config: SyncConfig, kind: ObjectKind) -> Sequence[str]:
