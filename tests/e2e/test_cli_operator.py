@@ -231,6 +231,30 @@ def test_errors_retry_requeues_and_says_what(config_file: Path, config: SyncConf
     assert both.exit_code == 2
 
 
+def test_errors_retry_all_of_one_connection_or_object_kind(config_file: Path, world: World) -> None:
+    # `--object company` narrows --all to nothing here: the contact's error and dead job stay as they are.
+    none = crmsync(config_file, "errors", "retry", "--all", "--object", "company")
+    assert none.exit_code == 0 and "Nothing to retry." in none.stdout
+    only_hs = crmsync(config_file, "errors", "retry", "--all", "--connection", "hs", "--object", "contact")
+    assert only_hs.exit_code == 0, only_hs.output
+    assert f"re-queued J{world.dead_job_id}: write:contact:hs hs/c2" in only_hs.stdout
+    assert f"E{world.error_id}" not in only_hs.stdout  # Dataverse's error waits for its own retry
+    left = json.loads(crmsync(config_file, "errors", "list", "--json").stdout)
+    assert ([e["id"] for e in left["errors"]], left["dead_jobs"]) == ([world.error_id], [])
+    without_all = crmsync(config_file, "errors", "retry", "--connection", "dv")
+    assert without_all.exit_code == 2 and "add --all" in without_all.output
+
+
+def test_errors_refuse_a_connection_the_config_does_not_define(config_file: Path, world: World) -> None:
+    # A typo listed "No sync errors" (exit 0) and retried nothing: the operator took it for all clear.
+    for args in (("list",), ("retry", "--all")):
+        typo = crmsync(config_file, "errors", *args, "--connection", "dataverse")
+        out = " ".join(typo.output.split())
+        assert typo.exit_code == 2, typo.output
+        assert "'dataverse' is not a connection in" in out and "dv, hs, sf" in out
+        assert "No sync errors" not in out and "Nothing to retry" not in out
+
+
 def test_explain_by_remote_id(config_file: Path, world: World) -> None:
     result = crmsync(config_file, "explain", "contact", "501")
     assert result.exit_code == 0, result.output

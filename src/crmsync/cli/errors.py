@@ -24,6 +24,7 @@ from crmsync.cli.status import (
     show_time,
     with_store,
 )
+from crmsync.config import SyncConfig
 from crmsync.engine.resolution import RetryOutcome, retry
 from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, ErrorsReport, SyncErrorView, list_errors
 
@@ -60,6 +61,15 @@ def parse_refs(refs: list[str]) -> tuple[list[int], list[int]]:
     return errors, jobs
 
 
+def check_connection(settings: SyncConfig, connection: str | None) -> None:
+    """A connection name crmsync.yaml does not define is a typo: listing (or retrying) nothing would say all is well."""
+    if connection is not None and connection not in settings.connections:
+        known = ", ".join(sorted(settings.connections))
+        raise typer.BadParameter(
+            f"{connection!r} is not a connection in {settings.file}: {known}", param_hint="--connection"
+        )
+
+
 @errors_app.command("list")
 def list_command(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -69,6 +79,7 @@ def list_command(
 ) -> None:
     """List sync errors with the vendor's message, duplicate groups, and dead-lettered jobs with their last error."""
     settings = load(config)
+    check_connection(settings, connection)
     kind = object_kind.kind if object_kind is not None else None
     report = with_store(settings, lambda store: list_errors(store, settings, connection=connection, kind=kind))
     if as_json:
@@ -192,15 +203,34 @@ def retry_command(
         list[str] | None, typer.Argument(help="Sync errors (E12) and dead jobs (J34) to retry.", show_default=False)
     ] = None,
     everything: Annotated[bool, typer.Option("--all", help="Retry every retryable error and dead job.")] = False,
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="With --all: only this connection's errors and dead jobs.")
+    ] = None,
+    object_kind: Annotated[
+        KindName | None, typer.Option("--object", "-o", help="With --all: only this object kind's.")
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Re-queue failed work: a failed write is queued again, a dead job gets fresh attempts."""
+    if (connection is not None or object_kind is not None) and not everything:
+        raise typer.BadParameter("--connection and --object narrow --all; add --all", param_hint="--all")
     if bool(refs) == everything:
         raise typer.BadParameter("give the IDs to retry, or --all", param_hint="ID/--all")
     error_ids, job_ids = parse_refs(refs or [])
     settings = load(config)
+    check_connection(settings, connection)
+    kind = object_kind.kind if object_kind is not None else None
     outcome = with_store(
-        settings, lambda store: retry(store, settings, error_ids=error_ids, job_ids=job_ids, everything=everything)
+        settings,
+        lambda store: retry(
+            store,
+            settings,
+            error_ids=error_ids,
+            job_ids=job_ids,
+            everything=everything,
+            connection=connection,
+            kind=kind,
+        ),
     )
     render_retry(console(), outcome)
     missing = [item for item in outcome.skipped if item.missing]

@@ -20,7 +20,7 @@ from crmsync.engine.resolution_checks import GOLDEN_SIDE, check_typed_value
 from crmsync.engine.state import rules_for_record, to_merged, to_stored, without_gone
 from crmsync.engine.tombstones import DELETED_FIELD, delete_duplicates, delete_everywhere
 from crmsync.engine.views.common import NotFoundError, OperatorError, object_of_kind
-from crmsync.engine.views.errors import SyncErrorView, error_view
+from crmsync.engine.views.errors import SyncErrorView, dead_job_view, error_view
 from crmsync.model.golden import ConflictSide, ParkedConflict
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Conflict, GoldenRecord, Store, Transaction
@@ -394,6 +394,8 @@ async def retry(
     job_ids: Sequence[int] = (),
     everything: bool = False,
     refuse_unknown: bool = False,
+    connection: str | None = None,
+    kind: ObjectKind | None = None,
 ) -> RetryOutcome:
     """Re-queue failed work in one transaction: sync errors become write (or read) jobs, dead jobs go back to pending.
 
@@ -401,7 +403,8 @@ async def retry(
     whose write is retried is also read again from every CRM that holds it: that is what makes "fix it at the
     source, then retry" work even when no webhook or cursor tells crmsync of the fix. An id that names nothing is
     reported as skipped (`missing`), or, with `refuse_unknown`, refuses the whole request (NotFoundError) before
-    anything is queued: an API caller gets one answer for one request.
+    anything is queued: an API caller gets one answer for one request. `connection` and `kind` narrow
+    `everything` to the errors and dead jobs of one connection and one object kind (as `errors list` shows them).
     """
     requeued: list[Requeued] = []
     skipped: list[NotRetried] = []
@@ -417,7 +420,9 @@ async def retry(
                 skipped.append(NotRetried("sync_error", error_id, "no such sync error", missing=True))
                 continue
             view = error_view(error, config)
-            if everything and not view.retryable:
+            if everything and not (
+                view.retryable and connection in (None, view.connection) and (kind is None or view.kind == kind)
+            ):
                 continue
             outcome = await _retry_error(tx, config, view)
             if isinstance(outcome, Requeued):
@@ -425,6 +430,14 @@ async def retry(
             else:
                 skipped.append(outcome)
         dead = {j.id: j for j in await tx.jobs.list("dead")}
+        if everything and (connection is not None or kind is not None):
+            views = {job_id: dead_job_view(job) for job_id, job in dead.items()}
+            dead = {
+                job_id: job
+                for job_id, job in dead.items()
+                if connection in (None, views[job_id].connection)
+                and (kind is None or views[job_id].object_kind == kind)
+            }
         wanted_jobs = sorted(dead) if everything else list(job_ids)
         done_keys: dict[str, int] = {}
         for job_id in wanted_jobs:
