@@ -15,7 +15,7 @@ from crmsync.cli.main import app
 from crmsync.config import SyncConfig, load_config
 from crmsync.connectors.salesforce.records import to_id18
 from crmsync.store import ConflictSide, Link, Store, SyncErrorReport, open_store
-from tests.unit.engine.test_inspect import World, seed
+from tests.unit.engine.test_inspect import T1, World, seed
 
 T = TypeVar("T")
 
@@ -229,6 +229,34 @@ def test_errors_retry_requeues_and_says_what(config_file: Path, config: SyncConf
     assert bad.exit_code == 2 and "expected E<id>" in bad.output
     both = crmsync(config_file, "errors", "retry")
     assert both.exit_code == 2
+
+
+def test_a_delete_versus_edit_conflict_says_what_each_choice_does(config_file: Path, config: SyncConfig) -> None:
+    # Grace (c2) deleted in Dataverse and edited in HubSpot (S13, `on_edit: park`). The table said
+    # `@deleted  false | dv: true | hs: false | golden now (blank)` and offered `--value TEXT`: nothing told the
+    # operator which choice deletes the person everywhere and which brings them back.
+    def park(store: Store) -> Coroutine[Any, Any, int]:
+        async def work() -> int:
+            async with store.begin() as tx:
+                sides = [ConflictSide("dv", True, T1), ConflictSide("hs", False, T1)]
+                return (await tx.conflicts.park("c2", "@deleted", False, sides)).id
+
+        return work()
+
+    with_store(config, seed)
+    conflict_id = with_store(config, park)
+    listed = " ".join(crmsync(config_file, "conflicts", "list").stdout.split())
+    assert "dv: deleted" in listed and "hs: kept" in listed and "live (kept while the delete waits)" in listed
+    shown = crmsync(config_file, "conflicts", "show", str(conflict_id))
+    out = " ".join(shown.stdout.split())
+    assert shown.exit_code == 0, shown.output
+    assert f"Deleted in dv, edited in hs. Resolve #{conflict_id}:" in out
+    assert "`--take dv` (or `--value true`) deletes it everywhere" in out
+    assert "`--take hs` (or `--value false`) keeps it and creates it again in dv" in out
+    assert "--value TEXT" not in out
+    resolved = crmsync(config_file, "conflicts", "resolve", str(conflict_id), "--take", "hs")
+    assert resolved.exit_code == 0, resolved.output
+    assert "@deleted = false (kept)" in " ".join(resolved.stdout.split())
 
 
 def test_errors_retry_all_of_one_connection_or_object_kind(config_file: Path, world: World) -> None:

@@ -27,10 +27,12 @@ from crmsync.cli.status import (
 )
 from crmsync.config import SyncConfig
 from crmsync.engine.connections import open_connectors
+from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.engine.resolution import DEFAULT_BY, GOLDEN_SIDE, ResolutionOutcome, resolve
 from crmsync.engine.resolution_checks import RequiredCheck, blank_choice, required_in
 from crmsync.engine.schema_fix import DEFAULT_TIMEOUT
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
+from crmsync.model.values import CanonicalValue
 
 conflicts_app = typer.Typer(
     name="conflicts",
@@ -80,9 +82,9 @@ def render_list(out: Console, views: tuple[ConflictView, ...], include_resolved:
             Text(str(view.id), style="bold"),
             _record(view),
             Text(view.field),
-            show_value(view.base) if view.has_base else Text("(first meeting)", style="dim"),
+            _value(view, view.base) if view.has_base else Text("(first meeting)", style="dim"),
             _sides(view),
-            show_value(view.golden),
+            _value(view, view.golden),
             show_time(view.created_at),
         ]
         if include_resolved:
@@ -124,10 +126,10 @@ def render_detail(out: Console, detail: ConflictDetail) -> None:
     sides.add_column("connection")
     sides.add_column("value")
     sides.add_column("changed at")
-    sides.add_row("base", "", show_value(view.base) if view.has_base else Text("(first meeting: no base)"), "")
+    sides.add_row("base", "", _value(view, view.base) if view.has_base else Text("(first meeting: no base)"), "")
     for side in view.sides:
-        sides.add_row("side", Text(side.connection, style="bold"), show_value(side.value), show_time(side.at))
-    sides.add_row("golden now", "", show_value(view.golden), "")
+        sides.add_row("side", Text(side.connection, style="bold"), _value(view, side.value), show_time(side.at))
+    sides.add_row("golden now", "", _value(view, view.golden), "")
     out.print(sides)
     if detail.links:
         out.print(
@@ -150,7 +152,9 @@ def render_detail(out: Console, detail: ConflictDetail) -> None:
             )
             record.add_row(Text(name + marker, style="bold" if marker else ""), show_value(value))
         out.print(record)
-    if not view.resolved:
+    if not view.resolved and view.field == DELETED_FIELD:
+        out.print(_delete_hint(view), markup=False)
+    elif not view.resolved:
         takes = " | ".join(f"--take {s.connection}" for s in view.sides)
         keep = f", `--take {GOLDEN_SIDE}` (keep golden now)" if view.has_base else ""
         out.print(f"Resolve with `crmsync conflicts resolve {view.id} {takes}`{keep} or `--value TEXT`.", markup=False)
@@ -219,6 +223,7 @@ def render_outcome(out: Console, outcome: ResolutionOutcome, *, kept_golden: boo
             (outcome.field, "bold"),
             " = ",
             show_value(outcome.value),
+            (" (deleted everywhere)" if outcome.value is True else " (kept)") if outcome.field == DELETED_FIELD else "",
             source,
             f", by {outcome.by}",
         )
@@ -253,8 +258,32 @@ def _sides(view: ConflictView) -> Text:
             text.append("\n")
         text.append(side.connection, style="bold")
         text.append(": ")
-        text.append_text(show_value(side.value))
+        text.append_text(_value(view, side.value))
     return text
+
+
+def _value(view: ConflictView, value: CanonicalValue) -> Text:
+    """A value as the operator reads it: a delete-versus-edit conflict's true/false say what happened there."""
+    if view.field == DELETED_FIELD:
+        if value is True:
+            return Text("deleted", style="red")
+        return Text("kept" if value is False else "live (kept while the delete waits)")
+    return show_value(value)
+
+
+def _delete_hint(view: ConflictView) -> str:
+    """What each choice of a delete-versus-edit conflict does: `true`/`false` alone say nothing of it."""
+    deleted = [s.connection for s in view.sides if s.value is True]
+    kept = [s.connection for s in view.sides if s.value is not True]
+    choices = [f"`--take {c}` (or `--value true`) deletes it everywhere" for c in deleted[:1]]
+    if kept:
+        where = ", ".join(deleted) or "where it was deleted"
+        choices.append(f"`--take {kept[0]}` (or `--value false`) keeps it and creates it again in {where}")
+    return (
+        f"Deleted in {', '.join(deleted) or '?'}, edited in {', '.join(kept) or '?'}. Resolve #{view.id}: "
+        + "; ".join(choices)
+        + "."
+    )
 
 
 def _status(view: ConflictView) -> Text:
