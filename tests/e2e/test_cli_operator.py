@@ -259,6 +259,40 @@ def test_a_delete_versus_edit_conflict_says_what_each_choice_does(config_file: P
     assert "@deleted = false (kept)" in " ".join(resolved.stdout.split())
 
 
+def test_resolve_by_rule_settles_every_conflict_on_a_field_with_one_side(
+    config_file: Path, config: SyncConfig, world: World
+) -> None:
+    # The dashboard's rule ("prefer HubSpot on title"), from the CLI. Grace (c2) also has a title dispute, between
+    # Salesforce and Dataverse only: HubSpot's side cannot settle it, so it stays open and the command says why.
+    def park(store: Store) -> Coroutine[Any, Any, int]:
+        async def work() -> int:
+            async with store.begin() as tx:
+                sides = [ConflictSide("sf", "Admiral", T1), ConflictSide("dv", "Commodore", T1)]
+                return (await tx.conflicts.park("c2", "title", "Captain", sides)).id
+
+        return work()
+
+    other = with_store(config, park)
+    result = crmsync(config_file, "conflicts", "resolve", "--field", "title", "--object", "contact", "--take", "hs")
+    out = " ".join(result.stdout.split())
+    assert result.exit_code == 1, result.output  # one was left open: not everything the rule asked was done
+    assert f"Resolved conflict #{world.conflict_id}: contact c1 title = Chief" in out
+    assert f"Left open #{other}: conflict on 'title' has no side from 'hs'" in out
+    assert "1 conflict on title settled with hs's side" in out and "1 left open" in out
+    listed = json.loads(crmsync(config_file, "conflicts", "list", "--json").stdout)
+    assert [c["id"] for c in listed] == [other]
+    typo = crmsync(config_file, "conflicts", "resolve", "--field", "titel", "--take", "hs")
+    assert typo.exit_code == 2 and "'titel' is not a field" in " ".join(typo.output.split())
+    both = crmsync(config_file, "conflicts", "resolve", str(other), "--field", "title", "--take", "sf")
+    assert both.exit_code == 2
+    done = crmsync(config_file, "conflicts", "resolve", "--field", "title", "--take", "sf")
+    assert done.exit_code == 0, done.output
+    assert (
+        "No open conflict on title."
+        in crmsync(config_file, "conflicts", "resolve", "--field", "title", "--take", "sf").stdout
+    )
+
+
 def test_errors_retry_all_of_one_connection_or_object_kind(config_file: Path, world: World) -> None:
     # `--object company` narrows --all to nothing here: the contact's error and dead job stay as they are.
     none = crmsync(config_file, "errors", "retry", "--all", "--object", "company")

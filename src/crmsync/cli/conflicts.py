@@ -29,10 +29,13 @@ from crmsync.config import SyncConfig
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.engine.resolution import DEFAULT_BY, GOLDEN_SIDE, ResolutionOutcome, resolve
-from crmsync.engine.resolution_checks import RequiredCheck, blank_choice, required_in
+from crmsync.engine.resolution_checks import AskedFields, RequiredCheck, blank_choice, required_in
+from crmsync.engine.resolution_checks import refuse_a_required_blank as refuse_required_blank
 from crmsync.engine.schema_fix import DEFAULT_TIMEOUT
+from crmsync.engine.views.common import OperatorError
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
-from crmsync.model.values import CanonicalValue
+from crmsync.model.values import CanonicalValue, ObjectKind
+from crmsync.store import Store
 
 conflicts_app = typer.Typer(
     name="conflicts",
@@ -162,7 +165,10 @@ def render_detail(out: Console, detail: ConflictDetail) -> None:
 
 @conflicts_app.command("resolve")
 def resolve_command(
-    conflict_id: Annotated[int, typer.Argument(help="The conflict's id (from `crmsync conflicts list`).")],
+    conflict_id: Annotated[
+        int | None,
+        typer.Argument(help="The conflict's id (from `crmsync conflicts list`); or --field for all on one field."),
+    ] = None,
     take: Annotated[
         str | None,
         typer.Option(
@@ -180,15 +186,101 @@ def resolve_command(
         ),
     ] = None,
     by: Annotated[str, typer.Option("--by", help="Who decided, for the audit trail.")] = DEFAULT_BY,
+    field: Annotated[
+        str | None,
+        typer.Option(
+            "--field", help="Instead of an id: settle every open conflict on this field with --take's side (a rule)."
+        ),
+    ] = None,
+    object_kind: ObjectOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Settle a conflict; the chosen value is queued for every connection and the next `crmsync sync` delivers it."""
     if (take is None) == (value is None):
         raise typer.BadParameter("give exactly one of --take CONNECTION or --value TEXT", param_hint="--take/--value")
+    if field is not None or object_kind is not None:
+        if field is None or conflict_id is not None or take is None:
+            raise typer.BadParameter(
+                "settle by rule with --field FIELD [--object KIND] --take CONNECTION, and no conflict id",
+                param_hint="--field",
+            )
+        kind = object_kind.kind if object_kind is not None else None
+        resolve_by_rule(load(config), field, kind, take, by)
+        return
+    if conflict_id is None:
+        raise typer.BadParameter("give the conflict's id, or --field to settle every conflict on a field")
     settings = load(config)
     refuse_a_required_blank(settings, conflict_id, take, value)
     outcome = with_store(settings, lambda store: resolve(store, settings, conflict_id, take, value, by))
     render_outcome(console(), outcome, kept_golden=take == GOLDEN_SIDE)
+
+
+def resolve_by_rule(settings: SyncConfig, field: str, kind: ObjectKind | None, take: str, by: str) -> None:
+    """Every open conflict on `field` (of `kind`) settled with `take`'s side, as the dashboard's rule does; a conflict
+    that side cannot settle (it holds no side there, or would clear a field a CRM requires) is left open, with why."""
+    kinds = [kind] if kind is not None else list(settings.objects)
+    known = {name for m in settings.mappings for name in m.canonical_fields if m.kind in kinds}
+    if field not in known and field != DELETED_FIELD:
+        where = kind or "any synced object"
+        raise typer.BadParameter(f"{field!r} is not a field of {where}", param_hint="--field")
+    if take != GOLDEN_SIDE and take not in settings.connections:
+        known_names = ", ".join(sorted(settings.connections))
+        raise typer.BadParameter(f"{take!r} is not a connection in {settings.file}: {known_names}", param_hint="--take")
+
+    async def settle(store: Store) -> tuple[list[ResolutionOutcome], list[tuple[int, str]], set[str]]:
+        resolved: list[ResolutionOutcome] = []
+        skipped: list[tuple[int, str]] = []
+        unasked: set[str] = set()
+        asked: AskedFields = {}
+        async with open_connectors(settings) as connectors:
+            for conflict in await list_conflicts(store, kind=kind):
+                if conflict.field != field:
+                    continue
+                try:
+                    unasked |= set(
+                        await refuse_required_blank(
+                            store,
+                            settings,
+                            conflict.id,
+                            connectors,
+                            take=take,
+                            value=None,
+                            describe_timeout=DEFAULT_TIMEOUT,
+                            asked=asked,
+                        )
+                    )
+                    resolved.append(await resolve(store, settings, conflict.id, choice_connection=take, by=by))
+                except OperatorError as exc:
+                    skipped.append((conflict.id, str(exc)))
+        return resolved, skipped, unasked
+
+    resolved, skipped, unasked = with_store(settings, settle)
+    out = console()
+    for outcome in resolved:
+        out.print(
+            Text.assemble(
+                (f"Resolved conflict #{outcome.conflict_id}: ", "bold green"),
+                f"{outcome.kind} {outcome.canonical_id} {outcome.field} = ",
+                show_value(outcome.value),
+            )
+        )
+    for conflict_id, why in skipped:
+        out.print(Text.assemble((f"Left open #{conflict_id}: ", "bold yellow"), why))
+    if unasked:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            Text(f"warning: could not ask {', '.join(sorted(unasked))} whether {field} is required", style="yellow")
+        )
+    if not resolved and not skipped:
+        out.print(f"No open conflict on {field}{f' of {kind}' if kind else ''}.")
+        return
+    writes = sum(len(outcome.writes) for outcome in resolved)
+    out.print(
+        f"{plural(len(resolved), 'conflict')} on {field} settled with {take}'s side, {plural(writes, 'write')} queued; "
+        f"{len(skipped)} left open. The next `crmsync sync` delivers them. {BESIDE_SERVE}",
+        markup=False,
+    )
+    if skipped:
+        raise typer.Exit(1)
 
 
 def refuse_a_required_blank(settings: SyncConfig, conflict_id: int, take: str | None, value: str | None) -> None:
