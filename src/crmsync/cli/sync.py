@@ -177,11 +177,31 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
         console.print(note, style="bold red" if note in report.alerts else None, highlight=False)
     for failure in report.failures:
         console.print(f"[bold red]FAILED {failure}[/] (its changes stay queued for the next sync)")
+    if not dry_run:
+        for line in next_steps(report):
+            console.print(line, style="yellow", highlight=False)
     if dry_run:
         render_plan(report, console)
     held = held_deletes(report)
     if held:  # last, so it is what the operator reads when the run ends
         console.print(released_by(held, dry_run=dry_run), style="bold yellow", highlight=False)
+
+
+def next_steps(report: RunReport) -> list[str]:
+    """What the run left for a person, with the command that shows it: the run exits 0 with records refused by a
+    CRM and conflicts parked, and a count in a table column is easy to miss."""
+    conflicts = report.total("conflicts")
+    errors = sum(report.total(what) for what in ("failed", "errors", "duplicates"))
+    lines = []
+    if conflicts:
+        noun = "conflict" if conflicts == 1 else "conflicts"
+        lines.append(
+            f"{conflicts} {noun} parked for a person: `crmsync conflicts list`, then `crmsync conflicts resolve`"
+        )
+    if errors:
+        noun = "sync error or duplicate" if errors == 1 else "sync errors and duplicates"
+        lines.append(f"{errors} {noun} recorded: `crmsync errors list`; fix at the source, then `crmsync errors retry`")
+    return lines
 
 
 def held_deletes(report: RunReport) -> dict[str, int]:

@@ -75,3 +75,16 @@ def test_records_kept_out_by_the_filter_are_counted_in_the_summary() -> None:
     report.add("contact", "sf", "filtered", 1)
     text = printed(report, dry_run=False)
     assert "contact: 3 records kept out by objects.contact.filter, not synced (hs 2, sf 1)" in text
+
+
+def test_a_real_run_says_what_it_left_for_a_person_and_where_to_look() -> None:
+    # The run exits 0 with records a CRM refused and conflicts parked: only a table column said so.
+    report = capped_plan()
+    report.add("contact", "sf", "conflicts", 2)
+    report.add("contact", "hs", "failed", 1)
+    report.add("contact", "dv", "errors", 1)
+    text = " ".join(printed(report, dry_run=False).split())
+    assert "2 conflicts parked for a person: `crmsync conflicts list`" in text
+    assert "2 sync errors and duplicates recorded: `crmsync errors list`" in text
+    quiet = " ".join(printed(capped_plan(), dry_run=False).split())
+    assert "parked for a person" not in quiet and "recorded:" not in quiet
