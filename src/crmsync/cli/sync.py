@@ -268,7 +268,7 @@ def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
         return
     console.print(f"[bold]Plan[/] ({total} writes: {plan_totals(report)}):", highlight=False)
     for write in report.plan[:limit]:
-        where = f"{write.kind} {write.canonical_id[:8]} in {write.connection}"
+        where = f"{write.kind} {write.canonical_id} in {write.connection}"  # whole: `explain` takes it as it is
         if write.remote_id:
             where += f" ({write.remote_id})"
         console.print(f"  {write.operation:<6} {where}")

@@ -88,3 +88,11 @@ def test_a_real_run_says_what_it_left_for_a_person_and_where_to_look() -> None:
     assert "2 sync errors and duplicates recorded: `crmsync errors list`" in text
     quiet = " ".join(printed(capped_plan(), dry_run=False).split())
     assert "parked for a person" not in quiet and "recorded:" not in quiet
+
+
+def test_a_planned_write_names_its_record_by_the_id_explain_takes() -> None:
+    # The plan cut the canonical id to 8 characters, which `crmsync explain` does not accept.
+    report = RunReport()
+    canonical = "b1d4f98e-56ed-5a2e-86a9-2bf089d64a96"
+    report.planned(PlannedWrite("sf", "contact", "update", canonical, "003A", (("title", "A", "B"),)))
+    assert f"update contact {canonical} in sf (003A)" in printed(report, dry_run=True)
