@@ -7,10 +7,10 @@ from importlib import resources
 from pathlib import Path
 
 from crmsync.mapping.compile import Layer, combine, compile_document
-from crmsync.mapping.rules import Mappings
+from crmsync.mapping.rules import SHIPPED_FILE, Mappings
 from crmsync.mapping.yamlsource import PathKey, YamlDocument, load_yaml, parse_yaml
 
-DEFAULTS_FILE = "defaults.yaml"
+DEFAULTS_FILE = SHIPPED_FILE
 
 
 @cache

@@ -22,6 +22,10 @@ class Mapped(NamedTuple):
     problems: tuple[MappingProblem, ...]
 
 
+SHIPPED_FILE = "defaults.yaml"
+"""Where the shipped rules are declared (`FieldRule.origin` starts with it): a file inside the package."""
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRule:
     """Canonical field(s) ↔ vendor field(s) of one object of one vendor, through a transform and value map."""
@@ -215,7 +219,16 @@ class ObjectMap:
         self, rule: FieldRule, exc: TransformError, value: Any, direction: Literal["in", "out"]
     ) -> MappingProblem:
         shown = value[0] if isinstance(value, tuple) and len(value) == 1 else value
-        if exc.code == "unmapped_value":
+        if exc.code == "unmapped_value" and rule.origin.startswith(f"{SHIPPED_FILE}:"):
+            # The shipped file is inside the package: the value is added by a rule of the user's own, which
+            # replaces the shipped one whole, so it restates the shipped rule's values.
+            key = f"{self.kind}.{'+'.join(rule.canonical)}"
+            message = (
+                f"{self._where(rule, direction)}: {exc}; the field is skipped (to map it, add a rule under "
+                f"`mappings: {key}: {self.vendor}:` in crmsync.yaml with the shipped rule's values, which "
+                f"`crmsync mappings` shows ({rule.origin}), and this one: it replaces the shipped rule)"
+            )
+        elif exc.code == "unmapped_value":
             at = f" of the rule at {rule.origin}" if rule.origin else ""
             message = f"{self._where(rule, direction)}: {exc}; the field is skipped (add it to the value map{at})"
         else:

@@ -157,6 +157,10 @@ def test_s20_unmapped_value_skips_the_field_and_names_value_and_field() -> None:
     assert problem.code == "unmapped_value" and problem.skipped
     assert problem.value == "Webinar" and problem.field == "lead_source" and problem.vendor_field == "LeadSource"
     assert "'Webinar'" in problem.message and "LeadSource" in problem.message and "defaults.yaml:" in problem.message
+    # The shipped file is inside the package: the hint says where the operator adds the value, and that their
+    # rule replaces the shipped one whole (it said "add it to the value map of the rule at defaults.yaml:315").
+    assert "add a rule under `mappings: contact.lead_source: salesforce:` in crmsync.yaml" in problem.message
+    assert "`crmsync mappings` shows" in problem.message and "it replaces the shipped rule" in problem.message
     # A canonical value with no entry in a target's map: not written, reported, the rest goes through.
     written, problems = MAPPINGS.map_out("salesforce", "deal", {"name": "Renewal", "stage": "on_hold"})
     assert written == {"Name": "Renewal"}
