@@ -35,7 +35,7 @@ from crmsync.engine.tombstones import DELETED_FIELD, delete_job
 from crmsync.mapping import Mapped
 from crmsync.model.golden import ConflictSide as MergedSide
 from crmsync.model.golden import ParkedConflict
-from crmsync.model.values import ObjectKind
+from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import (
     AuditEntry,
     Conflict,
@@ -281,12 +281,17 @@ async def _reconcile_page(
             goldens[canonical_id] = writes.goldens[canonical_id] = stored
         held = shadows.setdefault(canonical_id, {})
         current = dict(item.fields)
+        coarse, finer = (
+            _lossy_images(ctx, kind, connection, current, stored) if connection not in held else (set(), set())
+        )
         states = [
             ConnectionState(
                 connection,
                 current=current,
                 shadow=dict(held[connection].fields) if connection in held else None,
                 modified_at=record.modified_at,
+                coarse=frozenset(coarse),
+                finer=frozenset(finer),
             )
         ]
         linked_here = {link.connection for link in links.get(canonical_id, [])} | {connection}
@@ -415,6 +420,37 @@ async def _queue_tombstones(
             continue  # never synced: nothing to propagate
         outcome.deletes += 1
         await tx.jobs.enqueue(delete_job(kind, connection, canonical_id, tombstone))
+
+
+def _lossy_images(
+    ctx: SyncContext,
+    kind: ObjectKind,
+    connection: str,
+    current: Mapping[str, CanonicalValue],
+    stored: StoredGolden | None,
+) -> tuple[set[str], set[str]]:
+    """For a record met for the first time: its fields that differ from the golden value only through a lossy
+    value map (`ConnectionState.coarse` and `.finer`). Without this, Salesforce's Negotiation/Review met by
+    HubSpot's `contractsent` (read as proposal) was a conflict, and under last_writer_wins set Salesforce's stage
+    back to Proposal/Price Quote: a value no one chose, made of what HubSpot cannot tell apart."""
+    coarse: set[str] = set()
+    finer: set[str] = set()
+    if stored is None:
+        return coarse, finer
+    golden = stored.record.fields
+    for name, value in current.items():
+        held = golden.get(name)
+        if name.startswith("@") or value is None or held is None or value == held:
+            continue
+        if ctx.unchanged_in_target(kind, connection, {name: held}, {name: value}):
+            coarse.add(name)
+            continue
+        origin = stored.provenance.get(name)
+        source = origin.connection if origin is not None else None
+        finer_here = source is not None and source != connection and source in ctx.config.connections
+        if finer_here and ctx.unchanged_in_target(kind, str(source), {name: value}, {name: held}):
+            finer.add(name)
+    return coarse, finer
 
 
 __all__ = ["ingest_page"]

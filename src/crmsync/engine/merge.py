@@ -231,7 +231,10 @@ def _source_sides(
             continue
         value = state.current[name]
         if state.shadow is None or name not in state.shadow:
-            offered.append(ConflictSide(state.connection, value, state.time_of(name)))
+            if name in state.coarse:
+                continue  # the golden value as this CRM holds it: nothing to weigh
+            side = ConflictSide(state.connection, value, state.time_of(name))
+            (changed if name in state.finer else offered).append(side)
         elif value != state.shadow[name]:
             changed.append(ConflictSide(state.connection, value, state.time_of(name)))
             # A receiver whose shadow differs from the golden value still awaits a write: its edit is concurrent.

@@ -32,6 +32,12 @@ class ConnectionState:
     shadow: Fields | None = None
     modified_at: datetime | None = None
     field_times: Mapping[str, datetime] = field(default_factory=dict)
+    # Met for the first time through a lossy value map (HubSpot's one `contractsent` for Salesforce's Proposal and
+    # Negotiation): fields whose value here is this CRM's own image of the golden value (no contender: it is
+    # what writing the golden value here would give), and fields whose golden value is its source CRM's image of
+    # the value here (a finer value of the same thing: taken as a change, not weighed against the coarser one).
+    coarse: frozenset[str] = frozenset()
+    finer: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.current is None and self.shadow is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.engine.conftest import Crm, CrmFactory
 
 EMAIL = "ada.lovelace@example.com"
@@ -210,7 +212,7 @@ async def test_s06_a_parked_required_field_goes_with_a_create_and_the_choice_fol
         {
             "dealname": "Rockets",
             "pipeline": "default",
-            "dealstage": "contractsent",
+            "dealstage": "qualifiedtobuy",
             "amount": "5000",
             "closedate": "2026-12-31T00:00:00Z",
         },
@@ -222,16 +224,19 @@ async def test_s06_a_parked_required_field_goes_with_a_create_and_the_choice_fol
     assert [e.report.message for e in await crm.errors()] == []
     (conflict,) = await crm.conflicts()
     assert conflict.field == "stage"
-    assert {(s.connection, s.value) for s in conflict.sides} == {("hubspot", "proposal"), ("dynamics", "negotiation")}
+    assert {(s.connection, s.value) for s in conflict.sides} == {
+        ("hubspot", "qualification"),
+        ("dynamics", "negotiation"),
+    }
     assert await crm.twin("deal", "hubspot", hs, "dynamics") == dv
     sf = await crm.twin("deal", "hubspot", hs, "salesforce")
     sf_row = await crm.sb.salesforce.get("deal", sf, ["StageName", "Amount"])
     hs_row = await crm.sb.hubspot.get("deal", hs, ["dealstage"])
     dv_row = await crm.sb.dynamics.get("deal", dv, ["salesstage"])
-    assert sf_row is not None and sf_row["StageName"] in ("Proposal/Price Quote", "Negotiation/Review")
+    assert sf_row is not None and sf_row["StageName"] in ("Qualification", "Negotiation/Review")
     assert sf_row["Amount"] == 5000
     # Neither side's stage was overwritten while the conflict waits.
-    assert hs_row is not None and hs_row["dealstage"] == "contractsent"
+    assert hs_row is not None and hs_row["dealstage"] == "qualifiedtobuy"
     assert dv_row is not None and dv_row["salesstage"] == 3
     from crmsync.engine.resolution import resolve
 
@@ -240,8 +245,49 @@ async def test_s06_a_parked_required_field_goes_with_a_create_and_the_choice_fol
     assert await crm.conflicts() == []
     sf_row = await crm.sb.salesforce.get("deal", sf, ["StageName"])
     dv_row = await crm.sb.dynamics.get("deal", dv, ["salesstage"])
-    assert sf_row is not None and sf_row["StageName"] == "Proposal/Price Quote"
-    assert dv_row is not None and dv_row["salesstage"] == 2
+    assert sf_row is not None and sf_row["StageName"] == "Qualification"
+    assert dv_row is not None and dv_row["salesstage"] == 0
+    again = await crm.sync()
+    assert again.total("created") + again.total("updated") == 0
+
+
+@pytest.mark.parametrize("policy", ["manual", "last_writer_wins"])
+async def test_s10_a_stage_a_crm_holds_only_coarsely_meets_its_finer_twin_without_a_conflict(
+    crm_factory: CrmFactory, policy: str
+) -> None:
+    # Dataverse's deal is in Negotiation (salesstage 3); its HubSpot twin, edited later, in `contractsent`, the one
+    # stage HubSpot has for both Proposal and Negotiation (read as proposal). They do not disagree: HubSpot holds
+    # what crmsync would write there for negotiation. Before, the first meeting parked a conflict no choice could
+    # settle in HubSpot (manual), or, HubSpot being the later writer, set the deal back to Proposal everywhere
+    # else (last_writer_wins): a stage no one chose.
+    crm = await crm_factory(objects_yaml=f"company: {{}}\ndeal: {{fields: {{stage: {{policy: {policy}}}}}}}")
+    account = await crm.sb.hubspot.create("company", {"name": "Acme", "domain": "acme.example"})
+    await crm.sync()
+    dv_account = await crm.twin("company", "hubspot", account, "dynamics")
+    dv = await crm.sb.dynamics.create("deal", {"name": "Rockets", "salesstage": 3})
+    await crm.sb.dynamics.associate("deal", dv, "company", dv_account)
+    await crm.sb.hubspot.control.advance(60)  # HubSpot's copy is the later edit
+    hs = await crm.sb.hubspot.create(
+        "deal",
+        {
+            "dealname": "Rockets",
+            "pipeline": "default",
+            "dealstage": "contractsent",
+            "closedate": "2026-12-31T00:00:00Z",
+        },
+    )
+    await crm.sb.hubspot.associate("deal", hs, "company", account)
+    await crm.sync()
+    assert await crm.conflicts() == []
+    assert await crm.twin("deal", "hubspot", hs, "dynamics") == dv
+    canonical = await crm.canonical("deal", "hubspot", hs)
+    assert canonical is not None and (await crm.golden(canonical))["stage"] == "negotiation"
+    sf_row = await crm.sb.salesforce.get("deal", await crm.twin("deal", "hubspot", hs, "salesforce"), ["StageName"])
+    dv_row = await crm.sb.dynamics.get("deal", dv, ["salesstage"])
+    hs_row = await crm.sb.hubspot.get("deal", hs, ["dealstage"])
+    assert sf_row is not None and sf_row["StageName"] == "Negotiation/Review"
+    assert dv_row is not None and dv_row["salesstage"] == 3
+    assert hs_row is not None and hs_row["dealstage"] == "contractsent"
     again = await crm.sync()
     assert again.total("created") + again.total("updated") == 0
 
