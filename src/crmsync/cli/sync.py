@@ -173,6 +173,8 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
         console.print(f"{kind}: {n} {what.replace('_', ' ')}")
     for line in _filtered(report):
         console.print(line, highlight=False)
+    for line in waiting_for_parents(report):
+        console.print(line, style="yellow", highlight=False)
     for note in report.notes:  # an alert asks a person to act; a plain note only says why the run went as it did
         console.print(note, style="bold red" if note in report.alerts else None, highlight=False)
     for failure in report.failures:
@@ -185,6 +187,19 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
     held = held_deletes(report)
     if held:  # last, so it is what the operator reads when the run ends
         console.print(released_by(held, dry_run=dry_run), style="bold yellow", highlight=False)
+
+
+def waiting_for_parents(report: RunReport) -> list[str]:
+    """Records read but not synced because a parent is not linked yet: `sync --object deal` on a state that holds no
+    companies read every deal, synced none, and said nothing (a dry run: "every connection already agrees")."""
+    # Counted per read, and a waiting record is read again within the run: the queue has the number of records.
+    kinds = {kind for (kind, _, what), n in report.counts.items() if what == "waiting" and n}
+    return [
+        f"{kind}: records wait for a parent crmsync has not synced yet, read again once it has (`crmsync status` "
+        "counts them among the queued refetches): a `crmsync sync` of every kind, or --object for the parents' too"
+        for kind in OBJECT_KINDS
+        if kind in kinds
+    ]
 
 
 def next_steps(report: RunReport) -> list[str]:
@@ -263,6 +278,8 @@ def render_plan(report: RunReport, console: Console, limit: int = 200) -> None:
     if not total:
         if report.failures:
             console.print(INCOMPLETE, style="bold red")
+        elif waiting_for_parents(report):
+            console.print("The plan is empty for now: records above wait for their parents.")
         else:
             console.print("The plan is empty: every connection already agrees.")
         return

@@ -96,3 +96,16 @@ def test_a_planned_write_names_its_record_by_the_id_explain_takes() -> None:
     canonical = "b1d4f98e-56ed-5a2e-86a9-2bf089d64a96"
     report.planned(PlannedWrite("sf", "contact", "update", canonical, "003A", (("title", "A", "B"),)))
     assert f"update contact {canonical} in sf (003A)" in printed(report, dry_run=True)
+
+
+def test_records_waiting_for_a_parent_are_said_and_the_empty_plan_claims_no_agreement() -> None:
+    # `sync --dry-run --object deal` on a state holding no companies read every deal and planned nothing: it said
+    # "every connection already agrees", and the real run said nothing at all.
+    report = RunReport()
+    for connection in ("sf", "hs", "dv"):
+        report.add("deal", connection, "read", 68)
+        report.add("deal", connection, "waiting", 68)
+    text = " ".join(printed(report, dry_run=True).split())
+    assert "deal: records wait for a parent crmsync has not synced yet" in text
+    assert "agrees" not in text and "The plan is empty for now" in text
+    assert "deal: records wait for a parent" in " ".join(printed(report, dry_run=False).split())
