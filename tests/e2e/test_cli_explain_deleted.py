@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from crmsync.testing.sandbox import Sandbox
@@ -37,3 +38,24 @@ def test_explain_by_an_id_of_a_record_deleted_everywhere_says_when_and_where(tmp
             assert hs in out and dv in out  # the ids it had, listed
         unknown = crmsync("explain", "contact", "999999999", cwd=tmp_path)
         assert unknown.returncode == 1 and "no contact with canonical or remote id '999999999'" in unknown.stderr
+
+
+def test_explain_of_a_delete_a_person_chose_over_an_edit_says_who_chose_it(tmp_path: Path) -> None:
+    # Deleted in Dataverse, edited in HubSpot: parked (S13); the operator takes Dataverse's side. `explain` said
+    # "deleted everywhere: deleted in cli", as if `cli` were a CRM.
+    with Sandbox() as sb:
+        sb.write_config(tmp_path)
+        hs = asyncio.run(_create_in_hubspot(sb))
+        assert crmsync("sync", "--object", "contact", cwd=tmp_path).returncode == 0
+        asyncio.run(_delete_in_dataverse(sb))
+        asyncio.run(sb.hubspot.update("contact", hs, {"jobtitle": "Rear Admiral"}))
+        assert crmsync("sync", "--object", "contact", cwd=tmp_path).returncode == 0
+        listed = crmsync("conflicts", "list", "--json", cwd=tmp_path)
+        (conflict,) = json.loads(listed.stdout)
+        resolved = crmsync("conflicts", "resolve", str(conflict["id"]), "--take", "dynamics", cwd=tmp_path)
+        assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+        assert crmsync("sync", "--object", "contact", cwd=tmp_path).returncode == 0
+        explained = crmsync("explain", "contact", hs, cwd=tmp_path)
+        out = " ".join(explained.stdout.split())
+        assert explained.returncode == 0, explained.stdout + explained.stderr
+        assert "deleted everywhere: cli chose the delete over an edit" in out and "deleted in cli" not in out

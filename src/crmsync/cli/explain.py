@@ -70,13 +70,14 @@ def render_explanation(out: Console, record: RecordExplanation) -> None:
         out.print(Text("linked, but no golden record is stored yet", style="yellow"))
     if record.deletion is not None:
         gone = record.deletion
-        out.print(
-            Text(
-                f"deleted everywhere: deleted in {gone.connection} {show_time(gone.at)} ({gone.reason}); "
-                "crmsync no longer syncs it",
-                style="bold red",
-            )
+        # A parked delete settled by a person names who chose, not a CRM: "deleted in cli" read as a CRM's name.
+        how = (
+            f"{gone.connection} chose the delete over an edit {show_time(gone.at)} (a parked delete-versus-edit "
+            "conflict, resolved)"
+            if gone.reason == "manual"
+            else f"deleted in {gone.connection} {show_time(gone.at)} ({gone.reason})"
         )
+        out.print(Text(f"deleted everywhere: {how}; crmsync no longer syncs it", style="bold red"))
     if record.merged_into is not None:
         into = record.merged_into
         out.print(
