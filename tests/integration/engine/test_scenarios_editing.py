@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmsync.engine.views.explain import explain_record
 from tests.integration.engine.conftest import Crm, CrmFactory
 
 EMAIL = "ada.lovelace@example.com"
@@ -290,6 +291,15 @@ async def test_s10_a_stage_a_crm_holds_only_coarsely_meets_its_finer_twin_withou
     assert hs_row is not None and hs_row["dealstage"] == "contractsent"
     again = await crm.sync()
     assert again.total("created") + again.total("updated") == 0
+    # `crmsync explain` shows HubSpot's copy as the golden value held the way HubSpot holds it, not one that
+    # "differs" with nothing queued (it read as proposal, and no write will ever change it).
+    explained = await explain_record(crm.store, crm.config, "deal", canonical)
+    (stage,) = [f for f in explained.fields if f.field == "stage"]
+    assert {s.connection: s.state for s in stage.shadows} == {
+        "salesforce": "same",
+        "hubspot": "same",
+        "dynamics": "same",
+    }
 
 
 async def test_s07_same_value_in_two_systems_is_no_conflict_and_no_write(crm: Crm) -> None:

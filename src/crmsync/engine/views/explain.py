@@ -240,6 +240,8 @@ async def explain_record(
                     shadows[connection].fields if connection in shadows else None,
                     rules,
                     withheld=name in conflict_fields,
+                    held_as_golden=connection in shadows
+                    and _held_as_golden(config, kind, connection, name, value, shadows[connection].fields),
                     gone=connection in gone,
                     pending=connection in pending,
                     failed=connection in failed,
@@ -291,6 +293,26 @@ def _synced(config: SyncConfig, kind: ObjectKind) -> Sequence[str]:
     return config.objects[kind].connections if kind in config.objects else ()
 
 
+def _held_as_golden(
+    config: SyncConfig,
+    kind: ObjectKind,
+    connection: str,
+    name: str,
+    golden: CanonicalValue,
+    shadow: Mapping[str, CanonicalValue],
+) -> bool:
+    """Whether the connection holds the golden value as its lossy value map writes it (HubSpot's `contractsent`,
+    read as proposal, for negotiation): delivery writes nothing there, so the copy is the same, not one that
+    differs with nothing queued."""
+    held = shadow.get(name)
+    if held == golden or held is None or golden is None or name.startswith("@") or connection not in config.connections:
+        return False
+    vendor = config.connections[connection].vendor
+    if not config.mappings.has(vendor, kind):
+        return False
+    return config.mappings.settle(vendor, kind, {name: golden}).get(name) == held
+
+
 def _shadow_state(
     name: str,
     golden: CanonicalValue,
@@ -302,6 +324,7 @@ def _shadow_state(
     gone: bool,
     pending: bool,
     failed: bool,
+    held_as_golden: bool = False,
 ) -> ShadowState:
     if gone:
         return "gone"
@@ -309,7 +332,7 @@ def _shadow_state(
         return "pending" if pending else "absent"
     if rules is not None and not rules.maps(connection, name, shadow):
         return "not_mapped"
-    if shadow.get(name) == golden:
+    if shadow.get(name) == golden or held_as_golden:
         return "same"
     if withheld:
         return "withheld"
