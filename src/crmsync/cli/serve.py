@@ -53,9 +53,9 @@ def serve(
     listen_port = config.service.port if port is None else port
     sock = listen(listen_host, listen_port)
     try:
+        usable_state(config)
         configure_logging(config, json=not sys.stderr.isatty() if json_logs is None else json_logs)
-        serve_id = new_serve_id()
-        usable_state(config, serve_id=serve_id)
+        serve_id = only_serve(config)
         url = service_url(listen_host, listen_port)
         service = SyncService(config, poll_interval_s=poll_interval, service_url=url, serve_id=serve_id)
         log.info("crmsync serving", url=url, webhooks="/webhooks/<connection>")
@@ -66,10 +66,36 @@ def serve(
             service.app, host=listen_host, port=listen_port, access_log=False, log_level="warning", log_config=None
         )
         uvicorn.Server(settings).run(sockets=[sock])
-        if service.refused is not None:  # lost the lease between `usable_state` and startup (its TTL ran out)
+        if service.refused is not None:  # lost the lease between `only_serve` and startup (its TTL ran out)
             raise fail(service.refused)
     finally:
         sock.close()
+
+
+def only_serve(config: SyncConfig) -> str:
+    """Take the state database's `serve` lease for this process; another serve running is one error line.
+
+    Two serves on one state database ran two schedulers whose passes overlapped, and duplicated records; a
+    serve that is gone (SIGKILL) is taken over: at once on the same host, when its lease expires (90 s) from
+    another. Taken before the app starts, so a refused serve registers no webhook and runs no pass. The app's
+    startup takes it again under the same id and renews it.
+    """
+    serve_id = new_serve_id()
+
+    async def acquire() -> None:
+        store = await open_store(config.state_url)
+        try:
+            await acquire_serve_lease(store, serve_id)  # logs a takeover from a serve that is gone
+        finally:
+            await store.aclose()
+
+    try:
+        asyncio.run(acquire())
+    except CrmSyncError as exc:
+        raise fail(str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise state_failure(exc, config) from None
+    return serve_id
 
 
 def service_url(host: str, port: int) -> str | None:
@@ -124,31 +150,17 @@ def worker(
         raise fail(str(exc)) from None
 
 
-def usable_state(config: SyncConfig, *, serve_id: str | None = None) -> None:
-    """Reach `state.redis_url` if set, and open (and migrate) the state database, once before starting: one that
-    cannot be used is one error line. With `serve_id`, `crmsync serve` takes the state's `serve` lease in the same
-    open: another serve running is one error line too.
+def usable_state(config: SyncConfig) -> None:
+    """Open (and migrate) the state database, and reach `state.redis_url` if set, once before starting: one that
+    cannot be used is one error line.
 
     Inside uvicorn's lifespan or the worker's loop, the same failure was a driver traceback of a hundred lines;
-    a Redis database number the server does not have only showed as every request waiting for Redis. Two serves
-    on one state database ran two schedulers whose passes overlapped, and duplicated records; a serve that is
-    gone (SIGKILL) is taken over: at once on the same host, when its lease expires (90 s) from another. Taken
-    before the app starts, so a refused serve registers no webhook and runs no pass; the app's startup takes it
-    again under the same id and renews it.
+    a Redis database number the server does not have only showed as every request waiting for Redis.
     """
-    if config.redis_url is not None:
-        try:
-            asyncio.run(check_redis(config.redis_url.get_secret_value()))
-        except CrmSyncError as exc:
-            raise fail(str(exc)) from None
 
     async def open_and_close() -> None:
         store = await open_store(config.state_url)
-        try:
-            if serve_id is not None:
-                await acquire_serve_lease(store, serve_id)  # logs a takeover from a serve that is gone
-        finally:
-            await store.aclose()
+        await store.aclose()
 
     try:
         asyncio.run(open_and_close())
@@ -156,6 +168,11 @@ def usable_state(config: SyncConfig, *, serve_id: str | None = None) -> None:
         raise fail(str(exc)) from None
     except (SQLAlchemyError, OSError) as exc:
         raise state_failure(exc, config) from None
+    if config.redis_url is not None:
+        try:
+            asyncio.run(check_redis(config.redis_url.get_secret_value()))
+        except CrmSyncError as exc:
+            raise fail(str(exc)) from None
 
 
 async def _work(config: SyncConfig, idle: float) -> None:
