@@ -87,8 +87,8 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
         if isinstance(outcome, Held):
             held = outcome.lease
             raise RunInProgressError(
-                f"another crmsync run holds the state database, a `crmsync sync` or a pass of `crmsync serve` "
-                f"(pid {held.pid} on {held.host}, since {held.acquired_at:%Y-%m-%d %H:%M:%SZ}); wait for it to finish"
+                "another crmsync run holds the state database, a `crmsync sync` or a pass of `crmsync serve` "
+                f"({_holder(held)}); wait for it to finish"
             )
         taken_over = 0
         if outcome.previous is not None:
@@ -102,6 +102,11 @@ async def run_lease(store: Store, worker: str) -> AsyncIterator[int]:
             # A run never ends holding claims: batches cancelled mid-flight go back to the queue.
             await tx.jobs.return_jobs_of(worker)
             await tx.leases.release(RUN_LEASE, worker)
+
+
+def _holder(lease: Lease) -> str:
+    """Who holds a lease, as a refusal names it: `pid 4711 on web-1, since 2026-11-29 09:58:02Z`."""
+    return f"pid {lease.pid} on {lease.host}, since {lease.acquired_at:%Y-%m-%d %H:%M:%SZ}"
 
 
 def new_serve_id() -> str:
@@ -130,9 +135,8 @@ async def acquire_serve_lease(store: Store, holder: str) -> Lease | None:
     if isinstance(outcome, Held):
         held = outcome.lease
         raise ServeInProgressError(
-            f"another crmsync serve is running on this state database (pid {held.pid} on {held.host}, since "
-            f"{held.acquired_at:%Y-%m-%d %H:%M:%SZ}); stop it first (one serve per state database; "
-            "scale out with crmsync worker)"
+            f"another crmsync serve is running on this state database ({_holder(held)}); stop it first "
+            "(one serve per state database; scale out with crmsync worker)"
         )
     gone = outcome.previous
     if gone is not None:

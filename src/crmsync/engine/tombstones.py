@@ -126,7 +126,8 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     object_name = ctx.object_name(connection, kind)
     # The link may have moved since the job was queued (a merge): trust the identity map now.
     canonical_id = await tx.links.canonical_id(connection, object_name, remote_id)
-    refused = canonical_id is not None and await refused_writes(tx, connection, canonical_id, [remote_id])
+    # Asked before the errors go: a write refused there is tried on the duplicate that takes over, if one does.
+    refused = canonical_id is not None and await refused_writes(tx, connection, canonical_id)
     # Whatever reading or writing the record met is moot: it is gone from its CRM.
     await tx.errors.clear_remote(connection, object_name, [remote_id])
     if canonical_id is None:
@@ -138,7 +139,6 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     await unlink_deleted(tx, canonical_id, connection, object_name, remote_id, at, "deleted there")
     if survivor != remote_id or stored is None or stored.deleted:
         return  # a duplicate went away (its report with it), or the record is gone already: nothing to propagate
-    refused = refused or await refused_writes(tx, connection, canonical_id)
     # The record crmsync wrote to there is gone: the canonical record's writes to it are moot too.
     await tx.errors.clear_record(connection, object_name, canonical_id)
     successor = next((lk.remote_id for lk in links if lk.connection == connection and lk.remote_id != remote_id), None)
