@@ -103,6 +103,7 @@ class Scheduler:
         self.last_ok: PassSummary | None = None
         self.passes = 0
         self.settled = 0  # passes finished with their after-pass hook and checkpoint (`settled_passes`)
+        self._waiting: _Wait | None = None  # passes found the run lease held since then (one line, not one a pass)
         self._settled = asyncio.Condition()
 
     def hints_queued(self, count: int) -> None:
@@ -275,12 +276,49 @@ class Scheduler:
         self.metrics.pass_seconds.labels(trigger).observe(seconds)
         summary = PassSummary(trigger, started_at, seconds, ok, message)
         self.last = summary
+        if result == "busy":
+            self._wait_for_lease(trigger, message)
+            return
+        if self._waiting is not None:
+            waited = self._waiting
+            self._waiting = None
+            log.info(
+                "sync passes resumed: the run lease is free",
+                waited_s=round(self._monotonic() - waited.since, 1),
+                passes_refused=waited.refused,
+            )
         if ok:
             self.last_ok = summary
             self.metrics.last_success.set(started_at.timestamp() + seconds)
             log.info("sync pass", trigger=trigger, seconds=round(seconds, 3), summary=message)
         else:
             log.warning("sync pass did not complete", trigger=trigger, result=result, message=message)
+
+    def _wait_for_lease(self, trigger: Trigger, message: str) -> None:
+        """A pass found another process holding the run lease: said once, not every `BUSY_RETRY_S`.
+
+        A `crmsync sync` beside the service can hold it for many minutes; a warning every two seconds buried
+        the log. The metric still counts each refused pass, and the end of the wait is logged.
+        """
+        if self._waiting is not None:
+            self._waiting.refused += 1
+            log.debug("sync pass did not complete", trigger=trigger, result="busy", message=message)
+            return
+        self._waiting = _Wait(self._monotonic())
+        log.warning(
+            "sync passes wait for the run lease",
+            trigger=trigger,
+            message=message,
+            retry_every_s=BUSY_RETRY_S,
+        )
+
+
+@dataclass(slots=True)
+class _Wait:
+    """Passes refused for the run lease since `since` (monotonic), the first included."""
+
+    since: float
+    refused: int = 1
 
 
 __all__ = [

@@ -110,6 +110,40 @@ async def test_a_scan_owed_by_a_poll_that_could_not_run_is_made_by_the_next(monk
     assert [options.scan_links for options in runner.runs[:2]] == [True, True]
 
 
+class _BusyForAWhileRunner(_Runner):
+    """The first `busy` runs find a `crmsync sync` holding the run lease; `freed` is set at the first run after."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__()
+        self.busy = busy
+        self.freed = asyncio.Event()
+
+    async def run(self, options: RunOptions | None = None) -> RunReport:
+        report = await super().run(options)
+        if len(self.runs) <= self.busy:
+            raise RunInProgressError("a crmsync sync holds the run lease (pid 7 on ops-1)")
+        self.freed.set()
+        return report
+
+
+async def test_passes_waiting_for_the_run_lease_say_so_once_and_say_when_they_resume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduler_module, "BUSY_RETRY_S", 0.001)
+    runner = _BusyForAWhileRunner(busy=6)
+    metrics = ServiceMetrics()
+    scheduler = Scheduler(cast(SyncRunner, runner), metrics, poll_interval_s=0.01)
+    with capture_logs() as logs:
+        await run_until(scheduler, runner.freed)
+    waits = [e for e in logs if e["event"] == "sync passes wait for the run lease"]
+    assert len(waits) == 1 and waits[0]["log_level"] == "warning"
+    assert "pid 7 on ops-1" in waits[0]["message"]
+    assert not [e for e in logs if e["event"] == "sync pass did not complete" and e["log_level"] != "debug"]
+    resumed = [e for e in logs if e["event"] == "sync passes resumed: the run lease is free"]
+    assert len(resumed) == 1 and resumed[0]["passes_refused"] == 6
+    assert metrics.passes.labels("poll", "busy")._value.get() == 6  # the metric still counts every refusal
+
+
 class _ProbeRunner:
     """Fails salesforce on the first pass; records which connections each later pass probed."""
 
