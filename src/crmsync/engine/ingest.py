@@ -20,7 +20,7 @@ from crmsync.engine.ingest_types import Incoming, PageOutcome
 from crmsync.engine.merge import reconcile
 from crmsync.engine.merges import chained
 from crmsync.engine.outbox import write_job
-from crmsync.engine.reconcile_types import ConnectionState, ReconcileResult
+from crmsync.engine.reconcile_types import REVERTED, REVERTED_FIRST_MET, ConnectionState, ReconcileResult
 from crmsync.engine.reentry import REENTRY_RESOLVER, bring_back
 from crmsync.engine.state import (
     LINK_ROLES,
@@ -382,13 +382,29 @@ async def _store_result(
         for name in result.closed:
             if name in open_now:
                 await tx.conflicts.resolve(open_now[name].id, result.golden.value(name), "crmsync (settled)")
+    overwritten: set[tuple[str, str]] = set()
     for delta in result.deltas:
-        if delta.kind == "update" and not set(delta.fields) - ctx.unchanged_in_target(
-            kind, delta.connection, delta.fields, delta.previous
-        ):
-            continue  # only values the target holds in its own (coarser) vocabulary already
+        written = set(delta.fields)
+        if delta.kind == "update":
+            written -= ctx.unchanged_in_target(kind, delta.connection, delta.fields, delta.previous)
+            if not written:
+                continue  # only values the target holds in its own (coarser) vocabulary already
+        overwritten.update((delta.connection, name) for name in written)
         outcome.writes[delta.connection] = outcome.writes.get(delta.connection, 0) + 1
         writes.jobs.append(write_job(kind, canonical_id, delta.connection))
+    writes.audit.extend(
+        AuditEntry(
+            canonical_id=canonical_id,
+            field=entry.field,
+            old=entry.old,
+            new=entry.new,
+            connection=entry.source or connection,
+            reason=REVERTED_FIRST_MET if entry.no_base else REVERTED,
+            at=entry.at or now,
+        )
+        for entry in result.reverted
+        if (entry.source, entry.field) in overwritten
+    )
 
 
 def _parked(conflict: Conflict) -> ParkedConflict:

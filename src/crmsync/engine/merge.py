@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from crmsync.engine.policy import Decision, decide, sort_sides
-from crmsync.engine.reconcile_types import AuditEntry, AutoResolution, ConnectionState, ReconcileResult
+from crmsync.engine.reconcile_types import AuditEntry, AutoResolution, ConnectionState, ReconcileResult, TargetDelta
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import ConflictSide, GoldenField, GoldenRecord, ParkedConflict
 from crmsync.model.rules import SyncRules
@@ -66,14 +66,16 @@ def reconcile(
         else:
             merger.fresh(name, changed, offered, agreed, rules)
     new_golden = GoldenRecord(dict(sorted(merger.fields.items())))
+    deltas = target_deltas(new_golden.values(), active, rules, merger.withheld)
     return ReconcileResult(
         golden=new_golden,
         shadows={s.connection: dict(s.current) for s in active if s.current is not None},
-        deltas=target_deltas(new_golden.values(), active, rules, merger.withheld),
+        deltas=deltas,
         parked=tuple(merger.parked),
         closed=tuple(merger.closed),
         resolved=tuple(merger.resolved),
         audit=tuple(merger.audit),
+        reverted=_reverted(deltas, active, rules),
     )
 
 
@@ -246,6 +248,33 @@ def _source_sides(
             ):
                 agreed = _Stale(state.shadow[name])
     return changed, offered, agreed
+
+
+def _reverted(
+    deltas: Iterable[TargetDelta], active: Sequence[ConnectionState], rules: SyncRules
+) -> tuple[AuditEntry, ...]:
+    """Edits made in a CRM to fields crmsync only writes there (a one-way direction), which `deltas` overwrite.
+
+    Overwriting them is the configuration's intent, but a person's edit vanishing without a trace looks like
+    a lost update: the audit keeps what was overwritten, once per edit (the next read's shadow holds it). A
+    record met for the first time there counts when it held a value of its own.
+    """
+    states = {s.connection: s for s in active}
+    entries: list[AuditEntry] = []
+    for delta in deltas:
+        state = states.get(delta.connection)
+        if delta.kind != "update" or state is None or state.current is None:
+            continue
+        for name, value in delta.fields.items():
+            if name not in state.current or rules.direction_for(name).reads_from(delta.connection):
+                continue
+            edited = state.current[name]
+            shadow = state.shadow
+            first = shadow is None or name not in shadow
+            if edited == (None if shadow is None else shadow.get(name)):
+                continue  # unchanged since crmsync last read or wrote it (or blank when first met): no edit
+            entries.append(AuditEntry(name, edited, value, delta.connection, state.time_of(name), "reverted", first))
+    return tuple(entries)
 
 
 def _index(states: Sequence[ConnectionState], rules: SyncRules) -> list[ConnectionState]:

@@ -11,10 +11,15 @@ from crmsync.model.golden import ConflictSide, GoldenRecord, ParkedConflict
 from crmsync.model.quick import quick_init
 from crmsync.model.values import CanonicalValue, Fields
 
-Rule = Literal["change", "agreed", "last_writer_wins", "prefer", "unless_blank", "manual", "withdrawn"]
+Rule = Literal["change", "agreed", "last_writer_wins", "prefer", "unless_blank", "manual", "withdrawn", "reverted"]
 """Why a field has its value: one source changed it (`change`), several changed it alike (`agreed`),
 a policy settled a conflict, a blank was refused (`unless_blank`), a person chose (`manual`), or a
-parked conflict dissolved because its sides came to agree or gave up (`withdrawn`)."""
+parked conflict dissolved because its sides came to agree or gave up (`withdrawn`). `reverted` is never a
+field's provenance: it audits a CRM's edit of a field it only receives, overwritten by the golden value."""
+
+REVERTED = "reverted (one-way field)"
+REVERTED_FIRST_MET = "reverted (one-way field, first meeting)"
+"""The audit's reason for a `reverted` entry: a CRM's own value of a field it only receives, written over."""
 
 
 @quick_init
@@ -114,6 +119,9 @@ class ReconcileResult:
     closed: tuple[str, ...] = ()
     resolved: tuple[AutoResolution, ...] = ()
     audit: tuple[AuditEntry, ...] = ()
+    # Edits of one-way fields the deltas overwrite: `source` is the CRM that made the edit, `old` its value, `new`
+    # the golden value written over it. Not changes of the golden record, so not in `audit`.
+    reverted: tuple[AuditEntry, ...] = ()
 
     @property
     def writes(self) -> int:
@@ -124,4 +132,13 @@ class ReconcileResult:
         return next((d for d in self.deltas if d.connection == connection), None)
 
 
-__all__ = ["AuditEntry", "AutoResolution", "ConnectionState", "ReconcileResult", "Rule", "TargetDelta"]
+__all__ = [
+    "REVERTED",
+    "REVERTED_FIRST_MET",
+    "AuditEntry",
+    "AutoResolution",
+    "ConnectionState",
+    "ReconcileResult",
+    "Rule",
+    "TargetDelta",
+]

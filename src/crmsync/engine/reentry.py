@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from crmsync.config import DeletePolicy
+from crmsync.engine.reconcile_types import REVERTED, REVERTED_FIRST_MET
 from crmsync.engine.state import gone_from, without_gone
 from crmsync.store import AuditEntry, Provenance, Transaction
 from crmsync.store import GoldenRecord as StoredGolden
@@ -76,6 +77,8 @@ async def _unarchive(
     history = await tx.audit.list(stored.record.id, name)
     archives: list[AuditEntry] = []
     for entry in reversed(history):  # the archives since the field last changed for another reason
+        if entry.reason in {REVERTED, REVERTED_FIRST_MET}:
+            continue  # a CRM's edit written over: no change of the golden value
         if entry.reason != ARCHIVE_RULE:
             break
         archives.insert(0, entry)

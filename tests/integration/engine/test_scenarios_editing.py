@@ -168,6 +168,29 @@ async def test_s06_same_field_prefer_salesforce(crm_factory: CrmFactory) -> None
     assert hs_row is not None and hs_row["jobtitle"] == "Director"
 
 
+async def test_an_edit_of_a_one_way_field_is_written_over_and_the_audit_keeps_it(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {fields: {title: {direction: {from: [hubspot]}}}}")
+    sf, _, _ = await _everywhere(crm)
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})  # Salesforce only receives titles
+    await crm.sync()
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    assert sf_row is not None and sf_row["Title"] == "Analyst"
+    canonical = await crm.canonical("contact", "salesforce", sf)
+    assert canonical is not None
+    async with crm.store.read() as tx:
+        trail = await tx.audit.list(canonical, "title")
+    (written_over,) = [entry for entry in trail if entry.reason.startswith("reverted")]
+    assert (written_over.old, written_over.new, written_over.connection) == ("Director", "Analyst", "salesforce")
+    assert written_over.reason == "reverted (one-way field)"
+    explained = await explain_record(crm.store, crm.config, "contact", canonical)
+    title = next(f for f in explained.fields if f.field == "title")
+    assert (title.source, title.rule) == ("hubspot", "change")  # the golden value's provenance is untouched
+    assert title.history[-1] == written_over  # explain shows what was written over
+    await crm.sync()  # the written value read back is no edit: audited once
+    async with crm.store.read() as tx:
+        assert len([e for e in await tx.audit.list(canonical, "title") if e.reason.startswith("reverted")]) == 1
+
+
 async def test_s06_same_field_manual_parks_until_chosen(crm_factory: CrmFactory) -> None:
     crm = await crm_factory(objects_yaml="contact: {fields: {title: {policy: manual}}}")
     sf, hs, dv = await _everywhere(crm)

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from crmsync.engine.merge import Choice, reconcile, resolve_conflict
-from crmsync.engine.reconcile_types import ConnectionState, TargetDelta
+from crmsync.engine.reconcile_types import AuditEntry, ConnectionState, TargetDelta
 from crmsync.model.golden import ConflictSide, GoldenField, GoldenRecord
 from crmsync.model.rules import Direction, Policy, SyncRules
 from crmsync.model.values import CanonicalValue
@@ -349,7 +349,13 @@ def test_directions_to_from_and_none() -> None:
     assert result.golden.values() == {"phone": "+14155550100", "title": "CEO"}  # email is not synced
     assert updates(result.delta_for("dynamics")) == {"title": "CEO"}
     assert updates(result.delta_for("hubspot")) == {"phone": "+14155550100"}
+    assert result.audit == ()  # the golden record did not change ...
+    assert result.reverted == (  # ... but the edits written over are kept, with who made them and when
+        AuditEntry("title", "local", "CEO", "dynamics", at(10), "reverted"),
+        AuditEntry("phone", "+1999", "+14155550100", "hubspot", at(10), "reverted"),
+    )
     assert_quiet(sim)
+    assert sim.reconcile().reverted == ()  # once per edit: read again, the written value is no edit
     sim.edit("salesforce", "phone", "+1888", minute=20)
     sim.edit("hubspot", "title", "CTO", minute=20)
     result = sim.sync()
@@ -357,6 +363,19 @@ def test_directions_to_from_and_none() -> None:
     assert updates(result.delta_for("hubspot")) == {"phone": "+1888"}
     assert result.delta_for("salesforce") is None  # title goes to dynamics only; phone comes from salesforce
     assert_quiet(sim)
+
+
+def test_a_one_way_field_met_with_a_value_of_its_own_is_audited_as_written_over() -> None:
+    rules = SyncRules(CONNS, directions={"title": Direction.from_("salesforce")})
+    sim = Sim(rules)
+    sim.add("salesforce", BASE, minute=0)
+    sim.add("hubspot", {**BASE, "title": "Chief Executive"}, minute=5)
+    sim.add("dynamics", {**BASE, "title": None}, minute=5)  # a blank it held is no value of its own
+    result = sim.sync()
+    assert result.golden.value("title") == "CEO"
+    assert result.reverted == (
+        AuditEntry("title", "Chief Executive", "CEO", "hubspot", at(5), "reverted", no_base=True),
+    )
 
 
 def test_connection_fields_limit_what_is_written_and_created() -> None:
