@@ -376,7 +376,7 @@ async def _store_result(
     for conflict in result.parked:
         outcome.conflicts += 1
         sides = [ConflictSide(s.connection or "golden", s.value, s.at) for s in conflict.sides]
-        await tx.conflicts.park(canonical_id, conflict.field, conflict.base, sides)
+        await tx.conflicts.park(canonical_id, conflict.field, conflict.base, sides, has_base=conflict.has_base)
     if result.closed:
         open_now = {c.field: c for c in await tx.conflicts.list(canonical_id)}
         for name in result.closed:
@@ -409,7 +409,7 @@ async def _store_result(
 
 def _parked(conflict: Conflict) -> ParkedConflict:
     sides = tuple(MergedSide(None if s.connection == "golden" else s.connection, s.value, s.at) for s in conflict.sides)
-    return ParkedConflict(conflict.field, conflict.base, True, sides)
+    return ParkedConflict(conflict.field, conflict.base, conflict.has_base is not False, sides)
 
 
 async def _queue_tombstones(

@@ -148,6 +148,13 @@ class _Merger:
         no_base = not changed
         decision = decide(contenders, rules.policy_for(name))
         if decision.kind == "park":
+            if no_base:
+                # Records met for the first time disagree (here, or with the value of a twin read before them):
+                # nothing was agreed, and a side going back to the golden value (the first one's own) is still
+                # a claim, not a change given up.
+                self.parked.append(ParkedConflict(name, None, False, sort_sides(contenders)))
+                self.withheld.add(name)
+                return
             # The base shown to the operator is the last value both sides agreed on: with a stale copy, that
             # copy's shadow, not the golden value the other side's change already replaced.
             parked_base = agreed.value if agreed is not None else base

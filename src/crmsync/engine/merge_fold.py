@@ -113,7 +113,7 @@ async def _move_conflicts(tx: Transaction, retired: str, kept: str) -> None:
             continue
         held = {side.connection for side in there.sides}
         sides = [*there.sides, *(side for side in conflict.sides if side.connection not in held)]
-        await tx.conflicts.park(kept, conflict.field, there.base, sides)
+        await tx.conflicts.park(kept, conflict.field, there.base, sides, has_base=there.has_base)
         await tx.conflicts.resolve(conflict.id, conflict.base, MERGE_RESOLVER)
 
 

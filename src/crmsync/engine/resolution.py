@@ -142,8 +142,8 @@ def _parse(text: str, stripped: str, kind: ValueType) -> CanonicalValue:
 
 
 def parked(conflict: Conflict, golden: GoldenRecord | None) -> ParkedConflict:
-    """A stored conflict as reconcile sees it; it had a base when the golden record holds the field."""
-    has_base = conflict.base is not None or (golden is not None and conflict.field in golden.record.fields)
+    """A stored conflict as reconcile sees it."""
+    has_base = conflict.had_base(golden.record.fields if golden is not None else None)
     sides = tuple(ConflictSide(_side_connection(s.connection), s.value, s.at) for s in conflict.sides)
     return ParkedConflict(conflict.field, conflict.base, has_base, sides)
 

@@ -35,6 +35,7 @@ def _conflict(row: sa.Row[tuple[object, ...]]) -> Conflict:
         canonical_id=row.canonical_id,
         field=row.field,
         base=decode_value(row.base),
+        has_base=row.has_base,
         sides=tuple(_decode_side(side) for side in row.sides),
         created_at=row.created_at,
         resolved=row.status == "resolved",
@@ -52,16 +53,25 @@ class Conflicts:
         self._clock = clock
 
     async def park(
-        self, canonical_id: str, field: str, base: CanonicalValue, sides: Sequence[ConflictSide]
+        self,
+        canonical_id: str,
+        field: str,
+        base: CanonicalValue,
+        sides: Sequence[ConflictSide],
+        *,
+        has_base: bool | None = True,
     ) -> Conflict:
-        """Park a conflict; an open one on the same field is updated with the latest sides, not duplicated."""
+        """Park a conflict; an open one on the same field is updated with the latest sides, not duplicated.
+
+        `has_base` is False for a conflict of records met for the first time: their values were never agreed.
+        """
         open_one = await self._db.execute(
             sa.select(conflicts.c.id).where(
                 conflicts.c.canonical_id == canonical_id, conflicts.c.field == field, conflicts.c.status == "open"
             )
         )
         existing = open_one.scalar_one_or_none()
-        values = {"base": encode_value(base), "sides": _encode_sides(sides)}
+        values = {"base": encode_value(base), "has_base": has_base, "sides": _encode_sides(sides)}
         if existing is None:
             result = await self._db.execute(
                 sa.insert(conflicts)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """Bumped with every migration; stored in `schema_version` so a newer database is refused by name."""
 
 
@@ -200,6 +200,8 @@ conflicts = sa.Table(
     sa.Column("canonical_id", sa.String(64), nullable=False),
     sa.Column("field", sa.String(128), nullable=False),
     sa.Column("base", sa.JSON),
+    # False: parked at a first meeting, where no value was agreed (`base` is none); NULL: parked before schema 13.
+    sa.Column("has_base", sa.Boolean),
     sa.Column("sides", sa.JSON, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("resolution", sa.JSON),

@@ -84,6 +84,15 @@ class Conflict:
     resolution: CanonicalValue = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+    # False: parked when records met for the first time disagreed (no value was agreed yet); None: parked before
+    # crmsync recorded it (schema 13), to be judged from the golden record as before.
+    has_base: bool | None = True
+
+    def had_base(self, golden: Mapping[str, CanonicalValue] | None) -> bool:
+        """Whether the sides diverged from an agreed value (`golden`: the record's values, for older conflicts)."""
+        if self.has_base is not None:
+            return self.has_base
+        return self.base is not None or (golden is not None and self.field in golden)
 
 
 SyncOperation = Literal["read", "create", "update", "delete", "merge", "link"]

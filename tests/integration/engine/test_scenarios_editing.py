@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmsync.engine.views.conflicts import conflict_detail
 from crmsync.engine.views.explain import explain_record
 from tests.integration.engine.conftest import Crm, CrmFactory
 
@@ -220,6 +221,27 @@ async def test_s06_same_field_manual_parks_until_chosen(crm_factory: CrmFactory)
         (await crm.sb.dynamics.get("contact", dv), "jobtitle"),
     ):
         assert row is not None and row[name] == "Chief Analyst"
+
+
+async def test_s06_twins_met_in_turn_under_manual_stay_parked_until_a_person_chooses(crm_factory: CrmFactory) -> None:
+    crm = await crm_factory(objects_yaml="contact: {fields: {title: {policy: manual}}}")
+    sf = await crm.sb.salesforce.create("contact", {"LastName": "Lovelace", "Email": EMAIL, "Title": "Analyst"})
+    hs = await crm.sb.hubspot.create("contact", {"lastname": "Lovelace", "email": EMAIL, "jobtitle": "Countess"})
+    await crm.sync()  # Salesforce's page is read before HubSpot's: the golden title was Salesforce's alone
+    (conflict,) = await crm.conflicts()
+    view = (await conflict_detail(crm.store, conflict.id)).conflict
+    assert not view.has_base  # a first meeting: no value was agreed, Salesforce's own is not shown as the base
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Director"})
+    await crm.sync()
+    await crm.sb.salesforce.update("contact", sf, {"Title": "Analyst"})  # back to its own first value
+    await crm.sync()
+    (still,) = await crm.conflicts()  # before: Salesforce "gave up", and HubSpot's Countess was written over it
+    assert still.id == conflict.id
+    assert {(s.connection, s.value) for s in still.sides} == {("salesforce", "Analyst"), ("hubspot", "Countess")}
+    sf_row = await crm.sb.salesforce.get("contact", sf)
+    hs_row = await crm.sb.hubspot.get("contact", hs)
+    assert sf_row is not None and sf_row["Title"] == "Analyst"
+    assert hs_row is not None and hs_row["jobtitle"] == "Countess"
 
 
 async def test_s06_a_parked_required_field_goes_with_a_create_and_the_choice_follows(

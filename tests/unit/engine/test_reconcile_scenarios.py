@@ -321,6 +321,22 @@ def test_s02_first_meeting_with_manual_policy_parks_without_a_base() -> None:
     assert_quiet(sim)
 
 
+def test_s02_twins_met_in_different_reads_under_manual_park_without_a_base_and_a_side_back_to_its_value_stays() -> None:
+    sim = Sim(SyncRules(("hubspot", "salesforce"), policy=Policy.manual()))
+    sim.add("salesforce", {"email": "jo@acme.com", "title": "VP"}, minute=10)
+    sim.sync(read=["salesforce"])  # Salesforce's page first: the golden title is its own, agreed with nobody
+    sim.add("hubspot", {"email": "jo@acme.com", "title": "CEO"}, minute=20)
+    (conflict,) = sim.sync(read=["hubspot"]).parked
+    assert (conflict.has_base, conflict.base) == (False, None)
+    assert {(s.connection, s.value) for s in conflict.sides} == {("salesforce", "VP"), ("hubspot", "CEO")}
+    sim.edit("salesforce", "title", "Director", minute=30)
+    assert sim.sync().parked[0].sides[1].value == "Director"
+    sim.edit("salesforce", "title", "VP", minute=40)  # back to its first value: still its claim, not given up
+    result = sim.sync()
+    assert result.closed == () and result.writes == 0
+    assert {(s.connection, s.value) for s in sim.parked["title"].sides} == {("salesforce", "VP"), ("hubspot", "CEO")}
+
+
 def test_a_twin_met_later_contends_with_the_golden_value_by_time() -> None:
     sim = converged(SyncRules(("hubspot", "salesforce", "dynamics")))
     del sim.remotes["dynamics"], sim.shadows["dynamics"]

@@ -263,3 +263,36 @@ async def test_a_schema_11_database_gets_an_empty_kept_out_table(store_url: str)
         assert not await connection.run_sync(lambda c: sa.inspect(c).has_table("kept_out"))
         assert (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one() == 11
     await engine.dispose()
+
+
+async def test_conflicts_of_schema_12_are_judged_as_before_and_new_ones_keep_whether_they_had_a_base(
+    store_url: str,
+) -> None:
+    engine = create_engine(store_url)
+    await migrate(engine, "0012")
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "INSERT INTO conflicts (canonical_id, field, base, sides, status, created_at) "
+                "VALUES ('c1', 'title', '\"VP\"', '[]', 'open', '2026-01-01 00:00:00')"
+            )
+        )
+    await engine.dispose()
+
+    store = await open_store(store_url)
+    async with store.begin() as tx:
+        (older,) = await tx.conflicts.list()
+        new = await tx.conflicts.park("c2", "title", None, [], has_base=False)
+    await store.aclose()
+    assert older.has_base is None and older.had_base(None)  # a base value: it had one, as judged before
+    assert new.has_base is False and not new.had_base({"title": "VP"})  # stored: the golden value is no evidence
+
+    engine = create_engine(store_url)  # and back: schema 12 kept no such column, and the conflicts stay
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(_config(c), "0012"))
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns("conflicts")})
+        assert "has_base" not in columns
+        assert (await connection.execute(sa.text("SELECT count(*) FROM conflicts"))).scalar_one() == 2
+        assert (await connection.execute(sa.text("SELECT version FROM schema_version"))).scalar_one() == 12
+    await engine.dispose()

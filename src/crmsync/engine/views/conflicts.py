@@ -43,7 +43,6 @@ class ConflictDetail:
 
 
 def conflict_view(conflict: Conflict, golden: GoldenRecord | None) -> ConflictView:
-    has_base = golden is not None and conflict.field in golden.record.fields
     return ConflictView(
         id=conflict.id,
         canonical_id=conflict.canonical_id,
@@ -51,7 +50,7 @@ def conflict_view(conflict: Conflict, golden: GoldenRecord | None) -> ConflictVi
         label=label(golden),
         field=conflict.field,
         base=conflict.base,
-        has_base=has_base or conflict.base is not None,
+        has_base=conflict.had_base(golden.record.fields if golden is not None else None),
         sides=conflict.sides,
         golden=golden.record.fields.get(conflict.field) if golden is not None else None,
         created_at=conflict.created_at,
