@@ -140,17 +140,30 @@ class WriteOp:
 
 ErrorClass = Literal["invalid", "not_found", "duplicate", "conflict", "retryable", "auth", "fatal"]
 
+ErrorScope = Literal["call", "record"]
+"""Whom a write error is about. `call`: the request failed as a whole (transport, 5xx, 429, quota, auth, an
+unreadable answer) or the vendor answered that its service, not the record, refused (a rate limit reported per
+item); every item of the call shares it. `record`: the vendor took the call and reported this record's own outcome
+(a 207 item, a collection item, a `$batch` part), or the connector refused the op before sending it."""
+
 
 @quick_init
 @dataclass(frozen=True, slots=True)
 class WriteError:
-    """Why one item failed, in the vendor's words, classified by what to do next."""
+    """Why one item failed, in the vendor's words, classified by what to do next and scoped to call or record.
+
+    The scope tells an outage from a record's own trouble: a batch whose every write failed retryably at the
+    call is a CRM down or throttling; one whose writes each met a retryable record error (row locks) is not.
+    It defaults to `call`, the cautious reading (an outage must never spend a record's attempts); connectors
+    set `record` where the vendor answered for the record.
+    """
 
     classification: ErrorClass
     code: str
     message: str
     fields: tuple[str, ...] = ()
     existing_id: str | None = None  # duplicates: the record that already holds the key
+    scope: ErrorScope = "call"
 
     @property
     def retryable(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import orjson
 
-from crmsync.connectors.base import ErrorClass, WriteError
+from crmsync.connectors.base import ErrorClass, ErrorScope, WriteError
 from crmsync.errors import (
     AuthError,
     ConfigError,
@@ -112,8 +112,14 @@ def _has_request(response: httpx.Response) -> bool:
 
 
 def write_error(status: int, content: bytes) -> WriteError:
-    """One `$batch` part's failure, classified per item."""
+    """One `$batch` part's failure, classified per item.
+
+    A part's error is its record's (Dataverse answered the `$batch` and reported this operation: a 503 part is
+    a transient lock or timeout of that write), except service protection (429, the throttling codes), which
+    refuses the caller whatever the record.
+    """
     code, message = error_body(content)
+    scope: ErrorScope = "call" if status == 429 or code in THROTTLING else "record"
     classification: ErrorClass
     if status in RETRYABLE_STATUSES or code in THROTTLING:
         classification = "retryable"
@@ -136,4 +142,5 @@ def write_error(status: int, content: bytes) -> WriteError:
         code=code or f"HTTP {status}",
         message=message or f"HTTP {status}",
         fields=attribute_names(message),
+        scope=scope,
     )

@@ -98,7 +98,7 @@ class Writer:
         root = f"{self.settings.api_root}/{table.entity_set}"
         links = write_links(table.logical_name, op.links)
         if links.error is not None:
-            plan.error = WriteError("invalid", "unsupported_link", links.error)
+            plan.error = WriteError("invalid", "unsupported_link", links.error, scope="record")
             return plan
         body: dict[str, Any] = dict(op.fields)
         body.pop("@odata.etag", None)
@@ -110,13 +110,17 @@ class Writer:
         address: str | None = None
         if op.kind == "delete":
             if not op.id:
-                plan.error = WriteError("invalid", "missing_id", f"delete of {table.logical_name} needs the remote id")
+                plan.error = WriteError(
+                    "invalid", "missing_id", f"delete of {table.logical_name} needs the remote id", scope="record"
+                )
                 return plan
             plan.parts.append(_Part(batch.BatchRequest("DELETE", f"{root}({in_url(op.id)})"), "main", True))
             return plan
         if op.kind == "update":
             if not op.id:
-                plan.error = WriteError("invalid", "missing_id", f"update of {table.logical_name} needs the remote id")
+                plan.error = WriteError(
+                    "invalid", "missing_id", f"update of {table.logical_name} needs the remote id", scope="record"
+                )
                 return plan
             address = op.id
             if body:
@@ -173,12 +177,16 @@ class Writer:
         name = table.logical_name
         if not table.mergeable:
             plan.error = WriteError(
-                "invalid", "merge_unsupported", f"Dataverse merges accounts and contacts, not {name}"
+                "invalid", "merge_unsupported", f"Dataverse merges accounts and contacts, not {name}", scope="record"
             )
         elif not op.id or not op.into:
-            plan.error = WriteError("invalid", "missing_id", f"a merge of {name} needs the merged id and `into`")
+            plan.error = WriteError(
+                "invalid", "missing_id", f"a merge of {name} needs the merged id and `into`", scope="record"
+            )
         elif op.id.lower() == op.into.lower():
-            plan.error = WriteError("invalid", "merge_itself", f"{name} {op.id} cannot be merged into itself")
+            plan.error = WriteError(
+                "invalid", "merge_itself", f"{name} {op.id} cannot be merged into itself", scope="record"
+            )
         else:
             entity = f"Microsoft.Dynamics.CRM.{name}"
             body = {
@@ -225,7 +233,7 @@ class Writer:
         except FatalError:
             raise
         except (RetryableError, VendorResponseError) as exc:
-            failure = WriteError("retryable", type(exc).__name__, str(exc))
+            failure = WriteError("retryable", type(exc).__name__, str(exc), scope="call")  # the $batch as a whole
             for part in parts:
                 part.response, part.error = None, failure
                 if isinstance(exc, RetryableError):
@@ -234,7 +242,8 @@ class Writer:
         for index, part in enumerate(parts):
             if index >= len(responses):
                 part.response = None
-                part.error = WriteError("retryable", "no_response", "the $batch response has no part for this request")
+                message = "the $batch response has no part for this request"
+                part.error = WriteError("retryable", "no_response", message, scope="call")
                 continue
             response = responses[index]
             part.response = response
@@ -253,11 +262,14 @@ class Writer:
             record_id = found or record_id
         failed = next((p for p in plan.parts if not p.done), None)
         if failed is not None:
-            error = failed.error or WriteError("retryable", "no_response", "the part got no response")
+            error = failed.error or WriteError("retryable", "no_response", "the part got no response", scope="call")
             return WriteResult(ref=op.ref, ok=False, id=record_id, created=created, error=error)
         if plan.deferred:
             error = WriteError(
-                "retryable", "no_id", f"the create of {table.logical_name} answered no record id to set its state on"
+                "retryable",
+                "no_id",
+                f"the create of {table.logical_name} answered no record id to set its state on",
+                scope="record",
             )
             return WriteResult(ref=op.ref, ok=False, id=record_id, created=created, error=error)
         return WriteResult(ref=op.ref, ok=True, id=record_id, created=created)

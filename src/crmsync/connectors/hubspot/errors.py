@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import orjson
 
-from crmsync.connectors.base import ErrorClass, WriteError
+from crmsync.connectors.base import ErrorClass, ErrorScope, WriteError
 from crmsync.errors import (
     AuthError,
     ConfigError,
@@ -40,6 +40,8 @@ CATEGORY_CLASS: dict[str, ErrorClass] = {
     "EXPIRED_AUTHENTICATION": "auth",
     "MISSING_SCOPES": "auth",
 }
+# Categories that refuse the caller whatever the record, even when reported for one input.
+CALL_CATEGORIES = frozenset({"RATE_LIMITS"})
 
 
 class HubSpotRequestError(InvalidRecordError):
@@ -118,10 +120,15 @@ def _embedded_problems(message: str) -> list[dict[str, Any]]:
 
 
 def write_error(body: dict[str, Any]) -> WriteError:
-    """One batch item error (a `StandardError`) or a whole-request envelope, classified."""
+    """One batch item error (a `StandardError`), or the envelope of a request refused for its one input, classified.
+
+    Scoped to the record (HubSpot answered for that input), except a rate limit, which refuses the caller whatever
+    the record.
+    """
     category = str(body.get("category") or "")
     message = str(body.get("message") or "")
     classification = CATEGORY_CLASS.get(category, "fatal")
+    scope: ErrorScope = "call" if category in CALL_CATEGORIES else "record"
     problems = _embedded_problems(message) if classification == "invalid" else []
     fields: list[str] = [str(p["name"]) for p in problems if isinstance(p.get("name"), str)]
     for item in body.get("errors") or []:
@@ -138,17 +145,22 @@ def write_error(body: dict[str, Any]) -> WriteError:
         message=message[:_MAX_MESSAGE],
         fields=tuple(dict.fromkeys(fields)),
         existing_id=existing.group(1) if existing and classification == "duplicate" else None,
+        scope=scope,
     )
 
 
 def error_for_exception(exc: CrmSyncError) -> WriteError:
-    """A whole-request failure that ended one item's write (after retries, or a single-item batch)."""
+    """A whole-request failure that ended one item's write (after retries, or a single-item batch).
+
+    A request HubSpot refused for its input (HubSpotRequestError, once bisected down to one input) is that
+    record's; every other failure is the call's.
+    """
     if isinstance(exc, HubSpotRequestError):
         return write_error(exc.body)
     if isinstance(exc, AuthError):
-        return WriteError("auth", "AUTH", str(exc))
+        return WriteError("auth", "AUTH", str(exc), scope="call")
     if isinstance(exc, VendorResponseError):
-        return WriteError("retryable" if exc.retryable else "fatal", "BAD_RESPONSE", str(exc))
+        return WriteError("retryable" if exc.retryable else "fatal", "BAD_RESPONSE", str(exc), scope="call")
     if isinstance(exc, RateLimitedError | TransientError):
-        return WriteError("retryable", type(exc).__name__, str(exc))
-    return WriteError("fatal", type(exc).__name__, str(exc))
+        return WriteError("retryable", type(exc).__name__, str(exc), scope="call")
+    return WriteError("fatal", type(exc).__name__, str(exc), scope="call")

@@ -142,5 +142,6 @@ async def apply_links(
                             f"{http.connection}: {info.name} {source}: cannot link {role.role} {target}: "
                             "HubSpot does not know one of the records",
                             fields=(role.role,),
+                            scope="record",
                         )
     return failed

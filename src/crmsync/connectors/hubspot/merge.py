@@ -31,7 +31,7 @@ async def merge(
 async def _merge_one(http: VendorHttp, settings: HubSpotSettings, info: ObjectInfo, op: WriteOp) -> WriteResult:
     def refused(code: str, message: str) -> WriteResult:
         text = f"{http.connection}: {info.name} {op.id or op.ref}: {message}"
-        return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text))
+        return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text, scope="record"))
 
     if info.name not in MERGEABLE:
         return refused("MERGE_UNSUPPORTED", f"HubSpot merges {', '.join(sorted(MERGEABLE))} only")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -66,7 +66,7 @@ class BatchWriter:
     def _plan(self, index: int, op: WriteOp) -> _Item | WriteResult:
         def bad(code: str, message: str) -> WriteResult:
             text = f"{self.http.connection}: {self.info.name} {op.id or op.ref}: {message}"
-            return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text))
+            return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text, scope="record"))
 
         unknown = [role for role in op.links if self.info.link(role) is None]
         if unknown:
@@ -112,7 +112,8 @@ class BatchWriter:
 
     def _no_result(self, op: WriteOp) -> WriteResult:
         message = f"{self.http.connection}: {self.info.name} {op.id or op.ref}: HubSpot returned no result for it"
-        return WriteResult(op.ref, False, op.id, error=WriteError("retryable", "NO_RESULT", message))
+        # HubSpot answered the call but not for this input: the record's outcome is what is unknown.
+        return WriteResult(op.ref, False, op.id, error=WriteError("retryable", "NO_RESULT", message, scope="record"))
 
     async def _segment(self, items: list[_Item]) -> None:
         """Batches of one kind run concurrently, except that a record addressed twice waits its turn."""
@@ -156,7 +157,8 @@ class BatchWriter:
             error = error_for_exception(exc)
             if batch[0].path == "create" and not isinstance(exc, RateLimitedError):
                 # The call may have created records; resending could duplicate them.
-                error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (create outcome unknown; not resent)")
+                message = f"{exc} (create outcome unknown; not resent)"
+                error = WriteError("fatal", "UNKNOWN_OUTCOME", message, scope="call")
             self._fail(batch, error)
 
     def _fail(self, batch: list[_Item], error: WriteError) -> None:
@@ -271,7 +273,7 @@ class BatchWriter:
         except (AuthError, QuotaExhaustedError):
             raise
         except CrmSyncError as exc:
-            error = error_for_exception(exc)
+            error = replace(error_for_exception(exc), scope="call")  # the association call failed for all of them
             failed = {c.record_id: error for _, c in changes}
         for item, change in changes:
             link_error = failed.get(change.record_id)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from crmsync.connectors.base import ErrorClass, WriteError
+from crmsync.connectors.base import ErrorClass, ErrorScope, WriteError
 from crmsync.errors import (
     AuthError,
     ConfigError,
@@ -110,8 +110,10 @@ def item_error(errors: Any) -> WriteError:
     """A collection item's `errors` array to a classified WriteError."""
     code, message, fields = first_error(errors)
     if not code:
-        return WriteError("retryable", "MALFORMED_RESULT", "the item reported failure without a Salesforce error")
-    return WriteError(item_class(code), code, message, fields, existing_id=duplicate_owner(code, message))
+        message = "the item reported failure without a Salesforce error"
+        return WriteError("retryable", "MALFORMED_RESULT", message, scope="record")
+    owner = duplicate_owner(code, message)
+    return WriteError(item_class(code), code, message, fields, existing_id=owner, scope=item_scope(code))
 
 
 def delete_item_error(errors: Any) -> WriteError:
@@ -133,6 +135,12 @@ def item_class(code: str) -> ErrorClass:
     if code in ACCESS_CODES:
         return "auth"
     return "invalid"
+
+
+def item_scope(code: str) -> ErrorScope:
+    """An item's error is its record's (a row lock, a validation rule), except the org's API limit reported per item:
+    that one refuses whatever the record, as the whole call's 403 would."""
+    return "call" if code == "REQUEST_LIMIT_EXCEEDED" else "record"
 
 
 def duplicate_owner(code: str, message: str) -> str | None:

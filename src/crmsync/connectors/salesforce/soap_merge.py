@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 from crmsync.connectors.base import WriteError, WriteOp, WriteResult
 from crmsync.connectors.http import TokenProvider
 from crmsync.connectors.salesforce.api import SalesforceApi
-from crmsync.connectors.salesforce.errors import item_class
+from crmsync.connectors.salesforce.errors import item_class, item_scope
 from crmsync.errors import AuthError, QuotaExhaustedError, TransientError, VendorResponseError
 
 MERGEABLE = frozenset(("Account", "Contact", "Lead"))
@@ -63,7 +63,7 @@ async def merge(
 def _refusal(connection: str, object: str, op: WriteOp, allowed: bool) -> WriteResult | None:
     def refused(code: str, message: str) -> WriteResult:
         text = f"{connection}: {object} {op.id or op.ref}: {message}"
-        return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text))
+        return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, text, scope="record"))
 
     if not allowed:
         return refused("MERGE_DISABLED", "this connection does not merge (`merges: false`)")
@@ -154,7 +154,8 @@ def _results(
         message = (error.findtext("p:message", namespaces=_NS) if error is not None else None) or code
         fields = tuple(e.text or "" for e in error.findall("p:fields", _NS)) if error is not None else ()
         text = f"{connection}: {object} {op.id} into {op.into}: {code}: {message}"
-        out.append(WriteResult(op.ref, False, op.id, error=WriteError(item_class(code), code, text, fields)))
+        failure = WriteError(item_class(code), code, text, fields, scope=item_scope(code))
+        out.append(WriteResult(op.ref, False, op.id, error=failure))
     return out
 
 

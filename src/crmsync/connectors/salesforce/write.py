@@ -33,7 +33,7 @@ class Prepared:
 
 
 def _invalid(op: WriteOp, code: str, message: str) -> WriteResult:
-    return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, message))
+    return WriteResult(op.ref, False, op.id, error=WriteError("invalid", code, message, scope="record"))
 
 
 class Writer:
@@ -162,24 +162,24 @@ class Writer:
             raise  # credentials, quota, configuration: stop the connection, not just this batch
         except UnreadableResponseError as exc:
             # A plain create answered with an unreadable body may have created the records: not re-sent.
-            error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (create outcome unknown)")
+            error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (create outcome unknown)", scope="call")
             return [WriteResult(p.op.ref, False, p.op.id, error=error) for p in chunk]
         except (InvalidRecordError, RetryableError, VendorResponseError) as exc:
             retryable = isinstance(exc, RetryableError) or (isinstance(exc, VendorResponseError) and exc.retryable)
-            error = WriteError("retryable" if retryable else "invalid", type(exc).__name__, str(exc))
+            # The call failed as a whole, after the HTTP layer's retries: no item was answered for.
+            error = WriteError("retryable" if retryable else "invalid", type(exc).__name__, str(exc), scope="call")
             return [WriteResult(p.op.ref, False, p.op.id, error=error) for p in chunk]
         if not isinstance(body, list) or len(body) != len(chunk):
             message = f"{self.api.http.connection}: {where}: the response does not hold one result per record"
-            error = WriteError("retryable", "MALFORMED_RESPONSE", message)
+            error = WriteError("retryable", "MALFORMED_RESPONSE", message, scope="call")
             return [WriteResult(p.op.ref, False, p.op.id, error=error) for p in chunk]
         return [self._result(kind, p, item) for p, item in zip(chunk, body, strict=True)]
 
     def _result(self, kind: str, prepared: Prepared, item: Any) -> WriteResult:
         op = prepared.op
         if not isinstance(item, dict) or not isinstance(item.get("success"), bool):
-            return WriteResult(
-                op.ref, False, op.id, error=WriteError("retryable", "MALFORMED_RESULT", repr(item)[:200])
-            )
+            error = WriteError("retryable", "MALFORMED_RESULT", repr(item)[:200], scope="record")
+            return WriteResult(op.ref, False, op.id, error=error)
         rid = item.get("id") if isinstance(item.get("id"), str) else op.id
         if not item["success"]:
             error = (delete_item_error if kind == "delete" else item_error)(item.get("errors"))
@@ -264,10 +264,10 @@ class Writer:
         except FatalError:
             raise
         except UnreadableResponseError as exc:
-            error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (contact role outcome unknown)")
+            error = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (contact role outcome unknown)", scope="call")
         except (InvalidRecordError, RetryableError, VendorResponseError) as exc:
             retryable = isinstance(exc, RetryableError) or (isinstance(exc, VendorResponseError) and exc.retryable)
-            error = WriteError("retryable" if retryable else "invalid", type(exc).__name__, str(exc))
+            error = WriteError("retryable" if retryable else "invalid", type(exc).__name__, str(exc), scope="call")
         for index in indexes:
             failures[index] = error
         return _SKIP
@@ -285,7 +285,9 @@ class Writer:
             return  # the call failed as a whole; `_role_call` recorded it
         if not isinstance(body, list) or len(body) != len(indexes):
             for index in indexes:
-                failures[index] = WriteError("retryable", "MALFORMED_RESPONSE", f"{ctx}: one result per row expected")
+                failures[index] = WriteError(
+                    "retryable", "MALFORMED_RESPONSE", f"{ctx}: one result per row expected", scope="call"
+                )
             return
         for index, item in zip(indexes, body, strict=True):
             if isinstance(item, dict) and item.get("success") is True:

@@ -204,6 +204,28 @@ async def test_parts_failing_with_503_are_resent_when_safe(
     assert not unkeyed.ok and unkeyed.error is not None and unkeyed.error.classification == "retryable"
 
 
+async def test_a_failed_part_is_the_records_error_and_a_failed_batch_the_calls(
+    connector: DynamicsConnector, client: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    """The engine tells a CRM that is down from records it could not write by this scope: both are retryable."""
+    [made] = await connector.apply("contact", [_create("s-1", lastname="Scoped")])
+    assert made.ok and made.id
+    update = WriteOp("update", "s-1", id=made.id, fields={"firstname": "Part"})
+    # Dataverse answers the $batch, and every part of it (one here) with a transient 503, resends included.
+    plan = {"rules": [{"kind": "partial_batch", "path": "batch", "fail_share": 1}]}
+    await control(client, "PUT", "faults", plan)
+    [failed] = await connector.apply("contact", [update])
+    assert sleeps.calls  # the part was resent before it was reported
+    assert failed.error is not None and not failed.ok
+    assert (failed.error.classification, failed.error.scope) == ("retryable", "record")
+    await control(client, "PUT", "faults", {"rules": [{"kind": "status", "status": 503, "path": "batch"}]})
+    [down] = await connector.apply("contact", [update])
+    assert down.error is not None and (down.error.classification, down.error.scope) == ("retryable", "call")
+    await control(client, "PUT", "faults", {"rules": []})
+    [landed] = await connector.apply("contact", [update])
+    assert landed.ok
+
+
 async def test_full_batches_use_the_minimum_number_of_calls(
     connector: DynamicsConnector, client: httpx.AsyncClient
 ) -> None:

@@ -92,6 +92,20 @@ def test_write_errors_are_classified_per_item(
     assert error.fields == fields
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "scope"),
+    [
+        (503, "0x80040216", "record"),  # a transient failure of this operation: retryable, and it spends an attempt
+        (500, "0x80044150", "record"),
+        (400, "0x80044331", "record"),
+        (429, "0x80072322", "call"),  # service protection refuses the caller, whatever the record
+        (503, "0x80072326", "call"),
+    ],
+)
+def test_a_parts_error_is_the_records_but_service_protection(status: int, code: str, scope: str) -> None:
+    assert write_error(status, orjson.dumps({"error": {"code": code, "message": "m"}})).scope == scope
+
+
 def test_write_error_without_the_envelope() -> None:
     error = write_error(500, b"<html>Server Error</html>")
     assert error.classification == "retryable"
@@ -142,4 +156,5 @@ async def test_a_truncated_batch_response_fails_its_items_retryably(config: Dyna
     assert not results[0].ok
     assert results[0].error is not None
     assert results[0].error.classification == "retryable"
+    assert results[0].error.scope == "call"  # an unreadable answer is the call's, not the record's
     assert "truncated" in results[0].error.message

@@ -127,6 +127,50 @@ async def test_a_batch_refused_as_a_whole_is_bisected(app: Starlette, sleeps: Sl
     assert transport.refused == 5  # 16 → 8 → 4 → 2 → 1: log2 of the batch, not one call per item
 
 
+class LocksUpdates(httpx.AsyncBaseTransport):
+    """HubSpot answers a batch update with a 207 whose every input failed retryably (a LOCKED item error)."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/batch/update"):
+            return await self.inner.handle_async_request(request)
+        inputs = orjson.loads(await request.aread())["inputs"]
+        errors = [
+            {
+                "status": "error",
+                "category": "LOCKED",
+                "message": f"The record {item['id']} is being modified by another request",
+                "context": {"objectWriteTraceId": [item["objectWriteTraceId"]]},
+            }
+            for item in inputs
+        ]
+        body = {"status": "COMPLETE", "results": [], "numErrors": len(errors), "errors": errors}
+        return httpx.Response(207, content=orjson.dumps(body), headers={"content-type": "application/json"})
+
+
+async def test_a_207_item_error_is_the_records_and_a_failed_call_the_calls(
+    app: Starlette, client: httpx.AsyncClient, ready: HubSpotConnector, sleeps: Sleeps
+) -> None:
+    """The engine tells a CRM that is down from records it could not write by this scope: both are retryable."""
+    [made] = await ready.apply("contacts", [contact("s", "s@example.com")])
+    assert made.ok and made.id
+    update = WriteOp("update", "s", id=made.id, fields={"firstname": "Scoped"})
+    async with httpx.AsyncClient(transport=LocksUpdates(app), base_url=BASE) as locking:
+        locked_out = HubSpotConnector(settings(), connection="hs-test", client=locking, sleep=sleeps)
+        [locked] = await locked_out.apply("contacts", [update])
+    assert locked.error is not None and not locked.ok
+    assert (locked.error.classification, locked.error.code, locked.error.scope) == ("retryable", "LOCKED", "record")
+    plan = {"rules": [{"kind": "status", "status": 503, "path": "batch/update"}]}
+    await control(client, "PUT", "faults", plan)
+    [down] = await ready.apply("contacts", [update])
+    assert down.error is not None and (down.error.classification, down.error.scope) == ("retryable", "call")
+    await control(client, "PUT", "faults", {"rules": []})
+    [landed] = await ready.apply("contacts", [update])
+    assert landed.ok
+
+
 async def test_links_on_create_upsert_update_and_clear(client: httpx.AsyncClient, ready: HubSpotConnector) -> None:
     companies = await create(client, "companies", 2, name="Co {i}")
     people = await create(client, "contacts", 1, email="linked@example.com")

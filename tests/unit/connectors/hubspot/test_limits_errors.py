@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.hubspot.errors import HubSpotRequestError, classify, write_error
+from crmsync.connectors.hubspot.errors import HubSpotRequestError, classify, error_for_exception, write_error
 from crmsync.connectors.hubspot.limits import signals
 from crmsync.emulators.hubspot import HubSpotEmulator
 from crmsync.errors import (
@@ -74,6 +74,19 @@ def test_batch_item_errors_are_classified() -> None:
     )
     invalid = write_error({"category": "VALIDATION_ERROR", "message": embedded})
     assert invalid.fields == ("birthday", "employees") and invalid.code == "VALIDATION_ERROR"
+
+
+def test_item_errors_are_the_records_but_a_rate_limit() -> None:
+    locked = write_error({"category": "LOCKED", "message": "busy", "context": {"ids": ["1"]}})
+    assert locked.retryable and locked.scope == "record"  # retryable, but the record's: it spends an attempt
+    invalid = write_error({"category": "VALIDATION_ERROR", "message": "bad"})
+    assert invalid.scope == "record"
+    limited = write_error({"category": "RATE_LIMITS", "message": "slow down"})
+    assert limited.retryable and limited.scope == "call"  # the portal's limit, whatever the record
+    assert error_for_exception(TransientError("hs: 503")).scope == "call"
+    assert error_for_exception(AuthError("hs: refused")).scope == "call"
+    refused = HubSpotRequestError("hs: 400", status=400, body={"category": "VALIDATION_ERROR", "message": "bad"})
+    assert error_for_exception(refused).scope == "record"  # a request refused for its one input
 
 
 async def test_signals_come_from_hubspot_headers(client: httpx.AsyncClient) -> None:

@@ -148,6 +148,20 @@ def test_item_error_classes(code: str, classification: str) -> None:
     assert error.fields == ("Email",)
 
 
+@pytest.mark.parametrize(
+    ("code", "scope"),
+    [
+        ("UNABLE_TO_LOCK_ROW", "record"),  # retryable, but the record's: its write spends an attempt
+        ("UNKNOWN_EXCEPTION", "record"),
+        ("DUPLICATE_VALUE", "record"),
+        ("REQUEST_LIMIT_EXCEEDED", "call"),  # the org's API limit, whatever the record
+    ],
+)
+def test_item_errors_are_scoped_to_the_record_but_the_org_limit(code: str, scope: str) -> None:
+    assert item_error([{"statusCode": code, "message": "m", "fields": []}]).scope == scope
+    assert item_error([{"nothing": "useful"}]).scope == "record"  # an unreadable item is still that item's
+
+
 def test_duplicate_names_the_existing_record() -> None:
     message = "duplicate value found: Crmsync_Id__c duplicates value on record with id: 001dM0000000001QAA"
     error = item_error([{"statusCode": "DUPLICATE_VALUE", "message": message, "fields": []}])

@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from crmsync.connectors.base import RemoteRecord, Tombstone, WriteOp
 from crmsync.connectors.salesforce import SalesforceConnector
 
-from .conftest import Admin
+from .conftest import Admin, Sleeps
 
 EXT = "Crmsync_Id__c"
 
@@ -110,6 +110,33 @@ async def test_row_locks_are_re_sent(connector: SalesforceConnector, admin: Admi
     results = await connector.apply("Contact", [create(f"c{i}", LastName="L") for i in range(20)])
     assert all(r.ok for r in results)
     assert (await admin.stats())["operations"]["collections_upsert"]["calls"] == 3
+
+
+async def test_a_row_lock_is_the_records_error_and_an_outage_the_calls(
+    connector: SalesforceConnector, admin: Admin, sleeps: Sleeps
+) -> None:
+    """The engine tells a CRM that is down from records it could not lock by this scope: both are retryable."""
+    [made] = await connector.apply("Contact", [create("c", LastName="Locked")])
+    assert made.ok and made.id
+    update = WriteOp("update", "c", id=made.id, fields={"LastName": "Still locked"})
+    # Every item of every update call locked: the item re-sends meet the lock too.
+    lock = {"kind": "partial_batch", "method": "PATCH", "path": "composite/sobjects$", "fail_share": 1}
+    await admin.control("faults", {"rules": [lock]}, "PUT")
+    [locked] = await connector.apply("Contact", [update])
+    assert sleeps.calls  # the lock was re-sent before it was reported
+    assert locked.error is not None and not locked.ok
+    assert (locked.error.classification, locked.error.code, locked.error.scope) == (
+        "retryable",
+        "UNABLE_TO_LOCK_ROW",
+        "record",
+    )
+    assert made.id in locked.error.message
+    await admin.control("faults", {"rules": [{"kind": "status", "status": 503, "path": "composite/sobjects"}]}, "PUT")
+    [down] = await connector.apply("Contact", [update])
+    assert down.error is not None and (down.error.classification, down.error.scope) == ("retryable", "call")
+    await admin.control("faults", {"rules": []}, "PUT")
+    [landed] = await connector.apply("Contact", [update])
+    assert landed.ok
 
 
 async def test_links_read_and_written_as_foreign_keys(connector: SalesforceConnector) -> None:
