@@ -230,12 +230,16 @@ def _without_tails(
 
 
 def _connection_down(results: Sequence[WriteResult]) -> str | None:
-    """The error when every write of a batch failed retryably: the CRM is down or throttling, not the records.
+    """The error when every write of a batch failed retryably at the call: the CRM is down or throttling.
 
-    Such a batch spends no attempt (an outage of any length must not dead-letter it); a retryable
-    failure of some records only (a row lock) is theirs, and counts.
+    Such a batch spends no attempt (an outage of any length must not dead-letter it). A retryable error the
+    CRM reported for a record (a row lock in an answered call) is that record's, however many of the batch
+    met one (a batch of one write, say): it spends an attempt, so a lock that never clears ends as a dead
+    letter with the vendor's words instead of a CRM taken for down at every run.
     """
-    if not results or any(r.ok or r.error is None or r.error.classification != "retryable" for r in results):
+    if not results or any(
+        r.ok or r.error is None or r.error.classification != "retryable" or r.error.scope != "call" for r in results
+    ):
         return None
     error = results[0].error
     assert error is not None

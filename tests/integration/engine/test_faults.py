@@ -23,9 +23,12 @@ from crmsync.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from crmsync.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.engine.report import RunReport
+from crmsync.engine.resolution import retry
 from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.engine.views.errors import list_errors
 from crmsync.errors import CrmSyncError, QuotaExhaustedError
-from crmsync.store import Store, open_store
+from crmsync.store import Job, Store, open_store
+from crmsync.store import RetryPolicy as JobsPolicy
 from crmsync.testing.sandbox import EXTERNAL_ID_FIELDS, Sandbox
 
 SPEED = 200.0
@@ -85,6 +88,7 @@ class Rig:
     connectors: dict[str, Connector] = field(default_factory=dict)
     left_running: int = 0  # tasks of a run still going when it ended
     objects_yaml: str = "contact: {}"
+    jobs_policy: JobsPolicy = field(default_factory=JobsPolicy)  # the queue's backoff and attempts
 
     def __post_init__(self) -> None:
         self.config = self.sb.load_config(self.directory, objects_yaml=self.objects_yaml, connections=self.connections)
@@ -94,7 +98,7 @@ class Rig:
         return datetime.now(UTC) + self.later
 
     async def store(self) -> Store:
-        return await open_store(self.config.state_url, clock=self.now)
+        return await open_store(self.config.state_url, clock=self.now, policy=self.jobs_policy)
 
     async def sync(self) -> RunReport:
         store = await self.store()
@@ -184,6 +188,7 @@ async def rig_factory(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[RigFact
     )
     await sandbox.hubspot.control.clear_faults()
     await sandbox.dynamics.control.clear_faults()
+    await sandbox.salesforce.control.clear_faults()
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -470,3 +475,98 @@ async def _outcome(rig: Rig) -> RunReport | CrmSyncError:
         return await rig.sync()
     except CrmSyncError as exc:
         return exc
+
+
+# ---- row locks ----------------------------------------------------------------------------------
+LOCKED_UPDATES: dict[str, Any] = {
+    # Salesforce answers every collection update, item by item, with UNABLE_TO_LOCK_ROW (creates go by upsert,
+    # another path, and land).
+    "kind": "partial_batch",
+    "method": "PATCH",
+    "path": "/composite/sobjects$",
+    "fail_share": 1,
+}
+
+
+async def _company_writes(rig: Rig) -> list[Job]:
+    """The jobs writing companies to Salesforce, oldest first."""
+    store = await rig.store()
+    try:
+        async with store.read() as tx:
+            return sorted((j for j in await tx.jobs.list() if j.kind == "write:company:salesforce"), key=lambda j: j.id)
+    finally:
+        await store.aclose()
+
+
+async def _company_write(rig: Rig) -> Job:
+    """The one company write to Salesforce not done yet."""
+    found = [j for j in await _company_writes(rig) if j.status != "done"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def _later(rig: Rig, sandbox: Sandbox, minutes: int) -> None:
+    """Past the write's backoff, on every clock."""
+    await asyncio.gather(*(u.control.advance(minutes * 60) for u in sandbox.users.values()))
+    rig.later += timedelta(minutes=minutes)
+
+
+async def test_a_lone_update_meeting_a_row_lock_is_the_records_failure_not_salesforce_down(
+    rig_factory: RigFactory, sandbox: Sandbox
+) -> None:
+    """A write Salesforce answered with UNABLE_TO_LOCK_ROW, alone in its batch, looked like an outage: Salesforce
+    was left alone for the run at every run, and the write never spent an attempt, so it never became visible."""
+    rig = await rig_factory(objects_yaml="company: {}\ncontact: {}")
+    rig.jobs_policy = JobsPolicy(max_attempts=3)
+    company = await sandbox.hubspot.create("company", {"name": "Acme", "domain": "acme.example"})
+    await people(sandbox, "hubspot", "hs", 2)
+    await rig.sync()
+    [account] = await sandbox.salesforce.find("company", "Website", "acme.example", ["Name"])
+    await sandbox.hubspot.update("company", company, {"name": "Acme Locked"})
+    late = await people(sandbox, "hubspot", "late", 1)  # a contact: delivered after the companies
+    await sandbox.salesforce.control.set_faults([LOCKED_UPDATES])
+
+    report = await rig.sync()
+    # Salesforce is up: the run neither reports it down nor leaves it alone; the others and its later writes go on.
+    assert "salesforce" not in report.causes and report.given_up == set(), (report.causes, report.failures)
+    assert report.failures == []
+    assert report.counts.get(("company", "salesforce", "retrying")) == 1, dict(report.counts)
+    [in_dataverse] = await sandbox.dynamics.find("company", "websiteurl", "acme.example", ["name"])
+    assert in_dataverse["name"] == "Acme Locked"
+    assert len(await sandbox.salesforce.find("contact", "Email", late[0])) == 1
+    assert (await sandbox.salesforce.get("company", account["Id"], ["Name"]) or {}).get("Name") == "Acme"
+    # The locked write spent an attempt, as any record's failure does.
+    job = await _company_write(rig)
+    assert (job.status, job.attempts) == ("pending", 1)
+    assert job.last_error is not None and job.last_error.startswith("UNABLE_TO_LOCK_ROW: ")
+
+    # A lock that does not clear ends as a dead letter the operator sees, naming the record and the vendor's words.
+    for _ in range(2):
+        await _later(rig, sandbox, 5)
+        again = await rig.sync()
+        assert "salesforce" not in again.causes and again.given_up == set(), again.causes
+    job = await _company_write(rig)
+    assert (job.status, job.attempts) == ("dead", 3)
+    store = await rig.store()
+    try:
+        errors = await list_errors(store, rig.config, connection="salesforce")
+        [dead] = errors.dead_jobs
+        assert (dead.object_kind, dead.canonical_id) == ("company", job.payload["canonical_id"])
+        assert dead.last_error is not None and "UNABLE_TO_LOCK_ROW" in dead.last_error
+        assert account["Id"] in dead.last_error  # Salesforce's message names the locked row
+        async with store.read() as tx:
+            assert await tx.links.remote_id(str(dead.canonical_id), "salesforce") == account["Id"]
+
+        # Once the lock clears, retrying the dead letter (`crmsync errors retry --all`) lands the write.
+        await sandbox.salesforce.control.clear_faults()
+        assert len((await retry(store, rig.config, everything=True)).requeued) == 1
+    finally:
+        await store.aclose()
+    await rig.sync()
+    assert (await sandbox.salesforce.get("company", account["Id"], ["Name"]) or {}).get("Name") == "Acme Locked"
+    assert {j.status for j in await _company_writes(rig)} == {"done"}
+    store = await rig.store()
+    try:
+        assert (await list_errors(store, rig.config, connection="salesforce")).empty
+    finally:
+        await store.aclose()
