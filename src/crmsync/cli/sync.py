@@ -192,11 +192,11 @@ def render_report(report: RunReport, *, dry_run: bool, console: Console = consol
 def waiting_for_parents(report: RunReport) -> list[str]:
     """Records read but not synced because a parent is not linked yet: `sync --object deal` on a state that holds no
     companies read every deal, synced none, and said nothing (a dry run: "every connection already agrees")."""
-    # Counted per read, and a waiting record is read again within the run: the queue has the number of records.
+    # Counted per read (a hint about a waiting record may read it a second time): the queue has the number of records.
     kinds = {kind for (kind, _, what), n in report.counts.items() if what == "waiting" and n}
     return [
-        f"{kind}: records wait for a parent crmsync has not synced yet, read again once it has (`crmsync status` "
-        "counts them among the queued refetches): a `crmsync sync` of every kind, or --object for the parents' too"
+        f"{kind}: records wait for a parent crmsync has not synced yet, read again by each sync until it has "
+        "(`crmsync status` counts them): a `crmsync sync` of every kind, or --object for the parents' too"
         for kind in OBJECT_KINDS
         if kind in kinds
     ]

@@ -31,6 +31,9 @@ class SyncContext:
     report: RunReport = field(default_factory=RunReport)
     dry_run: bool = False
     worker: str = "crmsync-sync"
+    waiting: set[tuple[str, str, str]] = field(default_factory=set)
+    """(connection, object, remote id) of the records this run read and found waiting for a parent: their parked
+    read is not woken again within the run (the parents of a kind are all read before it)."""
 
     def vendor(self, connection: str) -> str:
         return self.config.connection(connection).vendor

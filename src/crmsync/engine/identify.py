@@ -26,7 +26,7 @@ from crmsync.engine.matching import (
 )
 from crmsync.engine.matching_keys import MatchKey, match_key
 from crmsync.engine.merges import absorb, report_duplicate
-from crmsync.engine.outbox import refetch_job, write_kind
+from crmsync.engine.outbox import await_job, refetch_job, write_kind
 from crmsync.engine.state import LINK_ROLES, link_field
 from crmsync.engine.tombstones import delete_job
 from crmsync.model.values import ObjectKind
@@ -149,7 +149,8 @@ async def identify(
         if isinstance(decision, AwaitParents):
             ids[record.id] = None
             outcome.waiting += 1
-            new_jobs.append(refetch_job(kind, connection, object_name, record.id, reason="awaiting parent"))
+            new_jobs.append(await_job(kind, connection, object_name, record.id))
+            ctx.waiting.add((connection, object_name, record.id))
             continue
         if isinstance(decision, LinkDuplicate):
             ids[record.id] = None

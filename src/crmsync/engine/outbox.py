@@ -14,9 +14,12 @@ from typing import Any, cast
 from crmsync.model.quick import quick_init
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import NewJob
+from crmsync.store.jobs import PARKED
 
 WRITE = "write"
 REFETCH = "refetch"
+AWAIT = "await"
+AWAITING_PARENT = "awaiting parent"
 
 
 def write_kind(kind: ObjectKind, connection: str) -> str:
@@ -39,11 +42,37 @@ def refetch_kind(kind: ObjectKind, connection: str) -> str:
 
 
 def refetch_job(kind: ObjectKind, connection: str, object: str, remote_id: str, *, reason: str) -> NewJob:
-    """An inbox hint: read this remote record again and reconcile it (a webhook, or a child awaiting its parent)."""
+    """An inbox hint: read this remote record again and reconcile it (a webhook, a merge survivor, a retry)."""
     return NewJob(
         key=f"in:{connection}/{object}/{remote_id}",
         kind=refetch_kind(kind, connection),
         payload={"kind": kind, "connection": connection, "object": object, "remote_id": remote_id, "reason": reason},
+    )
+
+
+def await_kind(kind: ObjectKind, connection: str) -> str:
+    return f"{AWAIT}:{kind}:{connection}"
+
+
+def await_job(kind: ObjectKind, connection: str, object: str, remote_id: str) -> NewJob:
+    """A record read but not synced: a parent it needs is not linked in its CRM yet (S17). Read again once a run.
+
+    Parked: no pass of hints claims it, so a child whose parent never comes is not read over and over (a worker
+    found it runnable after every pass and read it again at once). A run that reads its connection wakes it,
+    once, as does a pass in which a parent was linked there (`SyncRunner._read_waiting`). Its own key: a webhook
+    hint about the record is not held up behind it.
+    """
+    return NewJob(
+        key=f"{AWAIT}:{connection}/{object}/{remote_id}",
+        kind=await_kind(kind, connection),
+        payload={
+            "kind": kind,
+            "connection": connection,
+            "object": object,
+            "remote_id": remote_id,
+            "reason": AWAITING_PARENT,
+        },
+        run_after=PARKED,
     )
 
 
@@ -62,4 +91,16 @@ class WriteTarget:
         return cls(cast(ObjectKind, kind), str(payload["canonical_id"]), str(payload["connection"]))
 
 
-__all__ = ["REFETCH", "WRITE", "WriteTarget", "refetch_job", "refetch_kind", "write_job", "write_kind"]
+__all__ = [
+    "AWAIT",
+    "AWAITING_PARENT",
+    "REFETCH",
+    "WRITE",
+    "WriteTarget",
+    "await_job",
+    "await_kind",
+    "refetch_job",
+    "refetch_kind",
+    "write_job",
+    "write_kind",
+]

@@ -25,7 +25,7 @@ from crmsync.engine.ingest_types import PageOutcome
 from crmsync.engine.link_scan import scan_links
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.newly_mapped import newly_mapped, read_in_full_note
-from crmsync.engine.outbox import refetch_kind, write_kind
+from crmsync.engine.outbox import await_kind, refetch_kind, write_kind
 from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.redis_windows import RedisWindows
@@ -40,10 +40,12 @@ from crmsync.engine.runlock import (
     worker_claims,
 )
 from crmsync.engine.shared_limits import share_rate_limits, shared_windows
+from crmsync.engine.state import LINK_ROLES, parent_kind
 from crmsync.engine.tombstones import delete_kind, merge_kind, process_deletes
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
-from crmsync.store import Store
+from crmsync.store import Job, Store
+from crmsync.store.jobs import PARKED
 
 READ_AHEAD = 1
 """Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7), and more
@@ -193,7 +195,7 @@ class SyncRunner:
             async with self.store.read() as tx:
                 being_read = await leases_being_read(tx, ctx.worker)
         for kind in kinds:
-            if not options.read and not await self._queued(kind):
+            if not options.read and not await self._queued(kind) and not _parents_landed(ctx, kind):
                 # A pass of hints (a worker's, or `serve`'s after a webhook) looks once per kind instead of
                 # claiming from each of its queues: most passes concern one or two kinds.
                 continue
@@ -287,6 +289,8 @@ class SyncRunner:
         for connection in connections:
             try:
                 seen = await self._refetch(ctx, kind, connection, limit)
+                if _parents_landed(ctx, kind, connection):
+                    seen += await self._read_waiting(ctx, kind, connection)
             except CrmSyncError as exc:
                 ctx.report.fail(kind, connection, "read", exc)
                 continue
@@ -321,6 +325,7 @@ class SyncRunner:
             _count(ctx.report, kind, connection, moved)
             done += moved.seen
         done += await self._refetch(ctx, kind, connection)
+        done += await self._read_waiting(ctx, kind, connection)
         self.progress(Progress(kind, connection, "read", done, True))
 
     async def _read_pages(
@@ -384,6 +389,47 @@ class SyncRunner:
         seen += outcome.seen
         return seen
 
+    async def _read_waiting(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> int:
+        """Records that waited for a parent (`outbox.await_job`), read again: once per run, not once per pass.
+
+        A record this run read already and found waiting is not read again (`SyncContext.waiting`): its parents,
+        of kinds read before it, are as linked as they will be in this run. It stays parked for the next run.
+        """
+        connector = self.connectors[connection]
+        object_name = ctx.object_name(connection, kind)
+        kinds = [await_kind(kind, connection)]
+        async with self.store.begin() as tx:
+            if not await tx.jobs.wake(kinds):
+                return 0
+        seen = 0
+        jobs: list[Job] = []
+        try:
+            while True:
+                async with self.store.begin() as tx:
+                    claimed = await tx.jobs.claim(ctx.worker, kinds, limit=REFETCH_CLAIM)
+                    read = [j for j in claimed if (connection, object_name, str(j.payload["remote_id"])) in ctx.waiting]
+                    await tx.jobs.release_many([job.id for job in read], ctx.worker, None, until=PARKED)
+                jobs = [job for job in claimed if job not in read]
+                if jobs:
+                    ids = sorted({str(job.payload["remote_id"]) for job in jobs})
+                    with ctx.report.timed("read"):
+                        found = await connector.fetch(object_name, ids, fields=list(ctx.read_fields(connection, kind)))
+                    upserts = [r for r in found if isinstance(r, RemoteRecord)]
+                    tombstones = [t for t in found if isinstance(t, Tombstone)]
+                    outcome = await ingest_page(
+                        ctx, kind, connection, upserts, tombstones, None, complete=[j.id for j in jobs]
+                    )
+                    _count(ctx.report, kind, connection, outcome)
+                    seen += outcome.seen
+                if len(claimed) < REFETCH_CLAIM:
+                    return seen
+        except Exception:
+            # Neither lost nor left due: what this read did not get to waits parked for the next run.
+            async with self.store.begin() as tx:
+                await tx.jobs.release_many([job.id for job in jobs], ctx.worker, None, until=PARKED)
+                await tx.jobs.park(kinds)
+            raise
+
     async def _remote_deletes(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
         """Counterparts of a vendor merge in this connection: merged by its vendor's merge, else deleted or marked."""
         try:
@@ -394,8 +440,10 @@ class SyncRunner:
 
 def job_kinds(kind: ObjectKind, connections: Sequence[str]) -> list[str]:
     """Every job kind a pass runs for `kind`: hints, writes and the remote side of merges per
-    connection, then deletes and merges. A kind missing here would never run in a pass of hints."""
-    per_connection = (refetch_kind, write_kind, rmerge_kind, rdelete_kind, rarchive_kind)
+    connection, then deletes and merges. A kind missing here would never run in a pass of hints.
+    (Records waiting for a parent are parked, so never runnable on their own: a pass reads them when a
+    parent lands in it, `_parents_landed`.)"""
+    per_connection = (refetch_kind, await_kind, write_kind, rmerge_kind, rdelete_kind, rarchive_kind)
     return [make(kind, connection) for connection in connections for make in per_connection] + [
         delete_kind(kind),
         merge_kind(kind),
@@ -406,6 +454,17 @@ def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str
     """The kind's connections this run reads and writes: not a paused one, nor one the run found unavailable
     (`RunReport.given_up`); their changes and writes wait for the next run."""
     return [c for c in ctx.connections(kind) if c not in options.paused and c not in ctx.report.given_up]
+
+
+def _parents_landed(ctx: SyncContext, kind: ObjectKind, connection: str | None = None) -> bool:
+    """Whether this run linked records of a kind that `kind`'s records may wait for (in `connection`, or any):
+    a pass of hints then reads the records parked waiting for a parent there (`SyncRunner._read_waiting`)."""
+    parents = {parent_kind(role) for role in LINK_ROLES[kind]}
+    return any(
+        n
+        for (of, where, what), n in ctx.report.counts.items()
+        if of in parents and what in ("new", "matched") and connection in (None, where)
+    )
 
 
 def _written(report: RunReport) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,6 +29,10 @@ from crmsync.store.tables import UtcDateTime, jobs
 from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
 
 _T = TypeVar("_T")
+
+PARKED = datetime(9000, 1, 1, tzinfo=UTC)
+"""The `run_after` of a job parked until something wakes it (`JobQueue.wake`): no claim comes this far, so it is
+never due on its own, and the queue's due work (`due_mark`) and age (`oldest_pending`) leave it out."""
 _GIVE_BACK_TRIES = 5
 _UNIQUE_VIOLATION = "23505"
 
@@ -238,20 +242,42 @@ class JobQueue:
         row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).one()
         return job_from_row(row)
 
-    async def release_many(self, job_ids: Sequence[int], worker: str, error: str | None) -> int:
+    async def release_many(
+        self, job_ids: Sequence[int], worker: str, error: str | None, *, until: datetime | None = None
+    ) -> int:
         """Give held jobs back without spending an attempt: the connection failed, not these records.
 
         A CRM that is down or out of quota must delay its writes, never dead-letter them; record-level
         failures go through `fail` and count. `error` None keeps the job's last error (a job only put back).
+        `until`: when they may run again (None: now; `PARKED`: once woken).
         """
         if not job_ids:
             return 0
         values = {
             "attempts": sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
             "last_error": error if error is not None else jobs.c.last_error,
-            "run_after": self._clock(),
+            "run_after": until or self._clock(),
         }
         return await self._give_back_running(worker, values, among(self._db, jobs.c.id, job_ids))
+
+    async def wake(self, kinds: Collection[str]) -> int:
+        """Make the parked pending jobs of `kinds` runnable now; how many were parked."""
+        return await self._reschedule(kinds, parked=True, to=self._clock())
+
+    async def park(self, kinds: Collection[str]) -> int:
+        """Park again the pending jobs of `kinds` that were woken and not claimed (a read that failed midway)."""
+        return await self._reschedule(kinds, parked=False, to=PARKED)
+
+    async def _reschedule(self, kinds: Collection[str], *, parked: bool, to: datetime) -> int:
+        if not kinds:
+            return 0
+        which = jobs.c.run_after >= _at(PARKED) if parked else jobs.c.run_after < _at(PARKED)
+        result = await self._db.execute(
+            sa.update(jobs)
+            .where(status_is(jobs.c.status, "pending"), jobs.c.kind.in_(sorted(kinds)), which)
+            .values(run_after=to)
+        )
+        return result.rowcount
 
     async def return_jobs_of(self, holder: str) -> int:
         """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
@@ -383,8 +409,13 @@ class JobQueue:
         return {row[0]: int(row[1]) for row in result}
 
     async def oldest_pending(self) -> datetime | None:
-        """When the oldest pending job was queued (None: nothing waits), for queue-age metrics and alerts."""
-        query = sa.select(sa.func.min(jobs.c.created_at)).where(status_is(jobs.c.status, "pending"))
+        """When the oldest pending job was queued (None: nothing waits), for queue-age metrics and alerts.
+
+        A parked job is left out: it waits for something else to happen (a parent to sync), not for the queue.
+        """
+        query = sa.select(sa.func.min(jobs.c.created_at)).where(
+            status_is(jobs.c.status, "pending"), jobs.c.run_after < _at(PARKED)
+        )
         oldest: datetime | None = (await self._db.execute(query)).scalar_one_or_none()
         return oldest
 

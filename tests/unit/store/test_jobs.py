@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from crmsync.store import LeaseLostError, NewJob, RetryPolicy, Store
+from crmsync.store.jobs import PARKED
 from tests.unit.store.helpers import FakeClock
 
 
@@ -305,3 +306,29 @@ async def test_purge_done_with_a_limit_takes_the_oldest_and_leaves_dead_letters(
         assert [job.id for job in await tx.jobs.list()] == ids[2:]
         assert await tx.jobs.purge_done(clock() - timedelta(days=1), limit=2) == 1
         assert [job.status for job in await tx.jobs.list()] == ["dead"]
+
+
+async def test_a_parked_job_waits_until_woken_and_leaves_the_queues_age_alone(store: Store, clock: FakeClock) -> None:
+    parked, due = await enqueue(store, NewJob("a", "await:deal:hs", run_after=PARKED), NewJob("b", "refetch:deal:hs"))
+    clock.advance(timedelta(days=30))
+    async with store.read() as tx:
+        assert await tx.jobs.oldest_pending() is not None
+    assert await claim(store) == [due]  # a month on, still not due
+    await complete(store, due)
+    async with store.read() as tx:
+        assert await tx.jobs.oldest_pending() is None  # the parked job is not work the queue falls behind on
+        assert (await tx.jobs.due_mark())[0] == 0
+    async with store.begin() as tx:
+        assert await tx.jobs.wake(["await:deal:other"]) == 0
+        assert await tx.jobs.wake(["await:deal:hs"]) == 1
+    assert await claim(store) == [parked]
+    async with store.begin() as tx:  # put back parked: not due again until the next wake
+        assert await tx.jobs.release_many([parked], "w1", None, until=PARKED) == 1
+    assert await claim(store) == []
+    async with store.begin() as tx:
+        await tx.jobs.wake(["await:deal:hs"])
+        assert await tx.jobs.park(["await:deal:hs"]) == 1  # woken but never claimed: parked again
+    assert await claim(store) == []
+    async with store.read() as tx:
+        (job,) = await tx.jobs.list("pending")
+    assert (job.id, job.run_after, job.attempts) == (parked, PARKED, 0)
