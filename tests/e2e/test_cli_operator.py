@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from crmsync.cli.main import app
 from crmsync.config import SyncConfig, load_config
 from crmsync.connectors.salesforce.records import to_id18
+from crmsync.engine.outbox import await_job, refetch_job
 from crmsync.store import ConflictSide, Link, Store, SyncErrorReport, open_store
 from tests.unit.engine.test_inspect import T1, World, seed
 
@@ -99,6 +100,43 @@ def test_status_shows_the_state_at_a_glance(config_file: Path, config: SyncConfi
     assert "! 1 sync error (dv 1): crmsync errors list" in out
     assert "! 1 duplicate group" in out
     assert "! 1 dead job" in out
+    assert "· 1 write queued (dv 1): the next sync delivers it" in out
+    assert "nothing needs attention" not in out
+
+
+def test_status_names_what_the_next_sync_still_has_to_do_before_it_says_all_clear(
+    config_file: Path, config: SyncConfig
+) -> None:
+    async def nothing(store: Store) -> None:
+        del store  # a state database a sync left with nothing to do
+
+    with_store(config, nothing)
+    clear = crmsync(config_file, "status")
+    assert clear.exit_code == 0, clear.output
+    assert "✓ nothing needs attention" in clear.stdout
+
+    async def queue(store: Store) -> None:
+        async with store.begin() as tx:
+            await tx.jobs.enqueue_many(
+                [
+                    await_job("contact", "hs", "contacts", "101"),
+                    await_job("contact", "hs", "contacts", "102"),
+                    refetch_job("company", "sf", "Account", "001000000000001AAA", reason="webhook"),
+                ]
+            )
+
+    with_store(config, queue)
+    result = crmsync(config_file, "status")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "nothing needs attention" not in out
+    assert (
+        "· 2 records wait for a parent crmsync has not synced yet (contact 2): each sync reads them again until it "
+        "has (`crmsync sync --dry-run` names the kinds waiting)"
+    ) in out
+    assert "· 1 record queued to read again (sf 1): the next sync reads it" in out
+    data = json.loads(crmsync(config_file, "status", "--json").stdout)
+    assert data["pending"] == {"waiting": {"contact": 2}, "reads": {"sf": 1}, "writes": {}, "other": 0}
 
 
 def test_status_json_is_for_scripts(config_file: Path, world: World) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from crmsync.config import DEFAULT_FILE, ConfigFileError, SyncConfig, load_config
-from crmsync.engine.views.status import StatusSummary, open_state, status_summary
+from crmsync.engine.views.status import StatusSummary, open_state, pending_lines, status_summary
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Store
@@ -249,7 +249,8 @@ def render_status(out: Console, summary: StatusSummary, connections: tuple[str, 
 
 
 def attention(summary: StatusSummary) -> list[tuple[str, str]]:
-    """What an operator should look at, with the command that shows it; a single all-clear line otherwise."""
+    """What an operator should look at, with the command that shows it, then what the next sync still has to do;
+    a single all-clear line only when there is neither."""
     lines: list[tuple[str, str]] = []
     if summary.open_conflicts:
         lines.append((f"! {plural(summary.open_conflicts, 'open conflict')}: crmsync conflicts list", "yellow"))
@@ -260,7 +261,9 @@ def attention(summary: StatusSummary) -> list[tuple[str, str]]:
         lines.append((f"! {plural(summary.duplicate_groups, 'duplicate group')}: crmsync errors list", "yellow"))
     if summary.dead_jobs:
         lines.append((f"! {plural(summary.dead_jobs, 'dead job')}: crmsync errors list, then errors retry", "red"))
-    return lines or [("✓ nothing needs attention", "green")]
+    for text, hint in pending_lines(summary.pending):
+        lines.append((f"· {text}" + (f" ({hint})" if hint else ""), "cyan"))
+    return lines or [("✓ nothing needs attention, and nothing is queued", "green")]
 
 
 def _count(value: int, style: str) -> Text:

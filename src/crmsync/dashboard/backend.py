@@ -25,6 +25,7 @@ from crmsync.engine.views.common import OperatorError
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
 from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, SyncErrorView, list_errors
 from crmsync.engine.views.explain import RecordExplanation, explain_record
+from crmsync.engine.views.status import PendingWork, job_queues, pending_work
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import Link, Store
 
@@ -87,6 +88,7 @@ class Overview:
     dead_jobs: int
     queue_depth: int
     oldest_pending: datetime | None
+    pending: PendingWork
     last_pass: PassSummary | None
     last_ok_pass: PassSummary | None
     volume: tuple[VolumeBucket, ...]
@@ -158,8 +160,8 @@ class DashboardBackend:
         health = await kind_health(store, self.config)
         volume = await sync_volume(store, hours=hours, buckets=buckets)
         async with store.read() as tx:
-            counts = await tx.jobs.counts()
             oldest = await tx.jobs.oldest_pending()
+            queues = await job_queues(tx)
             open_conflicts = len(await tx.conflicts.list())
         report = await list_errors(store, self.config)
         return Overview(
@@ -170,8 +172,9 @@ class DashboardBackend:
             open_conflicts=open_conflicts,
             sync_errors=len(report.errors),
             dead_jobs=len(report.dead_jobs),
-            queue_depth=counts.get("pending", 0) + counts.get("running", 0),
+            queue_depth=sum(queue.pending + queue.running for queue in queues),
             oldest_pending=oldest,
+            pending=pending_work(queues),
             last_pass=live.scheduler.last,
             last_ok_pass=live.scheduler.last_ok,
             volume=volume,

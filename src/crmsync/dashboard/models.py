@@ -68,6 +68,13 @@ class VolumeModel(_View):
     errors: int = Field(description="sync errors last seen in this bucket")
 
 
+class PendingModel(_View):
+    waiting: dict[str, int] = Field(description="object kind → records waiting for a parent crmsync has not synced")
+    reads: dict[str, int] = Field(description="connection → records queued to read again")
+    writes: dict[str, int] = Field(description="connection → writes queued")
+    other: int = Field(description="deletes and merges queued")
+
+
 class OverviewModel(_View):
     generated_at: datetime
     totals: dict[str, int]
@@ -78,6 +85,7 @@ class OverviewModel(_View):
     dead_jobs: int
     queue_depth: int
     oldest_pending: datetime | None
+    pending: PendingModel = Field(description="what the queue holds for the next pass (dead jobs aside)")
     last_pass: PassModel | None
     last_ok_pass: PassModel | None
     volume: list[VolumeModel]

@@ -27,6 +27,7 @@ from crmsync.dashboard.api import client_address
 from crmsync.dashboard.backend import DashboardBackend, Unavailable
 from crmsync.dashboard.chart import volume_chart
 from crmsync.engine.views.common import NotFoundError, OperatorError
+from crmsync.engine.views.status import pending_lines
 from crmsync.model.values import OBJECT_KINDS, CanonicalValue
 
 log = structlog.get_logger("crmsync.dashboard")
@@ -301,6 +302,7 @@ class Pages:
             "overview.html",
             who,
             overview=found,
+            pending=[text for text, _ in pending_lines(found.pending)],
             chart=volume_chart(found.volume),
             now=datetime.now(UTC),
             connections=list(self.backend.config.connections),

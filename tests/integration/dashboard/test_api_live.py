@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from crmsync.dashboard.access import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE
+from crmsync.engine.outbox import await_job
 from crmsync.engine.resolution import resolve
 from crmsync.store import ConflictSide, Link
 from tests.integration.dashboard.harness import (
@@ -72,6 +73,26 @@ async def test_the_overview_reflects_the_sync(site: Site) -> None:
     assert all(limit["calls"] > 0 for limit in body["limits"])
     assert sum(bucket["records"] for bucket in body["volume"]) >= 2
     assert sum(bucket["errors"] for bucket in body["volume"]) == 1
+
+
+async def test_the_overview_names_records_waiting_for_a_parent(site: Site) -> None:
+    page = await _overview_page(site)
+    assert "Nothing is queued for the next pass." in page
+    # Two HubSpot deals read while their company was not synced yet: parked until a sync finds it.
+    async with site.store.begin() as tx:
+        await tx.jobs.enqueue_many([await_job("deal", "hubspot", "deals", deal) for deal in ("201", "202")])
+    body = (await site.http.get("/api/overview", headers=site.viewer)).json()
+    assert body["pending"] == {"waiting": {"deal": 2}, "reads": {}, "writes": {}, "other": 0}
+    page = await _overview_page(site)
+    assert "Nothing is queued" not in page
+    assert "2 records wait for a parent crmsync has not synced yet (deal 2): each sync reads them again" in page
+
+
+async def _overview_page(site: Site) -> str:
+    async with sign_in(site, token=VIEWER_TOKEN) as browser:
+        page = await browser.get("/")
+    assert page.status_code == 200
+    return " ".join(page.text.split())
 
 
 async def test_a_viewer_reads_but_may_not_act(site: Site) -> None:

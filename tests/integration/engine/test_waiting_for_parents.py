@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from crmsync.engine.outbox import refetch_job
 from crmsync.engine.report import RunReport
+from crmsync.engine.views.status import status_summary
 from crmsync.store import NewJob
 from tests.integration.engine.conftest import Crm, CrmFactory
 
@@ -59,6 +60,8 @@ async def test_s17_a_deal_waiting_for_its_company_is_read_once_a_run_then_synced
     assert await _deals_read_again(crm) == 0
     assert await crm.canonical("deal", "hubspot", deal) is None
     assert await _pending_reads(crm) == ["await:deal:hubspot"]
+    # What `crmsync status` and the dashboard say of it.
+    assert (await status_summary(crm.store, crm.config)).pending.waiting == {"deal": 1}
     for _ in range(2):
         await hubspot.control.reset_stats()
         again = await crm.sync()
@@ -85,6 +88,7 @@ async def test_s17_a_deal_waiting_for_its_company_is_read_once_a_run_then_synced
         "company", "hubspot", company, "dynamics"
     )
     assert await _pending_reads(crm) == []
+    assert (await status_summary(crm.store, crm.config)).pending.total == 0
     await hubspot.control.reset_stats()
     quiet = await crm.sync()
     assert quiet.total("created") + quiet.total("updated") == 0 and await _deals_read_again(crm) == 0

@@ -14,9 +14,10 @@ from sqlalchemy.engine import make_url
 
 from crmsync.config import SyncConfig
 from crmsync.engine.merges import DUPLICATE
+from crmsync.engine.outbox import AWAIT, REFETCH, WRITE
 from crmsync.engine.views.common import OperatorError, is_duplicate, kind_of_object, parse_job_kind
-from crmsync.model.values import ObjectKind
-from crmsync.store import Store, open_store
+from crmsync.model.values import OBJECT_KINDS, ObjectKind
+from crmsync.store import Store, Transaction, open_store
 from crmsync.store.tables import audit, conflicts, cursors, jobs, links, records, sync_errors
 
 
@@ -58,6 +59,20 @@ class QueueStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingWork:
+    """What the queue holds for the next sync to do (dead jobs aside: those need a person)."""
+
+    waiting: Mapping[str, int]  # object kind → records read but waiting for a parent not synced yet (parked)
+    reads: Mapping[str, int]  # connection → records queued to read again (webhook hints, merges, retries)
+    writes: Mapping[str, int]  # connection → writes queued
+    other: int  # deletes and merges queued
+
+    @property
+    def total(self) -> int:
+        return sum(self.waiting.values()) + sum(self.reads.values()) + sum(self.writes.values()) + self.other
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSummary:
     """The state database at a glance, for `crmsync status`."""
 
@@ -74,6 +89,7 @@ class StatusSummary:
     duplicate_groups: int  # survivors with at least one duplicate, per connection
     last_audit_at: datetime | None
     last_change_at: datetime | None  # the latest golden record write
+    pending: PendingWork
 
 
 def state_exists(config: SyncConfig) -> bool:
@@ -114,19 +130,7 @@ async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
         ):
             conflict_counts[kind] = int(count)
         cursor_rows = list(await db.execute(sa.select(cursors).order_by(cursors.c.connection, cursors.c.object)))
-        job_rows = list(
-            await db.execute(
-                sa.select(
-                    jobs.c.kind,
-                    jobs.c.status,
-                    sa.func.count(),
-                    sa.func.sum(sa.case((jobs.c.attempts > 0, 1), else_=0)),
-                    sa.func.min(jobs.c.created_at),
-                )
-                .where(jobs.c.status != "done")
-                .group_by(jobs.c.kind, jobs.c.status)
-            )
-        )
+        queues = await job_queues(tx)
         error_rows = list(
             await db.execute(
                 sa.select(sync_errors.c.connection, sync_errors.c.operation, sync_errors.c.code, sa.func.count())
@@ -161,7 +165,6 @@ async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
         CursorStatus(row.connection, row.object, kind_of_object(config, row.connection, row.object), row.updated_at)
         for row in cursor_rows
     )
-    queues = _queues(job_rows)
     outbox: dict[str, int] = defaultdict(int)
     for queue in queues:
         if queue.role == "write" and queue.connection is not None and queue.pending + queue.running:
@@ -186,7 +189,103 @@ async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
         duplicate_groups=int(duplicates),
         last_audit_at=last_audit,
         last_change_at=last_change,
+        pending=pending_work(queues),
     )
+
+
+async def job_queues(tx: Transaction) -> tuple[QueueStatus, ...]:
+    """The live and dead jobs per job kind (done ones left out), in one statement."""
+    rows = await tx.connection.execute(
+        sa.select(
+            jobs.c.kind,
+            jobs.c.status,
+            sa.func.count(),
+            sa.func.sum(sa.case((jobs.c.attempts > 0, 1), else_=0)),
+            sa.func.min(jobs.c.created_at),
+        )
+        .where(jobs.c.status != "done")
+        .group_by(jobs.c.kind, jobs.c.status)
+    )
+    return _queues(rows)
+
+
+def pending_work(queues: Iterable[QueueStatus]) -> PendingWork:
+    """What the queues hold for the next sync: records waiting for a parent, reads, writes, deletes and merges."""
+    waiting: dict[str, int] = defaultdict(int)
+    reads: dict[str, int] = defaultdict(int)
+    writes: dict[str, int] = defaultdict(int)
+    other = 0
+    for queue in queues:
+        live = queue.pending + queue.running
+        if not live:
+            continue
+        if queue.role == AWAIT and queue.object_kind is not None:
+            waiting[queue.object_kind] += live
+        elif queue.role == REFETCH and queue.connection is not None:
+            reads[queue.connection] += live
+        elif queue.role == WRITE and queue.connection is not None:
+            writes[queue.connection] += live
+        else:
+            other += live
+    order: dict[str, int] = {kind: n for n, kind in enumerate(OBJECT_KINDS)}
+    return PendingWork(
+        waiting=dict(sorted(waiting.items(), key=lambda item: order.get(item[0], len(order)))),
+        reads=dict(sorted(reads.items())),
+        writes=dict(sorted(writes.items())),
+        other=other,
+    )
+
+
+def pending_lines(pending: PendingWork) -> list[tuple[str, str | None]]:
+    """What is still to do, one line per sort of work, each with the CLI command that shows more (or None).
+
+    The CLI's status and the dashboard's overview say the same: neither may call a state all clear while a
+    record still waits to be read or written.
+    """
+    lines: list[tuple[str, str | None]] = []
+    if pending.waiting:
+        count = sum(pending.waiting.values())
+        verb = "waits" if count == 1 else "wait"
+        lines.append(
+            (
+                f"{_plural(count, 'record')} {verb} for a parent crmsync has not synced yet ({_by(pending.waiting)}): "
+                f"each sync reads {_them(count)} again until it has",
+                "`crmsync sync --dry-run` names the kinds waiting",
+            )
+        )
+    if pending.reads:
+        count = sum(pending.reads.values())
+        lines.append(
+            (
+                f"{_plural(count, 'record')} queued to read again ({_by(pending.reads)}): "
+                f"the next sync reads {_them(count)}",
+                None,
+            )
+        )
+    if pending.writes:
+        count = sum(pending.writes.values())
+        lines.append(
+            (
+                f"{_plural(count, 'write')} queued ({_by(pending.writes)}): the next sync delivers {_them(count)}",
+                None,
+            )
+        )
+    if pending.other:
+        noun = "delete or merge" if pending.other == 1 else "deletes and merges"
+        lines.append((f"{pending.other} {noun} queued: the next sync carries {_them(pending.other)} out", None))
+    return lines
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _them(count: int) -> str:
+    return "it" if count == 1 else "them"
+
+
+def _by(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 def _queues(rows: Iterable[Sequence[Any]]) -> tuple[QueueStatus, ...]:
@@ -220,9 +319,13 @@ def _queues(rows: Iterable[Sequence[Any]]) -> tuple[QueueStatus, ...]:
 __all__ = [
     "CursorStatus",
     "KindStatus",
+    "PendingWork",
     "QueueStatus",
     "StatusSummary",
+    "job_queues",
     "open_state",
+    "pending_lines",
+    "pending_work",
     "state_exists",
     "status_summary",
 ]
