@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crmsync.connectors.base import WriteOp, WriteResult
+from crmsync.engine.call_failures import call_failure, connection_down
 from crmsync.engine.context import SyncContext
 from crmsync.engine.merges import absorb
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.tombstones import rarchive_kind, rdelete_kind, rmerge_kind
-from crmsync.errors import CrmSyncError
+from crmsync.errors import CrmSyncError, RetryableError
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import Job, Transaction
 
@@ -52,10 +53,26 @@ async def apply_counterparts(ctx: SyncContext, kind: ObjectKind, connection: str
                 await tx.jobs.release_many([job.id for job in jobs], ctx.worker, str(exc))
             raise
     by_ref = {r.ref: r for r in results}
+    down = connection_down(results)
     async with ctx.store.begin() as tx:
+        given_back: dict[str, list[int]] = {}  # why -> jobs
         for item in planned:
             result = by_ref.get(item.op.ref) if item.op is not None else None
+            failure = call_failure(result)
+            if failure is not None:
+                # The connector reported a failed call (a 503 or 429 after its retries), not these records: as
+                # when `apply` raises, the job goes back without spending an attempt (as in delivery). One claim
+                # a run: the next run tries it again.
+                if down is None:
+                    ctx.report.add(kind, connection, "retrying")
+                given_back.setdefault(down or failure.message, []).append(item.job.id)
+                continue
             await _settle(ctx, tx, kind, connection, item, result)
+        for reason, job_ids in given_back.items():
+            await tx.jobs.release_many(job_ids, ctx.worker, reason)
+    if down is not None:
+        # Every call failed: the CRM is down or throttling. Reported like a delivery that found it so.
+        raise RetryableError(f"{connection}: {down}")
 
 
 def _plan(ctx: SyncContext, kind: ObjectKind, connection: str, job: Job) -> _Planned:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from crmsync.connectors.base import WriteOp, WriteResult, write_batch_mixes_kinds, write_batch_size
+from crmsync.engine.call_failures import connection_down
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
 from crmsync.engine.outbox import WriteTarget, write_kind
@@ -123,7 +124,7 @@ async def _worker(
                             await tx.jobs.fail(job.id, ctx.worker, reason, retry_in=timedelta(0))
                 raise
         by_ref = {r.ref: r for r in results}
-        down = _connection_down(results)
+        down = connection_down(results)
         with ctx.report.timed("store"):
             # What each landed write leaves in its CRM is worked out before the transaction: on SQLite the
             # transaction holds the one writer, and the other batches' and the reads' stores wait for it.
@@ -227,23 +228,6 @@ def _without_tails(
         return planned, []  # a round of tails only would come back as it is: send it (progress before thrift)
     dropped = {id(item) for item in put_back}
     return [item for item in planned if id(item) not in dropped], put_back
-
-
-def _connection_down(results: Sequence[WriteResult]) -> str | None:
-    """The error when every write of a batch failed retryably at the call: the CRM is down or throttling.
-
-    Such a batch spends no attempt (an outage of any length must not dead-letter it). A retryable error the
-    CRM reported for a record (a row lock in an answered call) is that record's, however many of the batch
-    met one (a batch of one write, say): it spends an attempt, so a lock that never clears ends as a dead
-    letter with the vendor's words instead of a CRM taken for down at every run.
-    """
-    if not results or any(
-        r.ok or r.error is None or r.error.classification != "retryable" or r.error.scope != "call" for r in results
-    ):
-        return None
-    error = results[0].error
-    assert error is not None
-    return f"every write of a batch failed, the CRM is unavailable: {error.code}: {error.message}"
 
 
 async def _plan(

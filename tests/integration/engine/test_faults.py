@@ -570,3 +570,52 @@ async def test_a_lone_update_meeting_a_row_lock_is_the_records_failure_not_sales
         assert (await list_errors(store, rig.config, connection="salesforce")).empty
     finally:
         await store.aclose()
+
+
+# ---- failed calls among answered ones -----------------------------------------------------------
+async def _jobs_of(rig: Rig, kind: str) -> list[Job]:
+    """The jobs of one kind, oldest first."""
+    store = await rig.store()
+    try:
+        async with store.read() as tx:
+            return await tx.jobs.list(kind=kind)
+    finally:
+        await store.aclose()
+
+
+async def test_a_counterpart_merge_hubspot_answers_with_503s_waits_and_is_never_dead_lettered(
+    rig_factory: RigFactory, sandbox: Sandbox
+) -> None:
+    """HubSpot's connector reports a merge call that kept failing (503) as a failed result, not by raising: the
+    counterpart job spent an attempt on each run, so an outage of that length dead-lettered the merge (S14)."""
+    rig = await rig_factory()
+    rig.jobs_policy = JobsPolicy(max_attempts=2)
+    kept = await sandbox.dynamics.create(
+        "contact", {"firstname": "Grace", "lastname": "Hopper", "emailaddress1": "grace@example.com"}
+    )
+    gone = await sandbox.dynamics.create(
+        "contact", {"lastname": "Hopper", "emailaddress1": "g.hopper@example.com", "jobtitle": "Admiral"}
+    )
+    await rig.sync()
+    assert await sandbox.hubspot.count("contact") == 2
+    await sandbox.dynamics.merge("contact", kept, gone)
+    merges: dict[str, Any] = {"kind": "status", "status": 503, "method": "POST", "path": "/contacts/merge$"}
+    await sandbox.hubspot.control.set_faults([merges])
+
+    for _ in range(3):  # more runs than the job has attempts
+        report = await rig.sync()
+        (job,) = await _jobs_of(rig, "rmerge:contact:hubspot")
+        assert (job.status, job.attempts) == ("pending", 0), job
+        assert job.last_error is not None and "TransientError" in job.last_error, job
+        # Every call of the counterparts' batch failed: HubSpot is reported unavailable, as a delivery would.
+        assert report.causes.get("hubspot") == "unavailable", (report.causes, report.failures)
+        assert any(f.startswith("write contact hubspot: ") for f in report.failures), report.failures
+        await _later(rig, sandbox, 5)
+    assert await sandbox.hubspot.count("contact") == 2
+
+    # HubSpot takes merges again: the next run merges its two counterparts.
+    await sandbox.hubspot.control.clear_faults()
+    done = await rig.sync()
+    assert done.failures == [] and done.total("merged") == 1, (done.failures, dict(done.counts))
+    assert [j.status for j in await _jobs_of(rig, "rmerge:contact:hubspot")] == ["done"]
+    assert await sandbox.hubspot.count("contact") == 1
