@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from crmsync.connectors.base import WriteOp, WriteResult, write_batch_mixes_kinds, write_batch_size
-from crmsync.engine.call_failures import connection_down
+from crmsync.engine.call_failures import call_failure, connection_down
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
 from crmsync.engine.outbox import WriteTarget, write_kind
@@ -135,15 +135,26 @@ async def _worker(
             }
             async with ctx.store.begin() as tx:
                 settled = Settled()
-                released: list[int] = []
+                given_back: dict[tuple[str, timedelta], list[int]] = {}  # (why, how long to wait) -> jobs
                 for item in planned:
                     result = by_ref.get(item.target.canonical_id)
-                    if down is not None and result is not None and not result.ok:
-                        released.append(item.job.id)
+                    failure = call_failure(result)
+                    if failure is not None:
+                        # The CRM failed the call, not the record: its job goes back without spending an attempt.
+                        if down is not None:  # every call failed: this run stops writing here (raised below)
+                            given_back.setdefault((down, timedelta(0)), []).append(item.job.id)
+                            continue
+                        # Other calls of the batch were answered, so the run goes on writing here: the job waits
+                        # out a backoff (as `fail` would, spending nothing), else this run claims it again at
+                        # once and resends it for as long as the call keeps failing.
+                        outcome.retrying += 1
+                        wait = tx.jobs.policy.delay(item.job.attempts)
+                        given_back.setdefault((f"{failure.code}: {failure.message}", wait), []).append(item.job.id)
                         continue
                     await settle(ctx, tx, kind, connection, item, result, outcome, settled, shadows.get(item.job.id))
                 await settled.flush(ctx, tx, connection, object_name)
-                await tx.jobs.release_many(released, ctx.worker, down or "")
+                for (reason, wait), job_ids in given_back.items():
+                    await tx.jobs.release_many(job_ids, ctx.worker, reason, retry_in=wait)
         if down is not None:
             # Stop writing to this connection for this run; the next run (the service's next pass) tries again.
             raise RetryableError(f"{connection}: {down}")

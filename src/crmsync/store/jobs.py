@@ -243,20 +243,28 @@ class JobQueue:
         return job_from_row(row)
 
     async def release_many(
-        self, job_ids: Sequence[int], worker: str, error: str | None, *, until: datetime | None = None
+        self,
+        job_ids: Sequence[int],
+        worker: str,
+        error: str | None,
+        *,
+        until: datetime | None = None,
+        retry_in: timedelta = timedelta(0),
     ) -> int:
         """Give held jobs back without spending an attempt: the connection failed, not these records.
 
         A CRM that is down or out of quota must delay its writes, never dead-letter them; record-level
         failures go through `fail` and count. `error` None keeps the job's last error (a job only put back).
-        `until`: when they may run again (None: now; `PARKED`: once woken).
+        `until`: when they may run again (`PARKED`: once woken); else `retry_in` from now (a job whose call failed
+        while the run goes on writing to its connection, which would otherwise claim it again at once), by
+        default at once.
         """
         if not job_ids:
             return 0
         values = {
             "attempts": sa.case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
             "last_error": error if error is not None else jobs.c.last_error,
-            "run_after": until or self._clock(),
+            "run_after": until or self._clock() + retry_in,
         }
         return await self._give_back_running(worker, values, among(self._db, jobs.c.id, job_ids))
 

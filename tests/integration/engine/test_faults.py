@@ -583,6 +583,57 @@ async def _jobs_of(rig: Rig, kind: str) -> list[Job]:
         await store.aclose()
 
 
+async def test_a_hubspot_batch_answered_503_beside_one_that_landed_spends_no_attempt(
+    rig_factory: RigFactory, sandbox: Sandbox
+) -> None:
+    """HubSpot took one batch of updates and answered the next with 503s: HubSpot is up (the run goes on writing to
+    it), but the 503 was the call's, not its records'. Their jobs spent attempts, so an outage of HubSpot's
+    batch endpoint long enough dead-lettered records nothing was wrong with."""
+    rig = await rig_factory({"hubspot": {"batch_size": 2, "concurrency": 1}})
+    # A backoff far longer than the run: a job given back is not claimed again before the next run.
+    rig.jobs_policy = JobsPolicy(max_attempts=2, base_delay=timedelta(minutes=5))
+    emails = await people(sandbox, "salesforce", "sf", 4)
+    await rig.sync()
+    ids = {e: rows[0]["id"] for e, rows in (await contacts(sandbox, "salesforce")).items()}
+    for email in emails:
+        await sandbox.salesforce.update("contact", ids[email], {"Title": "Lead"})
+    # The first batch of updates lands; every later call (the second batch and its retries) meets a 503.
+    batch_update: dict[str, Any] = {
+        "kind": "status",
+        "status": 503,
+        "method": "POST",
+        "path": "/contacts/batch/update$",
+        "skip": 1,
+    }
+    await sandbox.hubspot.control.set_faults([batch_update])
+
+    report = await asyncio.wait_for(rig.sync(), timeout=120)  # a job claimed again at once would loop here
+    (rule,) = await sandbox.hubspot.control.faults()
+    # The failed batch was sent once this run (with the connector's own retries), never claimed again.
+    assert rule["fired"] == RetryPolicy().attempts, rule
+    assert "hubspot" not in report.causes and report.given_up == set(), (report.causes, report.failures)
+    assert report.failures == []
+    assert report.counts.get(("contact", "hubspot", "updated")) == 2, dict(report.counts)
+    assert report.counts.get(("contact", "hubspot", "retrying")) == 2, dict(report.counts)
+    held = await contacts(sandbox, "hubspot")
+    assert sorted(held[e][0]["title"] for e in emails) == ["Analyst", "Analyst", "Lead", "Lead"]
+    waiting = [j for j in await _jobs_of(rig, "write:contact:hubspot") if j.status != "done"]
+    assert len(waiting) == 2, waiting
+    for job in waiting:
+        # Given back without spending an attempt, after a backoff, saying why.
+        assert (job.status, job.attempts) == ("pending", 0), job
+        assert job.run_after > rig.now() + timedelta(minutes=4), job
+        assert job.last_error is not None and job.last_error.startswith("TransientError: "), job
+
+    # Once HubSpot takes the calls again, the next run lands them.
+    await sandbox.hubspot.control.clear_faults()
+    await _later(rig, sandbox, 6)
+    again = await rig.sync()
+    assert again.failures == [] and again.counts.get(("contact", "hubspot", "updated")) == 2, dict(again.counts)
+    await assert_everywhere(sandbox, dict.fromkeys(emails, "Lead"))
+    assert {j.status for j in await _jobs_of(rig, "write:contact:hubspot")} == {"done"}
+
+
 async def test_a_counterpart_merge_hubspot_answers_with_503s_waits_and_is_never_dead_lettered(
     rig_factory: RigFactory, sandbox: Sandbox
 ) -> None:

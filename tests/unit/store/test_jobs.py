@@ -332,3 +332,22 @@ async def test_a_parked_job_waits_until_woken_and_leaves_the_queues_age_alone(st
     async with store.read() as tx:
         (job,) = await tx.jobs.list("pending")
     assert (job.id, job.run_after, job.attempts) == (parked, PARKED, 0)
+
+
+async def test_a_job_released_with_a_wait_spends_no_attempt_and_is_not_claimed_before_it(
+    store: Store, clock: FakeClock
+) -> None:
+    """A job whose call failed while its run goes on writing to the CRM: given back unspent, but not at once, or the
+    run would claim and resend it at once for as long as the call keeps failing."""
+    (job_id,) = await enqueue(store, NewJob("a", "push"))
+    assert await claim(store) == [job_id]
+    async with store.begin() as tx:
+        assert await tx.jobs.release_many([job_id], "w1", "TransientError: 503", retry_in=timedelta(seconds=30)) == 1
+    assert await claim(store) == []
+    clock.advance(timedelta(seconds=29))
+    assert await claim(store) == []
+    clock.advance(timedelta(seconds=1))
+    assert await claim(store) == [job_id]
+    async with store.read() as tx:
+        job = await tx.jobs.get(job_id)
+    assert job is not None and (job.attempts, job.last_error) == (1, "TransientError: 503")  # this claim's only
