@@ -405,6 +405,7 @@ async def retry(
     reported as skipped (`missing`), or, with `refuse_unknown`, refuses the whole request (NotFoundError) before
     anything is queued: an API caller gets one answer for one request. `connection` and `kind` narrow
     `everything` to the errors and dead jobs of one connection and one object kind (as `errors list` shows them).
+    A retried sync error stays listed, under its id, until the retried work clears it or fails again (counted).
     """
     requeued: list[Requeued] = []
     skipped: list[NotRetried] = []
@@ -424,7 +425,9 @@ async def retry(
                 view.retryable and connection in (None, view.connection) and (kind is None or view.kind == kind)
             ):
                 continue
-            outcome = await _retry_error(tx, config, view)
+            outcome = await _retry_error(tx, config, view, everything)
+            if outcome is None:
+                continue  # --all: its work is queued already (retried before, not run yet)
             if isinstance(outcome, Requeued):
                 requeued.append(outcome)
             else:
@@ -473,7 +476,15 @@ async def _reread(tx: Transaction, requeued: Sequence[Requeued]) -> int:
     return reads
 
 
-async def _retry_error(tx: Transaction, config: SyncConfig, view: SyncErrorView) -> Requeued | NotRetried:
+async def _retry_error(
+    tx: Transaction, config: SyncConfig, view: SyncErrorView, everything: bool = False
+) -> Requeued | NotRetried | None:
+    """Queue the error's work again; None when `everything` finds that work pending already.
+
+    The error stays (see `retry`), so a second `--all` meets it again: it skips an error whose job has not run
+    yet instead of listing it as re-queued once more. A named id is always queued (a pending job absorbs it).
+    """
+
     def skip(reason: str) -> NotRetried:
         return NotRetried("sync_error", view.id, reason)
 
@@ -496,7 +507,11 @@ async def _retry_error(tx: Transaction, config: SyncConfig, view: SyncErrorView)
     else:
         assert view.canonical_id is not None  # retryable writes have one
         job = write_job(kind, view.canonical_id, view.connection)
-    await tx.errors.clear_id(view.id)
+    if everything and await tx.jobs.list("pending", key=job.key, kind=job.kind):
+        return None
+    # The error stays until the retried work settles it: gone when it goes through, counted again under the same
+    # id (its first-seen time kept) when it fails again. Cleared here, a second failure came back as a new error
+    # seen once, and an operator following E12 lost it and could not tell how often it had failed.
     await tx.jobs.enqueue(job)
     return Requeued("sync_error", view.id, job.kind, job.key, 1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -261,6 +262,33 @@ async def test_retry_after_fixing_the_record_at_its_source(site: Site) -> None:
 
     await eventually(healed, after=site.progress, what="the sync error gone")
     assert (await site.http.post("/api/errors/retry", json={}, headers=site.operator)).status_code == 400
+
+
+async def test_a_retry_refused_again_keeps_the_error_its_id_and_its_count(site: Site) -> None:
+    """Retried without a fix, Grace's create is refused again: the same E-id, counted twice, first seen kept."""
+
+    async def errors() -> dict[int, dict[str, Any]]:
+        body = (await site.http.get("/api/errors", headers=site.operator)).json()
+        return {error["id"]: error for group in body["groups"] for error in group["errors"]}
+
+    (before,) = (await errors()).values()
+    assert before["count"] == 1
+    answer = await site.http.post("/api/errors/retry", json={"error_ids": [before["id"]]}, headers=site.operator)
+    assert answer.status_code == 200 and [r["id"] for r in answer.json()["requeued"]] == [before["id"]]
+
+    async def refused_again() -> dict[str, Any] | None:
+        now = await errors()
+        assert list(now) == [before["id"]], now  # never a second error, never none
+        return now[before["id"]] if now[before["id"]]["count"] == 2 else None
+
+    after = await eventually(refused_again, after=site.progress, what="Grace's create refused a second time")
+    assert after["first_seen"] == before["first_seen"] and str(after["last_seen"]) > str(before["last_seen"])
+    assert after["message"] == before["message"]
+    async with sign_in(site, token=OPERATOR_TOKEN) as browser:
+        page = (await browser.get("/errors")).text
+    row = page[page.index(f'<tr id="error-{before["id"]}">') :]
+    row = row[: row.index("</tr>")]
+    assert '<span class="count">2×</span>' in row and 'class="first-seen"' in row, row
 
 
 async def test_search_and_a_records_page(site: Site) -> None:

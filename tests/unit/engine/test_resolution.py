@@ -227,7 +227,7 @@ async def park_delete_conflict(store: Store) -> int:
     return conflict.id
 
 
-async def test_retrying_a_failed_write_clears_the_error_and_queues_the_write(
+async def test_retrying_a_failed_write_queues_the_write_and_keeps_the_error_until_it_settles(
     store: Store, config: SyncConfig, world: World
 ) -> None:
     outcome = await retry(store, config, error_ids=[world.error_id, world.duplicate_id, 77])
@@ -242,7 +242,8 @@ async def test_retrying_a_failed_write_clears_the_error_and_queues_the_write(
     assert reasons[77] == "no such sync error"
     assert "duplicate group" in reasons[world.duplicate_id]
     async with store.read() as tx:
-        assert [e.id for e in await tx.errors.list()] == [world.duplicate_id]
+        # Still listed under its id: the retried write clears it, or counts it again if it fails again.
+        assert [e.id for e in await tx.errors.list()] == [world.error_id, world.duplicate_id]
         reads = {j.key for j in await tx.jobs.list("pending") if j.kind.startswith("refetch:")}
     assert (await write_jobs(store))["dv/c2"] == "pending"
     # Grace is read again where she is held (sf, hs), so a fix made at the source travels with the retried write.
@@ -268,8 +269,14 @@ async def test_retrying_everything_takes_every_retryable_error_and_dead_job(
         ("dead_job", world.dead_job_id),
     }
     assert outcome.skipped == ()  # the duplicate group is simply not retryable
+    # The error is still listed (nothing ran yet), but its write is queued already: --all leaves it be.
     again = await retry(store, config, everything=True)
     assert (again.requeued, again.skipped) == ((), ())
+    # Named, it is queued again, into the same pending job.
+    named = await retry(store, config, error_ids=[world.error_id])
+    assert [(r.what, r.id) for r in named.requeued] == [("sync_error", world.error_id)]
+    async with store.read() as tx:
+        assert len(await tx.jobs.list("pending", key="dv/c2", kind="write:contact:dv")) == 1
 
 
 def test_value_type_follows_the_values_a_field_holds() -> None:
