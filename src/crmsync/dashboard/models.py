@@ -304,6 +304,19 @@ class FieldModel(_View):
     history: list[AuditModel]
 
 
+class MergedIntoModel(_View):
+    canonical_id: str = Field(description="the record a vendor merge folded this one into: the person lives on there")
+    connection: str = Field(description="the CRM whose merge it was")
+    at: datetime
+
+
+class FormerIdModel(_View):
+    connection: str
+    remote_id: str = Field(description="an id the record had there until it was deleted or merged away there")
+    at: datetime = Field(description="when crmsync unlinked it")
+    reason: str = Field(description="how it went: the delete's policy, or `merged away`")
+
+
 class RecordModel(BaseModel):
     canonical_id: str
     kind: str
@@ -317,3 +330,5 @@ class RecordModel(BaseModel):
     fields: list[FieldModel]
     writes: dict[str, str]
     errors: list[SyncErrorModel]
+    merged_into: MergedIntoModel | None = Field(description="set when a vendor merge retired this record")
+    former_ids: list[FormerIdModel] = Field(description="ids unlinked when deleted or merged away there, oldest first")

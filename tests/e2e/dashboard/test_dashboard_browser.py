@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect  # imported once it is known to be
 
 from tests.e2e.dashboard.conftest import screenshot, sign_in
 from tests.integration.dashboard.harness import ADA_EMAIL, Site
+from tests.integration.dashboard.test_record_merges import hooked_site, merge_ada_and_grace  # noqa: F401
 from tests.integration.service.conftest import eventually
 
 pytestmark = pytest.mark.browser
@@ -102,6 +103,22 @@ async def test_searching_a_record_and_reading_its_history(page: Page, site: Site
     await expect(history).to_contain_text("last_name")
     await expect(history).to_contain_text("Lovelace")
     await screenshot(page, "record")
+
+
+async def test_a_merged_record_leads_to_the_record_it_was_merged_into(page: Page, hooked_site: Site) -> None:  # noqa: F811
+    merge = await merge_ada_and_grace(hooked_site)
+    await sign_in(page, hooked_site, f"/records/contact/{merge.retired}")
+    await expect(page.locator("h1 small")).to_have_text("merged")
+    into = page.locator("#merged-into")
+    await expect(into).to_contain_text("by a vendor merge in hubspot")
+    await screenshot(page, "record-merged")
+    await into.locator("a").click()
+    await expect(page.locator("#canonical-id")).to_have_text(merge.kept)
+    await expect(page.locator("#merged-into")).to_have_count(0)
+    for hubspot_id in merge.absorbed:
+        row = page.locator(f'#former-ids tr[data-connection="hubspot"][data-remote-id="{hubspot_id}"]')
+        await expect(row).to_contain_text("merged away")
+    await screenshot(page, "record-former-ids")
 
 
 async def test_requests_without_a_token_are_refused(page: Page, site: Site) -> None:
