@@ -17,6 +17,7 @@ from crmsync.model.rules import SyncRules
 from crmsync.model.values import CanonicalRecord, CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Provenance, Transaction
 from crmsync.store import GoldenRecord as StoredGolden
+from crmsync.store.tables import FORMER_ID_FIELD as STORED_FORMER_ID_FIELD
 
 LINK_PREFIX = "@"
 
@@ -163,8 +164,9 @@ def rules_for_record(rules: SyncRules, stored: StoredGolden | None) -> SyncRules
     return replace(rules, connections=tuple(c for c in rules.connections if c not in gone))
 
 
-FORMER_ID_FIELD = "@remote_id"
-"""Audit pseudo-field of a remote id unlinked because the record was deleted or merged away there (`old`: the id).
+FORMER_ID_FIELD = STORED_FORMER_ID_FIELD
+"""Audit pseudo-field of a remote id unlinked because the record was deleted or merged away there (`old`: the id);
+indexed (`ix_audit_former_id`), so a query for it keeps `FORMER_IDS` and `FORMER_ID_TEXT` of the store's tables.
 
 The identity map forgets a deleted copy's id; the audit keeps it, so `crmsync explain` given that id still
 finds the record and can say it was deleted (when, where), instead of claiming it never existed.

@@ -34,6 +34,7 @@ from tests.unit.store.test_jobs import (  # noqa: F401 - collected here against 
 from tests.unit.store.test_migrations import (  # noqa: F401
     test_a_schema_9_database_gets_an_empty_read_fields_table_and_keeps_its_cursors,
     test_a_schema_11_database_gets_an_empty_kept_out_table,
+    test_a_schema_13_database_finds_a_former_id_through_an_index,
     test_audit_rows_of_schema_6_count_one_change_each_after_the_upgrade,
     test_going_back_to_schema_6_gives_each_grouped_change_its_own_row,
     test_going_back_to_schema_10_keeps_the_sync_errors,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 import sqlalchemy as sa
 
 from crmsync.config import SyncConfig
@@ -21,7 +23,7 @@ from crmsync.model.rules import SyncRules
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Link, Store, Transaction
 from crmsync.store.codec import decode_value
-from crmsync.store.tables import audit, links
+from crmsync.store.tables import FORMER_IDS, audit, links
 
 ShadowState = Literal["same", "differs", "pending", "withheld", "failed", "not_written", "not_mapped", "absent", "gone"]
 """How a connection's copy of a field stands against the golden value:
@@ -146,16 +148,27 @@ async def _find(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
     return None
 
 
-async def _former(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
-    """The record `ident` was a remote id of until it was deleted there, the latest such if several."""
-    result = await tx.connection.execute(
+def former_id_query(ident: str) -> sa.Select[tuple[str, Any]]:
+    """The `@remote_id` audit entries noting `ident`, latest first, found through `ix_audit_former_id`.
+
+    An equality on the entry's JSON text (the index's expression, under the index's own predicate as a literal):
+    the substring match it replaces scanned the whole audit. The text is the id as the store's serializer (orjson)
+    writes it, or as the standard library's would (`\\u` escapes), whichever wrote the entry.
+    """
+    texts = sorted({orjson.dumps(ident).decode(), json.dumps(ident)})
+    return (
         sa.select(audit.c.canonical_id, audit.c.old)
-        .where(audit.c.field == FORMER_ID_FIELD, sa.cast(audit.c.old, sa.Text).contains(ident, autoescape=True))
+        .where(sa.text(FORMER_IDS), sa.cast(audit.c.old, sa.Text).in_(texts))
         .order_by(audit.c.id.desc())
     )
+
+
+async def _former(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
+    """The record `ident` was a remote id of until it was deleted there, the latest such if several."""
+    result = await tx.connection.execute(former_id_query(ident))
     for canonical_id, old in result.all():
         if decode_value(old) != ident:
-            continue  # the text matched inside a longer id
+            continue  # not an id as the audit notes it (the text match is exact: never expected)
         golden = await tx.records.get(canonical_id)
         if golden is None or golden.record.kind == kind:
             return str(canonical_id)
