@@ -17,7 +17,7 @@ from crmsync.connectors.base import WriteOp, WriteResult, write_batch_mixes_kind
 from crmsync.engine.call_failures import call_failure, connection_down
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
-from crmsync.engine.outbox import WriteTarget, write_kind
+from crmsync.engine.outbox import WriteTarget, refetch_kind, write_kind
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.runlock import leases_being_read, reading_lease
 from crmsync.engine.settle import Settled, landed, settle, written_shadow
@@ -45,6 +45,13 @@ TAIL_WAIT = timedelta(seconds=60)
 """How long a write given back to fill a later vendor batch may wait for company: then it goes part-filled.
 
 A first sync gathers its few updates within seconds; a rare write during a long backfill is not held to its end."""
+
+READS_WAIT = timedelta(seconds=1)
+"""How long a create held for its CRM's pending reads waits before it is planned again."""
+
+READS_HOLD = timedelta(seconds=10)
+"""How long after it was queued a create may be held for its CRM's reads: then it goes, whatever is read there (a
+busy CRM always has reads queued, and a new person must reach it)."""
 
 
 async def deliver(
@@ -136,6 +143,12 @@ async def _worker(
             async with ctx.store.begin() as tx:
                 settled = Settled()
                 given_back: dict[tuple[str, timedelta], list[int]] = {}  # (why, how long to wait) -> jobs
+                created = [
+                    item.target.canonical_id
+                    for item in planned
+                    if item.op is not None and item.op.kind in ("create", "upsert") and item.job.id in shadows
+                ]
+                await settled.look_before_creates(tx, connection, created)
                 for item in planned:
                     result = by_ref.get(item.target.canonical_id)
                     failure = call_failure(result)
@@ -194,7 +207,14 @@ async def _claim_round(
             jobs += claimed
             if claimed:
                 async with ctx.store.read() as view:
-                    more = await _plan(ctx, view, kind, connection, claimed)
+                    more = await _plan(ctx, view, kind, connection, claimed, beside_reads=beside_reads)
+                held = {item.job.id for item in more if item.held}
+                if held:  # given back at once, not kept claimed while they wait
+                    async with ctx.store.begin() as tx:
+                        await tx.jobs.release_many(sorted(held), ctx.worker, None, retry_in=READS_WAIT)
+                    ctx.report.add(kind, connection, "create_held", len(held))
+                    jobs = [job for job in jobs if job.id not in held]
+                    more = [item for item in more if not item.held]
                 planned += more
                 writes += sum(1 for item in more if item.op is not None)
             if len(claimed) < wanted:
@@ -242,8 +262,18 @@ def _without_tails(
 
 
 async def _plan(
-    ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, jobs: Sequence[Job]
+    ctx: SyncContext,
+    tx: Transaction,
+    kind: ObjectKind,
+    connection: str,
+    jobs: Sequence[Job],
+    *,
+    beside_reads: bool = False,
 ) -> list[Planned]:
+    """Each job's write. `beside_reads` (a pass of hints, beside other processes' passes): a create waits while a
+    read of its CRM's records of the kind is queued or under way in another process."""
+    # Asked before the links are read: a read that links the person here and is done by then left its link.
+    reads_waiting = beside_reads and await tx.jobs.reads_waiting(refetch_kind(kind, connection), ctx.worker)
     targets = [WriteTarget.from_payload(job.payload) for job in jobs]
     ids = sorted({t.canonical_id for t in targets})
     goldens = await tx.records.get_many(ids)
@@ -310,6 +340,12 @@ async def _plan(
                 continue
             link_ops[role_of(name)] = parent_remote
             written[name] = value
+        if delta.kind == "create" and reads_waiting and job.created_at > ctx.clock() - READS_HOLD:
+            # The person may be in this CRM already, in a record a hint says changed (typed into two CRMs at
+            # once) that another pass has yet to read, or is reading and has not linked yet: created now,
+            # they would be here twice. Its read links them; this job then writes to that record instead.
+            planned.append(Planned(job, target, None, remote_id=remote, held=True))
+            continue
         write: WriteOp | None
         if delta.kind == "create":
             write = WriteOp(

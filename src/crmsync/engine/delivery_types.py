@@ -38,6 +38,8 @@ class Planned:
     remote_id: str | None = None
     problems: tuple[MappingProblem, ...] = ()
     link_waits: tuple[str, ...] = ()
+    held: bool = False
+    """A create that waits for the reads of its CRM queued or under way (`deliver.READS_WAIT`): given back, not sent."""
 
 
 __all__ = ["DeliveryOutcome", "Planned"]

@@ -71,8 +71,12 @@ async def identify(
         item.record.id: match_key(kind, specs, item.fields, {role: _ids(item, role) for role in LINK_ROLES[kind]})
         for item in unlinked
     }
-    known = await _known_entities(tx, kind, sorted({k.text for k in keys.values() if k is not None}))
+    # Which key ids are taken is asked before which keys are known: a record and its key are committed together, so
+    # a record seen here has its key seen below. Asked after (PostgreSQL reads each statement afresh), a person
+    # another pass stored in between had their id "taken" with no key known, and got a second canonical record.
     taken = await tx.records.existing(sorted({uuid5_id(k.text) for k in keys.values() if k is not None}))
+    known = await _known_entities(tx, kind, sorted({k.text for k in keys.values() if k is not None}))
+    await _meet_creates_settled(tx, connection, known)
     # crmsync's own ids, carried in the connection's external-id field by the records crmsync created there,
     # and each record's keyless id: with them a state started afresh (lost, or restored from a backup)
     # finds the canonical records again instead of creating every unkeyed record once more.
@@ -208,6 +212,25 @@ def _synced_twin(key: MatchKey | None, find_key: Callable[[MatchKey], KnownEntit
     """Whether a record the filter keeps out has a twin that passed it: the person syncs, so this record is
     met like any other (linked, or reported as a duplicate) instead of being created again in its own CRM."""
     return key is not None and find_key(key) is not None
+
+
+async def _meet_creates_settled(tx: Transaction, connection: str, known: dict[str, KnownEntity]) -> None:
+    """Known records with no record in `connection` yet: locked, then their links there read again.
+
+    A create of the same person there may be settling meanwhile (crmsync created it from the person's record in
+    another CRM while this one was being read). Its settle locks the record's row before it looks for a link here
+    (`Settled.look_before_creates`): whichever comes second sees the other's link, so the record read here is a
+    duplicate of the created one, or the created one of this, and never are both linked as the one synced.
+    """
+    absent = sorted({entity.canonical_id for entity in known.values() if connection not in entity.members})
+    if not absent:
+        return
+    await tx.records.lock(absent)
+    found = await tx.links.links_of(absent, connection)
+    for key, entity in list(known.items()):
+        held = found.get(entity.canonical_id)
+        if held and connection not in entity.members:
+            known[key] = KnownEntity(entity.canonical_id, {**entity.members, connection: held[0].remote_id})
 
 
 async def _known_entities(tx: Transaction, kind: ObjectKind, keys: list[str]) -> dict[str, KnownEntity]:

@@ -14,6 +14,7 @@ from typing import Any
 from crmsync.connectors.base import WriteResult
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
+from crmsync.engine.merges import report_duplicate
 from crmsync.engine.reconcile_types import TargetDelta
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.state import is_link_field, unlink_deleted
@@ -36,6 +37,21 @@ class Settled:
     """What each write met, by canonical id (maybe nothing): its record's create and update errors become these."""
     overwritten: dict[str, set[str]] = field(default_factory=dict)
     """Remote id -> the canonical fields a write that landed there replaced: read errors about them are moot."""
+    linked: dict[str, str] = field(default_factory=dict)
+    """Canonical id -> the remote id linked in the connection when its create settles (see `look_before_creates`)."""
+
+    async def look_before_creates(self, tx: Transaction, connection: str, canonical_ids: list[str]) -> None:
+        """Which records created in `connection` gained a link there since their create was planned.
+
+        A pass that read the person's own record there (typed into two CRMs at once) may have linked it while the
+        create was on its way. The records' rows are locked first, as that pass's identify locks them before it
+        looks at their links, so whichever of the two comes second sees the other's link.
+        """
+        if not canonical_ids:
+            return
+        await tx.records.lock(canonical_ids)
+        for canonical_id, held in (await tx.links.links_of(canonical_ids, connection)).items():
+            self.linked[canonical_id] = held[0].remote_id  # oldest first: the survivor
 
     async def flush(self, ctx: SyncContext, tx: Transaction, connection: str, object_name: str) -> None:
         await tx.links.link_many(self.links)
@@ -92,6 +108,23 @@ async def settle(
     remote_id = result.id or item.remote_id
     if item.op.kind in ("create", "upsert"):
         outcome.created += 1
+        survivor = settled.linked.get(canonical_id)
+        if remote_id is not None and survivor is not None and survivor != remote_id:
+            # Its own record there was linked while this create was on its way: that one stays the record crmsync
+            # syncs (its values were reconciled), and the one created is reported as a duplicate, as if met there.
+            settled.links.append(Link(canonical_id, kind, connection, object_name, remote_id))
+            await report_duplicate(
+                tx,
+                connection,
+                object_name,
+                canonical_id,
+                remote_id,
+                f"duplicate {kind} in {connection}: crmsync created {remote_id} while {survivor}, the same {kind} "
+                f"entered there, was being linked; {survivor} stays the one crmsync syncs; merge them in {connection}",
+            )
+            settled.done.append(item.job.id)
+            _plan_entry(ctx, kind, connection, item, remote_id)
+            return
         if remote_id is not None:
             settled.links.append(Link(canonical_id, kind, connection, object_name, remote_id))
     else:

@@ -321,6 +321,14 @@ class JobQueue:
         query = sa.select(jobs.c.id).where(status_is(jobs.c.status, "running"), jobs.c.kind == kind).limit(1)
         return (await self._db.execute(query)).first() is not None
 
+    async def reads_waiting(self, kind: str, worker: str) -> bool:
+        """Whether a job of `kind` waits to run now or is claimed by another holder than `worker` (being run)."""
+        now = _at(self._clock())
+        due = sa.and_(status_is(jobs.c.status, "pending"), jobs.c.run_after <= now)
+        elsewhere = sa.and_(status_is(jobs.c.status, "running"), jobs.c.locked_by != worker)
+        query = sa.select(jobs.c.id).where(jobs.c.kind == kind, sa.or_(due, elsewhere)).limit(1)
+        return (await self._db.execute(query)).first() is not None
+
     async def due_mark(self) -> tuple[int, int]:
         """(how many, the newest id) of the pending jobs that may run now: it changes when work is queued (or given
         back, or comes due), and stays put while what waits is work no pass can do (a paused CRM's writes)."""

@@ -91,6 +91,22 @@ class GoldenRecords:
         )
         return set(result.scalars())
 
+    async def lock(self, canonical_ids: list[str]) -> None:
+        """Hold the rows of `canonical_ids` until the transaction ends (PostgreSQL; SQLite's one writer already does).
+
+        Taken, in id order, by whatever links a remote record to one of them where it had none in a connection, and
+        by a create's settle there: the second to come then sees the first's link (READ COMMITTED reads again).
+        """
+        if not canonical_ids or self._db.dialect.name != "postgresql":
+            return
+        query = (
+            sa.select(records.c.canonical_id)
+            .where(among(self._db, records.c.canonical_id, sorted(set(canonical_ids))))
+            .order_by(records.c.canonical_id)
+            .with_for_update()
+        )
+        await self._db.execute(query)
+
     async def live(self, kind: str, canonical_ids: list[str]) -> set[str]:
         """Which of `canonical_ids` are stored records of `kind` not deleted, without reading the records."""
         if not canonical_ids:

@@ -43,13 +43,13 @@ async def test_a_round_plans_without_holding_the_writer(crm: Crm, monkeypatch: p
     committed_while_planning: list[bool] = []
 
     async def plan_beside_a_writer(
-        ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, jobs: Sequence[Job]
+        ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str, jobs: Sequence[Job], **options: bool
     ) -> list[Planned]:
         # Held by the round, the writer would keep this transaction waiting (SQLite: forever, in one task).
         async with asyncio.timeout(10), crm.store.begin() as other:
             await other.cursors.put("test", "planning", "committed")
         committed_while_planning.append(True)
-        return await plan(ctx, tx, kind, connection, jobs)
+        return await plan(ctx, tx, kind, connection, jobs, **options)
 
     monkeypatch.setattr(delivery, "_plan", plan_beside_a_writer)
     async with open_connectors(crm.config) as connectors:
@@ -63,7 +63,7 @@ async def test_a_round_plans_without_holding_the_writer(crm: Crm, monkeypatch: p
 async def test_a_plan_that_fails_gives_its_claim_back_whole(crm: Crm, monkeypatch: pytest.MonkeyPatch) -> None:
     await _queued_write(crm)
 
-    async def broken_plan(*_: object) -> list[Planned]:
+    async def broken_plan(*_: object, **__: object) -> list[Planned]:
         raise RuntimeError("a bug in planning")
 
     monkeypatch.setattr(delivery, "_plan", broken_plan)

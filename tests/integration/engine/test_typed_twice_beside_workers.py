@@ -1,0 +1,132 @@
+"""A person typed into two CRMs at once, met by two passes at once (`crmsync serve` and `crmsync worker`s on one
+state database): crmsync does not create them again in a CRM whose own record of them another pass has yet to read
+or link, and a create that lands while that record was being linked is reported as a duplicate, not kept silently
+as a second record of one person there.
+
+The interleavings are forced here: another worker's claim is a claim in the store, and the pass that links the
+person's own record while crmsync's create is on its way runs inside the connector's write call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import cast
+
+import pytest
+import sqlalchemy as sa
+
+from crmsync.connectors.base import WriteOp, WriteResult
+from crmsync.emulators.registry import VendorName
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.merges import DUPLICATE
+from crmsync.engine.outbox import refetch_job, refetch_kind, write_kind
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.store import NewJob, open_store
+from crmsync.store.tables import jobs
+from crmsync.testing.sandbox import Sandbox
+from tests.integration.engine.conftest import Crm
+from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
+
+ELSEWHERE = "sync:another-worker:1:w"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The session's PostgreSQL database, or None for SQLite (asked for only when needed: it may be absent)."""
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
+
+
+@pytest.fixture
+async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Crm]:
+    """The engine on SQLite (one writer) or on PostgreSQL (READ COMMITTED, where the record locks matter)."""
+    await sandbox.reset()
+    if database is None:
+        config = sandbox.load_config(tmp_path)
+    else:
+        config = sandbox.load_config(tmp_path, await empty_schema(database))
+    store = await open_store(config.state_url)
+    try:
+        yield Crm(sandbox, config, store)
+    finally:
+        await store.aclose()
+
+
+async def _hint(crm: Crm, connection: str, remote_id: str) -> int:
+    object_name = crm.sb.objects[cast(VendorName, connection)]["contact"]
+    hint = refetch_job("contact", connection, object_name, remote_id, reason="webhook")
+    async with crm.store.begin() as tx:
+        return await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
+
+
+@pytest.mark.usefixtures("database")  # set up first, outside the event loop the async fixtures run in
+async def test_a_create_waits_while_its_crm_holds_a_hint_another_worker_is_reading(crm: Crm) -> None:
+    await crm.sync()  # every CRM read once
+    email = "typed.twice@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Twice", "email": email})
+    salesforce = await crm.sb.salesforce.create("contact", {"LastName": "Twice", "Email": email})
+    await _hint(crm, "hubspot", hubspot)
+    elsewhere = await _hint(crm, "salesforce", salesforce)
+    async with crm.store.begin() as tx:  # another worker claimed the Salesforce hint: it is reading that record
+        [claimed] = await tx.jobs.claim(ELSEWHERE, [refetch_kind("contact", "salesforce")])
+    assert claimed.id == elsewhere
+
+    report = await crm.sync(read=False, shared=True)  # this pass reads the HubSpot record
+    assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1  # not created beside the user's
+    assert len(await crm.sb.dynamics.find("contact", "emailaddress1", email)) == 1  # created where nobody reads
+    assert report.total("create_held") == 1
+
+    async with crm.store.begin() as tx:  # the other worker gives its claim back (or dies): this pass reads it
+        await tx.jobs.release_many([elsewhere], ELSEWHERE, None)
+    await crm.sync(read=False, shared=True)
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None
+    assert await crm.canonical("contact", "salesforce", salesforce) == canonical
+    async with crm.store.begin() as tx:  # the held create's wait is over
+        held = sa.update(jobs).where(jobs.c.kind == write_kind("contact", "salesforce"))
+        await tx.connection.execute(held.values(run_after=jobs.c.created_at))
+    await crm.sync(read=False, shared=True)
+    assert [r["Id"] for r in await crm.sb.salesforce.find("contact", "Email", email)] == [salesforce]
+    async with crm.store.read() as tx:
+        assert [lk.remote_id for lk in await tx.links.remote_links(canonical, "salesforce")] == [salesforce]
+        assert await tx.jobs.list("pending", kind=write_kind("contact", "salesforce")) == []
+    assert not [e for e in await crm.errors() if e.report.code == DUPLICATE]
+
+
+@pytest.mark.usefixtures("database")
+async def test_a_create_that_lands_while_the_persons_own_record_is_linked_there_is_reported_as_a_duplicate(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await crm.sync()
+    email = "linked.meanwhile@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Meanwhile", "email": email})
+    await _hint(crm, "hubspot", hubspot)
+    own: list[str] = []
+
+    async with open_connectors(crm.config) as connectors:
+        connector = connectors["salesforce"]
+        real_apply = connector.apply
+
+        async def apply(object_name: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+            if not own and any(op.kind in ("create", "upsert") for op in ops):
+                # The user types the person into Salesforce as crmsync's create is on its way, and another worker
+                # reads and links that record before the create is settled.
+                own.append(await crm.sb.salesforce.create("contact", {"LastName": "Meanwhile", "Email": email}))
+                await _hint(crm, "salesforce", own[0])
+                async with open_connectors(crm.config) as others:
+                    await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+                assert await crm.canonical("contact", "salesforce", own[0]) is not None
+            return await real_apply(object_name, ops)
+
+        monkeypatch.setattr(connector, "apply", apply)
+        await SyncRunner(crm.config, crm.store, connectors).run(RunOptions(read=False, shared=True))
+
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None and own
+    made = [r["Id"] for r in await crm.sb.salesforce.find("contact", "Email", email) if r["Id"] != own[0]]
+    assert len(made) == 1  # the create had left: it is there, and said so
+    async with crm.store.read() as tx:
+        linked = [lk.remote_id for lk in await tx.links.remote_links(canonical, "salesforce")]
+    assert linked == [own[0], made[0]]  # the person's own record stays the one crmsync syncs (the oldest link)
+    duplicates = [e.report for e in await crm.errors() if e.report.code == DUPLICATE]
+    assert [(d.canonical_id, d.remote_id) for d in duplicates] == [(canonical, made[0])]
+    assert f"while {own[0]}" in duplicates[0].message
