@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 
 from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.emulators.registry import VendorName
+from crmsync.engine import identify as identify_module
+from crmsync.engine import ingest as ingest_module
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.merges import DUPLICATE
 from crmsync.engine.outbox import refetch_job, refetch_kind, write_kind
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store import NewJob, open_store
+from crmsync.store.records import GoldenRecords
 from crmsync.store.tables import jobs
 from crmsync.testing.sandbox import Sandbox
 from tests.integration.engine.conftest import Crm
@@ -130,3 +133,58 @@ async def test_a_create_that_lands_while_the_persons_own_record_is_linked_there_
     duplicates = [e.report for e in await crm.errors() if e.report.code == DUPLICATE]
     assert [(d.canonical_id, d.remote_id) for d in duplicates] == [(canonical, made[0])]
     assert f"while {own[0]}" in duplicates[0].message
+
+
+async def test_a_person_stored_by_another_pass_while_identify_looks_is_met_not_made_twice(
+    database: str | None, crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identify asks which ids are taken and which keys are known in two reads; on PostgreSQL each sees what was
+    committed when it began. Another pass storing the person between the two must not leave the id "taken" with
+    no key known (a second canonical record for one email, whose key claim replaces the first's)."""
+    if database is None:
+        pytest.skip("SQLite's one writer keeps other passes out of an identify under way")
+    await crm.sync()
+    email = "between.two.reads@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Between", "email": email})
+    salesforce = await crm.sb.salesforce.create("contact", {"LastName": "Between", "Email": email})
+    await _hint(crm, "salesforce", salesforce)
+    reads = {"first": True, "inside": False}
+
+    async def another_pass_stores_the_person() -> None:
+        await _hint(crm, "hubspot", hubspot)
+        async with open_connectors(crm.config) as others:
+            await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+        assert await crm.canonical("contact", "hubspot", hubspot) is not None
+
+    real_identify = identify_module.identify
+    real_known = identify_module._known_entities
+    real_existing = GoldenRecords.existing
+
+    async def identify(*args: Any, **kwargs: Any) -> dict[str, str | None]:
+        reads["inside"] = True
+        try:
+            return await real_identify(*args, **kwargs)
+        finally:
+            reads["inside"] = False
+
+    async def after_the_first_read(read: Any) -> Any:
+        if reads["inside"] and reads["first"]:
+            reads["first"] = False
+            await another_pass_stores_the_person()
+        return read
+
+    async def known(*args: Any) -> Any:
+        return await after_the_first_read(await real_known(*args))
+
+    async def existing(self: GoldenRecords, canonical_ids: list[str]) -> set[str]:
+        return cast(set[str], await after_the_first_read(await real_existing(self, canonical_ids)))
+
+    monkeypatch.setattr(ingest_module, "identify", identify)
+    monkeypatch.setattr(identify_module, "_known_entities", known)
+    monkeypatch.setattr(GoldenRecords, "existing", existing)
+    await crm.sync(read=False, shared=True)  # this pass reads the Salesforce record
+    assert not reads["first"]  # the other pass ran between the two reads
+
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None
+    assert await crm.canonical("contact", "salesforce", salesforce) == canonical  # one person, one record
