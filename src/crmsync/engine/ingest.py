@@ -21,6 +21,7 @@ from crmsync.engine.merge import reconcile
 from crmsync.engine.merges import chained
 from crmsync.engine.outbox import write_job
 from crmsync.engine.reconcile_types import REVERTED, REVERTED_FIRST_MET, ConnectionState, ReconcileResult
+from crmsync.engine.reconcile_types import AuditEntry as ReconciledEntry
 from crmsync.engine.reentry import REENTRY_RESOLVER, bring_back
 from crmsync.engine.state import (
     LINK_ROLES,
@@ -358,18 +359,7 @@ async def _store_result(
         outcome.changed += 1
         if previous is not None:  # a record met for the first time was refused nowhere yet
             writes.changed.add(canonical_id)
-        writes.audit.extend(
-            AuditEntry(
-                canonical_id=canonical_id,
-                field=entry.field,
-                old=entry.old,
-                new=entry.new,
-                connection=entry.source or connection,
-                reason=entry.rule + (" (first meeting)" if entry.no_base else ""),
-                at=entry.at or now,
-            )
-            for entry in result.audit
-        )
+        writes.audit.extend(_stored_entry(canonical_id, entry, connection, now) for entry in result.audit)
     shadow = result.shadows.get(connection)
     if shadow is not None:
         writes.shadows.append(Shadow(canonical_id, connection, shadow, version_token=record.version))
@@ -393,17 +383,22 @@ async def _store_result(
         outcome.writes[delta.connection] = outcome.writes.get(delta.connection, 0) + 1
         writes.jobs.append(write_job(kind, canonical_id, delta.connection))
     writes.audit.extend(
-        AuditEntry(
-            canonical_id=canonical_id,
-            field=entry.field,
-            old=entry.old,
-            new=entry.new,
-            connection=entry.source or connection,
-            reason=REVERTED_FIRST_MET if entry.no_base else REVERTED,
-            at=entry.at or now,
-        )
+        _stored_entry(canonical_id, entry, connection, now, reverted=True)
         for entry in result.reverted
         if (entry.source, entry.field) in overwritten
+    )
+
+
+def _stored_entry(
+    canonical_id: str, entry: ReconciledEntry, connection: str, now: datetime, *, reverted: bool = False
+) -> AuditEntry:
+    """A reconcile's audit entry as stored: its source, else the connection just read; its time, else now."""
+    if reverted:
+        reason = REVERTED_FIRST_MET if entry.no_base else REVERTED
+    else:
+        reason = entry.rule + (" (first meeting)" if entry.no_base else "")
+    return AuditEntry(
+        canonical_id, entry.field, entry.old, entry.new, entry.source or connection, reason, entry.at or now
     )
 
 
