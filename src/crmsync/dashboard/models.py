@@ -73,6 +73,9 @@ class PendingModel(_View):
     reads: dict[str, int] = Field(description="connection → records queued to read again")
     writes: dict[str, int] = Field(description="connection → writes queued")
     other: int = Field(description="deletes and merges queued")
+    links: dict[str, int] = Field(
+        description="connection → records written there without a link to a parent not synced there yet"
+    )
 
 
 class OverviewModel(_View):

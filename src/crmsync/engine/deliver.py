@@ -17,6 +17,7 @@ from crmsync.connectors.base import WriteOp, WriteResult, write_batch_mixes_kind
 from crmsync.engine.call_failures import call_failure, connection_down
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
+from crmsync.engine.link_waits import parents_landed, wake_link_waits
 from crmsync.engine.outbox import WriteTarget, refetch_kind, write_kind
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.runlock import leases_being_read, reading_lease
@@ -67,6 +68,10 @@ async def deliver(
     connection (`runlock.reading`).
     """
     outcome = DeliveryOutcome()
+    if not beside_reads or parents_landed(ctx, kind, connection):
+        # Children written here before a parent of theirs: their links go now if it has landed. A run that reads
+        # looks every time (a parent created by a run that then stopped counts for nothing in this one's report).
+        await wake_link_waits(ctx, kind, connection)
     claiming = asyncio.Lock()
     held: dict[int, datetime] = {}  # job id -> when it was first given back to wait for company
     # A TaskGroup: when one batch fails, the others are cancelled and awaited, never left writing.
@@ -165,7 +170,7 @@ async def _worker(
                         given_back.setdefault((f"{failure.code}: {failure.message}", wait), []).append(item.job.id)
                         continue
                     await settle(ctx, tx, kind, connection, item, result, outcome, settled, shadows.get(item.job.id))
-                await settled.flush(ctx, tx, connection, object_name)
+                await settled.flush(ctx, tx, connection, object_name, kind)
                 for (reason, wait), job_ids in given_back.items():
                     await tx.jobs.release_many(job_ids, ctx.worker, reason, retry_in=wait)
         if down is not None:
@@ -336,7 +341,7 @@ async def _plan(
                 continue
             parent_remote = parents.get((role_of(name), str(value)))
             if parent_remote is None:
-                waits.append(role_of(name))  # the parent is not in this connection (yet): retried later
+                waits.append(str(value))  # the parent is not in this connection (yet): parked until it lands
                 continue
             link_ops[role_of(name)] = parent_remote
             written[name] = value

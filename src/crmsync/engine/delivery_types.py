@@ -38,6 +38,7 @@ class Planned:
     remote_id: str | None = None
     problems: tuple[MappingProblem, ...] = ()
     link_waits: tuple[str, ...] = ()
+    """The parents (canonical ids) whose links were left out: they are not in the target yet (`link_wait_job`)."""
     held: bool = False
     """A create that waits for the reads of its CRM queued or under way (`deliver.READS_WAIT`): given back, not sent."""
 

@@ -7,7 +7,7 @@ earlier one for free (invariant 4), and a replay after a crash writes the same t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ WRITE = "write"
 REFETCH = "refetch"
 AWAIT = "await"
 AWAITING_PARENT = "awaiting parent"
+LINK_WAIT = "linkwait"
 
 
 def write_kind(kind: ObjectKind, connection: str) -> str:
@@ -76,6 +77,29 @@ def await_job(kind: ObjectKind, connection: str, object: str, remote_id: str) ->
     )
 
 
+def link_wait_kind(kind: ObjectKind, connection: str) -> str:
+    return f"{LINK_WAIT}:{kind}:{connection}"
+
+
+def link_wait_key(connection: str, canonical_id: str) -> str:
+    return f"{LINK_WAIT}:{connection}/{canonical_id}"
+
+
+def link_wait_job(kind: ObjectKind, canonical_id: str, connection: str, parents: Iterable[str]) -> NewJob:
+    """A record written to `connection` without a link: the `parents` (canonical ids) are not there yet (S17).
+
+    Parked: nothing claims it. When one of those parents lands in the connection (its create settles, or a read
+    links it), `link_waits.wake_link_waits` turns it into the record's write job, which writes the link. Its own
+    key: a parked job would hold up every later job of its key, the record's ordinary writes among them.
+    """
+    return NewJob(
+        key=link_wait_key(connection, canonical_id),
+        kind=link_wait_kind(kind, connection),
+        payload={"kind": kind, "canonical_id": canonical_id, "connection": connection, "parents": sorted(parents)},
+        run_after=PARKED,
+    )
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class WriteTarget:
@@ -94,11 +118,15 @@ class WriteTarget:
 __all__ = [
     "AWAIT",
     "AWAITING_PARENT",
+    "LINK_WAIT",
     "REFETCH",
     "WRITE",
     "WriteTarget",
     "await_job",
     "await_kind",
+    "link_wait_job",
+    "link_wait_key",
+    "link_wait_kind",
     "refetch_job",
     "refetch_kind",
     "write_job",

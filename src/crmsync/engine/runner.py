@@ -23,9 +23,10 @@ from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import CHUNK, ingest_page
 from crmsync.engine.ingest_types import PageOutcome
 from crmsync.engine.link_scan import scan_links
+from crmsync.engine.link_waits import parents_landed
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.newly_mapped import newly_mapped, read_in_full_note
-from crmsync.engine.outbox import await_kind, refetch_kind, write_kind
+from crmsync.engine.outbox import await_kind, link_wait_kind, refetch_kind, write_kind
 from crmsync.engine.premap import PageInMapping, PreMapper, handed_over
 from crmsync.engine.readahead import read_ahead
 from crmsync.engine.redis_windows import RedisWindows
@@ -195,9 +196,10 @@ class SyncRunner:
             async with self.store.read() as tx:
                 being_read = await leases_being_read(tx, ctx.worker)
         for kind in kinds:
-            if not options.read and not await self._queued(kind) and not _parents_landed(ctx, kind):
+            if not options.read and not await self._queued(kind) and not parents_landed(ctx, kind):
                 # A pass of hints (a worker's, or `serve`'s after a webhook) looks once per kind instead of
-                # claiming from each of its queues: most passes concern one or two kinds.
+                # claiming from each of its queues: most passes concern one or two kinds. One that linked or
+                # created a parent goes on: children may wait for it (a read, or a link: `link_waits`).
                 continue
             if options.read:
                 connections = _active(ctx, kind, options)
@@ -442,8 +444,8 @@ def job_kinds(kind: ObjectKind, connections: Sequence[str]) -> list[str]:
     """Every job kind a pass runs for `kind`: hints, writes and the remote side of merges per
     connection, then deletes and merges. A kind missing here would never run in a pass of hints.
     (Records waiting for a parent are parked, so never runnable on their own: a pass reads them when a
-    parent lands in it, `_parents_landed`.)"""
-    per_connection = (refetch_kind, await_kind, write_kind, rmerge_kind, rdelete_kind, rarchive_kind)
+    parent lands in it, `_parents_landed`; links waiting for a parent are written when it lands, `link_waits`.)"""
+    per_connection = (refetch_kind, await_kind, link_wait_kind, write_kind, rmerge_kind, rdelete_kind, rarchive_kind)
     return [make(kind, connection) for connection in connections for make in per_connection] + [
         delete_kind(kind),
         merge_kind(kind),

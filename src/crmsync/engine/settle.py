@@ -15,13 +15,14 @@ from crmsync.connectors.base import WriteResult
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
 from crmsync.engine.merges import report_duplicate
+from crmsync.engine.outbox import link_wait_job, link_wait_key, link_wait_kind
 from crmsync.engine.reconcile_types import TargetDelta
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.state import is_link_field, unlink_deleted
 from crmsync.engine.targets import shadow_after_write
 from crmsync.errors import AuthError, FatalError
 from crmsync.model.values import CanonicalValue, ObjectKind
-from crmsync.store import Link, Shadow, SyncErrorReport, Transaction
+from crmsync.store import Link, NewJob, Shadow, SyncErrorReport, Transaction
 
 
 @dataclass
@@ -39,6 +40,10 @@ class Settled:
     """Remote id -> the canonical fields a write that landed there replaced: read errors about them are moot."""
     linked: dict[str, str] = field(default_factory=dict)
     """Canonical id -> the remote id linked in the connection when its create settles (see `look_before_creates`)."""
+    link_waits: list[NewJob] = field(default_factory=list)
+    """Records written without a link whose parent is not in the connection yet: parked until it lands."""
+    unparked: list[str] = field(default_factory=list)
+    """Records settled with no link left out (or deleted): a link wait parked for them earlier is moot."""
 
     async def look_before_creates(self, tx: Transaction, connection: str, canonical_ids: list[str]) -> None:
         """Which records created in `connection` gained a link there since their create was planned.
@@ -53,8 +58,14 @@ class Settled:
         for canonical_id, held in (await tx.links.links_of(canonical_ids, connection)).items():
             self.linked[canonical_id] = held[0].remote_id  # oldest first: the survivor
 
-    async def flush(self, ctx: SyncContext, tx: Transaction, connection: str, object_name: str) -> None:
+    async def flush(
+        self, ctx: SyncContext, tx: Transaction, connection: str, object_name: str, kind: ObjectKind
+    ) -> None:
         await tx.links.link_many(self.links)
+        await tx.jobs.finish_parked(
+            link_wait_kind(kind, connection), [link_wait_key(connection, c) for c in self.unparked]
+        )
+        await tx.jobs.enqueue_many(self.link_waits)
         await tx.shadows.put_many(self.shadows)
         await tx.errors.replace(connection, object_name, ("create", "update"), self.errors)
         await tx.errors.clear_many(connection, object_name, self.cleared)
@@ -80,6 +91,8 @@ async def settle(
         outcome.unchanged += 1
         settled.errors[canonical_id] = _problems_met(item, connection, object_name)
         settled.done.append(item.job.id)
+        if not ctx.dry_run:
+            _links_left_out(ctx, kind, connection, item, settled)
         return
     if ctx.dry_run:
         if item.op.kind != "delete":
@@ -102,6 +115,7 @@ async def settle(
         await tx.shadows.delete(canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
         await tx.errors.clear_record(connection, object_name, canonical_id)
+        settled.unparked.append(canonical_id)
         _plan_entry(ctx, kind, connection, item)
         return
     assert item.delta is not None
@@ -139,8 +153,19 @@ async def settle(
         settled.errors[canonical_id] = _problems_met(item, connection, object_name)
     else:
         settled.cleared.append(canonical_id)  # gone through whole: `clear_many` settles its errors
+    _links_left_out(ctx, kind, connection, item, settled)
+
+
+def _links_left_out(ctx: SyncContext, kind: ObjectKind, connection: str, item: Planned, settled: Settled) -> None:
+    """A record written (or found up to date) without the links to parents not in the connection yet: parked until
+    one of them lands there (`link_waits.wake_link_waits`). Nothing else would write them: the record has not
+    changed, and the parent's create queues no write of its children."""
+    canonical_id = item.target.canonical_id
     if item.link_waits:
         ctx.report.add(kind, connection, "link_waiting")
+        settled.link_waits.append(link_wait_job(kind, canonical_id, connection, item.link_waits))
+    else:
+        settled.unparked.append(canonical_id)
 
 
 def _problems_met(item: Planned, connection: str, object_name: str) -> list[SyncErrorReport]:

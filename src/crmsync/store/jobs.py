@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.among import among, chunks
 from crmsync.store.errors import LeaseLostError
-from crmsync.store.job_statements import claim_statement, folding_insert, job_from_row, new_job_row, status_is
+from crmsync.store.job_statements import LIVE, claim_statement, folding_insert, job_from_row, new_job_row, status_is
 from crmsync.store.tables import UtcDateTime, jobs
 from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
 
@@ -286,6 +286,28 @@ class JobQueue:
             .values(run_after=to)
         )
         return result.rowcount
+
+    async def finish_parked(self, kind: str, keys: Collection[str]) -> int:
+        """Mark done the parked pending jobs of `kind` under `keys` (what they waited for came, or is moot); how many.
+
+        Looked up by key (the live-key index), so a batch of records that wait for nothing costs one probe each.
+        """
+        finished = 0
+        now = self._clock()
+        for chunk in chunks(sorted(set(keys))):
+            result = await self._db.execute(
+                sa.update(jobs)
+                .where(
+                    status_is(jobs.c.status, *LIVE),
+                    status_is(jobs.c.status, "pending"),
+                    jobs.c.key.in_(chunk),
+                    jobs.c.kind == kind,
+                    jobs.c.run_after >= _at(PARKED),
+                )
+                .values(status="done", finished_at=now)
+            )
+            finished += result.rowcount
+        return finished
 
     async def return_jobs_of(self, holder: str) -> int:
         """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""

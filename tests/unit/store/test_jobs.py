@@ -351,3 +351,19 @@ async def test_a_job_released_with_a_wait_spends_no_attempt_and_is_not_claimed_b
     async with store.read() as tx:
         job = await tx.jobs.get(job_id)
     assert job is not None and (job.attempts, job.last_error) == (1, "TransientError: 503")  # this claim's only
+
+
+async def test_finish_parked_ends_only_the_parked_jobs_of_its_kind_and_keys(store: Store) -> None:
+    parked, other_key, other_kind, due = await enqueue(
+        store,
+        NewJob("linkwait:sf/c1", "linkwait:contact:sf", run_after=PARKED),
+        NewJob("linkwait:sf/c2", "linkwait:contact:sf", run_after=PARKED),
+        NewJob("linkwait:sf/c1", "linkwait:deal:sf", run_after=PARKED),
+        NewJob("linkwait:sf/c1", "linkwait:contact:sf:due"),
+    )
+    async with store.begin() as tx:
+        assert await tx.jobs.finish_parked("linkwait:contact:sf", ["linkwait:sf/c1", "linkwait:sf/c9"]) == 1
+        assert await tx.jobs.finish_parked("linkwait:contact:sf", []) == 0
+    async with store.read() as tx:
+        assert [job.id for job in await tx.jobs.list("done")] == [parked]
+        assert [job.id for job in await tx.jobs.list("pending")] == [other_key, other_kind, due]

@@ -44,7 +44,7 @@ def test_a_pass_asks_for_every_job_kind_the_engine_queues_for_an_object_kind() -
         for name, function in inspect.getmembers(module, inspect.isfunction)
         if name.endswith("_kind") and function.__module__ == module.__name__
     ]
-    assert len(makers) == 8
+    assert len(makers) == 9
     asked = set(job_kinds("deal", ["hubspot", "salesforce"]))
     for make in makers:
         takes_connection = len(inspect.signature(make).parameters) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from crmsync.config import SyncConfig
 from crmsync.engine.merges import DUPLICATE
-from crmsync.engine.outbox import AWAIT, REFETCH, WRITE
+from crmsync.engine.outbox import AWAIT, LINK_WAIT, REFETCH, WRITE
 from crmsync.engine.views.common import OperatorError, is_duplicate, kind_of_object, parse_job_kind
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import Store, Transaction, open_store
@@ -66,10 +66,18 @@ class PendingWork:
     reads: Mapping[str, int]  # connection → records queued to read again (webhook hints, merges, retries)
     writes: Mapping[str, int]  # connection → writes queued
     other: int  # deletes and merges queued
+    links: Mapping[str, int] = field(default_factory=dict)
+    """connection → records written there without a link to a parent not there yet (parked until it lands)"""
 
     @property
     def total(self) -> int:
-        return sum(self.waiting.values()) + sum(self.reads.values()) + sum(self.writes.values()) + self.other
+        return (
+            sum(self.waiting.values())
+            + sum(self.reads.values())
+            + sum(self.writes.values())
+            + sum(self.links.values())
+            + self.other
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +222,7 @@ def pending_work(queues: Iterable[QueueStatus]) -> PendingWork:
     waiting: dict[str, int] = defaultdict(int)
     reads: dict[str, int] = defaultdict(int)
     writes: dict[str, int] = defaultdict(int)
+    links: dict[str, int] = defaultdict(int)
     other = 0
     for queue in queues:
         live = queue.pending + queue.running
@@ -225,6 +234,8 @@ def pending_work(queues: Iterable[QueueStatus]) -> PendingWork:
             reads[queue.connection] += live
         elif queue.role == WRITE and queue.connection is not None:
             writes[queue.connection] += live
+        elif queue.role == LINK_WAIT and queue.connection is not None:
+            links[queue.connection] += live
         else:
             other += live
     order: dict[str, int] = {kind: n for n, kind in enumerate(OBJECT_KINDS)}
@@ -233,6 +244,7 @@ def pending_work(queues: Iterable[QueueStatus]) -> PendingWork:
         reads=dict(sorted(reads.items())),
         writes=dict(sorted(writes.items())),
         other=other,
+        links=dict(sorted(links.items())),
     )
 
 
@@ -268,6 +280,16 @@ def pending_lines(pending: PendingWork) -> list[tuple[str, str | None]]:
             (
                 f"{_plural(count, 'write')} queued ({_by(pending.writes)}): the next sync delivers {_them(count)}",
                 None,
+            )
+        )
+    if pending.links:
+        count = sum(pending.links.values())
+        verb = "waits" if count == 1 else "wait"
+        lines.append(
+            (
+                f"{_plural(count, 'link')} to a parent not synced there yet {verb} ({_by(pending.links)}): "
+                f"the sync that creates the parent writes {_them(count)}",
+                "`crmsync errors` names parents whose create failed",
             )
         )
     if pending.other:
