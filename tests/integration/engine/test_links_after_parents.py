@@ -130,3 +130,28 @@ async def test_s17_a_pass_of_hints_that_creates_the_company_links_its_contact_to
         "company", "hubspot", company, "dynamics"
     )
     await _converged(crm)
+
+
+async def test_s17_a_company_created_by_a_run_that_stopped_before_its_contacts_is_linked_by_the_next(
+    crm: Crm,
+) -> None:
+    """A run of companies only (`sync --object company`, or one that stopped after them): the next run writes
+    the link, though no parent lands in it."""
+    hubspot = crm.sb.hubspot
+    company = await _nameless_company(crm)
+    contact = await hubspot.create("contact", {"lastname": "Hopper", "email": "grace@remington.example"})
+    await hubspot.associate("contact", contact, "company", company)
+    await _created_without_the_company(crm, contact, "contact")
+    await hubspot.update("company", company, {"name": "Remington Rand"})
+    companies = await crm.sync(kinds=("company",))
+    assert companies.counts[("company", "salesforce", "created")] == 1
+    assert len(await _parked_links(crm)) == 2
+
+    later = await crm.sync()
+    assert later.total("created") == 0
+    assert later.counts[("contact", "salesforce", "updated")] == 1
+    assert later.counts[("contact", "dynamics", "updated")] == 1
+    sf_contact = await crm.twin("contact", "hubspot", contact, "salesforce")
+    sf_row = await crm.sb.salesforce.get("contact", sf_contact, ["AccountId"])
+    assert sf_row is not None and sf_row["AccountId"] == await crm.twin("company", "hubspot", company, "salesforce")
+    await _converged(crm)
