@@ -37,18 +37,22 @@ async def wake_link_waits(ctx: SyncContext, kind: ObjectKind, connection: str) -
     finished, so a crash between the two loses neither. How many were woken.
     """
     parked_kind = link_wait_kind(kind, connection)
-    async with ctx.store.begin() as tx:
-        parked = await tx.jobs.list("pending", kind=parked_kind)
-        if not parked:
+    # Looked at in a read: most deliveries find nothing parked, or nothing ready, and take no write transaction.
+    async with ctx.store.read() as view:
+        if not await view.jobs.any_parked([parked_kind]):
             return 0
+        parked = await view.jobs.list("pending", kind=parked_kind)
         wanted = sorted({str(parent) for job in parked for parent in job.payload.get("parents", ())})
         kinds = {parent_kind(role) for role in LINK_ROLES[kind]}
-        held = await tx.links.links_of(wanted, connection)
-        landed = {parent for parent, found in held.items() if any(link.kind in kinds for link in found)}
-        ready = [job for job in parked if landed.intersection(job.payload.get("parents", ()))]
-        if not ready:
-            return 0
-        targets = [WriteTarget.from_payload(job.payload) for job in ready]
+        held = await view.links.links_of(wanted, connection)
+    landed = {parent for parent, found in held.items() if any(link.kind in kinds for link in found)}
+    ready = [job for job in parked if landed.intersection(job.payload.get("parents", ()))]
+    if not ready:
+        return 0
+    targets = [WriteTarget.from_payload(job.payload) for job in ready]
+    async with ctx.store.begin() as tx:
+        # A wait another process finished meanwhile is not finished twice; its record's write, queued again, is
+        # absorbed by a pending one or plans to nothing.
         await tx.jobs.enqueue_many([write_job(t.kind, t.canonical_id, t.connection) for t in targets])
         await tx.jobs.finish_parked(parked_kind, [job.key for job in ready])
     ctx.report.add(kind, connection, "link_woken", len(ready))

@@ -400,6 +400,9 @@ class SyncRunner:
         connector = self.connectors[connection]
         object_name = ctx.object_name(connection, kind)
         kinds = [await_kind(kind, connection)]
+        async with self.store.read() as view:  # most runs have none: no write transaction for nothing
+            if not await view.jobs.any_parked(kinds):
+                return 0
         async with self.store.begin() as tx:
             if not await tx.jobs.wake(kinds):
                 return 0

@@ -272,6 +272,17 @@ class JobQueue:
         """Make the parked pending jobs of `kinds` runnable now; how many were parked."""
         return await self._reschedule(kinds, parked=True, to=self._clock())
 
+    async def any_parked(self, kinds: Collection[str]) -> bool:
+        """Whether a pending job of `kinds` is parked: asked in a read, so a run with nothing parked takes no write."""
+        if not kinds:
+            return False
+        query = (
+            sa.select(jobs.c.id)
+            .where(status_is(jobs.c.status, "pending"), jobs.c.kind.in_(sorted(kinds)), jobs.c.run_after >= _at(PARKED))
+            .limit(1)
+        )
+        return (await self._db.execute(query)).first() is not None
+
     async def park(self, kinds: Collection[str]) -> int:
         """Park again the pending jobs of `kinds` that were woken and not claimed (a read that failed midway)."""
         return await self._reschedule(kinds, parked=False, to=PARKED)
