@@ -16,17 +16,25 @@ from crmsync.engine.outbox import WriteTarget, link_wait_kind, write_job
 from crmsync.engine.state import LINK_ROLES, parent_kind
 from crmsync.model.values import ObjectKind
 
-LANDED = ("new", "matched", "created")
+READ_LINKED = ("new", "matched")
+"""What a run counts of records linked in a connection by reading them there."""
+LANDED = (*READ_LINKED, "created")
 """What a run counts of records newly linked in a connection: read there (new or matched) or created there."""
 
 
-def parents_landed(ctx: SyncContext, kind: ObjectKind, connection: str | None = None) -> bool:
-    """Whether this run linked records of a kind `kind` links to, in `connection` (or any)."""
+def parents_landed(
+    ctx: SyncContext, kind: ObjectKind, connection: str | None = None, *, how: tuple[str, ...] = LANDED
+) -> bool:
+    """Whether this run linked records of a kind `kind` links to, in `connection` (or any), in one of the `how` ways.
+
+    Links owed to a parent wait for one read or created there (`LANDED`); records read waiting for a parent in their
+    own CRM, for one read there (`READ_LINKED`, `SyncRunner._read_waiting`).
+    """
     parents = {parent_kind(role) for role in LINK_ROLES[kind]}
     return any(
         n
         for (of, where, what), n in ctx.report.counts.items()
-        if of in parents and what in LANDED and connection in (None, where)
+        if of in parents and what in how and connection in (None, where)
     )
 
 
@@ -59,4 +67,4 @@ async def wake_link_waits(ctx: SyncContext, kind: ObjectKind, connection: str) -
     return len(ready)
 
 
-__all__ = ["LANDED", "parents_landed", "wake_link_waits"]
+__all__ = ["LANDED", "READ_LINKED", "parents_landed", "wake_link_waits"]

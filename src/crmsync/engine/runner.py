@@ -23,7 +23,7 @@ from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import CHUNK, ingest_page
 from crmsync.engine.ingest_types import PageOutcome
 from crmsync.engine.link_scan import scan_links
-from crmsync.engine.link_waits import parents_landed
+from crmsync.engine.link_waits import READ_LINKED, parents_landed
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.newly_mapped import newly_mapped, read_in_full_note
 from crmsync.engine.outbox import await_kind, link_wait_kind, refetch_kind, write_kind
@@ -41,7 +41,6 @@ from crmsync.engine.runlock import (
     worker_claims,
 )
 from crmsync.engine.shared_limits import share_rate_limits, shared_windows
-from crmsync.engine.state import LINK_ROLES, parent_kind
 from crmsync.engine.tombstones import delete_kind, merge_kind, process_deletes
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
@@ -291,7 +290,7 @@ class SyncRunner:
         for connection in connections:
             try:
                 seen = await self._refetch(ctx, kind, connection, limit)
-                if _parents_landed(ctx, kind, connection):
+                if parents_landed(ctx, kind, connection, how=READ_LINKED):
                     seen += await self._read_waiting(ctx, kind, connection)
             except CrmSyncError as exc:
                 ctx.report.fail(kind, connection, "read", exc)
@@ -447,7 +446,7 @@ def job_kinds(kind: ObjectKind, connections: Sequence[str]) -> list[str]:
     """Every job kind a pass runs for `kind`: hints, writes and the remote side of merges per
     connection, then deletes and merges. A kind missing here would never run in a pass of hints.
     (Records waiting for a parent are parked, so never runnable on their own: a pass reads them when a
-    parent lands in it, `_parents_landed`; links waiting for a parent are written when it lands, `link_waits`.)"""
+    parent lands in it, `parents_landed`; links waiting for a parent are written when it lands, `link_waits`.)"""
     per_connection = (refetch_kind, await_kind, link_wait_kind, write_kind, rmerge_kind, rdelete_kind, rarchive_kind)
     return [make(kind, connection) for connection in connections for make in per_connection] + [
         delete_kind(kind),
@@ -459,17 +458,6 @@ def _active(ctx: SyncContext, kind: ObjectKind, options: RunOptions) -> list[str
     """The kind's connections this run reads and writes: not a paused one, nor one the run found unavailable
     (`RunReport.given_up`); their changes and writes wait for the next run."""
     return [c for c in ctx.connections(kind) if c not in options.paused and c not in ctx.report.given_up]
-
-
-def _parents_landed(ctx: SyncContext, kind: ObjectKind, connection: str | None = None) -> bool:
-    """Whether this run linked records of a kind that `kind`'s records may wait for (in `connection`, or any):
-    a pass of hints then reads the records parked waiting for a parent there (`SyncRunner._read_waiting`)."""
-    parents = {parent_kind(role) for role in LINK_ROLES[kind]}
-    return any(
-        n
-        for (of, where, what), n in ctx.report.counts.items()
-        if of in parents and what in ("new", "matched") and connection in (None, where)
-    )
 
 
 def _written(report: RunReport) -> int:
