@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from crmsync.model.values import ObjectKind
+
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
@@ -37,8 +39,29 @@ class Finding:
     remedy: Remedy | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class At:
+    """Where a finding is: one object of one connection, for one canonical kind."""
+
+    connection: str
+    vendor: str
+    object: str
+    kind: ObjectKind
+
+    def finding(
+        self,
+        severity: Severity,
+        field: str | None,
+        message: str,
+        fix: str | None = None,
+        remedy: Remedy | None = None,
+    ) -> Finding:
+        return Finding(severity, self.connection, self.object, field, message, fix, remedy)
+
+
 __all__ = [
     "SEVERITIES",
+    "At",
     "Finding",
     "Remedy",
     "Severity",
