@@ -20,6 +20,7 @@ OBJECT_TYPES_BY_NAME = {ot.name: ot for ot in OBJECT_TYPES}
 _ENGAGEMENTS = frozenset(("tasks", "notes", "calls", "meetings"))
 _TASK_DEFAULTS = {"hs_task_status": "NOT_STARTED", "hs_task_priority": "NONE", "hs_task_type": "TODO"}
 _MAX_ALIAS_HOPS = 32
+ADDITIONAL_EMAILS = "hs_additional_emails"
 HistoryEntry = tuple[str, int, str, str]  # value, ms, sourceType, sourceId
 # One write of a record: (ms, sourceType, sourceId, the values it wrote). Kept per write rather than per
 # property: a created record then costs one entry, not a list and a tuple for each of its properties.
@@ -45,6 +46,32 @@ class Writer:
     def parse(source: str) -> Writer:
         kind, _, ident = source.partition(":")
         return Writer(kind or "API", ident)
+
+
+def secondary_emails(fields: Mapping[str, str]) -> list[str]:
+    """A contact's secondary addresses, as `hs_additional_emails` lists them (semicolon-separated)."""
+    return [e for e in fields.get(ADDITIONAL_EMAILS, "").split(";") if e]
+
+
+def _distinct(emails: list[str], *, besides: str) -> list[str]:
+    """`emails` once each, ignoring case, in order, without `besides` (the primary: never its own secondary)."""
+    seen = {besides.lower()}
+    kept: list[str] = []
+    for email in emails:
+        if email and email.lower() not in seen:
+            seen.add(email.lower())
+            kept.append(email)
+    return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A contact's email set to one of its own secondary addresses: the two swap places (HubSpot's knowledge base,
+    "Add multiple email addresses to a contact": one address is the primary, the contact's others are secondary)."""
+
+    primary: str  # the address made primary
+    demoted: str  # the former primary, now a secondary address ("" if there was none)
+    secondaries: list[str]  # `hs_additional_emails` after the swap
 
 
 def _lower(value: Any) -> Any:
@@ -219,6 +246,9 @@ class Portal:
             if alias is not None and alias.id != record.id:
                 raise errors.conflict(alias.id)
         changes = dict(clean)
+        promoted = self._promotion(ot, record, clean)
+        if promoted is not None:
+            changes[ADDITIONAL_EMAILS] = ";".join(promoted.secondaries)
         self._derive(ot, changes, clean)
         try:
             self.collection(ot).update(record.id, changes, source=writer.store_source)
@@ -227,8 +257,26 @@ class Portal:
         for name, value in changes.items():
             if value == "":
                 record.fields.pop(name, None)
+        if promoted is not None:
+            # The unique index holds the new primary now; the former one stays an identity of this contact.
+            self.email_aliases.pop(promoted.primary.lower(), None)
+            if promoted.demoted:
+                self.email_aliases[promoted.demoted.lower()] = record.id
         self._bump(ot)
-        self._remember(ot, record, clean, writer)
+        written = clean if promoted is None else {**clean, ADDITIONAL_EMAILS: changes[ADDITIONAL_EMAILS]}
+        self._remember(ot, record, written, writer)
+
+    @staticmethod
+    def _promotion(ot: ObjectType, record: StoredRecord, clean: Mapping[str, str]) -> Promotion | None:
+        """The swap a write of `email` makes when it names one of the contact's own secondary addresses."""
+        email = clean.get("email")
+        if ot.name != "contacts" or not email:
+            return None
+        current = record.fields.get("email", "")
+        secondaries = secondary_emails(record.fields)
+        if email.lower() == current.lower() or email.lower() not in {e.lower() for e in secondaries}:
+            return None
+        return Promotion(email, current, _distinct([*secondaries, current], besides=email))
 
     def archive(self, ot: ObjectType, record: StoredRecord, writer: Writer) -> None:
         self.collection(ot).delete(record.id, source=writer.store_source)
@@ -244,18 +292,24 @@ class Portal:
             merged_ids.extend(i for i in old.fields.get("hs_merged_object_ids", "").split(";") if i)
             merged_ids.append(old.id)
         fields["hs_merged_object_ids"] = ";".join(merged_ids)
-        secondary_email = other.fields.get("email")
-        if ot.name == "contacts" and secondary_email and secondary_email.lower() != fields.get("email", "").lower():
-            extra = [e for e in fields.get("hs_additional_emails", "").split(";") if e]
-            fields["hs_additional_emails"] = ";".join([*extra, secondary_email])
+        secondaries: list[str] = []
+        if ot.name == "contacts":
+            # Every address either contact answered to stays an identity of the survivor: both lists, and the
+            # other's primary (the primary's list alone, by `fields`' precedence, dropped the other's).
+            found = [*secondary_emails(primary.fields), *secondary_emails(other.fields), other.fields.get("email", "")]
+            secondaries = _distinct(found, besides=fields.get("email", ""))
+            if secondaries:
+                fields[ADDITIONAL_EMAILS] = ";".join(secondaries)
+            else:
+                fields.pop(ADDITIONAL_EMAILS, None)
         created_ms = min(primary.created_ms, other.created_ms)
         history = self._merged_history(ot, primary, other)
         for old in (primary, other):
             coll.delete(old.id, source=writer.store_source, merged_into=new_id, kind="merge")
             self.aliases[ot.name][old.id] = new_id
         record = coll.insert(new_id, fields, source=writer.store_source, created_ms=created_ms, emit=False)
-        if ot.name == "contacts" and secondary_email:
-            self.email_aliases[secondary_email.lower()] = new_id
+        for email in secondaries:
+            self.email_aliases[email.lower()] = new_id
         for old in (primary, other):
             self.associations.move(ot, old.id, new_id, OBJECT_TYPES_BY_NAME)
         if history:
