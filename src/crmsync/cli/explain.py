@@ -22,6 +22,7 @@ from crmsync.cli.status import (
     show_value,
     with_store,
 )
+from crmsync.engine.views.deletes import describe as describe_delete
 from crmsync.engine.views.explain import FieldExplanation, RecordExplanation, ShadowValue, explain_record
 
 _STATE_STYLE = {
@@ -88,6 +89,18 @@ def render_explanation(out: Console, record: RecordExplanation) -> None:
             ),
             soft_wrap=True,
         )
+    if record.deletes:
+        deletes = Table(title="Deletes: where it was deleted, and what crmsync made of it", title_justify="left")
+        for heading in ("where", "id deleted there", "when", "what crmsync did"):
+            deletes.add_column(heading, overflow="fold")
+        for step in record.deletes:
+            did = Text(describe_delete(step), style="yellow" if step.how in ("held", "parked") else "")
+            if step.deleted_by_crmsync:
+                did.append(f"\ndeleted by crmsync in {', '.join(step.deleted_by_crmsync)}")
+            if step.still_to_delete:
+                did.append(f"\nstill to delete in {', '.join(step.still_to_delete)}")
+            deletes.add_row(Text(step.connection), Text(step.remote_id or "—"), show_time(step.at), did)
+        out.print(deletes)
     if record.former_ids:
         former = Table(title="Ids it had before they were deleted or merged away there", title_justify="left")
         for heading in ("connection", "remote id", "how", "unlinked"):

@@ -320,6 +320,26 @@ class FormerIdModel(_View):
     reason: str = Field(description="how it went: the delete's policy, or `merged away`")
 
 
+class DeletionModel(_View):
+    connection: str = Field(description="the CRM it was deleted in, or who chose the delete over an edit")
+    reason: str = Field(description="the delete policy or resolution: propagate, delete_wins, manual")
+    at: datetime
+
+
+class DeleteStepModel(_View):
+    connection: str = Field(description="the CRM it was deleted in (for `manual`, who chose the delete)")
+    how: str = Field(
+        description="propagate, delete_wins, manual, ignore, archive, recreated, parked, held (by the mass-delete "
+        "breaker), back (entered there again)"
+    )
+    at: datetime | None
+    remote_id: str | None = Field(description="the id deleted there, when known")
+    archive_field: str | None = Field(description="`archive`: the field set on the record in the other CRMs")
+    archive_value: Value
+    deleted_by_crmsync: list[str] = Field(description="a spread delete: the CRMs crmsync deleted the record in")
+    still_to_delete: list[str] = Field(description="a spread delete: the CRMs whose delete is not written yet")
+
+
 class RecordModel(BaseModel):
     canonical_id: str
     kind: str
@@ -335,3 +355,7 @@ class RecordModel(BaseModel):
     errors: list[SyncErrorModel]
     merged_into: MergedIntoModel | None = Field(description="set when a vendor merge retired this record")
     former_ids: list[FormerIdModel] = Field(description="ids unlinked when deleted or merged away there, oldest first")
+    deletion: DeletionModel | None = Field(None, description="set when the record is deleted everywhere")
+    deletes: list[DeleteStepModel] = Field(
+        default_factory=list, description="each delete read from a CRM and what crmsync made of it, oldest first"
+    )

@@ -27,6 +27,7 @@ from crmsync.dashboard.api import client_address
 from crmsync.dashboard.backend import DashboardBackend, Unavailable
 from crmsync.dashboard.chart import volume_chart
 from crmsync.engine.views.common import NotFoundError, OperatorError
+from crmsync.engine.views.deletes import describe as describe_delete
 from crmsync.engine.views.status import pending_lines
 from crmsync.model.values import OBJECT_KINDS, CanonicalValue
 
@@ -93,6 +94,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(value=show_value, when=show_time, ago=show_age, seconds=show_seconds, urlpart=quote)
+    env.filters["delete_story"] = describe_delete
     return env
 
 

@@ -18,7 +18,7 @@ from crmsync.engine.merges import report_duplicate
 from crmsync.engine.outbox import link_wait_job, link_wait_key, link_wait_kind
 from crmsync.engine.reconcile_types import TargetDelta
 from crmsync.engine.report import PlannedWrite
-from crmsync.engine.state import is_link_field, unlink_deleted
+from crmsync.engine.state import DELETED_BY_CRMSYNC, is_link_field, unlink_deleted
 from crmsync.engine.targets import shadow_after_write
 from crmsync.errors import AuthError, FatalError
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -111,7 +111,9 @@ async def settle(
     if item.op.kind == "delete":
         outcome.deleted += 1
         if item.remote_id is not None:
-            await unlink_deleted(tx, canonical_id, connection, object_name, item.remote_id, ctx.clock(), "deleted")
+            await unlink_deleted(
+                tx, canonical_id, connection, object_name, item.remote_id, ctx.clock(), DELETED_BY_CRMSYNC
+            )
         await tx.shadows.delete(canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
         await tx.errors.clear_record(connection, object_name, canonical_id)
@@ -244,7 +246,9 @@ async def _failed(
         if item.remote_id is not None:
             object_name = ctx.object_name(connection, kind)
             canonical_id = item.target.canonical_id
-            await unlink_deleted(tx, canonical_id, connection, object_name, item.remote_id, ctx.clock(), "deleted")
+            await unlink_deleted(
+                tx, canonical_id, connection, object_name, item.remote_id, ctx.clock(), DELETED_BY_CRMSYNC
+            )
         await tx.shadows.delete(item.target.canonical_id, connection)
         await tx.jobs.complete(item.job.id, ctx.worker)
         return

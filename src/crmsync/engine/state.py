@@ -181,6 +181,10 @@ async def unlink_deleted(
         await tx.audit.append([AuditEntry(canonical_id, FORMER_ID_FIELD, remote_id, None, connection, reason, at)])
 
 
+DELETED_THERE = "deleted there"
+"""The reason noted with a remote id whose record was deleted in its CRM (a tombstone read there)."""
+DELETED_BY_CRMSYNC = "deleted"
+"""The reason noted with a remote id crmsync deleted, spreading a delete from another CRM."""
 MERGED_AWAY = "merged away"
 """The reason noted with a remote id a vendor merge took away (`FORMER_ID_FIELD`): the person lives on elsewhere."""
 
@@ -194,6 +198,8 @@ def latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 __all__ = [
+    "DELETED_BY_CRMSYNC",
+    "DELETED_THERE",
     "FORMER_ID_FIELD",
     "GONE",
     "LINK_PREFIX",

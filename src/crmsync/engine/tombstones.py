@@ -30,7 +30,7 @@ from crmsync.engine.merges import (
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.reentry import ARCHIVE_RULE
-from crmsync.engine.state import rules_for_record, to_merged, unlink_deleted, with_gone
+from crmsync.engine.state import DELETED_THERE, rules_for_record, to_merged, unlink_deleted, with_gone
 from crmsync.engine.targets import target_deltas
 from crmsync.model.golden import GoldenField
 from crmsync.model.values import ObjectKind
@@ -46,10 +46,15 @@ def delete_kind(kind: ObjectKind) -> str:
     return f"delete:{kind}"
 
 
+def delete_job_key(connection: str, remote_id: str) -> str:
+    """The key of the job a tombstone of `remote_id` becomes: one per deleted record, however often it is read."""
+    return f"del:{connection}/{remote_id}"
+
+
 def delete_job(kind: ObjectKind, connection: str, canonical_id: str | None, tombstone: Tombstone) -> NewJob:
     """The job a tombstone becomes (None: a merge of a record never linked, a link of a chain of merges)."""
     return NewJob(
-        key=f"del:{connection}/{tombstone.id}",
+        key=delete_job_key(connection, tombstone.id),
         kind=merge_kind(kind) if tombstone.merged_into else delete_kind(kind),
         payload={
             "kind": kind,
@@ -136,7 +141,7 @@ async def _apply(ctx: SyncContext, tx: Transaction, kind: ObjectKind, job: Job, 
     stored = await tx.records.get(canonical_id)
     links = await tx.links.remote_links(canonical_id)
     survivor = next((lk.remote_id for lk in links if lk.connection == connection), None)
-    await unlink_deleted(tx, canonical_id, connection, object_name, remote_id, at, "deleted there")
+    await unlink_deleted(tx, canonical_id, connection, object_name, remote_id, at, DELETED_THERE)
     if survivor != remote_id or stored is None or stored.deleted:
         return  # a duplicate went away (its report with it), or the record is gone already: nothing to propagate
     # The record crmsync wrote to there is gone: the canonical record's writes to it are moot too.
@@ -295,6 +300,7 @@ __all__ = [
     "delete_duplicates",
     "delete_everywhere",
     "delete_job",
+    "delete_job_key",
     "delete_kind",
     "merge_kind",
     "process_deletes",

@@ -1,6 +1,6 @@
 """The dashboard in a real browser (the issue's list): the overview after a real sync, resolving a conflict that
 then reaches all three emulators, retrying a record fixed at its source, searching a record and reading its
-history, and requests without a token refused."""
+history, a deleted record's story, and requests without a token refused."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect  # imported once it is known to be
 
 from tests.e2e.dashboard.conftest import screenshot, sign_in
 from tests.integration.dashboard.harness import ADA_EMAIL, Site
+from tests.integration.dashboard.test_record_deletes import delete_grace_in_hubspot
 from tests.integration.dashboard.test_record_merges import hooked_site, merge_ada_and_grace  # noqa: F401
 from tests.integration.service.conftest import eventually
 
@@ -119,6 +120,26 @@ async def test_a_merged_record_leads_to_the_record_it_was_merged_into(page: Page
         row = page.locator(f'#former-ids tr[data-connection="hubspot"][data-remote-id="{hubspot_id}"]')
         await expect(row).to_contain_text("merged away")
     await screenshot(page, "record-former-ids")
+
+
+async def test_a_deleted_record_says_where_when_and_how_it_went(page: Page, hooked_site: Site) -> None:  # noqa: F811
+    grace = hooked_site.grace
+    await delete_grace_in_hubspot(hooked_site)
+    await sign_in(page, hooked_site, f"/records/contact/{grace.hubspot}")
+    await expect(page.locator("#canonical-id")).to_have_text(grace.canonical_id)
+    await expect(page.locator("h1 small")).to_have_text("deleted")
+    everywhere = page.locator("#deleted-everywhere")
+    await expect(everywhere).to_contain_text("deleted in hubspot")
+    await expect(everywhere).to_contain_text("(propagate)")
+    step = page.locator('#deletes tr[data-connection="hubspot"][data-how="propagate"]')
+    await expect(step).to_contain_text(grace.hubspot)
+    await expect(step.locator(".how")).to_contain_text("propagated: deleted in the other CRMs too")
+    await expect(step.locator(".spread")).to_have_text("deleted by crmsync in dynamics")
+    await expect(page.locator(f'#former-ids tr[data-remote-id="{grace.hubspot}"]')).to_contain_text("deleted there")
+    await expect(page.locator(f'#former-ids tr[data-remote-id="{grace.dynamics}"]')).to_contain_text(
+        "deleted by crmsync"
+    )
+    await screenshot(page, "record-deleted")
 
 
 async def test_requests_without_a_token_are_refused(page: Page, site: Site) -> None:

@@ -18,6 +18,7 @@ from crmsync.engine.reentry import DELETED_FIELD
 from crmsync.engine.state import FORMER_ID_FIELD, gone_from, rules_for_record
 from crmsync.engine.views.common import WRITE_OPERATIONS, NotFoundError, OperatorError, label
 from crmsync.engine.views.conflicts import ConflictView, conflict_view
+from crmsync.engine.views.deletes import DeleteStep, delete_story
 from crmsync.engine.views.errors import SyncErrorView, error_view
 from crmsync.model.rules import SyncRules
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -104,6 +105,7 @@ class RecordExplanation:
     deletion: Deletion | None = None  # set when the record is deleted everywhere
     former_ids: tuple[FormerId, ...] = ()  # ids unlinked because the record was deleted there, oldest first
     merged_into: MergedInto | None = None  # set when a vendor merge retired this record into another
+    deletes: tuple[DeleteStep, ...] = ()  # each delete read from a CRM and what became of it, oldest first
 
 
 async def find_record(tx: Transaction, kind: ObjectKind, ident: str) -> str:
@@ -223,6 +225,7 @@ async def explain_record(
         connections = sorted({*shadows, *(link.connection for link in record_links), *_synced(config, kind)})
         remote = {(link.connection, link.remote_id) for link in record_links}
         errors = await tx.errors.about(canonical_id, remote)
+        deletes = await delete_story(tx, kind, canonical_id, entries, record_links, open_conflicts)
         writes: dict[str, str] = {}
         for connection in connections:
             latest = [j for j in await tx.jobs.list(key=f"{connection}/{canonical_id}") if j.status != "done"]
@@ -293,6 +296,7 @@ async def explain_record(
             FormerId(e.connection, str(e.old), e.at, e.reason) for e in sorted(former, key=lambda e: e.at)
         ),
         merged_into=_merged_into(entries) if golden is not None and golden.deleted else None,
+        deletes=deletes,
     )
 
 
@@ -361,6 +365,7 @@ def _shadow_state(
 
 
 __all__ = [
+    "DeleteStep",
     "Deletion",
     "FieldExplanation",
     "FormerId",
