@@ -417,7 +417,12 @@ async def _bad_and_custom(sb: Sandbox, config: SyncConfig, wordy: Linked, renewa
             twins = {link.connection: link.remote_id for link in await tx.links.remote_links(deal_id or "")}
     finally:
         await store.aclose()
-    refused = [e for e in report.errors if e.canonical_id == wordy.canonical_id]
+    # In the configuration's order of connections, not the order the errors were stored in (which varies).
+    order = {name: i for i, name in enumerate(config.connections)}
+    refused = sorted(
+        (e for e in report.errors if e.canonical_id == wordy.canonical_id),
+        key=lambda e: (order.get(e.connection, len(order)), e.connection),
+    )
     console.print(
         f"A {len(LONG_TITLE)}-character title from HubSpot: "
         + (
