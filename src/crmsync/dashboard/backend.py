@@ -25,7 +25,7 @@ from crmsync.engine.views.common import OperatorError
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts
 from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, SyncErrorView, list_errors
 from crmsync.engine.views.explain import RecordExplanation, explain_record
-from crmsync.engine.views.status import PendingWork, job_queues, pending_work
+from crmsync.engine.views.status import PendingWork, blocked_waits, job_queues, pending_work
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import Link, Store
 
@@ -162,6 +162,7 @@ class DashboardBackend:
         async with store.read() as tx:
             oldest = await tx.jobs.oldest_pending()
             queues = await job_queues(tx)
+            blocked = await blocked_waits(tx)
             open_conflicts = len(await tx.conflicts.list())
         report = await list_errors(store, self.config)
         return Overview(
@@ -174,7 +175,7 @@ class DashboardBackend:
             dead_jobs=len(report.dead_jobs),
             queue_depth=sum(queue.pending + queue.running for queue in queues),
             oldest_pending=oldest,
-            pending=pending_work(queues),
+            pending=pending_work(queues, blocked),
             last_pass=live.scheduler.last,
             last_ok_pass=live.scheduler.last_ok,
             volume=volume,

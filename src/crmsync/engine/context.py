@@ -34,6 +34,9 @@ class SyncContext:
     waiting: set[tuple[str, str, str]] = field(default_factory=set)
     """(connection, object, remote id) of the records this run read and found waiting for a parent: their parked
     read is not woken again within the run (the parents of a kind are all read before it)."""
+    left_out: set[tuple[str, str, str]] = field(default_factory=set)
+    """(connection, object, remote id) of the records this run read and synced without a parent that will not be
+    linked (`orphans`): not read again within the run for a parent linked since (`orphans.relink_reads`)."""
 
     def vendor(self, connection: str) -> str:
         return self.config.connection(connection).vendor

@@ -19,6 +19,7 @@ from crmsync.engine.identify import identify
 from crmsync.engine.ingest_types import Incoming, PageOutcome
 from crmsync.engine.merge import reconcile
 from crmsync.engine.merges import chained
+from crmsync.engine.orphans import orphans
 from crmsync.engine.outbox import write_job
 from crmsync.engine.reconcile_types import REVERTED, REVERTED_FIRST_MET, ConnectionState, ReconcileResult
 from crmsync.engine.reconcile_types import AuditEntry as ReconciledEntry
@@ -172,6 +173,10 @@ async def _map_page(
     for role, remote_ids in wanted.items():
         parent_object = ctx.config.mappings.get(vendor, parent_kind(role)).object
         resolved[role] = await tx.links.canonical_ids(connection, parent_object, sorted(remote_ids))
+    # Parents not linked that never will be (kept out, deleted or merged away there): followed, or left out.
+    ended = await orphans(ctx, tx, kind, connection, {r: ids - set(resolved[r]) for r, ids in wanted.items()})
+    for role, followed in ended.followed.items():
+        resolved[role] = {**resolved[role], **followed}
     out: list[Incoming] = []
     for record, mapping in zip(upserts, mapped, strict=True):
         fields = dict(mapping.fields)
@@ -179,7 +184,12 @@ async def _map_page(
         links, unresolved = link_values(vendor, kind, record.links, resolved)
         fields.update(links)
         parents = {role: tuple(record.links.get(role, ())) for role in LINK_ROLES[kind]}
-        out.append(Incoming(record, fields, mapping.problems, parents, unresolved))
+        problems = mapping.problems
+        if left_out := ended.problems(record.id, kind, parents):
+            problems = (*problems, *left_out)
+            ctx.left_out.add((connection, ctx.object_name(connection, kind), record.id))
+        out.append(Incoming(record, fields, problems, ended.parents(parents), unresolved))
+    await ended.stop_waiting(tx, kind, connection, ctx.object_name(connection, kind))
     return out
 
 

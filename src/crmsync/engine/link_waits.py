@@ -6,13 +6,14 @@ change when the parent lands, so no reconcile queues its write again: the delive
 connection first turns each parked job whose parents are now linked there into the child's write job, and the
 write, planned from the golden record and the shadow as always, carries the link (parents are delivered before
 their children, so in the run the parent lands in). A wait whose parents are all still missing stays parked,
-and costs no write, nor a read of the child.
+and costs no write, nor a read of the child; one whose parents never will land ends (`parked_ends`).
 """
 
 from __future__ import annotations
 
 from crmsync.engine.context import SyncContext
 from crmsync.engine.outbox import WriteTarget, link_wait_kind, write_job
+from crmsync.engine.parked_ends import end_link_waits, waits_ending
 from crmsync.engine.state import LINK_ROLES, parent_kind
 from crmsync.model.values import ObjectKind
 
@@ -53,7 +54,11 @@ async def wake_link_waits(ctx: SyncContext, kind: ObjectKind, connection: str) -
         wanted = sorted({str(parent) for job in parked for parent in job.payload.get("parents", ())})
         kinds = {parent_kind(role) for role in LINK_ROLES[kind]}
         held = await view.links.links_of(wanted, connection)
-    landed = {parent for parent, found in held.items() if any(link.kind in kinds for link in found)}
+        landed = {parent for parent, found in held.items() if any(link.kind in kinds for link in found)}
+        waiting = [job for job in parked if not landed.intersection(job.payload.get("parents", ()))]
+        # Parents that will never land here (deleted, gone from here, merged away): their waits end below.
+        ending, fates = await waits_ending(view, waiting, connection) if waiting else ([], {})
+    await end_link_waits(ctx, kind, connection, ending, fates)
     ready = [job for job in parked if landed.intersection(job.payload.get("parents", ()))]
     if not ready:
         return 0

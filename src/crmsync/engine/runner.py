@@ -21,7 +21,6 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.counterparts import apply_counterparts
 from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import CHUNK, ingest_page
-from crmsync.engine.ingest_types import PageOutcome
 from crmsync.engine.link_scan import scan_links
 from crmsync.engine.link_waits import READ_LINKED, parents_landed
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
@@ -42,10 +41,10 @@ from crmsync.engine.runlock import (
 )
 from crmsync.engine.shared_limits import share_rate_limits, shared_windows
 from crmsync.engine.tombstones import delete_kind, merge_kind, process_deletes
+from crmsync.engine.waiting_reads import count_outcome, read_waiting
 from crmsync.errors import CrmSyncError
 from crmsync.model.values import ObjectKind
-from crmsync.store import Job, Store
-from crmsync.store.jobs import PARKED
+from crmsync.store import Store
 
 READ_AHEAD = 1
 """Pages a connection reads ahead while the engine reconciles the current one (bounded: invariant 7), and more
@@ -291,7 +290,7 @@ class SyncRunner:
             try:
                 seen = await self._refetch(ctx, kind, connection, limit)
                 if parents_landed(ctx, kind, connection, how=READ_LINKED):
-                    seen += await self._read_waiting(ctx, kind, connection)
+                    seen += await read_waiting(ctx, kind, connection)
             except CrmSyncError as exc:
                 ctx.report.fail(kind, connection, "read", exc)
                 continue
@@ -323,10 +322,10 @@ class SyncRunner:
                 await tx.read_fields.put(connection, object_name, fields)
         if scan and starts[-1] is not None:  # a read of everything listed every record with its links
             moved = await scan_links(ctx, kind, connection)
-            _count(ctx.report, kind, connection, moved)
+            count_outcome(ctx.report, kind, connection, moved)
             done += moved.seen
         done += await self._refetch(ctx, kind, connection)
-        done += await self._read_waiting(ctx, kind, connection)
+        done += await read_waiting(ctx, kind, connection)
         self.progress(Progress(kind, connection, "read", done, True))
 
     async def _read_pages(
@@ -367,7 +366,7 @@ class SyncRunner:
                     mapped=[mapping for taken in batch for mapping in mapper.take(taken)],
                 )
                 done += outcome.seen
-                _count(ctx.report, kind, connection, outcome)
+                count_outcome(ctx.report, kind, connection, outcome)
                 self.progress(Progress(kind, connection, "read", done))
 
     async def _refetch(self, ctx: SyncContext, kind: ObjectKind, connection: str, limit: int = REFETCH_CLAIM) -> int:
@@ -386,53 +385,9 @@ class SyncRunner:
         upserts = [r for r in found if isinstance(r, RemoteRecord)]
         tombstones = [t for t in found if isinstance(t, Tombstone)]
         outcome = await ingest_page(ctx, kind, connection, upserts, tombstones, None, complete=[j.id for j in jobs])
-        _count(ctx.report, kind, connection, outcome)
+        count_outcome(ctx.report, kind, connection, outcome)
         seen += outcome.seen
         return seen
-
-    async def _read_waiting(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> int:
-        """Records that waited for a parent (`outbox.await_job`), read again: once per run, not once per pass.
-
-        A record this run read already and found waiting is not read again (`SyncContext.waiting`): its parents,
-        of kinds read before it, are as linked as they will be in this run. It stays parked for the next run.
-        """
-        connector = self.connectors[connection]
-        object_name = ctx.object_name(connection, kind)
-        kinds = [await_kind(kind, connection)]
-        async with self.store.read() as view:  # most runs have none: no write transaction for nothing
-            if not await view.jobs.any_parked(kinds):
-                return 0
-        async with self.store.begin() as tx:
-            if not await tx.jobs.wake(kinds):
-                return 0
-        seen = 0
-        jobs: list[Job] = []
-        try:
-            while True:
-                async with self.store.begin() as tx:
-                    claimed = await tx.jobs.claim(ctx.worker, kinds, limit=REFETCH_CLAIM)
-                    read = [j for j in claimed if (connection, object_name, str(j.payload["remote_id"])) in ctx.waiting]
-                    await tx.jobs.release_many([job.id for job in read], ctx.worker, None, until=PARKED)
-                jobs = [job for job in claimed if job not in read]
-                if jobs:
-                    ids = sorted({str(job.payload["remote_id"]) for job in jobs})
-                    with ctx.report.timed("read"):
-                        found = await connector.fetch(object_name, ids, fields=list(ctx.read_fields(connection, kind)))
-                    upserts = [r for r in found if isinstance(r, RemoteRecord)]
-                    tombstones = [t for t in found if isinstance(t, Tombstone)]
-                    outcome = await ingest_page(
-                        ctx, kind, connection, upserts, tombstones, None, complete=[j.id for j in jobs]
-                    )
-                    _count(ctx.report, kind, connection, outcome)
-                    seen += outcome.seen
-                if len(claimed) < REFETCH_CLAIM:
-                    return seen
-        except Exception:
-            # Neither lost nor left due: what this read did not get to waits parked for the next run.
-            async with self.store.begin() as tx:
-                await tx.jobs.release_many([job.id for job in jobs], ctx.worker, None, until=PARKED)
-                await tx.jobs.park(kinds)
-            raise
 
     async def _remote_deletes(self, ctx: SyncContext, kind: ObjectKind, connection: str) -> None:
         """Counterparts of a vendor merge in this connection: merged by its vendor's merge, else deleted or marked."""
@@ -506,20 +461,6 @@ _PLURALS: Mapping[ObjectKind, str] = {
     "deal": "deals",
     "activity": "activities",
 }
-
-
-def _count(report: RunReport, kind: ObjectKind, connection: str, outcome: PageOutcome) -> None:
-    report.add(kind, connection, "read", outcome.seen)
-    report.add(kind, connection, "new", outcome.created)
-    report.add(kind, connection, "matched", outcome.linked)
-    report.add(kind, connection, "duplicates", outcome.duplicates)
-    report.add(kind, connection, "changed", outcome.changed)
-    report.add(kind, connection, "conflicts", outcome.conflicts)
-    report.add(kind, connection, "waiting", outcome.waiting)
-    report.add(kind, connection, "filtered", outcome.filtered)
-    report.add(kind, connection, "keyless", outcome.keyless)
-    report.add(kind, connection, "tombstones", outcome.deletes)
-    report.add(kind, connection, "errors", outcome.errors)
 
 
 async def run_sync(

@@ -16,6 +16,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
 from crmsync.engine.merges import report_duplicate
 from crmsync.engine.outbox import link_wait_job, link_wait_key, link_wait_kind
+from crmsync.engine.parked_ends import PARENT_ENDS
 from crmsync.engine.reconcile_types import TargetDelta
 from crmsync.engine.report import PlannedWrite
 from crmsync.engine.state import DELETED_BY_CRMSYNC, is_link_field, unlink_deleted
@@ -66,6 +67,8 @@ class Settled:
             link_wait_kind(kind, connection), [link_wait_key(connection, c) for c in self.unparked]
         )
         await tx.jobs.enqueue_many(self.link_waits)
+        # A link reported as never to be written (`parked_ends`) is written, or no longer owed: the report is over.
+        await tx.errors.clear_coded(connection, object_name, "link", PARENT_ENDS, self.unparked)
         await tx.shadows.put_many(self.shadows)
         await tx.errors.replace(connection, object_name, ("create", "update"), self.errors)
         await tx.errors.clear_many(connection, object_name, self.cleared)

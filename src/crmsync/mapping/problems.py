@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from crmsync.model.quick import quick_init
 
-ProblemCode = Literal["unmapped_value", "invalid_value", "flagged"]
+ProblemCode = Literal["unmapped_value", "invalid_value", "flagged", "parent_kept_out", "parent_deleted"]
+"""The last two: a parent a record read names that will never be linked in its CRM (`engine.orphans`)."""
 
 
 class TransformError(ValueError):

@@ -54,6 +54,17 @@ class KeptOut:
         )
         return result.rowcount
 
+    async def kept(self, connection: str, object: str, remote_ids: Sequence[str]) -> set[str]:
+        """Which of these records of one connection's object the filter keeps out now."""
+        if not remote_ids:
+            return set()
+        query = sa.select(kept_out.c.remote_id).where(
+            kept_out.c.connection == connection,
+            kept_out.c.object == object,
+            among(self._db, kept_out.c.remote_id, list(remote_ids)),
+        )
+        return {str(remote_id) for remote_id in (await self._db.execute(query)).scalars()}
+
     async def find(self, kind: str, keys: Sequence[str]) -> dict[str, list[KeptOutRecord]]:
         """key → the records kept out with it, the first met first."""
         found: dict[str, list[KeptOutRecord]] = {}

@@ -228,6 +228,22 @@ class SyncErrors:
             ),
         )
 
+    async def clear_coded(
+        self, connection: str, object: str, operation: str, codes: Collection[str], canonical_ids: Sequence[str]
+    ) -> int:
+        """The errors of one operation and one of `codes` about these records (a condition they were reported for is
+        over: a child written with no link left out), one statement a chunk."""
+        return await self._delete_chunked(
+            sorted(set(canonical_ids)),
+            lambda chunk: (
+                sync_errors.c.connection == connection,
+                sync_errors.c.object == object,
+                among(self._db, sync_errors.c.canonical_id, chunk),
+                sync_errors.c.operation == operation,
+                sync_errors.c.code.in_(sorted(codes)),
+            ),
+        )
+
     async def clear_remote(self, connection: str, object: str, remote_ids: Collection[str]) -> int:
         """Every error about these records of one CRM, under any canonical record: they left it (deleted there,
         merged away, deleted by crmsync as a duplicate), so nothing about them is left to fix."""

@@ -59,6 +59,23 @@ class QueueStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockedWait:
+    """A child waiting for its link to a parent whose write to the connection failed: the error that holds it."""
+
+    kind: str
+    canonical_id: str
+    connection: str
+    parent: str
+    error: str  # E12 (a sync error: `crmsync errors show E12`) or J34 (a job out of attempts, or retrying)
+    retrying: bool  # the parent's write is tried again on its own (a job backing off), else it needs a person
+
+    def line(self) -> str:
+        how = "is being retried" if self.retrying else "failed"
+        where = f"{self.kind} {self.canonical_id} waiting in {self.connection} on {self.parent}"
+        return f"{where}, whose write {how}: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
 class PendingWork:
     """What the queue holds for the next sync to do (dead jobs aside: those need a person)."""
 
@@ -68,6 +85,8 @@ class PendingWork:
     other: int  # deletes and merges queued
     links: Mapping[str, int] = field(default_factory=dict)
     """connection → records written there without a link to a parent not there yet (parked until it lands)"""
+    blocked: tuple[BlockedWait, ...] = ()
+    """Link waits whose parent's write to that connection failed: they land once it is retried and goes through."""
 
     @property
     def total(self) -> int:
@@ -139,6 +158,7 @@ async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
             conflict_counts[kind] = int(count)
         cursor_rows = list(await db.execute(sa.select(cursors).order_by(cursors.c.connection, cursors.c.object)))
         queues = await job_queues(tx)
+        blocked = await blocked_waits(tx) if any(q.role == LINK_WAIT and q.pending for q in queues) else []
         error_rows = list(
             await db.execute(
                 sa.select(sync_errors.c.connection, sync_errors.c.operation, sync_errors.c.code, sa.func.count())
@@ -197,7 +217,7 @@ async def status_summary(store: Store, config: SyncConfig) -> StatusSummary:
         duplicate_groups=int(duplicates),
         last_audit_at=last_audit,
         last_change_at=last_change,
-        pending=pending_work(queues),
+        pending=pending_work(queues, blocked),
     )
 
 
@@ -217,7 +237,59 @@ async def job_queues(tx: Transaction) -> tuple[QueueStatus, ...]:
     return _queues(rows)
 
 
-def pending_work(queues: Iterable[QueueStatus]) -> PendingWork:
+BLOCKED_LINES = 10
+"""Blocked link waits named one a line in status; the rest are counted."""
+
+
+async def blocked_waits(tx: Transaction) -> list[BlockedWait]:
+    """Parked link waits whose parent's write to their connection failed, each with the error that holds it.
+
+    A sync error on the parent's create there (E…, it waits for a person: `crmsync errors retry`), else its write
+    job dead (J…) or backing off after a failure (J…, retried on its own).
+    """
+    parked = await tx.connection.execute(
+        sa.select(jobs.c.payload).where(jobs.c.status == "pending", jobs.c.kind.startswith(f"{LINK_WAIT}:"))
+    )
+    waits = [payload for (payload,) in parked if isinstance(payload, dict) and payload.get("parents")]
+    if not waits:
+        return []
+    failed: dict[tuple[str, str], tuple[str, bool]] = {}
+    parents = sorted({(str(wait["connection"]), str(p)) for wait in waits for p in wait["parents"]})
+    for connection in sorted({c for c, _ in parents}):
+        wanted = {p for c, p in parents if c == connection}
+        rows = await tx.connection.execute(
+            sa.select(sync_errors.c.id, sync_errors.c.canonical_id)
+            .where(
+                sync_errors.c.connection == connection,
+                sync_errors.c.canonical_id.in_(sorted(wanted)),
+                sync_errors.c.operation == "create",
+            )
+            .order_by(sync_errors.c.id)
+        )
+        for error_id, parent in rows:
+            failed.setdefault((connection, str(parent)), (f"E{error_id}", False))
+        writes = await tx.connection.execute(
+            sa.select(jobs.c.id, jobs.c.key, jobs.c.status, jobs.c.attempts).where(
+                jobs.c.key.in_([f"{connection}/{p}" for p in sorted(wanted)]),
+                jobs.c.kind.startswith(f"{WRITE}:"),
+                jobs.c.status.in_(("dead", "pending")),
+            )
+        )
+        for job_id, key, status, attempts in writes:
+            if status == "dead" or attempts > 0:
+                failed.setdefault((connection, str(key).partition("/")[2]), (f"J{job_id}", status != "dead"))
+    blocked = []
+    for wait in waits:
+        connection = str(wait["connection"])
+        for parent in wait["parents"]:
+            held = failed.get((connection, str(parent)))
+            if held is not None:
+                kind, canonical_id = str(wait["kind"]), str(wait["canonical_id"])
+                blocked.append(BlockedWait(kind, canonical_id, connection, str(parent), held[0], held[1]))
+    return blocked
+
+
+def pending_work(queues: Iterable[QueueStatus], blocked: Sequence[BlockedWait] = ()) -> PendingWork:
     """What the queues hold for the next sync: records waiting for a parent, reads, writes, deletes and merges."""
     waiting: dict[str, int] = defaultdict(int)
     reads: dict[str, int] = defaultdict(int)
@@ -245,6 +317,7 @@ def pending_work(queues: Iterable[QueueStatus]) -> PendingWork:
         writes=dict(sorted(writes.items())),
         other=other,
         links=dict(sorted(links.items())),
+        blocked=tuple(blocked),
     )
 
 
@@ -292,6 +365,11 @@ def pending_lines(pending: PendingWork) -> list[tuple[str, str | None]]:
                 "`crmsync errors` names parents whose create failed",
             )
         )
+    for wait in pending.blocked[:BLOCKED_LINES]:
+        command = "crmsync errors show" if wait.error.startswith("E") else "crmsync errors list"
+        lines.append((wait.line(), f"`{command} {wait.error}`, then `crmsync errors retry {wait.error}`"))
+    if len(pending.blocked) > BLOCKED_LINES:
+        lines.append((f"… and {len(pending.blocked) - BLOCKED_LINES} more links held by a parent's failed write", None))
     if pending.other:
         noun = "delete or merge" if pending.other == 1 else "deletes and merges"
         lines.append((f"{pending.other} {noun} queued: the next sync carries {_them(pending.other)} out", None))
@@ -339,11 +417,13 @@ def _queues(rows: Iterable[Sequence[Any]]) -> tuple[QueueStatus, ...]:
 
 
 __all__ = [
+    "BlockedWait",
     "CursorStatus",
     "KindStatus",
     "PendingWork",
     "QueueStatus",
     "StatusSummary",
+    "blocked_waits",
     "job_queues",
     "open_state",
     "pending_lines",
