@@ -136,7 +136,14 @@ def test_status_names_what_the_next_sync_still_has_to_do_before_it_says_all_clea
     ) in out
     assert "· 1 record queued to read again (sf 1): the next sync reads it" in out
     data = json.loads(crmsync(config_file, "status", "--json").stdout)
-    assert data["pending"] == {"waiting": {"contact": 2}, "reads": {"sf": 1}, "writes": {}, "other": 0, "links": {}}
+    assert data["pending"] == {
+        "waiting": {"contact": 2},
+        "reads": {"sf": 1},
+        "writes": {},
+        "other": 0,
+        "links": {},
+        "blocked": [],
+    }
 
 
 def test_status_json_is_for_scripts(config_file: Path, world: World) -> None:

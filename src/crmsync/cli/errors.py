@@ -1,4 +1,4 @@
-"""`crmsync errors list|retry`: sync errors, duplicate groups and dead-lettered jobs, and re-queueing them."""
+"""`crmsync errors list|show|retry`: sync errors, duplicate groups and dead-lettered jobs, and re-queueing them."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ from crmsync.cli.status import (
 )
 from crmsync.config import SyncConfig
 from crmsync.engine.resolution import RetryOutcome, retry
+from crmsync.engine.views.error_detail import ErrorDetail, error_detail
 from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, ErrorsReport, SyncErrorView, list_errors
 
 errors_app = typer.Typer(
     name="errors",
-    help="Records that failed to sync, duplicate groups and dead jobs: list them, retry them.",
+    help="Records that failed to sync, duplicate groups and dead jobs: list them, show one, retry them.",
     no_args_is_help=True,
 )
 
@@ -88,6 +89,62 @@ def list_command(
     render_errors(console(), report)
 
 
+@errors_app.command("show")
+def show_command(
+    ref: Annotated[str, typer.Argument(help="The sync error (E12, or 12) or job (J34) to show.", show_default=False)],
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one sync error in full: where, the vendor's words, how often, its job, when it runs again, what to do."""
+    error_ids, job_ids = parse_refs([ref])
+    settings = load(config)
+    is_job = bool(job_ids)
+    item_id = job_ids[0] if is_job else error_ids[0]
+    name = job_ref(item_id) if is_job else error_ref(item_id)
+    detail = with_store(settings, lambda store: error_detail(store, settings, name, item_id, job=is_job))
+    if as_json:
+        print_json(detail)
+        return
+    render_detail(console(), detail)
+
+
+def render_detail(out: Console, detail: ErrorDetail) -> None:
+    error = detail.error
+    if error is not None:
+        title = f"Sync error {detail.ref}: {error.operation} in {error.connection} {_object(error.object, error.kind)}"
+    else:
+        assert detail.job is not None
+        title = f"Job {detail.ref}: {detail.job.job_kind} ({detail.job.status})"
+    out.print(Text(title, style="bold"))
+    facts = Table(show_header=False, box=None, pad_edge=False)
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    record = " ".join(part for part in (detail.canonical_id, f"({detail.label})" if detail.label else None) if part)
+    facts.add_row("record", Text((record or "—") + (" (deleted)" if detail.record_deleted else "")))
+    facts.add_row("remote id", Text(detail.remote_id or "—"))
+    if error is not None:
+        facts.add_row("field", Text(error.field or "—"))
+        facts.add_row("vendor code", Text(error.code or "—"))
+        facts.add_row("message", Text(error.message))
+        facts.add_row(
+            "seen", Text(f"{error.count}×: first {show_time(error.first_seen)}, last {show_time(error.last_seen)}")
+        )
+    if detail.links:
+        facts.add_row("linked", Text("\n".join(f"{k.connection} {k.object} {k.remote_id}" for k in detail.links)))
+    job = detail.job
+    if job is not None:
+        runs = f", runs after {show_time(job.runs_at)}" if job.runs_at else (", parked" if job.parked else "")
+        state = f"{job.status}, {job.attempts} of {job.max_attempts} attempts{runs}"
+        facts.add_row("job", Text(f"{job_ref(job.id)} {job.job_kind} {job.key}: {state}"))
+        if job.last_error:
+            facts.add_row("job's last error", Text(job.last_error))
+    facts.add_row("retried on its own", Text(("yes, " if detail.retries_itself else "no, ") + detail.when))
+    facts.add_row("what to do", Text(detail.action))
+    out.print(facts)
+    if detail.retry_command:
+        out.print(f"Retry with `{detail.retry_command}`.", markup=False)
+
+
 def render_errors(out: Console, report: ErrorsReport) -> None:
     if report.empty:
         out.print(Text("No sync errors, duplicate groups or dead jobs.", style="green"))
@@ -108,7 +165,11 @@ def render_errors(out: Console, report: ErrorsReport) -> None:
         if part
     )
     out.print(Text(summary + ". ", style="bold"), end="")
-    out.print("Re-queue with `crmsync errors retry ID` (E… or J…) or `crmsync errors retry --all`.", markup=False)
+    out.print(
+        "See one in full with `crmsync errors show ID`; re-queue with `crmsync errors retry ID` (E… or J…) "
+        "or `crmsync errors retry --all`.",
+        markup=False,
+    )
 
 
 def _errors_table(errors: tuple[SyncErrorView, ...]) -> Table:
@@ -276,9 +337,11 @@ __all__ = [
     "list_command",
     "parse_refs",
     "problem",
+    "render_detail",
     "render_errors",
     "render_retry",
     "retry_command",
     "seen",
+    "show_command",
     "where",
 ]

@@ -366,8 +366,8 @@ def pending_lines(pending: PendingWork) -> list[tuple[str, str | None]]:
             )
         )
     for wait in pending.blocked[:BLOCKED_LINES]:
-        command = "crmsync errors show" if wait.error.startswith("E") else "crmsync errors list"
-        lines.append((wait.line(), f"`{command} {wait.error}`, then `crmsync errors retry {wait.error}`"))
+        then = "" if wait.retrying else f", then `crmsync errors retry {wait.error}`"
+        lines.append((wait.line(), f"`crmsync errors show {wait.error}`{then}"))
     if len(pending.blocked) > BLOCKED_LINES:
         lines.append((f"… and {len(pending.blocked) - BLOCKED_LINES} more links held by a parent's failed write", None))
     if pending.other:
