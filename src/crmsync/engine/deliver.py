@@ -22,7 +22,7 @@ from crmsync.engine.outbox import WriteTarget, refetch_kind, write_kind
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.runlock import leases_being_read, reading_lease
 from crmsync.engine.settle import Settled, landed, settle, written_shadow
-from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, role_of, rules_for_record
+from crmsync.engine.state import SINGLE_SLOT_LINKS, is_link_field, link_field, parent_kind, role_of, rules_for_record
 from crmsync.engine.targets import target_deltas
 from crmsync.errors import CrmSyncError, RetryableError
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -341,8 +341,9 @@ async def _plan(
                 continue
             parent_remote = parents.get((role_of(name), str(value)))
             if parent_remote is None:
-                waits.append(str(value))  # the parent is not in this connection (yet): parked until it lands
-                continue
+                if connection in ctx.connections(parent_kind(role_of(name))):
+                    waits.append(str(value))  # the parent is not in this connection (yet): parked until it lands
+                continue  # else its kind is not synced here: it never will be, and nothing waits for it
             link_ops[role_of(name)] = parent_remote
             written[name] = value
         if delta.kind == "create" and reads_waiting and job.created_at > ctx.clock() - READS_HOLD:

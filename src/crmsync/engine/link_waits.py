@@ -57,7 +57,7 @@ async def wake_link_waits(ctx: SyncContext, kind: ObjectKind, connection: str) -
         landed = {parent for parent, found in held.items() if any(link.kind in kinds for link in found)}
         waiting = [job for job in parked if not landed.intersection(job.payload.get("parents", ()))]
         # Parents that will never land here (deleted, gone from here, merged away): their waits end below.
-        ending, fates = await waits_ending(view, waiting, connection) if waiting else ([], {})
+        ending, fates = await waits_ending(ctx, view, waiting, connection) if waiting else ([], {})
     await end_link_waits(ctx, kind, connection, ending, fates)
     ready = [job for job in parked if landed.intersection(job.payload.get("parents", ()))]
     if not ready:

@@ -21,7 +21,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.matching import key_roles
 from crmsync.engine.outbox import await_job, await_kind
 from crmsync.engine.parked_ends import survivor_of
-from crmsync.engine.state import MERGED_AWAY, link_field, parent_kind
+from crmsync.engine.state import LINK_ROLES, MERGED_AWAY, link_field, parent_kind, role_of
 from crmsync.mapping import MappingProblem
 from crmsync.mapping.problems import ProblemCode
 from crmsync.model.values import ObjectKind
@@ -61,7 +61,7 @@ class Orphans:
                         code,
                         self.vendor,
                         kind,
-                        link_field(role),
+                        parent_field(role, ids[0]),
                         role,
                         ids[0],
                         f"synced without its {role} {ids[0]}: {why}",
@@ -137,26 +137,44 @@ async def _former(tx: Transaction, connection: str, remote_ids: Sequence[str]) -
     return found
 
 
+def parent_field(role: str, remote_id: str) -> str:
+    """The `field` of a read error about a parent left out: its link field and the parent's id (`@company=123`), so
+    the parent's linking later finds the records to read again without reading them all (`relink_reads`)."""
+    return f"{link_field(role)}={remote_id}"
+
+
 async def relink_reads(ctx: SyncContext, tx: Transaction, kind: ObjectKind, connection: str) -> list[NewJob]:
-    """Parked reads of the records synced without a kept-out parent in `connection`: a parent was just linked there,
-    maybe theirs (woken with the records that wait, `SyncRunner._read_waiting`)."""
+    """Parked reads of the records synced without a kept-out parent in `connection` that is linked there now (a
+    parent was just linked there), woken with the records that wait (`waiting_reads.read_waiting`)."""
     object_name = ctx.object_name(connection, kind)
     rows = await tx.connection.execute(
-        sa.select(sync_errors.c.remote_id)
-        .where(
+        sa.select(sync_errors.c.remote_id, sync_errors.c.field).where(
             sync_errors.c.connection == connection,
             sync_errors.c.object == object_name,
             sync_errors.c.operation == "read",
             sync_errors.c.code == PARENT_KEPT_OUT,
             sync_errors.c.remote_id.is_not(None),
         )
-        .distinct()
     )
+    children: dict[str, set[str]] = {}  # role -> parent remote id -> the children that left it out
+    waiting: dict[tuple[str, str], set[str]] = {}
+    for remote_id, name in rows:
+        field_name, _, parent = str(name).partition("=")
+        role = role_of(field_name)
+        if role in LINK_ROLES[kind] and parent:
+            children.setdefault(role, set()).add(parent)
+            waiting.setdefault((role, parent), set()).add(str(remote_id))
+    vendor = ctx.vendor(connection)
+    found: set[str] = set()
+    for role, parents in children.items():
+        parent_object = ctx.config.mappings.get(vendor, parent_kind(role)).object
+        linked = await tx.links.canonical_ids(connection, parent_object, sorted(parents))
+        found.update(child for parent in linked for child in waiting[(role, parent)])
     return [
-        await_job(kind, connection, object_name, str(remote_id))
-        for (remote_id,) in rows
-        if (connection, object_name, str(remote_id)) not in ctx.left_out  # read by this run: as linked as it gets
+        await_job(kind, connection, object_name, remote_id)
+        for remote_id in sorted(found)
+        if (connection, object_name, remote_id) not in ctx.left_out  # read by this run: as linked as it gets
     ]
 
 
-__all__ = ["PARENT_DELETED_THERE", "PARENT_KEPT_OUT", "Orphans", "orphans", "relink_reads"]
+__all__ = ["PARENT_DELETED_THERE", "PARENT_KEPT_OUT", "Orphans", "orphans", "parent_field", "relink_reads"]

@@ -40,9 +40,10 @@ FOLLOWED = "parent merged"
 
 @dataclass(frozen=True, slots=True)
 class Fate:
-    """Why a parent that has not landed in a connection never will: deleted, gone from there, or merged away."""
+    """Why a parent that has not landed in a connection never will: deleted, gone from there, its kind not synced
+    there, or merged away."""
 
-    why: Literal["deleted", "gone", "merged"]
+    why: Literal["deleted", "gone", "unsynced", "merged"]
     survivor: str | None = None  # merged: the live record it was folded into
 
 
@@ -64,20 +65,22 @@ async def survivor_of(tx: Transaction, canonical_id: str) -> str | None:
         current = into
 
 
-async def parent_fates(tx: Transaction, parents: Sequence[str], connection: str) -> dict[str, Fate]:
+async def parent_fates(ctx: SyncContext, tx: Transaction, parents: Sequence[str], connection: str) -> dict[str, Fate]:
     """Of `parents` (canonical ids not linked in `connection`), those that will never land there, and why."""
     stored = await tx.records.get_many(sorted(set(parents)))
     fates: dict[str, Fate] = {}
     for parent in sorted(set(parents)):
         golden = stored.get(parent)
         if golden is not None and not golden.deleted:
-            if connection in gone_from(golden):
+            if connection not in ctx.connections(golden.record.kind):
+                fates[parent] = Fate("unsynced")  # its kind is not synced with that CRM (`objects.<kind>`)
+            elif connection in gone_from(golden):
                 fates[parent] = Fate("gone")
             continue
         survivor = await survivor_of(tx, parent)
-        live = survivor is not None and await tx.records.get(survivor)
-        if survivor is not None and live and not live.deleted:
-            fates[parent] = Fate("merged", survivor)
+        kept = await tx.records.get(survivor) if survivor is not None else None
+        if kept is not None and not kept.deleted:
+            fates[parent] = Fate("merged", kept.record.id)
         else:
             fates[parent] = Fate("deleted")
     return fates
@@ -91,7 +94,9 @@ class Ending:
     named: Mapping[str, str]
 
 
-async def waits_ending(tx: Transaction, waits: Sequence[Job], connection: str) -> tuple[list[Ending], dict[str, Fate]]:
+async def waits_ending(
+    ctx: SyncContext, tx: Transaction, waits: Sequence[Job], connection: str
+) -> tuple[list[Ending], dict[str, Fate]]:
     """Of parked `waits` none of whose parents has landed in `connection`, those that end, and their parents' fates.
 
     A wait ends when each parent its child still names will never land there; one whose child names none of them any
@@ -104,7 +109,7 @@ async def waits_ending(tx: Transaction, waits: Sequence[Job], connection: str) -
         owed = {str(p) for p in job.payload.get("parents", ())}
         values = child.record.fields.items() if child is not None and not child.deleted else ()
         named.append((job, {str(v): role_of(n) for n, v in values if is_link_field(n) and str(v) in owed}))
-    fates = await parent_fates(tx, sorted({p for _, parents in named for p in parents}), connection)
+    fates = await parent_fates(ctx, tx, sorted({p for _, parents in named for p in parents}), connection)
     return [Ending(job, parents) for job, parents in named if all(p in fates for p in parents)], fates
 
 
@@ -125,16 +130,18 @@ async def end_link_waits(
             for ending in endings:
                 target = WriteTarget.from_payload(ending.job.payload)
                 moved = {p: fates[p].survivor for p in ending.named if fates[p].why == "merged"}
-                ended = [(p, role, fates[p]) for p, role in ending.named.items() if fates[p].why != "merged"]
+                # A parent of a kind not synced there is no loss to report: the configuration keeps it out.
+                ended = [(p, r, fates[p]) for p, r in ending.named.items() if fates[p].why in ("deleted", "gone")]
                 if moved:
                     await _follow(ctx, tx, target, connection, moved)
                     counts["link_followed"] += 1
                 if ended:
                     await tx.errors.record(await _ended(tx, target, connection, object_name, ended))
                     counts["link_ended"] += 1
-                if not ending.named:
+                moot = not moved and not ended
+                if moot:
                     counts["link_moot"] += 1
-                if moved or not ending.named:
+                if moved or moot:
                     # Its links changed (here, or by a wait of another connection or a read): written as they are.
                     await tx.jobs.enqueue(write_job(target.kind, target.canonical_id, connection))
             await tx.jobs.finish_parked(link_wait_kind(kind, connection), [e.job.key for e in endings])
@@ -183,15 +190,11 @@ async def _ended(
     ended: Sequence[tuple[str, str, Fate]],
 ) -> SyncErrorReport:
     """The `link` error that says a child stays without its links to the `ended` parents in `connection`, and why."""
-    reasons = [
-        f"{role} {parent} "
-        + (
-            f"was deleted, so it will never be in {connection}"
-            if fate.why == "deleted"
-            else f"was deleted in {connection} and is not created there again"
-        )
-        for parent, role, fate in ended
-    ]
+    why = {
+        "deleted": f"was deleted, so it will never be in {connection}",
+        "gone": f"was deleted in {connection} and is not created there again",
+    }
+    reasons = [f"{role} {parent} {why[fate.why]}" for parent, role, fate in ended]
     return SyncErrorReport(
         connection=connection,
         object=object_name,

@@ -32,7 +32,7 @@ async def read_waiting(ctx: SyncContext, kind: ObjectKind, connection: str) -> i
     connector = ctx.connectors[connection]
     object_name = ctx.object_name(connection, kind)
     kinds = [await_kind(kind, connection)]
-    if parents_landed(ctx, kind, connection, how=READ_LINKED) and not ctx.dry_run:
+    if parents_landed(ctx, kind, connection, how=READ_LINKED):
         async with ctx.store.read() as view:  # most runs have none: no write transaction for nothing
             relinks = await relink_reads(ctx, view, kind, connection)
         if relinks:

@@ -73,12 +73,19 @@ async def test_s17_a_deal_on_a_company_the_filter_keeps_out_syncs_without_it_and
     row = await crm.sb.salesforce.get("deal", sf_deal, ["Name", "AccountId"])
     assert row is not None and (row["Name"], row["AccountId"]) == ("UNIVAC", None)
     [error] = await _errors(crm, PARENT_KEPT_OUT)
-    assert (error.report.connection, error.report.remote_id, error.report.field) == ("hubspot", deal, "@company")
+    assert (error.report.connection, error.report.remote_id) == ("hubspot", deal)
+    assert error.report.field == f"@company={company}"  # the link field, and the parent left out
     assert company in error.report.message and "filter" in error.report.message
     report = await list_errors(crm.store, crm.config)
     assert [e.id for e in report.errors] == [error.id]  # where operators look: `crmsync errors list`
     await _quiet(crm)
-    assert await crm.sync() is not None and len(await _errors(crm, PARENT_KEPT_OUT)) == 1  # still so, counted
+    # Another company linked in HubSpot is not the deal's: the deal is not read again for it.
+    await hubspot.create("company", {"name": "Sperry", "domain": "sperry.example"})
+    await hubspot.control.reset_stats()
+    other = await crm.sync()
+    assert other.counts[("company", "hubspot", "new")] == 1
+    assert (await hubspot.control.stats())["operations"].get("deals.batch.read", {}).get("records", 0) == 0
+    assert len(await _errors(crm, PARENT_KEPT_OUT)) == 1
 
     # The company passes the filter: the run that links it reads the deal again, which gets its company.
     await hubspot.update("company", company, {"name": "Remington Rand"})
@@ -195,4 +202,23 @@ async def test_s17_a_link_held_by_its_parents_failed_create_is_named_in_status_a
     sf_row = await crm.sb.salesforce.get("contact", await crm.twin("contact", "hubspot", contact, "salesforce"))
     assert sf_row is not None and sf_row["AccountId"] == await crm.twin("company", "hubspot", company, "salesforce")
     assert (await status_summary(crm.store, crm.config)).pending.blocked == ()
+    await _quiet(crm)
+
+
+async def test_s17_a_contact_in_a_crm_its_company_is_not_synced_with_waits_for_nothing(
+    crm_factory: CrmFactory,
+) -> None:
+    """Companies sync with HubSpot and Salesforce only: a contact written to Dataverse owes no link there."""
+    crm = await crm_factory(
+        objects_yaml="company: {connections: [hubspot, salesforce]}\ncontact: {}\ndeal: {}\nactivity: {}"
+    )
+    company = await crm.sb.hubspot.create("company", {"name": "Remington Rand", "domain": "remington.example"})
+    contact = await crm.sb.hubspot.create("contact", {"lastname": "Hopper", "email": "grace@remington.example"})
+    await crm.sb.hubspot.associate("contact", contact, "company", company)
+    first = await crm.sync()
+    assert first.counts[("contact", "dynamics", "created")] == 1
+    assert first.counts.get(("contact", "dynamics", "link_waiting"), 0) == 0
+    sf_row = await crm.sb.salesforce.get("contact", await crm.twin("contact", "hubspot", contact, "salesforce"))
+    assert sf_row is not None and sf_row["AccountId"] == await crm.twin("company", "hubspot", company, "salesforce")
+    assert [e.report.message for e in await crm.errors()] == []
     await _quiet(crm)
