@@ -18,6 +18,7 @@ from crmsync.engine.outbox import AWAIT, LINK_WAIT, REFETCH, WRITE
 from crmsync.engine.views.common import OperatorError, is_duplicate, kind_of_object, parse_job_kind
 from crmsync.model.values import OBJECT_KINDS, ObjectKind
 from crmsync.store import Store, Transaction, open_store
+from crmsync.store.among import among, chunks
 from crmsync.store.tables import audit, conflicts, cursors, jobs, links, records, sync_errors
 
 
@@ -256,28 +257,28 @@ async def blocked_waits(tx: Transaction) -> list[BlockedWait]:
     failed: dict[tuple[str, str], tuple[str, bool]] = {}
     parents = sorted({(str(wait["connection"]), str(p)) for wait in waits for p in wait["parents"]})
     for connection in sorted({c for c, _ in parents}):
-        wanted = {p for c, p in parents if c == connection}
-        rows = await tx.connection.execute(
-            sa.select(sync_errors.c.id, sync_errors.c.canonical_id)
-            .where(
-                sync_errors.c.connection == connection,
-                sync_errors.c.canonical_id.in_(sorted(wanted)),
-                sync_errors.c.operation == "create",
+        for wanted in chunks(sorted({p for c, p in parents if c == connection})):
+            rows = await tx.connection.execute(
+                sa.select(sync_errors.c.id, sync_errors.c.canonical_id)
+                .where(
+                    sync_errors.c.connection == connection,
+                    among(tx.connection, sync_errors.c.canonical_id, wanted),
+                    sync_errors.c.operation == "create",
+                )
+                .order_by(sync_errors.c.id)
             )
-            .order_by(sync_errors.c.id)
-        )
-        for error_id, parent in rows:
-            failed.setdefault((connection, str(parent)), (f"E{error_id}", False))
-        writes = await tx.connection.execute(
-            sa.select(jobs.c.id, jobs.c.key, jobs.c.status, jobs.c.attempts).where(
-                jobs.c.key.in_([f"{connection}/{p}" for p in sorted(wanted)]),
-                jobs.c.kind.startswith(f"{WRITE}:"),
-                jobs.c.status.in_(("dead", "pending")),
+            for error_id, parent in rows:
+                failed.setdefault((connection, str(parent)), (f"E{error_id}", False))
+            writes = await tx.connection.execute(
+                sa.select(jobs.c.id, jobs.c.key, jobs.c.status, jobs.c.attempts).where(
+                    among(tx.connection, jobs.c.key, [f"{connection}/{p}" for p in wanted]),
+                    jobs.c.kind.startswith(f"{WRITE}:"),
+                    jobs.c.status.in_(("dead", "pending")),
+                )
             )
-        )
-        for job_id, key, status, attempts in writes:
-            if status == "dead" or attempts > 0:
-                failed.setdefault((connection, str(key).partition("/")[2]), (f"J{job_id}", status != "dead"))
+            for job_id, key, status, attempts in writes:
+                if status == "dead" or attempts > 0:
+                    failed.setdefault((connection, str(key).partition("/")[2]), (f"J{job_id}", status != "dead"))
     blocked = []
     for wait in waits:
         connection = str(wait["connection"])
