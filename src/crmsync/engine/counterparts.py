@@ -16,6 +16,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.merges import absorb
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.report import PlannedWrite
+from crmsync.engine.state import MERGED_INTO_FIELD
 from crmsync.engine.tombstones import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.errors import CrmSyncError, RetryableError
 from crmsync.model.values import CanonicalValue, ObjectKind
@@ -80,7 +81,9 @@ def _plan(ctx: SyncContext, kind: ObjectKind, connection: str, job: Job) -> _Pla
     ref = str(job.id)  # unique within the call, whatever the payloads hold
     if job.kind == rmerge_kind(kind, connection):
         into = str(job.payload["into"])
-        return _Planned(job, WriteOp("merge", ref, id=remote_id, into=into), "merge", (("@merged_into", None, into),))
+        return _Planned(
+            job, WriteOp("merge", ref, id=remote_id, into=into), "merge", ((MERGED_INTO_FIELD, None, into),)
+        )
     if job.kind == rdelete_kind(kind, connection):
         return _Planned(job, WriteOp("delete", ref, id=remote_id), "delete", ())
     settings = ctx.config.object(kind).delete

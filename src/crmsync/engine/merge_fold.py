@@ -9,6 +9,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.matching_merge import CanonicalMerge, KnownLink
 from crmsync.engine.outbox import refetch_job, write_job
 from crmsync.engine.reentry import DELETED_FIELD, bring_back
+from crmsync.engine.state import MERGED_FROM_FIELD, MERGED_INTO_FIELD
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import AuditEntry, Provenance, Transaction
 from crmsync.store import GoldenRecord as StoredGolden
@@ -59,7 +60,7 @@ async def merge_records(
     await tx.keys.repoint(retired, kept)
     kept_stored = await tx.records.get(kept)
     retired_stored = await tx.records.get(retired)
-    audit = [AuditEntry(retired, "@merged_into", None, kept, connection, "vendor merge", now)]
+    audit = [AuditEntry(retired, MERGED_INTO_FIELD, None, kept, connection, "vendor merge", now)]
     if retired_stored is not None:
         await tx.records.put(replace(retired_stored, deleted=True))
         await _move_conflicts(tx, retired, kept)
@@ -78,7 +79,7 @@ async def merge_records(
             for name in sorted({*fields, *before})
             if before.get(name) != fields.get(name)
         ]
-        audit.append(AuditEntry(kept, "@merged_from", None, retired, connection, "vendor merge", now))
+        audit.append(AuditEntry(kept, MERGED_FROM_FIELD, None, retired, connection, "vendor merge", now))
         merged = replace(kept_stored, record=replace(kept_stored.record, fields=fields), provenance=provenance)
         merged, returned = await bring_back(
             tx,

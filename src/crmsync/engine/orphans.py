@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from crmsync.engine.context import SyncContext
 from crmsync.engine.matching import key_roles
 from crmsync.engine.outbox import await_job, await_kind
-from crmsync.engine.parked_ends import survivor_of
-from crmsync.engine.state import LINK_ROLES, MERGED_AWAY, link_field, parent_kind, role_of
+from crmsync.engine.state import LINK_ROLES, MERGED_AWAY, link_field, parent_kind, role_of, survivor_of
 from crmsync.mapping import MappingProblem
 from crmsync.mapping.problems import ProblemCode
 from crmsync.model.values import ObjectKind

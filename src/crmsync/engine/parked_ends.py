@@ -15,16 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-import sqlalchemy as sa
-
 from crmsync.engine.context import SyncContext
 from crmsync.engine.outbox import WriteTarget, link_wait_kind, write_job
-from crmsync.engine.state import gone_from, is_link_field, role_of
+from crmsync.engine.state import gone_from, is_link_field, role_of, survivor_of
 from crmsync.model.values import ObjectKind
 from crmsync.store import AuditEntry, Job, Provenance, SyncErrorReport, Transaction
-from crmsync.store.codec import decode_value
 from crmsync.store.errors import StaleRecordError
-from crmsync.store.tables import audit
 
 PARENT_DELETED = "PARENT_DELETED"
 """Code of the `link` sync error on a child whose parent was deleted before it reached the child's connection."""
@@ -32,8 +28,6 @@ PARENT_GONE = "PARENT_GONE"
 """Code of the `link` sync error on a child whose parent is gone from that connection only (delete ignored there)."""
 PARENT_ENDS = (PARENT_DELETED, PARENT_GONE)
 """The codes of ended link waits: settled (cleared) once the child is written there with no link left out."""
-MERGED_INTO_FIELD = "@merged_into"
-"""Audit pseudo-field on a record a vendor merge retired (`new`: the canonical id it was folded into)."""
 FOLLOWED = "parent merged"
 """The audit reason of a child's link moved from a merged-away parent to its survivor."""
 
@@ -45,24 +39,6 @@ class Fate:
 
     why: Literal["deleted", "gone", "unsynced", "merged"]
     survivor: str | None = None  # merged: the live record it was folded into
-
-
-async def survivor_of(tx: Transaction, canonical_id: str) -> str | None:
-    """The record a vendor merge folded `canonical_id` into, along a chain of merges; None if never merged."""
-    seen = {canonical_id}
-    current: str | None = None
-    while True:
-        result = await tx.connection.execute(
-            sa.select(audit.c.new)
-            .where(audit.c.canonical_id == (current or canonical_id), audit.c.field == MERGED_INTO_FIELD)
-            .order_by(audit.c.id.desc())
-            .limit(1)
-        )
-        into = decode_value(result.scalar_one_or_none())
-        if not isinstance(into, str) or into in seen:
-            return current
-        seen.add(into)
-        current = into
 
 
 async def parent_fates(ctx: SyncContext, tx: Transaction, parents: Sequence[str], connection: str) -> dict[str, Fate]:
@@ -219,6 +195,5 @@ __all__ = [
     "Fate",
     "end_link_waits",
     "parent_fates",
-    "survivor_of",
     "waits_ending",
 ]

@@ -185,6 +185,25 @@ DELETED_THERE = "deleted there"
 """The reason noted with a remote id whose record was deleted in its CRM (a tombstone read there)."""
 DELETED_BY_CRMSYNC = "deleted"
 """The reason noted with a remote id crmsync deleted, spreading a delete from another CRM."""
+MERGED_INTO_FIELD = "@merged_into"
+"""Audit pseudo-field on a record a vendor merge retired (`new`: the canonical id it was folded into)."""
+MERGED_FROM_FIELD = "@merged_from"
+"""Audit pseudo-field on the record a vendor merge kept (`new`: the canonical id folded into it)."""
+
+
+async def survivor_of(tx: Transaction, canonical_id: str) -> str | None:
+    """The record a vendor merge folded `canonical_id` into, along a chain of merges; None if never merged."""
+    seen = {canonical_id}
+    current: str | None = None
+    while True:
+        entries = await tx.audit.list(current or canonical_id, MERGED_INTO_FIELD)
+        into = entries[-1].new if entries else None
+        if not isinstance(into, str) or into in seen:
+            return current
+        seen.add(into)
+        current = into
+
+
 MERGED_AWAY = "merged away"
 """The reason noted with a remote id a vendor merge took away (`FORMER_ID_FIELD`): the person lives on elsewhere."""
 
@@ -205,6 +224,8 @@ __all__ = [
     "LINK_PREFIX",
     "LINK_ROLES",
     "MERGED_AWAY",
+    "MERGED_FROM_FIELD",
+    "MERGED_INTO_FIELD",
     "SINGLE_SLOT_LINKS",
     "gone_from",
     "is_link_field",
@@ -215,6 +236,7 @@ __all__ = [
     "parent_kind",
     "role_of",
     "rules_for_record",
+    "survivor_of",
     "to_merged",
     "to_stored",
     "unlink_deleted",

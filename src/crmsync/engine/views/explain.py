@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from crmsync.config import SyncConfig
 from crmsync.connectors.ids import id_spellings
 from crmsync.engine.reentry import DELETED_FIELD
-from crmsync.engine.state import FORMER_ID_FIELD, gone_from, rules_for_record
+from crmsync.engine.state import (
+    FORMER_ID_FIELD,
+    MERGED_FROM_FIELD,
+    MERGED_INTO_FIELD,
+    gone_from,
+    rules_for_record,
+    survivor_of,
+)
 from crmsync.engine.views.common import WRITE_OPERATIONS, NotFoundError, OperatorError, label
 from crmsync.engine.views.conflicts import ConflictView, conflict_view
 from crmsync.engine.views.deletes import DeleteStep, delete_story
@@ -177,28 +184,10 @@ async def _former(tx: Transaction, kind: ObjectKind, ident: str) -> str | None:
     return None
 
 
-MERGED_INTO_FIELD = "@merged_into"
-"""Audit pseudo-field on a record a vendor merge retired (`new`: the canonical id it was folded into)."""
-MERGED_FROM_FIELD = "@merged_from"
-"""Audit pseudo-field on the record a vendor merge kept (`new`: the canonical id folded into it)."""
-
-
 async def _merged_survivor(tx: Transaction, canonical_id: str) -> str:
     """The record a former id's person lives on in: a record a vendor merge retired leads to the one it was folded
     into (the id may have gone with the retired record, before the merge folded it), along a chain of merges."""
-    seen = {canonical_id}
-    while True:
-        result = await tx.connection.execute(
-            sa.select(audit.c.new)
-            .where(audit.c.canonical_id == canonical_id, audit.c.field == MERGED_INTO_FIELD)
-            .order_by(audit.c.id.desc())
-            .limit(1)
-        )
-        into = decode_value(result.scalar_one_or_none())
-        if not isinstance(into, str) or into in seen:
-            return canonical_id
-        seen.add(into)
-        canonical_id = into
+    return await survivor_of(tx, canonical_id) or canonical_id
 
 
 def _deletion(entries: Sequence[AuditEntry]) -> Deletion | None:
