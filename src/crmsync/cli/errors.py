@@ -25,7 +25,7 @@ from crmsync.cli.status import (
     with_store,
 )
 from crmsync.config import SyncConfig
-from crmsync.engine.resolution import RetryOutcome, retry
+from crmsync.engine.retrying import RetryOutcome, retry
 from crmsync.engine.views.error_detail import ErrorDetail, error_detail
 from crmsync.engine.views.errors import DeadJobView, DuplicateGroup, ErrorsReport, SyncErrorView, list_errors
 

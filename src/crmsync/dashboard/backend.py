@@ -18,8 +18,9 @@ from crmsync.config.values import SyncConfig
 from crmsync.connectors.base import Connector
 from crmsync.dashboard.links import record_url
 from crmsync.engine.health import KindHealth, VolumeBucket, kind_health, sync_volume, totals
-from crmsync.engine.resolution import ResolutionOutcome, RetryOutcome, resolve, retry
+from crmsync.engine.resolution import ResolutionOutcome, resolve
 from crmsync.engine.resolution_checks import AskedFields, refuse_a_required_blank
+from crmsync.engine.retrying import RetryOutcome, retry
 from crmsync.engine.search import RecordHit, search_records
 from crmsync.engine.views.common import OperatorError
 from crmsync.engine.views.conflicts import ConflictDetail, ConflictView, conflict_detail, list_conflicts

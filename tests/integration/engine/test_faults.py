@@ -23,7 +23,7 @@ from crmsync.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from crmsync.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from crmsync.emulators.registry import VENDOR_NAMES, VendorName
 from crmsync.engine.report import RunReport
-from crmsync.engine.resolution import retry
+from crmsync.engine.retrying import retry
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.engine.views.errors import list_errors
 from crmsync.errors import CrmSyncError, QuotaExhaustedError

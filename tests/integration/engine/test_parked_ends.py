@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from crmsync.engine.orphans import PARENT_KEPT_OUT
 from crmsync.engine.parked_ends import FOLLOWED, PARENT_DELETED
-from crmsync.engine.resolution import retry
+from crmsync.engine.retrying import retry
 from crmsync.engine.views.errors import list_errors
 from crmsync.engine.views.status import pending_lines, status_summary
 from crmsync.store import SyncError
@@ -125,6 +125,13 @@ async def test_s17_a_link_waiting_for_a_company_deleted_before_it_landed_ends_wi
     assert sf_row is not None and sf_row["AccountId"] is None and sf_row["LastName"] == "Hopper"
     report = await list_errors(crm.store, crm.config)
     assert {e.id for e in errors} <= {e.id for e in report.errors}
+    # A retry cannot bring the parent back: it says what will settle the error instead.
+    refused = await retry(crm.store, crm.config, error_ids=[errors[0].id])
+    assert refused.requeued == ()
+    assert [s.reason for s in refused.skipped] == [
+        f"its parent will never be in {errors[0].report.connection}: link the record there by hand, or give it "
+        "another parent; the error clears once the record is written there with no link left out"
+    ]
     await _quiet(crm)
     assert len(await _errors(crm, PARENT_DELETED)) == 2
 

@@ -6,7 +6,7 @@ failure as a new error, seen once, lost both.
 
 from __future__ import annotations
 
-from crmsync.engine.resolution import retry
+from crmsync.engine.retrying import retry
 from crmsync.store import SyncError
 from tests.integration.engine.conftest import Crm
 

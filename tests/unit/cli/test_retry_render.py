@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from crmsync.cli.errors import RETRY_LINES, render_retry
-from crmsync.engine.resolution import NotRetried, Requeued, RetryOutcome
+from crmsync.engine.retrying import NotRetried, Requeued, RetryOutcome
 
 
 def test_a_retry_of_many_lists_the_first_and_counts_the_rest() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from crmsync.config import SyncConfig
-from crmsync.engine.resolution import ValueType, parse_value, resolve, retry, value_type
+from crmsync.engine.resolution import ValueType, parse_value, resolve, value_type
+from crmsync.engine.retrying import retry
 from crmsync.engine.state import gone_from, with_gone
 from crmsync.engine.tombstones import DELETED_FIELD
 from crmsync.engine.views.common import OperatorError
