@@ -15,30 +15,23 @@ the transaction that records the work's effects (invariant 1).
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crmsync.store.among import among, chunks
 from crmsync.store.errors import LeaseLostError
+from crmsync.store.job_folding import give_back
 from crmsync.store.job_statements import LIVE, claim_statement, folding_insert, job_from_row, new_job_row, status_is
 from crmsync.store.tables import UtcDateTime, jobs
 from crmsync.store.values import Clock, Job, JobStatus, NewJob, RetryPolicy
 
-_T = TypeVar("_T")
-
 PARKED = datetime(9000, 1, 1, tzinfo=UTC)
 """The `run_after` of a job parked until something wakes it (`JobQueue.wake`): no claim comes this far, so it is
 never due on its own, and the queue's due work (`due_mark`) and age (`oldest_pending`) leave it out."""
-_GIVE_BACK_TRIES = 5
-_UNIQUE_VIOLATION = "23505"
-
-
-def _breaks_pending_key(exc: sa.exc.IntegrityError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION and "ux_jobs_pending_key" in str(exc.orig)
 
 
 def _at(value: datetime) -> sa.BindParameter[datetime]:
@@ -81,89 +74,6 @@ class JobQueue:
             await self._db.execute(folding_insert(self._postgres), [new_job_row(job, now) for job in latest.values()])
         if plain:
             await self._db.execute(sa.insert(jobs), [new_job_row(job, now) for job in plain])
-
-    async def _give_back(self, job_ids: Sequence[int], give: Callable[[], Awaitable[_T]]) -> _T:
-        """Run `give`, which sets some of `job_ids` back to pending, keeping one pending job per key and kind.
-
-        A pending job of the same key and kind queued while one of them was running or dead is newer: it is
-        folded into the one given back, which keeps its place in its key's order and takes the newer payload,
-        the earlier `run_after` and the higher priority. On PostgreSQL an enqueue can queue another such job
-        between the fold and `give`; `give` then breaks the unique index, and both run again, in a savepoint.
-        """
-        for attempt in range(1, _GIVE_BACK_TRIES + 1):
-            if not self._postgres:  # one writer at a time: nothing can come between
-                folded = await self._fold_newer(job_ids)
-                given = await give()
-                await self._absorb(folded)
-                return given
-            try:
-                async with self._db.begin_nested():
-                    folded = await self._fold_newer(job_ids)
-                    given = await give()
-                    await self._absorb(folded)
-                    return given
-            except sa.exc.IntegrityError as exc:
-                if attempt == _GIVE_BACK_TRIES or not _breaks_pending_key(exc):
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _fold_newer(self, job_ids: Sequence[int]) -> list[dict[str, Any]]:
-        """Delete the pending jobs that share a key and kind with one of `job_ids`; what each of those takes."""
-        given = jobs.alias("given")
-        taken: list[dict[str, Any]] = []
-        for chunk in chunks(job_ids):
-            pairs = sa.select(given.c.key, given.c.kind).where(among(self._db, given.c.id, chunk), given.c.coalesces)
-            owners = {
-                (row.key, row.kind): int(row.id)
-                for row in await self._db.execute(
-                    sa.select(given.c.id, given.c.key, given.c.kind).where(
-                        among(self._db, given.c.id, chunk), given.c.coalesces
-                    )
-                )
-            }
-            if not owners:
-                continue
-            deleted = await self._db.execute(
-                sa.delete(jobs)
-                .where(
-                    status_is(jobs.c.status, "pending"), jobs.c.coalesces, sa.tuple_(jobs.c.key, jobs.c.kind).in_(pairs)
-                )
-                .returning(jobs.c.id, jobs.c.key, jobs.c.kind, jobs.c.payload, jobs.c.run_after, jobs.c.priority)
-            )
-            newest: dict[tuple[str, str], Any] = {}
-            for row in deleted:
-                pair = (row.key, row.kind)
-                if pair not in newest or row.id > newest[pair].id:
-                    newest[pair] = row
-            taken += [
-                {"job_id": owners[pair], "payload": row.payload, "run_after": row.run_after, "priority": row.priority}
-                for pair, row in newest.items()
-            ]
-        return taken
-
-    async def _absorb(self, folded: list[dict[str, Any]]) -> None:
-        """Give each job given back what its folded newer job carried (after `give` set its own values)."""
-        if not folded:
-            return
-        await self._db.execute(
-            sa.update(jobs)
-            .where(jobs.c.id == sa.bindparam("job_id"), status_is(jobs.c.status, "pending"))
-            .values(
-                payload=sa.bindparam("payload", type_=sa.JSON),
-                run_after=sa.case(
-                    (
-                        jobs.c.run_after > sa.bindparam("run_after", type_=UtcDateTime),
-                        sa.bindparam("run_after", type_=UtcDateTime),
-                    ),
-                    else_=jobs.c.run_after,
-                ),
-                priority=sa.case(
-                    (jobs.c.priority < sa.bindparam("priority"), sa.bindparam("priority")), else_=jobs.c.priority
-                ),
-            )
-            .execution_options(synchronize_session=False),
-            folded,
-        )
 
     async def complete_many(self, job_ids: Sequence[int], worker: str) -> None:
         """`complete` for a batch of held jobs; raises LeaseLostError if any is no longer held."""
@@ -236,7 +146,7 @@ class JobQueue:
             values.update(status="pending", run_after=now + delay)
         update = sa.update(jobs).where(*self._held(job_id, worker)).values(**values).returning(jobs.c.id)
         if values["status"] == "pending":
-            await self._give_back([job_id], functools.partial(self._db.execute, update))
+            await give_back(self._db, [job_id], functools.partial(self._db.execute, update))
         else:
             await self._db.execute(update)
         row = (await self._db.execute(sa.select(jobs).where(jobs.c.id == job_id))).one()
@@ -341,7 +251,7 @@ class JobQueue:
             .where(among(self._db, jobs.c.id, held_ids), *running)
             .values(status="pending", locked_by=None, locked_until=None, **values)
         )
-        result = await self._give_back(held_ids, functools.partial(self._db.execute, update))
+        result = await give_back(self._db, held_ids, functools.partial(self._db.execute, update))
         return result.rowcount
 
     async def holders(self) -> list[str]:
@@ -435,7 +345,7 @@ class JobQueue:
             async def give() -> list[int]:
                 return [int(i) for i in (await self._db.execute(update)).scalars()]
 
-            retried = await self._give_back(expired_ids, give)
+            retried = await give_back(self._db, expired_ids, give)
         return sorted([int(i) for i in dead.scalars()] + retried)
 
     async def get(self, job_id: int) -> Job | None:
@@ -499,7 +409,7 @@ class JobQueue:
             await self._db.execute(sa.delete(jobs).where(among(self._db, jobs.c.id, later)))
         values = {"status": "pending", "attempts": 0, "run_after": self._clock(), "finished_at": None}
         update = sa.update(jobs).where(among(self._db, jobs.c.id, back), jobs.c.status == "dead").values(**values)
-        result = await self._give_back(back, functools.partial(self._db.execute, update))
+        result = await give_back(self._db, back, functools.partial(self._db.execute, update))
         return result.rowcount
 
     async def purge_done(self, finished_before: datetime, limit: int | None = None) -> int:
