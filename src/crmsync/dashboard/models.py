@@ -68,6 +68,15 @@ class VolumeModel(_View):
     errors: int = Field(description="sync errors last seen in this bucket")
 
 
+class BlockedWaitModel(_View):
+    kind: str
+    canonical_id: str
+    connection: str
+    parent: str = Field(description="the canonical id of the parent whose write failed")
+    error: str = Field(description="E12 (a sync error) or J34 (a job out of attempts, or retrying) that holds it")
+    retrying: bool = Field(description="whether the parent's write is tried again on its own")
+
+
 class PendingModel(_View):
     waiting: dict[str, int] = Field(description="object kind → records waiting for a parent crmsync has not synced")
     reads: dict[str, int] = Field(description="connection → records queued to read again")
@@ -75,6 +84,10 @@ class PendingModel(_View):
     other: int = Field(description="deletes and merges queued")
     links: dict[str, int] = Field(
         description="connection → records written there without a link to a parent not synced there yet"
+    )
+    blocked: list[BlockedWaitModel] = Field(
+        default_factory=list,
+        description="records whose link waits for a parent whose write to that connection failed, and what holds it",
     )
 
 

@@ -83,7 +83,14 @@ async def test_the_overview_names_records_waiting_for_a_parent(site: Site) -> No
     async with site.store.begin() as tx:
         await tx.jobs.enqueue_many([await_job("deal", "hubspot", "deals", deal) for deal in ("201", "202")])
     body = (await site.http.get("/api/overview", headers=site.viewer)).json()
-    assert body["pending"] == {"waiting": {"deal": 2}, "reads": {}, "writes": {}, "other": 0, "links": {}}
+    assert body["pending"] == {
+        "waiting": {"deal": 2},
+        "reads": {},
+        "writes": {},
+        "other": 0,
+        "links": {},
+        "blocked": [],
+    }
     page = await _overview_page(site)
     assert "Nothing is queued" not in page
     assert "2 records wait for a parent crmsync has not synced yet (deal 2): each sync reads them again" in page
