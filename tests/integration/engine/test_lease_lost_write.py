@@ -1,0 +1,89 @@
+"""A write whose job lease expired while its call was under way (a worker starved or stopped past 60 s) is run again
+by another process, so the CRM meets the same create twice: the external-id upsert makes the second one land on the
+first one's record, and the late settle of the first is refused (its jobs are no longer leased) without undoing it.
+
+The path run 22 of commit 7f15d56 met at load 14 (a worker pass whose Salesforce writes lost their leases, beside
+people found twice in Salesforce); forced here: the lease expires inside the connector's write call, and another
+pass reaps the job and sends the create before the first call goes on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from crmsync.connectors.base import WriteOp, WriteResult
+from crmsync.engine.connections import open_connectors
+from crmsync.engine.outbox import refetch_job, write_kind
+from crmsync.engine.runner import RunOptions, SyncRunner
+from crmsync.store import NewJob, open_store
+from crmsync.store.tables import jobs
+from crmsync.testing.sandbox import SALESFORCE_EXTERNAL_ID, Sandbox
+from tests.integration.engine.conftest import Crm
+from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The session's PostgreSQL database, or None for SQLite (asked for only when needed: it may be absent)."""
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
+
+
+@pytest.fixture
+async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Crm]:
+    await sandbox.reset()
+    config = sandbox.load_config(tmp_path, await empty_schema(database)) if database else sandbox.load_config(tmp_path)
+    store = await open_store(config.state_url)
+    try:
+        yield Crm(sandbox, config, store)
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.usefixtures("database")  # set up first, outside the event loop the async fixtures run in
+async def test_a_create_sent_again_after_its_lease_expired_on_the_way_leaves_one_record(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await crm.sync()  # every CRM read once
+    email = "lease.lost@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Leased", "email": email})
+    hint = refetch_job("contact", "hubspot", crm.sb.objects["hubspot"]["contact"], hubspot, reason="webhook")
+    async with crm.store.begin() as tx:
+        await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
+    sent: list[str] = []
+
+    async with open_connectors(crm.config) as connectors:
+        connector = connectors["salesforce"]
+        real_apply = connector.apply
+
+        async def apply(object_name: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+            if not sent and any(op.kind in ("create", "upsert") for op in ops):
+                sent.append("first")
+                # The first sender stalls past its lease: another pass reaps the job and sends the create itself.
+                async with crm.store.begin() as tx:
+                    expired = sa.update(jobs).where(
+                        jobs.c.status == "running", jobs.c.kind == write_kind("contact", "salesforce")
+                    )
+                    await tx.connection.execute(expired.values(locked_until=crm.store.clock() - timedelta(seconds=1)))
+                async with open_connectors(crm.config) as others:
+                    again = await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+                assert again.total("created") == 1  # the same create, sent and settled by the other pass
+            return await real_apply(object_name, ops)
+
+        monkeypatch.setattr(connector, "apply", apply)
+        report = await SyncRunner(crm.config, crm.store, connectors).run(RunOptions(read=False, shared=True))
+
+    assert sent and "no longer leased" in report.summary(("created",))  # the late settle was refused, and said so
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None
+    found = await crm.sb.salesforce.find("contact", "Email", email, ["Id", SALESFORCE_EXTERNAL_ID])
+    assert [r[SALESFORCE_EXTERNAL_ID] for r in found] == [canonical]  # one record, created once, updated once
+    async with crm.store.read() as tx:
+        assert [lk.remote_id for lk in await tx.links.remote_links(canonical, "salesforce")] == [found[0]["Id"]]
+        assert await tx.jobs.list("running") == []
+        assert await tx.jobs.list("pending", kind=write_kind("contact", "salesforce")) == []
+    await crm.sync(read=False, shared=True)  # nothing left to write, nothing written twice
+    assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1
