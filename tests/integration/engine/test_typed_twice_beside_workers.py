@@ -26,7 +26,7 @@ from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store import NewJob, open_store
 from crmsync.store.records import GoldenRecords
 from crmsync.store.tables import jobs
-from crmsync.testing.sandbox import Sandbox
+from crmsync.testing.sandbox import DYNAMICS_EXTERNAL_ID, SALESFORCE_EXTERNAL_ID, Sandbox
 from tests.integration.engine.conftest import Crm
 from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
@@ -188,3 +188,59 @@ async def test_a_person_stored_by_another_pass_while_identify_looks_is_met_not_m
     canonical = await crm.canonical("contact", "hubspot", hubspot)
     assert canonical is not None
     assert await crm.canonical("contact", "salesforce", salesforce) == canonical  # one person, one record
+
+
+async def test_a_person_typed_only_into_hubspot_read_by_two_passes_at_once_is_created_once_everywhere(
+    database: str | None, crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person typed only into HubSpot, identified by a worker's pass of its hint while the service's poll reads and
+    stores them too. With identify's two reads in the old order (known keys, then taken ids) the pass coming second
+    found the id taken with no key known, made a second canonical record and moved the HubSpot link to it: the
+    person was created twice in Salesforce and twice in Dataverse, with two crmsync ids, and nothing was reported
+    (checked against a copy of the source with that order: 2 and 2). The PostgreSQL repro's run 22 of 7f15d56 ran
+    with that order and found ten people typed only into HubSpot twice in Salesforce."""
+    if database is None:
+        pytest.skip("SQLite's one writer keeps other passes out of an identify under way")
+    await crm.sync()
+    email = "read.twice@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Twice", "email": email})
+    await _hint(crm, "hubspot", hubspot)
+    polled = {"inside": False, "done": False}
+
+    real_identify = identify_module.identify
+    real_known = identify_module._known_entities
+    real_existing = GoldenRecords.existing
+
+    async def identify(*args: Any, **kwargs: Any) -> dict[str, str | None]:
+        polled["inside"] = True
+        try:
+            return await real_identify(*args, **kwargs)
+        finally:
+            polled["inside"] = False
+
+    async def after_the_first_read(read: Any) -> Any:
+        if polled["inside"] and not polled["done"]:
+            polled["done"] = True
+            monkeypatch.undo()  # the poll identifies as it always does
+            await crm.sync()  # the service's poll reads the new person, stores them and creates them elsewhere
+        return read
+
+    async def known(*args: Any) -> Any:
+        return await after_the_first_read(await real_known(*args))
+
+    async def existing(self: GoldenRecords, canonical_ids: list[str]) -> set[str]:
+        return cast(set[str], await after_the_first_read(await real_existing(self, canonical_ids)))
+
+    monkeypatch.setattr(ingest_module, "identify", identify)
+    monkeypatch.setattr(identify_module, "_known_entities", known)
+    monkeypatch.setattr(GoldenRecords, "existing", existing)
+    await crm.sync(read=False, shared=True)  # the worker's pass of the hint
+    assert polled["done"]  # the poll ran between identify's two reads
+    await crm.sync()  # the creates' echoes read, anything left written
+
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None
+    salesforce = await crm.sb.salesforce.find("contact", "Email", email, ["Id", SALESFORCE_EXTERNAL_ID])
+    dynamics = await crm.sb.dynamics.find("contact", "emailaddress1", email, ["contactid", DYNAMICS_EXTERNAL_ID])
+    assert [r[SALESFORCE_EXTERNAL_ID] for r in salesforce] == [canonical]
+    assert [r[DYNAMICS_EXTERNAL_ID] for r in dynamics] == [canonical]
