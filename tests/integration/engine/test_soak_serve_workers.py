@@ -145,7 +145,9 @@ async def soak_database(pytestconfig: pytest.Config) -> AsyncIterator[SoakDataba
         pytest.skip(reason)
     database = SoakDatabase(name, make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False))
     yield database
-    if not database.keep:
+    if database.keep:
+        print(f"state kept for inspection in database {name} (drop it by hand)")  # shown with the failure
+    else:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -314,7 +316,8 @@ async def test_serve_and_two_workers_under_faults_create_nobody_twice_unreported
             await eventually(ready, after=serve, what="crmsync serve's startup poll", deadline_s=STARTUP_S)
             for n in range(2):
                 worker = await _start(crew, config, f"worker{n + 1}", "worker", "--idle", "0.1")
-                await eventually(_said(worker, "worker started"), after=worker, what="a worker starting")
+                started = _said(worker, "worker started")  # imports take a while on a loaded machine
+                await eventually(started, after=worker, what="a worker starting", deadline_s=STARTUP_S)
             for _ in range(HOGS):
                 hog = [sys.executable, "-c", "while True: pass"]
                 crew.hogs.append(await asyncio.create_subprocess_exec(*hog, stdin=asyncio.subprocess.DEVNULL))
