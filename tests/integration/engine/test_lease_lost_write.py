@@ -4,7 +4,8 @@ first one's record, and the late settle of the first is refused (its jobs are no
 
 The path run 22 of commit 7f15d56 met at load 14 (a worker pass whose Salesforce writes lost their leases, beside
 people found twice in Salesforce); forced here: the lease expires inside the connector's write call, and another
-pass reaps the job and sends the create before the first call goes on."""
+pass reaps the job and sends the create before the first call goes on. It duplicates nothing; but the late write
+still lands after whatever the other pass wrote since, and undoes it (a strict xfail: a lost update, not fixed)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,20 @@ async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIt
         await store.aclose()
 
 
+async def _hint(crm: Crm, hubspot: str) -> None:
+    """What the webhook receiver queues for a HubSpot contact's notification."""
+    hint = refetch_job("contact", "hubspot", crm.sb.objects["hubspot"]["contact"], hubspot, reason="webhook")
+    async with crm.store.begin() as tx:
+        await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
+
+
+async def _expire_salesforce_writes(crm: Crm) -> None:
+    """The leases of the Salesforce writes under way run out (their worker stalled past 60 s): a reaper takes them."""
+    running = sa.update(jobs).where(jobs.c.status == "running", jobs.c.kind == write_kind("contact", "salesforce"))
+    async with crm.store.begin() as tx:
+        await tx.connection.execute(running.values(locked_until=crm.store.clock() - timedelta(seconds=1)))
+
+
 @pytest.mark.usefixtures("database")  # set up first, outside the event loop the async fixtures run in
 async def test_a_create_sent_again_after_its_lease_expired_on_the_way_leaves_one_record(
     crm: Crm, monkeypatch: pytest.MonkeyPatch
@@ -50,9 +65,7 @@ async def test_a_create_sent_again_after_its_lease_expired_on_the_way_leaves_one
     await crm.sync()  # every CRM read once
     email = "lease.lost@race.example"
     hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Leased", "email": email})
-    hint = refetch_job("contact", "hubspot", crm.sb.objects["hubspot"]["contact"], hubspot, reason="webhook")
-    async with crm.store.begin() as tx:
-        await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
+    await _hint(crm, hubspot)
     sent: list[str] = []
 
     async with open_connectors(crm.config) as connectors:
@@ -63,11 +76,7 @@ async def test_a_create_sent_again_after_its_lease_expired_on_the_way_leaves_one
             if not sent and any(op.kind in ("create", "upsert") for op in ops):
                 sent.append("first")
                 # The first sender stalls past its lease: another pass reaps the job and sends the create itself.
-                async with crm.store.begin() as tx:
-                    expired = sa.update(jobs).where(
-                        jobs.c.status == "running", jobs.c.kind == write_kind("contact", "salesforce")
-                    )
-                    await tx.connection.execute(expired.values(locked_until=crm.store.clock() - timedelta(seconds=1)))
+                await _expire_salesforce_writes(crm)
                 async with open_connectors(crm.config) as others:
                     again = await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
                 assert again.total("created") == 1  # the same create, sent and settled by the other pass
@@ -87,3 +96,44 @@ async def test_a_create_sent_again_after_its_lease_expired_on_the_way_leaves_one
         assert await tx.jobs.list("pending", kind=write_kind("contact", "salesforce")) == []
     await crm.sync(read=False, shared=True)  # nothing left to write, nothing written twice
     assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a write whose lease expired on the way still lands, after the newer writes of the pass that took its job "
+    "over; its stale values then read as the CRM's own edit and overwrite the newer one everywhere (lost update)",
+)
+@pytest.mark.usefixtures("database")
+async def test_a_create_whose_lease_expired_on_the_way_does_not_undo_the_newer_writes_made_meanwhile(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await crm.sync()
+    email = "late.write@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Late", "email": email, "jobtitle": "Old"})
+    await _hint(crm, hubspot)
+    sent: list[str] = []
+
+    async with open_connectors(crm.config) as connectors:
+        connector = connectors["salesforce"]
+        real_apply = connector.apply
+
+        async def apply(object_name: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+            if not sent and any(op.kind in ("create", "upsert") for op in ops):
+                sent.append("first")
+                await _expire_salesforce_writes(crm)
+                async with open_connectors(crm.config) as others:
+                    await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+                    await crm.sb.hubspot.update("contact", hubspot, {"jobtitle": "New"})  # then the person edits
+                    await _hint(crm, hubspot)
+                    await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+                [there] = await crm.sb.salesforce.find("contact", "Email", email, ["Title"])
+                assert there["Title"] == "New"  # the edit reached Salesforce before the first create goes on
+            return await real_apply(object_name, ops)
+
+        monkeypatch.setattr(connector, "apply", apply)
+        await SyncRunner(crm.config, crm.store, connectors).run(RunOptions(read=False, shared=True))
+
+    await crm.sync()  # a poll reads Salesforce again
+    assert sent
+    assert [r["Title"] for r in await crm.sb.salesforce.find("contact", "Email", email, ["Title"])] == ["New"]
+    assert (await crm.sb.hubspot.get("contact", hubspot, ["jobtitle"]) or {}).get("jobtitle") == "New"
