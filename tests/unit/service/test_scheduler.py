@@ -4,7 +4,9 @@ every `link_scan_interval_s` a poll that scans links."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -74,10 +76,22 @@ async def test_no_sweep_when_its_interval_is_zero() -> None:
     assert not any(options.full for options in runner.runs)
 
 
+def ticking(step: float = 0.001) -> Callable[[], float]:
+    """A monotonic clock that moves `step` at every reading: intervals count the scheduler's own steps, so a loaded
+    machine (a poll slower than the scan interval in real time) does not turn every poll into a scan."""
+    ticks = itertools.count()
+    return lambda: next(ticks) * step
+
+
 async def test_a_poll_scans_links_now_and_then_starting_with_the_first() -> None:
     runner = _Runner()
     scheduler = Scheduler(
-        cast(SyncRunner, runner), ServiceMetrics(), poll_interval_s=0.01, sweep_interval_s=0, link_scan_interval_s=0.05
+        cast(SyncRunner, runner),
+        ServiceMetrics(),
+        poll_interval_s=0.01,
+        sweep_interval_s=0,
+        link_scan_interval_s=0.05,
+        monotonic=ticking(),
     )
     await run_until(scheduler, runner.scanned_twice)
     assert runner.runs[0].scan_links  # the startup poll
