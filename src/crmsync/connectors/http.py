@@ -64,15 +64,25 @@ request's retry loop, which retries the fetch with the request; retrying it here
 (Dataverse down: 144 token requests and 510 s of backoff for one describe instead of 6 and 17 s)."""
 
 
+class SentUnansweredError(TransientError):
+    """The connection failed once the request may have reached the CRM (a read timeout, a dropped connection): it
+    may have taken effect. An idempotent call is sent again; a non-idempotent one is not (`request_json`)."""
+
+
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+"""Transport failures before any byte of the request left: safe to send again, whatever the call."""
+
+
 def network_error(where: str, exc: BaseException) -> TransientError:
     """A request that got no answer, worded the same for every call: what the transport said, never the request
-    (its body may hold a secret)."""
-    return TransientError(f"{where}: network error: {type(exc).__name__}: {exc}")
+    (its body may hold a secret). A SentUnansweredError unless the request surely never left."""
+    message = f"{where}: network error: {type(exc).__name__}: {exc}"
+    return TransientError(message) if isinstance(exc, _NEVER_SENT) else SentUnansweredError(message)
 
 
 class UnreadableResponseError(VendorResponseError):
-    """A non-idempotent call answered 2xx with a body that is not JSON: it may have taken effect, so it is
-    not re-sent (and must not be by the caller); its outcome is unknown."""
+    """A non-idempotent call whose outcome is unknown: answered 2xx with a body that is not JSON, or left without
+    an answer after it was sent. It may have taken effect, so it is not re-sent (and must not be by the caller)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
@@ -190,18 +200,30 @@ class VendorHttp:
     ) -> Any:
         """Like `request`, but returns the parsed JSON body (None for a 204), parsed inside the retry loop.
 
-        An HTML page or truncated body on a 2xx (a retryable VendorResponseError) is re-requested when the
-        call is `idempotent` (reads, upserts by external id, updates, deletes). A non-idempotent call (a plain
-        create without an external id) may already have taken effect, so an unreadable answer raises
-        UnreadableResponseError at once rather than risk a duplicate. Failures classified from the status
-        are retried exactly as `request` retries them.
+        An HTML page or truncated body on a 2xx (a retryable VendorResponseError), or a connection lost after the
+        request was sent, is re-requested when the call is `idempotent` (reads, upserts by external id, updates,
+        deletes). A non-idempotent call (a plain create without an external id) may already have taken effect, so
+        either raises UnreadableResponseError at once rather than risk a duplicate. Failures classified from the
+        status, and connections that failed before the request left, are retried exactly as `request` retries them.
         """
         body, send_headers = _body(json, content, headers)
         where = f"{self.connection}: {context}"
         unreadable: VendorResponseError | None = None
         async for attempt in self._retrying():
             with attempt:
-                response = await self._send_once(method, path, context, params, body, send_headers, accept, priority)
+                try:
+                    response = await self._send_once(
+                        method, path, context, params, body, send_headers, accept, priority
+                    )
+                except SentUnansweredError as exc:
+                    if idempotent:
+                        raise
+                    # Leaving the attempt without an exception ends the retry loop; raised below.
+                    unreadable = UnreadableResponseError(
+                        f"{exc} (not re-sent: the request is not idempotent and may have been applied)"
+                    )
+                    unreadable.__cause__ = exc
+                    break
                 if response.status_code == 204:
                     return None
                 try:

@@ -364,6 +364,37 @@ async def test_request_json_still_retries_status_failures_of_non_idempotent_call
     assert len(seen) == 2
 
 
+async def test_request_json_does_not_resend_a_non_idempotent_call_whose_answer_was_lost_after_sending() -> None:
+    # A read timeout: the CRM may have created the record; sending the create again could make it twice.
+    handler, seen = scripted(httpx.ReadTimeout("timed out"), httpx.Response(201, json={"id": "001"}))
+    http, sleeps, client = make_http(handler)
+    async with client:
+        with pytest.raises(UnreadableResponseError, match=r"ReadTimeout.*not re-sent") as caught:
+            await http.request_json("POST", "/create", context="Account create", json={}, idempotent=False)
+    assert not caught.value.retryable
+    assert len(seen) == 1
+    assert sleeps.waits == []
+
+
+async def test_request_json_resends_a_non_idempotent_call_that_never_left() -> None:
+    # Refused at connect: nothing reached the CRM, so sending it again is safe.
+    handler, seen = scripted(httpx.ConnectError("refused"), httpx.Response(201, json={"id": "001"}))
+    http, _, client = make_http(handler)
+    async with client:
+        body = await http.request_json("POST", "/create", context="create", json={}, idempotent=False)
+    assert body == {"id": "001"}
+    assert len(seen) == 2
+
+
+async def test_request_json_resends_an_idempotent_call_whose_answer_was_lost() -> None:
+    handler, seen = scripted(httpx.RemoteProtocolError("server disconnected"), httpx.Response(200, json=[]))
+    http, _, client = make_http(handler)
+    async with client:
+        body = await http.request_json("PATCH", "/upsert", context="upsert", json={})
+    assert body == []
+    assert len(seen) == 2
+
+
 async def test_request_json_gives_up_after_the_configured_attempts() -> None:
     handler, seen = scripted(httpx.Response(200, content=b"<html>"))
     http, _, client = make_http(handler, retry=RetryPolicy(attempts=3))
