@@ -88,6 +88,10 @@ class UnreadableResponseError(VendorResponseError):
         super().__init__(message, retryable=False)
 
 
+def _outcome_unknown(exc: SentUnansweredError) -> UnreadableResponseError:
+    return UnreadableResponseError(f"{exc} (not re-sent: the request is not idempotent and may have been applied)")
+
+
 PROBE_ATTEMPTS = 2
 """Attempts of a call to a connection being probed (`probing`) when it fails as unavailable."""
 
@@ -171,17 +175,24 @@ class VendorHttp:
         headers: Mapping[str, str] | None = None,
         accept: Collection[int] = (),
         priority: Priority = Priority.LIVE,
+        idempotent: bool = True,
     ) -> httpx.Response:
         """Send until it succeeds or fails for good. 2xx (and statuses in `accept`) come back.
 
         `context` says what this call is about ("hubspot contacts batch/update") and is prefixed
-        with the connection in every error, never with a credential.
+        with the connection in every error, never with a credential. A call that is not `idempotent` is not sent
+        again once it may have reached the CRM unanswered: UnreadableResponseError (see `request_json`).
         """
 
         body, send_headers = _body(json, content, headers)
         async for attempt in self._retrying():
             with attempt:
-                return await self._send_once(method, path, context, params, body, send_headers, accept, priority)
+                try:
+                    return await self._send_once(method, path, context, params, body, send_headers, accept, priority)
+                except SentUnansweredError as exc:
+                    if idempotent:
+                        raise
+                    raise _outcome_unknown(exc) from exc
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def request_json(
@@ -218,12 +229,7 @@ class VendorHttp:
                 except SentUnansweredError as exc:
                     if idempotent:
                         raise
-                    # Leaving the attempt without an exception ends the retry loop; raised below.
-                    unreadable = UnreadableResponseError(
-                        f"{exc} (not re-sent: the request is not idempotent and may have been applied)"
-                    )
-                    unreadable.__cause__ = exc
-                    break
+                    raise _outcome_unknown(exc) from exc
                 if response.status_code == 204:
                     return None
                 try:

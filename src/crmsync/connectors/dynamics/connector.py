@@ -175,11 +175,19 @@ class DynamicsConnector:
         )
         return parse_json(response, context)
 
-    async def _send_batch(self, requests: list[batch.BatchRequest], context: str) -> list[batch.BatchResponse]:
+    async def _send_batch(
+        self, requests: list[batch.BatchRequest], context: str, idempotent: bool
+    ) -> list[batch.BatchResponse]:
         content_type, body = batch.encode(requests)
         headers = {**ODATA_HEADERS, "Content-Type": content_type, "Prefer": "odata.continue-on-error"}
         response = await self.http.request(
-            "POST", "/$batch", context=f"dynamics {context}", content=body, headers=headers, priority=self.priority
+            "POST",
+            "/$batch",
+            context=f"dynamics {context}",
+            content=body,
+            headers=headers,
+            priority=self.priority,
+            idempotent=idempotent,
         )
         content_type = response.headers.get("content-type", "")
         return batch.decode(content_type, response.content, f"{self._connection}: {context}")

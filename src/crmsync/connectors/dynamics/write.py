@@ -22,9 +22,11 @@ from crmsync.connectors.dynamics import batch
 from crmsync.connectors.dynamics.errors import write_error
 from crmsync.connectors.dynamics.links import write_links
 from crmsync.connectors.dynamics.settings import DynamicsSettings, TableInfo
+from crmsync.connectors.http import UnreadableResponseError
 from crmsync.errors import FatalError, RetryableError, VendorResponseError
 
-Send = Callable[[list[batch.BatchRequest], str], Awaitable[list[batch.BatchResponse]]]
+Send = Callable[[list[batch.BatchRequest], str, bool], Awaitable[list[batch.BatchResponse]]]
+"""Sends a `$batch` (requests, context, idempotent: whether every part is safe to send again)."""
 Sleep = Callable[[float], Awaitable[None]]
 Build = Callable[[str], batch.BatchRequest]  # the new record's id -> a request that addresses it
 WON_STATUSES = frozenset({3})
@@ -229,9 +231,17 @@ class Writer:
     async def _send_chunk(self, table: TableInfo, parts: list[_Part]) -> None:
         context = f"{table.logical_name} $batch of {len(parts)}"
         try:
-            responses = await self.send([p.request for p in parts], context)
+            responses = await self.send([p.request for p in parts], context, all(p.retry_safe for p in parts))
         except FatalError:
             raise
+        except UnreadableResponseError as exc:
+            # Sent, unanswered, with a keyless create in it: that part may have created its record. The parts
+            # safe to resend are tried again; the others' outcome is unknown, and they are not sent again.
+            unknown = WriteError("fatal", "UNKNOWN_OUTCOME", f"{exc} (create outcome unknown)", scope="call")
+            retry = WriteError("retryable", type(exc).__name__, str(exc), scope="call")
+            for part in parts:
+                part.response, part.error = None, retry if part.retry_safe else unknown
+            return
         except (RetryableError, VendorResponseError) as exc:
             failure = WriteError("retryable", type(exc).__name__, str(exc), scope="call")  # the $batch as a whole
             for part in parts:

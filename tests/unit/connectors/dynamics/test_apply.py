@@ -204,6 +204,24 @@ async def test_parts_failing_with_503_are_resent_when_safe(
     assert not unkeyed.ok and unkeyed.error is not None and unkeyed.error.classification == "retryable"
 
 
+async def test_a_batch_dropped_after_sending_resends_its_keyed_parts_but_not_a_keyless_create(
+    connector: DynamicsConnector, client: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    # The connection is lost once the $batch was sent: the keyless POST may have created its record (here the
+    # emulator dropped it before applying it, which the client cannot know), so it is not sent again.
+    await control(client, "PUT", "faults", {"rules": [{"kind": "drop", "path": "batch", "times": 1}]})
+    keyed, keyless = await connector.apply(
+        "contact", [_create("drop-1", lastname="Keyed"), WriteOp("create", "nokey", fields={"lastname": "Keyless"})]
+    )
+    assert keyed.ok and keyed.created
+    assert not keyless.ok and keyless.error is not None
+    assert (keyless.error.classification, keyless.error.code) == ("fatal", "UNKNOWN_OUTCOME")
+    assert "may have been applied" in keyless.error.message
+    assert await _batch_calls(client) == 2  # the dropped one, then the keyed part alone
+    counts = (await client.get("/_emulator")).json()["counts"]
+    assert counts["contact"] == 1  # the keyless create was not sent twice (nor, here, applied at all)
+
+
 async def test_a_failed_part_is_the_records_error_and_a_failed_batch_the_calls(
     connector: DynamicsConnector, client: httpx.AsyncClient, sleeps: Sleeps
 ) -> None:
