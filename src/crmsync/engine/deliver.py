@@ -3,7 +3,8 @@
 A write job names a record and a connection; the delta is golden − that connection's shadow at the
 moment of delivery, so a superseded write never lands (invariant 4) and a replay after a crash
 writes the same values again, with creates made idempotent by the external-id upsert (invariant 2).
-What each write met is stored by `settle`.
+What each write met is stored by `settle`. A batch whose settle is refused (its leases ran out on the way, and
+another process took its jobs over) may have landed over newer writes: its records are read again, fenced (`fences`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from crmsync.connectors.base import WriteOp, WriteResult, write_batch_mixes_kind
 from crmsync.engine.call_failures import call_failure, connection_down
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
+from crmsync.engine.fences import queue_fences
 from crmsync.engine.link_waits import parents_landed, wake_link_waits
 from crmsync.engine.outbox import WriteTarget, refetch_kind, write_kind
 from crmsync.engine.reconcile_types import ConnectionState
@@ -27,7 +29,7 @@ from crmsync.engine.targets import target_deltas
 from crmsync.errors import CrmSyncError, RetryableError
 from crmsync.model.values import CanonicalValue, ObjectKind
 from crmsync.store import GoldenRecord as StoredGolden
-from crmsync.store import Job, Transaction
+from crmsync.store import Job, LeaseLostError, Transaction
 
 BATCH = 1000
 """Jobs claimed per round: a multiple of every vendor's batch size (Salesforce 200, HubSpot 100, Dataverse
@@ -124,16 +126,12 @@ async def _worker(
                     results = await connector.apply(object_name, ops)
             except Exception as exc:
                 # Give the batch back before the error goes up: claimed jobs left running would be stuck.
-                async with ctx.store.begin() as tx:
-                    # Runnable at once: this run stops writing to the connection, the next run tries again.
-                    reason = f"{type(exc).__name__}: {exc}"
-                    if isinstance(exc, CrmSyncError):
-                        # The CRM failed (down, throttled, out of quota, auth), not these records: no attempt is
-                        # spent, so an outage of any length delays them and never dead-letters them.
-                        await tx.jobs.release_many([job.id for job in jobs], ctx.worker, reason)
-                    else:
-                        for job in jobs:
-                            await tx.jobs.fail(job.id, ctx.worker, reason, retry_in=timedelta(0))
+                try:
+                    held_all = await _give_back(ctx, jobs, exc)
+                except LeaseLostError:
+                    held_all = False
+                if not held_all:  # taken over meanwhile, and the call may have landed after the new holder's
+                    await queue_fences(ctx, kind, connection, planned, {})
                 raise
         by_ref = {r.ref: r for r in results}
         down = connection_down(results)
@@ -145,37 +143,58 @@ async def _worker(
                 for item in planned
                 if landed(item, by_ref.get(item.target.canonical_id), ctx.dry_run)
             }
-            async with ctx.store.begin() as tx:
-                settled = Settled()
-                given_back: dict[tuple[str, timedelta], list[int]] = {}  # (why, how long to wait) -> jobs
-                created = [
-                    item.target.canonical_id
-                    for item in planned
-                    if item.op is not None and item.op.kind in ("create", "upsert") and item.job.id in shadows
-                ]
-                await settled.look_before_creates(tx, connection, created)
-                for item in planned:
-                    result = by_ref.get(item.target.canonical_id)
-                    failure = call_failure(result)
-                    if failure is not None:
-                        # The CRM failed the call, not the record: its job goes back without spending an attempt.
-                        if down is not None:  # every call failed: this run stops writing here (raised below)
-                            given_back.setdefault((down, timedelta(0)), []).append(item.job.id)
+            try:
+                async with ctx.store.begin() as tx:
+                    settled = Settled()
+                    given_back: dict[tuple[str, timedelta], list[int]] = {}  # (why, how long to wait) -> jobs
+                    created = [
+                        item.target.canonical_id
+                        for item in planned
+                        if item.op is not None and item.op.kind in ("create", "upsert") and item.job.id in shadows
+                    ]
+                    await settled.look_before_creates(tx, connection, created)
+                    for item in planned:
+                        result = by_ref.get(item.target.canonical_id)
+                        failure = call_failure(result)
+                        if failure is not None:
+                            # The CRM failed the call, not the record: its job goes back without spending an attempt.
+                            if down is not None:  # every call failed: this run stops writing here (raised below)
+                                given_back.setdefault((down, timedelta(0)), []).append(item.job.id)
+                                continue
+                            # Other calls of the batch were answered, so the run goes on writing here: the job waits
+                            # out a backoff (as `fail` would, spending nothing), else this run claims it again at
+                            # once and resends it for as long as the call keeps failing.
+                            outcome.retrying += 1
+                            wait = tx.jobs.policy.delay(item.job.attempts)
+                            given_back.setdefault((f"{failure.code}: {failure.message}", wait), []).append(item.job.id)
                             continue
-                        # Other calls of the batch were answered, so the run goes on writing here: the job waits
-                        # out a backoff (as `fail` would, spending nothing), else this run claims it again at
-                        # once and resends it for as long as the call keeps failing.
-                        outcome.retrying += 1
-                        wait = tx.jobs.policy.delay(item.job.attempts)
-                        given_back.setdefault((f"{failure.code}: {failure.message}", wait), []).append(item.job.id)
-                        continue
-                    await settle(ctx, tx, kind, connection, item, result, outcome, settled, shadows.get(item.job.id))
-                await settled.flush(ctx, tx, connection, object_name, kind)
-                for (reason, wait), job_ids in given_back.items():
-                    await tx.jobs.release_many(job_ids, ctx.worker, reason, retry_in=wait)
+                        await settle(
+                            ctx, tx, kind, connection, item, result, outcome, settled, shadows.get(item.job.id)
+                        )
+                    await settled.flush(ctx, tx, connection, object_name, kind)
+                    for (reason, wait), job_ids in given_back.items():
+                        await tx.jobs.release_many(job_ids, ctx.worker, reason, retry_in=wait)
+            except LeaseLostError:
+                # Jobs of the batch were reaped and taken over while its call was on the way: the writes landed
+                # after the new holder's, maybe over newer values. The records are read again after those.
+                await queue_fences(ctx, kind, connection, planned, by_ref)
+                raise
         if down is not None:
             # Stop writing to this connection for this run; the next run (the service's next pass) tries again.
             raise RetryableError(f"{connection}: {down}")
+
+
+async def _give_back(ctx: SyncContext, jobs: Sequence[Job], exc: Exception) -> bool:
+    """Give back a batch whose call raised, runnable at once (the next run tries again); whether all were held."""
+    async with ctx.store.begin() as tx:
+        reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, CrmSyncError):
+            # The CRM failed (down, throttled, out of quota, auth), not these records: no attempt is spent, so
+            # an outage of any length delays them and never dead-letters them.
+            return await tx.jobs.release_many([job.id for job in jobs], ctx.worker, reason) == len(jobs)
+        for job in jobs:
+            await tx.jobs.fail(job.id, ctx.worker, reason, retry_in=timedelta(0))
+        return True
 
 
 async def _claim_round(

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from crmsync.connectors.base import RemoteRecord, Tombstone
 from crmsync.engine.context import SyncContext
+from crmsync.engine.fences import fence_shadows
 from crmsync.engine.identify import identify
 from crmsync.engine.ingest_types import Incoming, PageOutcome
 from crmsync.engine.merge import reconcile
@@ -245,6 +246,7 @@ async def _reconcile_page(
     targets = sorted({cid for rid, cid in ids.items() if cid is not None and rid not in unchanged})
     goldens = await tx.records.get_many(targets)
     shadows = await tx.shadows.get_many(targets)
+    await fence_shadows(tx, kind, connection, incoming, ids, shadows)  # late writes of crmsync's are no edits
     conflicts = await tx.conflicts.open_for(targets)
     links = await tx.links.links_of(targets)
     rules = ctx.rules(kind)

@@ -21,6 +21,7 @@ REFETCH = "refetch"
 AWAIT = "await"
 AWAITING_PARENT = "awaiting parent"
 LINK_WAIT = "linkwait"
+FENCED = "fenced"
 
 
 def write_kind(kind: ObjectKind, connection: str) -> str:
@@ -28,10 +29,15 @@ def write_kind(kind: ObjectKind, connection: str) -> str:
     return f"{WRITE}:{kind}:{connection}"
 
 
+def write_key(connection: str, canonical_id: str) -> str:
+    """The key of a record's writes to one connection (and of its fenced reads there: `fenced_read_job`)."""
+    return f"{connection}/{canonical_id}"
+
+
 def write_job(kind: ObjectKind, canonical_id: str, connection: str, *, priority: int = 0) -> NewJob:
     """An outbox row; a pending one for the same record and connection absorbs it."""
     return NewJob(
-        key=f"{connection}/{canonical_id}",
+        key=write_key(connection, canonical_id),
         kind=write_kind(kind, connection),
         payload={"kind": kind, "canonical_id": canonical_id, "connection": connection},
         priority=priority,
@@ -49,6 +55,21 @@ def refetch_job(kind: ObjectKind, connection: str, object: str, remote_id: str, 
         kind=refetch_kind(kind, connection),
         payload={"kind": kind, "connection": connection, "object": object, "remote_id": remote_id, "reason": reason},
     )
+
+
+def fenced_read_job(
+    kind: ObjectKind, connection: str, object: str, remote_id: str, canonical_id: str, stale: Mapping[str, Any]
+) -> NewJob:
+    """Read a record again after a write to it landed late (its lease lost): `stale` (canonical values, encoded) is
+    what that write left there, which a read must not take for the CRM's own edit (`fences.fence_shadows`).
+
+    A hint keyed as the record's writes there: the queue runs it only once the write that took over the lost job,
+    and any write queued before this, has settled, so it reads what the CRM holds after them. Never absorbed by
+    another: two late writes leave two sets of stale values.
+    """
+    hint = refetch_job(kind, connection, object, remote_id, reason=FENCED)
+    payload = {**hint.payload, "canonical_id": canonical_id, FENCED: dict(stale)}
+    return NewJob(write_key(connection, canonical_id), hint.kind, payload, priority=10, coalesce=False)
 
 
 def await_kind(kind: ObjectKind, connection: str) -> str:
@@ -118,17 +139,20 @@ class WriteTarget:
 __all__ = [
     "AWAIT",
     "AWAITING_PARENT",
+    "FENCED",
     "LINK_WAIT",
     "REFETCH",
     "WRITE",
     "WriteTarget",
     "await_job",
     "await_kind",
+    "fenced_read_job",
     "link_wait_job",
     "link_wait_key",
     "link_wait_kind",
     "refetch_job",
     "refetch_kind",
     "write_job",
+    "write_key",
     "write_kind",
 ]

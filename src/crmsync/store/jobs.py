@@ -230,6 +230,14 @@ class JobQueue:
             finished += result.rowcount
         return finished
 
+    async def live_of(self, kind: str, keys: Collection[str]) -> list[Job]:
+        """The pending and running jobs of `kind` under `keys`, oldest first: one probe of the live-key index each."""
+        found: list[Job] = []
+        for chunk in chunks(sorted(set(keys))):
+            query = sa.select(jobs).where(status_is(jobs.c.status, *LIVE), jobs.c.key.in_(chunk), jobs.c.kind == kind)
+            found += [job_from_row(row) for row in await self._db.execute(query)]
+        return sorted(found, key=lambda job: job.id)
+
     async def return_jobs_of(self, holder: str) -> int:
         """Give the jobs a gone holder had claimed back to the queue (its work is replayed, never skipped)."""
         return await self._give_back_running(holder, {})

@@ -4,8 +4,9 @@ first one's record, and the late settle of the first is refused (its jobs are no
 
 The path run 22 of commit 7f15d56 met at load 14 (a worker pass whose Salesforce writes lost their leases, beside
 people found twice in Salesforce); forced here: the lease expires inside the connector's write call, and another
-pass reaps the job and sends the create before the first call goes on. It duplicates nothing; but the late write
-still lands after whatever the other pass wrote since, and undoes it (a strict xfail: a lost update, not fixed)."""
+pass reaps the job and sends the create before the first call goes on. It duplicates nothing; and the late write,
+which lands after whatever the other pass wrote since, is fenced: the record is read again after those writes, and
+the late values read there are taken for crmsync's own (the newer ones are written back), not for an edit."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine.connections import open_connectors
-from crmsync.engine.outbox import refetch_job, write_kind
+from crmsync.engine.outbox import FENCED, refetch_job, refetch_kind, write_kind
 from crmsync.engine.runner import RunOptions, SyncRunner
 from crmsync.store import NewJob, open_store
 from crmsync.store.tables import jobs
@@ -98,11 +99,6 @@ async def test_a_create_sent_again_after_its_lease_expired_on_the_way_leaves_one
     assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a write whose lease expired on the way still lands, after the newer writes of the pass that took its job "
-    "over; its stale values then read as the CRM's own edit and overwrite the newer one everywhere (lost update)",
-)
 @pytest.mark.usefixtures("database")
 async def test_a_create_whose_lease_expired_on_the_way_does_not_undo_the_newer_writes_made_meanwhile(
     crm: Crm, monkeypatch: pytest.MonkeyPatch
@@ -135,5 +131,50 @@ async def test_a_create_whose_lease_expired_on_the_way_does_not_undo_the_newer_w
 
     await crm.sync()  # a poll reads Salesforce again
     assert sent
+    assert [r["Title"] for r in await crm.sb.salesforce.find("contact", "Email", email, ["Title"])] == ["New"]
+    assert (await crm.sb.hubspot.get("contact", hubspot, ["jobtitle"]) or {}).get("jobtitle") == "New"
+
+
+@pytest.mark.usefixtures("database")
+async def test_a_write_whose_lease_expired_that_the_newer_writes_overtook_makes_no_further_write(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The late write lands first and the pass that took it over writes the newer values after it: its fenced read
+    finds them in Salesforce, so nothing is written again."""
+    await crm.sync()
+    email = "overtaken.write@race.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Overtaken", "email": email, "jobtitle": "Old"})
+    await _hint(crm, hubspot)
+    sent: list[str] = []
+
+    async with open_connectors(crm.config) as connectors:
+        connector = connectors["salesforce"]
+        real_apply = connector.apply
+
+        async def apply(object_name: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+            results = await real_apply(object_name, ops)
+            if not sent and any(op.kind in ("create", "upsert") for op in ops):
+                sent.append("first")
+                # The call landed; its sender stalls past its lease before settling, and the newer writes go after.
+                await _expire_salesforce_writes(crm)
+                async with open_connectors(crm.config) as others:
+                    await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+                    await crm.sb.hubspot.update("contact", hubspot, {"jobtitle": "New"})
+                    await _hint(crm, hubspot)
+                    await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
+            return results
+
+        monkeypatch.setattr(connector, "apply", apply)
+        report = await SyncRunner(crm.config, crm.store, connectors).run(RunOptions(read=False, shared=True))
+
+    assert sent and report.total("fenced") == 1  # the refused settle queued the record's fenced read
+    assert [r["Title"] for r in await crm.sb.salesforce.find("contact", "Email", email, ["Title"])] == ["New"]
+    again = await crm.sync()  # a poll reads Salesforce, and the fenced read runs
+    assert again.total("created") + again.total("updated") == 0  # the newer values are there already
+    async with crm.store.read() as tx:
+        fenced = [
+            job for job in await tx.jobs.list(kind=refetch_kind("contact", "salesforce")) if FENCED in job.payload
+        ]
+    assert [job.status for job in fenced] == ["done"]
     assert [r["Title"] for r in await crm.sb.salesforce.find("contact", "Email", email, ["Title"])] == ["New"]
     assert (await crm.sb.hubspot.get("contact", hubspot, ["jobtitle"]) or {}).get("jobtitle") == "New"

@@ -367,3 +367,26 @@ async def test_finish_parked_ends_only_the_parked_jobs_of_its_kind_and_keys(stor
     async with store.read() as tx:
         assert [job.id for job in await tx.jobs.list("done")] == [parked]
         assert [job.id for job in await tx.jobs.list("pending")] == [other_key, other_kind, due]
+
+
+async def test_live_of_finds_the_pending_and_running_jobs_of_its_kind_and_keys(store: Store) -> None:
+    write, fence, other_key, _, second = await enqueue(
+        store,
+        NewJob("sf/c1", "write:contact:sf"),
+        NewJob("sf/c1", "refetch:contact:sf", coalesce=False),
+        NewJob("sf/c2", "refetch:contact:sf", coalesce=False),
+        NewJob("sf/c1", "refetch:deal:sf", coalesce=False),
+        NewJob("sf/c1", "refetch:contact:sf", coalesce=False),  # never absorbed: each carries its own payload
+    )
+    # Keyed as the record's write, a fenced read runs only once that write is done (the queue's per-key order).
+    assert await claim(store, kinds=["refetch:contact:sf"]) == [other_key]
+    assert await claim(store, kinds=["write:contact:sf"]) == [write]
+    await complete(store, write)
+    assert await claim(store, kinds=["refetch:contact:sf"]) == [fence]
+    async with store.read() as tx:
+        live = await tx.jobs.live_of("refetch:contact:sf", ["sf/c1", "sf/c9"])
+        assert [(job.id, job.status) for job in live] == [(fence, "running"), (second, "pending")]
+        assert await tx.jobs.live_of("refetch:contact:sf", []) == []
+    await complete(store, fence)
+    async with store.read() as tx:
+        assert [job.id for job in await tx.jobs.live_of("refetch:contact:sf", ["sf/c1"])] == [second]
