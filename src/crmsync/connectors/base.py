@@ -300,6 +300,33 @@ class UnstampedLinks(Protocol):
         ...
 
 
+@runtime_checkable
+class FindsByValue(Protocol):
+    """A connector that finds an object's records by a field's value (email), so a create can look first.
+
+    The engine asks before creating people in a CRM where the person may have been typed meanwhile (the native
+    HubSpot-Salesforce connector looks up by email the same way); kept apart so that test doubles need nothing.
+    """
+
+    def finds_by(self, object: str, field: str) -> bool:
+        """Whether `find_by` can look `object` records up by `field`."""
+        ...
+
+    async def find_by(
+        self, object: str, field: str, values: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[RemoteRecord]:
+        """The live records whose `field` equals one of `values` (case-insensitively), read as `fetch` reads them.
+
+        Batched within the vendor's limits: one request for the few hundred values of a round of creates.
+        """
+        ...
+
+
+def can_find_by(connector: object, object: str, field: str) -> bool:
+    """Whether the engine may look `object` records up by `field` in this connector before creating there."""
+    return isinstance(connector, FindsByValue) and connector.finds_by(object, field)
+
+
 class WebhookDecoder(Protocol):
     """Verifies and decodes one vendor's change notifications."""
 

@@ -121,6 +121,21 @@ class DynamicsConnector:
         except ConfigError as exc:
             raise self._missing_external_id(table, exc) from exc
 
+    def finds_by(self, object: str, field: str) -> bool:
+        """Any column: a `Microsoft.Dynamics.CRM.In` filter over it (email, before a create; see `FindsByValue`)."""
+        return object in TABLES
+
+    async def find_by(
+        self, object: str, field: str, values: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[RemoteRecord]:
+        table = self._table(object)
+        if not values:
+            return []
+        try:
+            return await self._fetcher.find_by(table, field, values, fields)
+        except ConfigError as exc:
+            raise self._missing_external_id(table, exc) from exc
+
     def _missing_external_id(self, table: TableInfo, error: ConfigError) -> ConfigError:
         """A read refused for the external-id column, which the engine selects: say how to make it."""
         column = self.settings.external_ids.get(table.logical_name)

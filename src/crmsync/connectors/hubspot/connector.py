@@ -9,7 +9,7 @@ import httpx
 
 from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteRecord, Tombstone, WriteOp, WriteResult
 from crmsync.connectors.http import RetryPolicy, VendorHttp
-from crmsync.connectors.hubspot import links, merge, read, schema
+from crmsync.connectors.hubspot import links, lookup, merge, read, schema
 from crmsync.connectors.hubspot.auth import token_provider
 from crmsync.connectors.hubspot.changes import ChangeReader
 from crmsync.connectors.hubspot.cursor import HubSpotCursor
@@ -126,6 +126,19 @@ class HubSpotConnector:
         merges = [op for op in ops if op.kind == "merge"]
         merged = iter(await merge.merge(self.http, self.settings, info, merges) if merges else [])
         return [next(merged) if op.kind == "merge" else next(written) for op in ops]
+
+    def finds_by(self, object: str, field: str) -> bool:
+        """Any searchable property: a CRM search with `IN` filters (email, before a create; see `FindsByValue`)."""
+        return object in OBJECT_INFO
+
+    async def find_by(
+        self, object: str, field: str, values: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[RemoteRecord]:
+        info = object_info(self._connection, object)
+        if not values:
+            return []
+        properties = await self._fields(object, fields)
+        return await lookup.find_by(self.search_http, self.http, self.settings, info, field, values, properties)
 
     def unstamped_links(self, object: str) -> bool:
         """Associations change without touching a record's modification property (S15 by polling)."""

@@ -259,6 +259,29 @@ class SalesforceConnector:
             found = await read.with_deal_contacts(self.api, found, context=context)
         return found
 
+    # ---- look up ------------------------------------------------------------------------------
+    def finds_by(self, object: str, field: str) -> bool:
+        """Any queryable field: a SOQL `IN` over it (email, before a create; see `FindsByValue`)."""
+        return True
+
+    async def find_by(
+        self, object: str, field: str, values: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[RemoteRecord]:
+        if not values:
+            return []
+        schema = await self.describe(object)
+        if field not in schema.fields:
+            raise ConfigError(f"{self.connection}: salesforce {object} has no field {field!r} to look records up by")
+        select = read.select_fields(schema, fields, self.connection)
+        found = await read.find_by(self.api, object, field, values, select, context=self._ctx(object, "look-up"))
+        if object == "Opportunity":
+            found = [
+                c
+                for c in await read.with_deal_contacts(self.api, list(found), context=self._ctx(object, "look-up"))
+                if isinstance(c, RemoteRecord)
+            ]
+        return found
+
     # ---- apply --------------------------------------------------------------------------------
     async def apply(self, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         if not ops:

@@ -18,6 +18,7 @@ from crmsync.connectors.salesforce.records import (
     is_id,
     soql_datetime,
     soql_ids,
+    soql_string,
     stamp_ms,
     to_change,
     to_id18,
@@ -26,6 +27,7 @@ from crmsync.errors import ConfigError, VendorResponseError
 
 Change = RemoteRecord | Tombstone
 IN_CHUNK = 500  # ids per `IN (...)` so a GET query stays well under Salesforce's 16 KB URI limit
+IN_TEXT = 6_000  # characters of quoted values per `IN (...)` of a look-up: the URI limit again, once percent-encoded
 _SKIP_TYPES = frozenset({"address", "other"})  # compound fields repeat their parts; base64/location are not synced
 
 
@@ -110,6 +112,37 @@ async def rows_of(api: SalesforceApi, queries: Sequence[str], *, all_rows: bool,
             page = api.page(await api.call("GET", page.next_url, context=context), context)
             rows.extend(page.records)
     return rows
+
+
+async def find_by(
+    api: SalesforceApi, obj: str, field: str, values: Sequence[str], select: Sequence[str], *, context: str
+) -> list[RemoteRecord]:
+    """Live records whose `field` is one of `values`: `WHERE field IN (...)` (SOQL compares text without regard to
+    case), in as many queries as the URI limit needs, all of them in one /composite call."""
+    literals = [soql_string(v) for v in dict.fromkeys(values)]
+    queries: list[str] = []
+    chunk: list[str] = []
+    for literal in literals:
+        if chunk and sum(len(x) + 1 for x in chunk) + len(literal) > IN_TEXT:
+            queries.append(_in_query(obj, field, chunk, select))
+            chunk = []
+        chunk.append(literal)
+    if chunk:
+        queries.append(_in_query(obj, field, chunk, select))
+    where = f"{api.http.connection}: {context}"
+    found: dict[str, RemoteRecord] = {}
+    for row in await rows_of(api, queries, all_rows=False, context=context) if queries else []:
+        change = to_change(obj, row, where)
+        if isinstance(change, RemoteRecord):
+            found.setdefault(change.id, change)
+    if "MasterRecordId" in select and found:  # as `fetch` does: the ids each survivor absorbed (one call more)
+        _, absorbed = await recycle_bin(api, obj, [], list(found), master=True, context=context)
+        return [with_merged_ids(record, absorbed.get(record.id, ())) for record in found.values()]
+    return list(found.values())
+
+
+def _in_query(obj: str, field: str, literals: Sequence[str], select: Sequence[str]) -> str:
+    return f"SELECT {', '.join(select)} FROM {obj} WHERE {field} IN ({','.join(literals)}) ORDER BY CreatedDate, Id"
 
 
 async def deal_contacts(api: SalesforceApi, opp_ids: Sequence[str], *, context: str) -> dict[str, tuple[str, ...]]:

@@ -37,6 +37,14 @@ def soql_ids(ids: list[str]) -> str:
     return "(" + ",".join(f"'{rid}'" for rid in ids) + ")"
 
 
+_SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f", '"': '\\"'}
+
+
+def soql_string(value: str) -> str:
+    """A SOQL string literal: quotes, backslashes and control characters escaped as SOQL's escape sequences."""
+    return "'" + "".join(_SOQL_ESCAPES.get(ch, ch) for ch in value) + "'"
+
+
 def to_change(obj: str, row: Any, context: str) -> RemoteRecord | Tombstone:
     """One queryAll row: a deleted row is a Tombstone (a re-point when it carries MasterRecordId)."""
     if not isinstance(row, dict):
