@@ -131,6 +131,7 @@ def _object(ctx: _Context, kind: ObjectKind, raw: Any) -> ObjectSettings | None:
         _condition(ctx, (*base, "filter", name), name, cond, fields, kind, names) for name, cond in spec.filter.items()
     )
     delete = _delete(ctx, (*base, "delete"), spec.delete, fields, kind)
+    look = _look_before_create(ctx, (*base, "look_before_create"), spec.look_before_create, match)
     if len(ctx.issues) > start:
         return None
     connection_fields = {
@@ -139,7 +140,15 @@ def _object(ctx: _Context, kind: ObjectKind, raw: Any) -> ObjectSettings | None:
         if name in ctx.connections
     }
     rules = SyncRules(names, policy, field_policies, directions, connection_fields)
-    return ObjectSettings(kind, names, rules, match, RecordFilter(conditions), delete)
+    return ObjectSettings(kind, names, rules, match, RecordFilter(conditions), delete, look)
+
+
+def _look_before_create(ctx: _Context, path: PathKey, wanted: bool | None, match: tuple[tuple[str, ...], ...]) -> bool:
+    """On by default for kinds matched by email (contacts); asked for elsewhere, there is nothing to look up by."""
+    by_email = ("email",) in match
+    if wanted and not by_email:
+        ctx.add(path, "look_before_create looks records up by email: it needs `email` alone as one of the match keys")
+    return by_email if wanted is None else wanted and by_email
 
 
 def _without(raw: Any, errors: Sequence[Any]) -> dict[str, Any]:

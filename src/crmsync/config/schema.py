@@ -274,6 +274,10 @@ class ObjectSection(_Section):
     match: list[str | list[str]] | None = Field(default=None, min_length=1)
     filter: dict[str, ConditionSpec] = Field(default_factory=dict)
     delete: DeleteSpec = Field(default_factory=DeleteSpec)
+    look_before_create: bool | None = Field(
+        default=None,
+        description="look the person up by email in a CRM before creating them there (default: when matched by email)",
+    )
 
 
 TOP_LEVEL_KEYS = ("state", "service", "connections", "objects", "mappings")

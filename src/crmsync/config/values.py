@@ -116,6 +116,8 @@ class ObjectSettings:
     match: tuple[tuple[str, ...], ...]
     filter: RecordFilter = field(default_factory=RecordFilter)
     delete: DeletePolicy = field(default_factory=DeletePolicy)
+    look_before_create: bool = False
+    """Before creating records in a CRM outside a first full read of it, look them up there by email (`look_first`)."""
 
 
 def redis_password(url: str) -> str | None:

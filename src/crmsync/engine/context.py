@@ -37,6 +37,9 @@ class SyncContext:
     left_out: set[tuple[str, str, str]] = field(default_factory=set)
     """(connection, object, remote id) of the records this run read and synced without a parent that will not be
     linked (`orphans`): not read again within the run for a parent linked since (`orphans.relink_reads`)."""
+    read_in_full: dict[tuple[ObjectKind, str], datetime] = field(default_factory=dict)
+    """(kind, connection) → when this run began reading all its records (`look_first.read_starts`): a create planned
+    before needs no look-up there."""
 
     def vendor(self, connection: str) -> str:
         return self.config.connection(connection).vendor

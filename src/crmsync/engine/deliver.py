@@ -20,6 +20,7 @@ from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import DeliveryOutcome, Planned
 from crmsync.engine.fences import queue_fences
 from crmsync.engine.link_waits import parents_landed, wake_link_waits
+from crmsync.engine.look_first import look_first
 from crmsync.engine.outbox import WriteTarget, refetch_kind, write_kind
 from crmsync.engine.reconcile_types import ConnectionState
 from crmsync.engine.runlock import leases_being_read, reading_lease
@@ -116,6 +117,8 @@ async def _worker(
                     async with ctx.store.begin() as tx:
                         await tx.jobs.release_many([item.job.id for item in put_back], ctx.worker, None)
                     jobs = [item.job for item in planned]
+        # The people some creates would make there may be there already (typed there too): those are met instead.
+        planned, jobs = await look_first(ctx, kind, connection, planned, jobs, wait=READS_WAIT, hold=READS_HOLD)
         # One record appears once per batch, so ops may be grouped by kind: connectors batch runs of one kind,
         # and an interleaved create/update/create would split every vendor batch into slivers.
         ops = sorted((p.op for p in planned if p.op is not None), key=lambda op: _OP_ORDER[op.kind])

@@ -23,6 +23,7 @@ from crmsync.engine.deliver import deliver
 from crmsync.engine.ingest import CHUNK, ingest_page
 from crmsync.engine.link_scan import scan_links
 from crmsync.engine.link_waits import READ_LINKED, parents_landed
+from crmsync.engine.look_first import read_starts
 from crmsync.engine.merges import rarchive_kind, rdelete_kind, rmerge_kind
 from crmsync.engine.newly_mapped import newly_mapped, read_in_full_note
 from crmsync.engine.outbox import await_kind, link_wait_kind, refetch_kind, write_kind
@@ -310,9 +311,7 @@ class SyncRunner:
         if added and not full:
             ctx.report.note(read_in_full_note(connection, kind, added))
             full = True
-        # A full read lists live records only: deletes since the last sync would be lost with the old cursor,
-        # so a full sync first catches up from it (Dataverse's delta token is the only place its deletes show).
-        starts: list[str | None] = [cursor, None] if full and cursor is not None else [None if full else cursor]
+        starts = read_starts(ctx, kind, connection, cursor, full)  # noting a read of everything (`look_first`)
         done = 0
         for start in starts:
             done = await self._read_pages(ctx, kind, connection, start, done)

@@ -79,7 +79,7 @@ def test_every_mistake_is_listed_with_file_line_column_and_key(tmp_path: Path) -
         "crmsync.yaml:33:14: objects.contact.filter.wat: unknown contact field 'wat'",
         "crmsync.yaml:34:5: objects.contact.delete: the archive policy needs `archive_field: <canonical field>`",
         "crmsync.yaml:35:5: objects.contact.extra: unknown key 'extra'; expected one of: connections, delete, fields, "
-        "filter, match, policy",
+        "filter, look_before_create, match, policy",
         "crmsync.yaml:36:3: objects.lead: unknown object kind 'lead'; expected one of: "
         "company, contact, deal, activity",
         "crmsync.yaml:37:3: objects.deal: the default match key [company, name] needs each deal's company, and "
@@ -248,6 +248,22 @@ def test_a_match_key_naming_a_parent_not_synced_is_reported() -> None:
     ]
     synced = parse_config(HUBSPOT_ONLY + "objects:\n  contact: {}\n  activity: {}\n", "crmsync.yaml", environ=ENV)
     assert synced.kinds == ("contact", "activity")
+
+
+def test_look_before_create_is_on_where_records_match_by_email_and_asked_for_elsewhere_is_reported() -> None:
+    """The look-up before a create is by email: on by default for contacts, off for companies, refused where no
+    match key is the email alone."""
+    parsed = parse_config(HUBSPOT_ONLY + "objects:\n  contact: {}\n  company: {}\n", "crmsync.yaml", environ=ENV)
+    assert parsed.object("contact").look_before_create and not parsed.object("company").look_before_create
+    off = parse_config(HUBSPOT_ONLY + "objects:\n  contact: {look_before_create: false}\n", "crmsync.yaml", environ=ENV)
+    assert not off.object("contact").look_before_create
+    assert issues_of(HUBSPOT_ONLY + "objects:\n  company: {look_before_create: true}\n") == [
+        "crmsync.yaml:6:13: objects.company.look_before_create: look_before_create looks records up by email: it "
+        "needs `email` alone as one of the match keys"
+    ]
+    assert issues_of(HUBSPOT_ONLY + "objects:\n  contact: {look_before_create: maybe}\n")[0].startswith(
+        "crmsync.yaml:6:13: objects.contact.look_before_create: Input should be a valid boolean"
+    )
 
 
 def test_a_missing_file_says_how_to_get_one(tmp_path: Path) -> None:

@@ -1,0 +1,140 @@
+"""A person typed into HubSpot and, before crmsync's create reaches Salesforce, into Salesforce too (their Salesforce
+notification not read yet): crmsync looks the person up by email before creating, meets their own record there and
+links it, instead of creating a second Salesforce contact for an operator to merge. A first sync, which read every
+record there already, looks nothing up.
+
+The interleaving is forced: the person is typed into Salesforce once the create to Salesforce is planned."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from crmsync.connectors.base import RemoteRecord
+from crmsync.connectors.dynamics import DynamicsConnector
+from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.emulators.registry import VendorName
+from crmsync.engine import deliver as deliver_module
+from crmsync.engine.delivery_types import Planned
+from crmsync.engine.merges import DUPLICATE
+from crmsync.engine.outbox import refetch_job
+from crmsync.store import NewJob, open_store
+from crmsync.testing.sandbox import Sandbox
+from tests.integration.engine.conftest import Crm
+from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The session's PostgreSQL database, or None for SQLite (asked for only when needed: it may be absent)."""
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
+
+
+@pytest.fixture
+async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Crm]:
+    await sandbox.reset()
+    if database is None:
+        config = sandbox.load_config(tmp_path)
+    else:
+        config = sandbox.load_config(tmp_path, await empty_schema(database))
+    store = await open_store(config.state_url)
+    try:
+        yield Crm(sandbox, config, store)
+    finally:
+        await store.aclose()
+
+
+async def _hint(crm: Crm, connection: str, remote_id: str) -> None:
+    object_name = crm.sb.objects[cast(VendorName, connection)]["contact"]
+    hint = refetch_job("contact", connection, object_name, remote_id, reason="webhook")
+    async with crm.store.begin() as tx:
+        await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """(vendor, the values asked for) of each look-up in Salesforce and Dataverse."""
+    asked: list[tuple[str, list[str]]] = []
+    for cls in (SalesforceConnector, DynamicsConnector):
+        real = cls.find_by
+
+        async def find_by(
+            self: Any, object: str, field: str, values: Sequence[str], *, real: Any = real, **kw: Any
+        ) -> list[RemoteRecord]:
+            asked.append((self.vendor, sorted(values)))
+            return cast(list[RemoteRecord], await real(self, object, field, values, **kw))
+
+        monkeypatch.setattr(cls, "find_by", find_by)
+    return asked
+
+
+@pytest.mark.usefixtures("database")  # set up first, outside the event loop the async fixtures run in
+async def test_a_person_typed_into_salesforce_before_the_create_lands_is_met_not_created_twice(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch, lookups: list[tuple[str, list[str]]]
+) -> None:
+    await crm.sync()  # every CRM read once
+    email = "typed.after@look.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"firstname": "Ann", "lastname": "Later", "email": email})
+    await _hint(crm, "hubspot", hubspot)
+    own: list[str] = []
+    real_plan = deliver_module._plan
+
+    async def plan(ctx: Any, tx: Any, kind: Any, connection: str, jobs: Any, **kw: Any) -> list[Planned]:
+        planned = await real_plan(ctx, tx, kind, connection, jobs, **kw)
+        creates = [p for p in planned if p.op is not None and p.op.kind in ("create", "upsert")]
+        if connection == "salesforce" and creates and not own:
+            # The person is typed into Salesforce (another case, a title) as crmsync is about to create them there;
+            # its notification is not read yet.
+            fields = {"FirstName": "Ann", "LastName": "Later", "Email": "Typed.After@Look.example", "Title": "CTO"}
+            own.append(await crm.sb.salesforce.create("contact", fields))
+        return planned
+
+    monkeypatch.setattr(deliver_module, "_plan", plan)
+    report = await crm.sync(read=False, shared=True)  # a pass of hints (`crmsync serve` after the HubSpot webhook)
+    monkeypatch.undo()
+
+    assert own, "the create to Salesforce was never planned"
+    assert [r["Id"] for r in await crm.sb.salesforce.find("contact", "Email", email)] == own  # ONE contact
+    assert report.total("create_met") == 1
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None
+    async with crm.store.read() as tx:
+        assert [lk.remote_id for lk in await tx.links.remote_links(canonical, "salesforce")] == own
+    assert not [e for e in await crm.errors() if e.report.code == DUPLICATE]
+    assert (await crm.golden(canonical)).get("title") == "CTO"  # met as a first meeting: the two merged
+
+    await crm.sync(read=False, shared=True)  # what the meeting queued for the other CRMs goes out
+    [in_hubspot] = await crm.sb.hubspot.find("contact", "email", email)
+    assert in_hubspot["jobtitle"] == "CTO"
+    quiet = await crm.sync()  # converged: nothing more to write anywhere (no ping-pong)
+    assert quiet.total("created") + quiet.total("updated") == 0
+    assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1
+
+
+async def test_a_full_sync_looks_nothing_up_and_an_incremental_one_looks_once_per_round(
+    crm: Crm, lookups: list[tuple[str, list[str]]]
+) -> None:
+    first = await crm.sb.hubspot.create("contact", {"lastname": "First", "email": "first@look.example"})
+    await crm.sync(full=True)  # every CRM read in full: the look-ups would find nothing the reads did not meet
+    assert lookups == []
+    assert await crm.twin("contact", "hubspot", first, "salesforce")
+
+    emails = [f"new{n}@look.example" for n in range(3)]
+    for n, email in enumerate(emails):
+        await crm.sb.hubspot.create("contact", {"lastname": f"New{n}", "email": email})
+    await crm.sync()  # incremental: the round's three creates, in one look-up per CRM
+    assert sorted(lookups) == [("dynamics", emails), ("salesforce", emails)]
+    for email in emails:
+        assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1
+
+
+async def test_a_first_sync_looks_up_only_where_the_create_was_planned_after_the_read_of_everything(
+    crm: Crm, lookups: list[tuple[str, list[str]]]
+) -> None:
+    await crm.sb.hubspot.create("contact", {"lastname": "First", "email": "first@look.example"})
+    await crm.sync()  # reads Salesforce, then HubSpot (planning the creates), then Dataverse
+    assert lookups == [("salesforce", ["first@look.example"])]  # Dataverse's read came after: it met everyone
+    assert len(await crm.sb.dynamics.find("contact", "emailaddress1", "first@look.example")) == 1
