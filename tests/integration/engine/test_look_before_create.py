@@ -13,12 +13,13 @@ from typing import Any, cast
 
 import pytest
 
-from crmsync.connectors.base import RemoteRecord
+from crmsync.connectors.base import RemoteRecord, WriteError, WriteOp, WriteResult
 from crmsync.connectors.dynamics import DynamicsConnector
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.emulators.registry import VendorName
 from crmsync.engine import deliver as deliver_module
 from crmsync.engine.delivery_types import Planned
+from crmsync.engine.look_first import SYNCED_AS_ANOTHER
 from crmsync.engine.merges import DUPLICATE
 from crmsync.engine.outbox import refetch_job
 from crmsync.store import NewJob, open_store
@@ -138,3 +139,35 @@ async def test_a_first_sync_looks_up_only_where_the_create_was_planned_after_the
     await crm.sync()  # reads Salesforce, then HubSpot (planning the creates), then Dataverse
     assert lookups == [("salesforce", ["first@look.example"])]  # Dataverse's read came after: it met everyone
     assert len(await crm.sb.dynamics.find("contact", "emailaddress1", "first@look.example")) == 1
+
+
+async def test_a_person_found_synced_as_another_record_is_not_created_beside_it_and_said_so(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch, lookups: list[tuple[str, list[str]]]
+) -> None:
+    taken = await crm.sb.salesforce.create("contact", {"LastName": "Taken", "Email": "taken@look.example"})
+    await crm.sync()
+    assert await crm.canonical("contact", "salesforce", taken) is not None
+    other = await crm.sb.dynamics.create("contact", {"lastname": "Other", "emailaddress1": "other@look.example"})
+    real_apply = SalesforceConnector.apply
+
+    async def refuse_creates(self: SalesforceConnector, object: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        if any(op.kind in ("create", "upsert") for op in ops):  # Salesforce refuses this person (a validation rule)
+            error = WriteError("invalid", "FIELD_CUSTOM_VALIDATION_EXCEPTION", "refused", scope="record")
+            return [WriteResult(op.ref, False, error=error) for op in ops]
+        return await real_apply(self, object, ops)
+
+    monkeypatch.setattr(SalesforceConnector, "apply", refuse_creates)
+    await crm.sync()
+    monkeypatch.setattr(SalesforceConnector, "apply", real_apply)
+    mine = await crm.canonical("contact", "dynamics", other)
+    assert mine is not None and await crm.remote(mine, "salesforce") is None
+
+    # Given, in Dataverse, the address of the person Salesforce syncs as another record.
+    await crm.sb.dynamics.update("contact", other, {"emailaddress1": "taken@look.example"})
+    report = await crm.sync()
+    assert ("salesforce", ["taken@look.example"]) in lookups
+    assert [r["Id"] for r in await crm.sb.salesforce.find("contact", "Email", "taken@look.example")] == [taken]
+    assert report.total("create_met") == 1
+    [refused] = [e.report for e in await crm.errors() if e.report.code == SYNCED_AS_ANOTHER]
+    assert (refused.connection, refused.canonical_id, refused.operation) == ("salesforce", mine, "create")
+    assert taken in refused.message
