@@ -18,6 +18,7 @@ from crmsync.connectors.dynamics import DynamicsConnector
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.emulators.registry import VendorName
 from crmsync.engine import deliver as deliver_module
+from crmsync.engine import look_first as look_first_module
 from crmsync.engine.delivery_types import Planned
 from crmsync.engine.look_first import SYNCED_AS_ANOTHER
 from crmsync.engine.merges import DUPLICATE
@@ -171,3 +172,32 @@ async def test_a_person_found_synced_as_another_record_is_not_created_beside_it_
     [refused] = [e.report for e in await crm.errors() if e.report.code == SYNCED_AS_ANOTHER]
     assert (refused.connection, refused.canonical_id, refused.operation) == ("salesforce", mine, "create")
     assert taken in refused.message
+
+
+async def test_a_pass_stopped_after_the_found_record_is_stored_neither_creates_nor_loses_the_person(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up only reads; what it found is stored in one transaction. Stopped right after that (the create's
+    job still claimed), the next pass plans the job again and finds the person linked: no create, no loss."""
+    await crm.sync()
+    email = "stopped.between@look.example"
+    hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Between", "email": email})
+    own = await crm.sb.salesforce.create("contact", {"LastName": "Between", "Email": email, "Title": "CFO"})
+    await _hint(crm, "hubspot", hubspot)  # the Salesforce record's notification is not in yet
+
+    async def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the process stops here")
+
+    monkeypatch.setattr(look_first_module, "_settle_met", stopped)
+    with pytest.raises(RuntimeError, match="the process stops here"):
+        await crm.sync(read=False, shared=True)
+    monkeypatch.undo()
+    canonical = await crm.canonical("contact", "hubspot", hubspot)
+    assert canonical is not None and await crm.canonical("contact", "salesforce", own) == canonical  # stored
+
+    await crm.sync(read=False, shared=True)  # the next pass
+    assert [r["Id"] for r in await crm.sb.salesforce.find("contact", "Email", email)] == [own]
+    async with crm.store.read() as tx:
+        assert [lk.remote_id for lk in await tx.links.remote_links(canonical, "salesforce")] == [own]
+    assert (await crm.golden(canonical)).get("title") == "CFO"
+    assert not [e for e in await crm.errors() if e.report.code == DUPLICATE]
