@@ -21,6 +21,7 @@ from crmsync.connectors.base import FindsByValue, RemoteRecord, can_find_by
 from crmsync.engine.context import SyncContext
 from crmsync.engine.delivery_types import Planned
 from crmsync.engine.ingest import ingest_page
+from crmsync.errors import SkippableError
 from crmsync.model.values import ObjectKind
 from crmsync.store import Job, SyncErrorReport
 
@@ -101,6 +102,11 @@ async def look_first(
                 object_name, field, sorted(set(wanted.values())), fields=ctx.read_fields(connection, kind)
             )
         met = await _meet(ctx, kind, connection, field, found, set(wanted.values()))
+    except SkippableError as exc:
+        # The CRM refused the question, not the people: they are created as without a look-up (a duplicate made
+        # meanwhile is reported when met), rather than held until someone mends the query.
+        ctx.report.note(f"{connection} {kind}: the look-up before creating was refused ({exc}); created without it")
+        return planned, jobs
     except Exception:
         # Claimed but never sent: given back as a failed write call's are, with no attempt spent.
         async with ctx.store.begin() as tx:

@@ -23,6 +23,7 @@ from crmsync.engine.delivery_types import Planned
 from crmsync.engine.look_first import SYNCED_AS_ANOTHER
 from crmsync.engine.merges import DUPLICATE
 from crmsync.engine.outbox import refetch_job
+from crmsync.errors import InvalidRecordError
 from crmsync.store import NewJob, open_store
 from crmsync.testing.sandbox import Sandbox
 from tests.integration.engine.conftest import Crm
@@ -201,3 +202,19 @@ async def test_a_pass_stopped_after_the_found_record_is_stored_neither_creates_n
         assert [lk.remote_id for lk in await tx.links.remote_links(canonical, "salesforce")] == [own]
     assert (await crm.golden(canonical)).get("title") == "CFO"
     assert not [e for e in await crm.errors() if e.report.code == DUPLICATE]
+
+
+async def test_a_look_up_the_crm_refuses_leaves_the_creates_as_they_were(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await crm.sync()
+    email = "refused.question@look.example"
+    await crm.sb.hubspot.create("contact", {"lastname": "Asked", "email": email})
+
+    async def refused(self: SalesforceConnector, *args: Any, **kwargs: Any) -> list[RemoteRecord]:
+        raise InvalidRecordError("MALFORMED_QUERY: unexpected token")
+
+    monkeypatch.setattr(SalesforceConnector, "find_by", refused)
+    report = await crm.sync()
+    assert len(await crm.sb.salesforce.find("contact", "Email", email)) == 1  # created, as without a look-up
+    assert any("look-up before creating was refused" in note for note in report.notes)
