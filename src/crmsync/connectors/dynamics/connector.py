@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from crmsync.connectors.base import ChangePage, Cursor, ObjectSchema, RemoteRecord, Tombstone, WriteOp, WriteResult
-from crmsync.connectors.dynamics import batch
+from crmsync.connectors.dynamics import batch, lookup
 from crmsync.connectors.dynamics.auth import EntraClientCredentials
 from crmsync.connectors.dynamics.changes import ChangeReader
 from crmsync.connectors.dynamics.customise import ExternalIdKeys, KeyOutcome
@@ -132,7 +132,16 @@ class DynamicsConnector:
         if not values:
             return []
         try:
-            return await self._fetcher.find_by(table, field, values, fields)
+            return await lookup.find_by(
+                self.settings,
+                table,
+                field,
+                values,
+                fields,
+                send_batch=self._send_batch,
+                get_json=self._get_json,
+                connection=self._connection,
+            )
         except ConfigError as exc:
             raise self._missing_external_id(table, exc) from exc
 

@@ -12,9 +12,6 @@ from crmsync.connectors.dynamics.records import page_rows, prefer_header, select
 from crmsync.connectors.dynamics.settings import DynamicsSettings, TableInfo
 
 GetJson = Callable[[str, list[tuple[str, str]] | None, str, str], Awaitable[Any]]
-IN_TEXT = 12_000
-"""Characters of quoted values per `In(...)` of a look-up: with the rest of the URL, percent-encoded, well within the
-32 KB Dataverse allows a GET's URL (longer ones would need a `$batch` GET)."""
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -57,39 +54,3 @@ class Fetcher:
                 found[change.id.lower()] = change
         # Ids that are not GUIDs cannot exist in Dataverse: they come back as tombstones too.
         return [found.get(i.lower()) or Tombstone(object=table.logical_name, id=i) for i in ids]
-
-    async def find_by(
-        self, table: TableInfo, column: str, values: Sequence[str], fields: Sequence[str] | None
-    ) -> list[RemoteRecord]:
-        """Live rows whose `column` is one of `values`: `Microsoft.Dynamics.CRM.In` (Dataverse compares text without
-        regard to case), as few requests as the URL length allows, oldest first."""
-        literals = ["'" + v.replace("'", "''") + "'" for v in dict.fromkeys(values) if v]
-        chunks: list[list[str]] = []
-        for literal in literals:
-            if not chunks or sum(len(x) + 1 for x in chunks[-1]) + len(literal) > IN_TEXT:
-                chunks.append([])
-            chunks[-1].append(literal)
-        select = select_for(table, fields)
-        prefer = prefer_header(table, self.settings.page_size)
-        url = f"{self.settings.api_root}/{table.entity_set}"
-        found: dict[str, RemoteRecord] = {}
-        for part in chunks:
-            context = f"{self.connection}: dynamics {table.logical_name} look-up of {len(part)} by {column}"
-            where = f"Microsoft.Dynamics.CRM.In(PropertyName='{column}',PropertyValues=[{','.join(part)}])"
-            params = [("$filter", where), ("$orderby", f"createdon asc,{table.primary_id} asc")]
-            if select:
-                params.insert(0, ("$select", select))
-            body = await self.get_json(url, params, prefer, context)
-            rows: list[RemoteRecord] = []
-            while True:
-                page, next_link, _ = page_rows(body, context)
-                rows.extend(c for row in page if isinstance(c := to_change(table, row, context), RemoteRecord))
-                if next_link is None:
-                    break
-                body = await self.get_json(next_link, None, prefer, context)
-            if table.mergeable and self.settings.merged_ids and rows:
-                absorbed = await absorbed_ids(self.settings, self.get_json, table, [r.id for r in rows], context)
-                rows = [c for c in with_merged_ids(list(rows), absorbed) if isinstance(c, RemoteRecord)]
-            for record in rows:
-                found.setdefault(record.id.lower(), record)
-        return list(found.values())
