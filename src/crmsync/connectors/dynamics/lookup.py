@@ -15,7 +15,7 @@ from crmsync.connectors.dynamics.records import page_rows, prefer_header, select
 from crmsync.connectors.dynamics.settings import ODATA_HEADERS, DynamicsSettings, TableInfo
 from crmsync.errors import InvalidRecordError, TransientError
 
-SendBatch = Callable[[list[batch.BatchRequest], str], Awaitable[list[batch.BatchResponse]]]
+SendBatch = Callable[[list[batch.BatchRequest], str, bool], Awaitable[list[batch.BatchResponse]]]
 
 IN_TEXT = 12_000
 """Characters of quoted values per `In(...)`: a part's URL, percent-encoded, stays well inside the 64 KB Dataverse
@@ -60,7 +60,7 @@ async def find_by(
         requests.append(batch.BatchRequest("GET", f"{settings.api_root}/{table.entity_set}?{query}", headers=headers))
     found: dict[str, RemoteRecord] = {}
     for start in range(0, len(requests), MAX_PARTS):
-        responses = await send_batch(requests[start : start + MAX_PARTS], what)
+        responses = await send_batch(requests[start : start + MAX_PARTS], what, True)  # reads: safe to resend
         if len(responses) != len(requests[start : start + MAX_PARTS]):
             raise TransientError(f"{context}: the $batch answered {len(responses)} parts")
         for response in responses:
