@@ -10,9 +10,8 @@ the late values read there are taken for crmsync's own (the newer ones are writt
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,28 +20,12 @@ from crmsync.connectors.base import WriteOp, WriteResult
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.outbox import FENCED, refetch_job, refetch_kind, write_kind
 from crmsync.engine.runner import RunOptions, SyncRunner
-from crmsync.store import NewJob, open_store
+from crmsync.store import NewJob
 from crmsync.store.tables import jobs
-from crmsync.testing.sandbox import SALESFORCE_EXTERNAL_ID, Sandbox
+from crmsync.testing.sandbox import SALESFORCE_EXTERNAL_ID
+from tests.integration.engine.both_backends import crm_on_either, either_database  # noqa: F401
 from tests.integration.engine.conftest import Crm
-from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> str | None:
-    """The session's PostgreSQL database, or None for SQLite (asked for only when needed: it may be absent)."""
-    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
-
-
-@pytest.fixture
-async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Crm]:
-    await sandbox.reset()
-    config = sandbox.load_config(tmp_path, await empty_schema(database)) if database else sandbox.load_config(tmp_path)
-    store = await open_store(config.state_url)
-    try:
-        yield Crm(sandbox, config, store)
-    finally:
-        await store.aclose()
+from tests.integration.store.conftest import postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 
 async def _hint(crm: Crm, hubspot: str) -> None:

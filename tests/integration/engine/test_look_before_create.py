@@ -7,8 +7,7 @@ The interleaving is forced: the person is typed into Salesforce once the create 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -16,45 +15,15 @@ import pytest
 from crmsync.connectors.base import RemoteRecord, WriteError, WriteOp, WriteResult
 from crmsync.connectors.dynamics import DynamicsConnector
 from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.emulators.registry import VendorName
 from crmsync.engine import deliver as deliver_module
 from crmsync.engine import look_first as look_first_module
 from crmsync.engine.delivery_types import Planned
 from crmsync.engine.look_first import SYNCED_AS_ANOTHER
 from crmsync.engine.merges import DUPLICATE
-from crmsync.engine.outbox import refetch_job
 from crmsync.errors import InvalidRecordError
-from crmsync.store import NewJob, open_store
-from crmsync.testing.sandbox import Sandbox
+from tests.integration.engine.both_backends import crm_on_either, either_database, queue_hint  # noqa: F401
 from tests.integration.engine.conftest import Crm
-from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> str | None:
-    """The session's PostgreSQL database, or None for SQLite (asked for only when needed: it may be absent)."""
-    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
-
-
-@pytest.fixture
-async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Crm]:
-    await sandbox.reset()
-    if database is None:
-        config = sandbox.load_config(tmp_path)
-    else:
-        config = sandbox.load_config(tmp_path, await empty_schema(database))
-    store = await open_store(config.state_url)
-    try:
-        yield Crm(sandbox, config, store)
-    finally:
-        await store.aclose()
-
-
-async def _hint(crm: Crm, connection: str, remote_id: str) -> None:
-    object_name = crm.sb.objects[cast(VendorName, connection)]["contact"]
-    hint = refetch_job("contact", connection, object_name, remote_id, reason="webhook")
-    async with crm.store.begin() as tx:
-        await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
+from tests.integration.store.conftest import postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 
 @pytest.fixture
@@ -81,7 +50,7 @@ async def test_a_person_typed_into_salesforce_before_the_create_lands_is_met_not
     await crm.sync()  # every CRM read once
     email = "typed.after@look.example"
     hubspot = await crm.sb.hubspot.create("contact", {"firstname": "Ann", "lastname": "Later", "email": email})
-    await _hint(crm, "hubspot", hubspot)
+    await queue_hint(crm, "hubspot", hubspot)
     own: list[str] = []
     real_plan = deliver_module._plan
 
@@ -184,7 +153,7 @@ async def test_a_pass_stopped_after_the_found_record_is_stored_neither_creates_n
     email = "stopped.between@look.example"
     hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Between", "email": email})
     own = await crm.sb.salesforce.create("contact", {"LastName": "Between", "Email": email, "Title": "CFO"})
-    await _hint(crm, "hubspot", hubspot)  # the Salesforce record's notification is not in yet
+    await queue_hint(crm, "hubspot", hubspot)  # the Salesforce record's notification is not in yet
 
     async def stopped(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the process stops here")

@@ -8,57 +8,27 @@ person's own record while crmsync's create is on its way runs inside the connect
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 
 from crmsync.connectors.base import WriteOp, WriteResult
-from crmsync.emulators.registry import VendorName
 from crmsync.engine import identify as identify_module
 from crmsync.engine import ingest as ingest_module
 from crmsync.engine.connections import open_connectors
 from crmsync.engine.merges import DUPLICATE
-from crmsync.engine.outbox import refetch_job, refetch_kind, write_kind
+from crmsync.engine.outbox import refetch_kind, write_kind
 from crmsync.engine.runner import RunOptions, SyncRunner
-from crmsync.store import NewJob, open_store
 from crmsync.store.records import GoldenRecords
 from crmsync.store.tables import jobs
-from crmsync.testing.sandbox import DYNAMICS_EXTERNAL_ID, SALESFORCE_EXTERNAL_ID, Sandbox
+from crmsync.testing.sandbox import DYNAMICS_EXTERNAL_ID, SALESFORCE_EXTERNAL_ID
+from tests.integration.engine.both_backends import crm_on_either, either_database, queue_hint  # noqa: F401
 from tests.integration.engine.conftest import Crm
-from tests.integration.store.conftest import empty_schema, postgres_url  # noqa: F401  (the session's PostgreSQL database)
+from tests.integration.store.conftest import postgres_url  # noqa: F401  (the session's PostgreSQL database)
 
 ELSEWHERE = "sync:another-worker:1:w"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> str | None:
-    """The session's PostgreSQL database, or None for SQLite (asked for only when needed: it may be absent)."""
-    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else None
-
-
-@pytest.fixture
-async def crm(database: str | None, sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Crm]:
-    """The engine on SQLite (one writer) or on PostgreSQL (READ COMMITTED, where the record locks matter)."""
-    await sandbox.reset()
-    if database is None:
-        config = sandbox.load_config(tmp_path)
-    else:
-        config = sandbox.load_config(tmp_path, await empty_schema(database))
-    store = await open_store(config.state_url)
-    try:
-        yield Crm(sandbox, config, store)
-    finally:
-        await store.aclose()
-
-
-async def _hint(crm: Crm, connection: str, remote_id: str) -> int:
-    object_name = crm.sb.objects[cast(VendorName, connection)]["contact"]
-    hint = refetch_job("contact", connection, object_name, remote_id, reason="webhook")
-    async with crm.store.begin() as tx:
-        return await tx.jobs.enqueue(NewJob(hint.key, hint.kind, hint.payload, priority=10))
 
 
 @pytest.mark.usefixtures("database")  # set up first, outside the event loop the async fixtures run in
@@ -67,8 +37,8 @@ async def test_a_create_waits_while_its_crm_holds_a_hint_another_worker_is_readi
     email = "typed.twice@race.example"
     hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Twice", "email": email})
     salesforce = await crm.sb.salesforce.create("contact", {"LastName": "Twice", "Email": email})
-    await _hint(crm, "hubspot", hubspot)
-    elsewhere = await _hint(crm, "salesforce", salesforce)
+    await queue_hint(crm, "hubspot", hubspot)
+    elsewhere = await queue_hint(crm, "salesforce", salesforce)
     async with crm.store.begin() as tx:  # another worker claimed the Salesforce hint: it is reading that record
         [claimed] = await tx.jobs.claim(ELSEWHERE, [refetch_kind("contact", "salesforce")])
     assert claimed.id == elsewhere
@@ -102,7 +72,7 @@ async def test_a_create_that_lands_while_the_persons_own_record_is_linked_there_
     await crm.sync()
     email = "linked.meanwhile@race.example"
     hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Meanwhile", "email": email})
-    await _hint(crm, "hubspot", hubspot)
+    await queue_hint(crm, "hubspot", hubspot)
     own: list[str] = []
 
     async with open_connectors(crm.config) as connectors:
@@ -114,7 +84,7 @@ async def test_a_create_that_lands_while_the_persons_own_record_is_linked_there_
                 # The user types the person into Salesforce as crmsync's create is on its way, and another worker
                 # reads and links that record before the create is settled.
                 own.append(await crm.sb.salesforce.create("contact", {"LastName": "Meanwhile", "Email": email}))
-                await _hint(crm, "salesforce", own[0])
+                await queue_hint(crm, "salesforce", own[0])
                 async with open_connectors(crm.config) as others:
                     await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
                 assert await crm.canonical("contact", "salesforce", own[0]) is not None
@@ -147,11 +117,11 @@ async def test_a_person_stored_by_another_pass_while_identify_looks_is_met_not_m
     email = "between.two.reads@race.example"
     hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Between", "email": email})
     salesforce = await crm.sb.salesforce.create("contact", {"LastName": "Between", "Email": email})
-    await _hint(crm, "salesforce", salesforce)
+    await queue_hint(crm, "salesforce", salesforce)
     reads = {"first": True, "inside": False}
 
     async def another_pass_stores_the_person() -> None:
-        await _hint(crm, "hubspot", hubspot)
+        await queue_hint(crm, "hubspot", hubspot)
         async with open_connectors(crm.config) as others:
             await SyncRunner(crm.config, crm.store, others).run(RunOptions(read=False, shared=True))
         assert await crm.canonical("contact", "hubspot", hubspot) is not None
@@ -204,7 +174,7 @@ async def test_a_person_typed_only_into_hubspot_read_by_two_passes_at_once_is_cr
     await crm.sync()
     email = "read.twice@race.example"
     hubspot = await crm.sb.hubspot.create("contact", {"lastname": "Twice", "email": email})
-    await _hint(crm, "hubspot", hubspot)
+    await queue_hint(crm, "hubspot", hubspot)
     polled = {"inside": False, "done": False}
 
     real_identify = identify_module.identify
