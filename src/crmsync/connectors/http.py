@@ -314,7 +314,10 @@ class VendorHttp:
             send_headers = dict(headers)
             token = None
             if self.auth is not None:
-                token = await self.auth.token()
+                try:
+                    token = await self.auth.token()
+                except SentUnansweredError as exc:
+                    raise TransientError(str(exc)) from exc  # the token request failed: this call never left
                 send_headers["Authorization"] = f"Bearer {token}"
             self.calls += 1
             try:

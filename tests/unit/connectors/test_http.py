@@ -14,6 +14,7 @@ from crmsync.connectors.http import (
     RetryPolicy,
     UnreadableResponseError,
     VendorHttp,
+    network_error,
     parse_json,
     probing,
 )
@@ -393,6 +394,26 @@ async def test_request_json_resends_an_idempotent_call_whose_answer_was_lost() -
         body = await http.request_json("PATCH", "/upsert", context="upsert", json={})
     assert body == []
     assert len(seen) == 2
+
+
+async def test_a_non_idempotent_call_whose_token_request_timed_out_is_sent_once_the_token_comes() -> None:
+    # The token endpoint's read timed out: the call itself never left, so it is no unknown outcome.
+    class SlowIssuer:
+        def __init__(self) -> None:
+            self.count = 0
+
+        async def __call__(self) -> IssuedToken:
+            self.count += 1
+            if self.count == 1:
+                raise network_error("crm-test: token", httpx.ReadTimeout("timed out"))
+            return IssuedToken("tok", 3600)
+
+    handler, seen = scripted(httpx.Response(201, json={"id": "001"}))
+    http, _, client = make_http(handler, auth=CachedToken(SlowIssuer()))
+    async with client:
+        body = await http.request_json("POST", "/create", context="create", json={}, idempotent=False)
+    assert body == {"id": "001"}
+    assert len(seen) == 1
 
 
 async def test_request_json_gives_up_after_the_configured_attempts() -> None:
